@@ -1,0 +1,14 @@
+//! cohort: customer models inside SQL.
+//!
+//! The library half of the `cohort` tool: the [`engine`] every front end runs SQL through,
+//! the interactive [`shell`], the [`script`] runner for scheduled jobs, result [`output`]
+//! formats and the built-in [`demo`] data. The SQL functions themselves live in the
+//! `cohort-udfs` crate.
+
+pub mod demo;
+pub mod engine;
+pub mod output;
+pub mod script;
+pub mod shell;
+
+pub use engine::{Engine, QueryResult};

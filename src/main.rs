@@ -1,0 +1,321 @@
+//! The `cohort` command: interactive shell, script runner and (later) server.
+
+use std::collections::BTreeMap;
+use std::io::{self, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
+use cohort::Engine;
+use cohort::demo::{DEFAULT_SEED, Dataset};
+use cohort::engine::files::register_files;
+use cohort::output::Format;
+use cohort::script::{self, ScriptError, ScriptOptions, Source, parse_param};
+use cohort::shell::{self, ShellOptions};
+
+/// Exit codes, as scripts and schedulers see them.
+const EXIT_FAILED: u8 = 1;
+const EXIT_USAGE: u8 = 2;
+
+/// Customer models inside SQL: train, score, segment, recommend and forecast from SQL.
+///
+/// With no -f or -c, and a terminal on standard input, starts the interactive shell;
+/// otherwise runs the SQL it is given and exits: 0 on success, 1 when a statement fails
+/// (the error goes to standard error with the script's name and line), 2 on a usage error
+/// or an unreadable file.
+#[derive(Debug, Parser)]
+#[command(name = "cohort", version, max_term_width = 100)]
+struct Cli {
+    /// Data files to register as tables named after the file (CSV, TSV, Parquet, JSON,
+    /// Arrow IPC, or a directory of them; CSV and JSON may be compressed).
+    #[arg(value_name = "DATA_FILE")]
+    files: Vec<PathBuf>,
+
+    /// Run the SQL script FILE ('-' for standard input); repeatable, run in order.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    scripts: Vec<PathBuf>,
+
+    /// Run SQL statements; repeatable, run in order with -f.
+    #[arg(short = 'c', long = "command", value_name = "SQL")]
+    commands: Vec<String>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+
+    /// Write results to FILE instead of standard output; the file appears only when every
+    /// statement succeeded.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: Option<PathBuf>,
+
+    /// Substitute ${NAME} in scripts with VALUE; repeatable.
+    #[arg(long = "param", value_name = "NAME=VALUE", value_parser = parse_param)]
+    params: Vec<(String, String)>,
+
+    /// Print only results: no banner, no row counts.
+    #[arg(short, long)]
+    quiet: bool,
+
+    /// Most rows to print in table and markdown output ('all' for no limit) [default: 40
+    /// in the shell, all in scripts].
+    #[arg(long, value_name = "N|all", value_parser = parse_maxrows)]
+    maxrows: Option<MaxRows>,
+
+    /// Register the built-in synthetic marketing dataset: customers, orders, products,
+    /// interactions, daily_revenue.
+    #[arg(long)]
+    demo: bool,
+
+    /// Size of the demo dataset: 10,000 customers × N.
+    #[arg(long, value_name = "N", default_value_t = 1.0, requires = "demo")]
+    demo_scale: f64,
+
+    /// Seed of the demo dataset.
+    #[arg(long, value_name = "SEED", default_value_t = DEFAULT_SEED, requires = "demo")]
+    demo_seed: u64,
+
+    /// Keep no shell history.
+    #[arg(long)]
+    no_history: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct MaxRows(Option<usize>);
+
+fn parse_maxrows(s: &str) -> Result<MaxRows, String> {
+    match s {
+        "all" | "inf" | "0" => Ok(MaxRows(None)),
+        n => n
+            .parse()
+            .map(|n| MaxRows(Some(n)))
+            .map_err(|_| format!("expected a number or 'all', got '{s}'")),
+    }
+}
+
+fn main() -> ExitCode {
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    if !(cli.demo_scale.is_finite() && cli.demo_scale > 0.0) {
+        return usage(&format!(
+            "--demo-scale must be a positive number, got {}",
+            cli.demo_scale
+        ));
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(&format!("cannot start the runtime: {e}")),
+    };
+    runtime.block_on(run(cli, &matches))
+}
+
+async fn run(cli: Cli, matches: &ArgMatches) -> ExitCode {
+    let engine = match Engine::new() {
+        Ok(e) => e,
+        Err(e) => return fail(&e.strip_backtrace()),
+    };
+    let mut loaded = Vec::new();
+    if cli.demo {
+        let start = Instant::now();
+        let registered = Dataset::generate(cli.demo_scale, cli.demo_seed)
+            .and_then(|d| d.register(engine.context()));
+        match registered {
+            Ok(tables) => loaded.push(format!(
+                "Demo data ({:.2} s): {}",
+                start.elapsed().as_secs_f64(),
+                tables
+                    .iter()
+                    .map(|(name, rows)| format!("{name} ({rows} rows)"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            Err(e) => return fail(&e.strip_backtrace()),
+        }
+    }
+    match register_files(engine.context(), &cli.files).await {
+        Ok(tables) if !tables.is_empty() => loaded.push(format!("Tables: {}", tables.join(", "))),
+        Ok(_) => {}
+        Err(e) => {
+            eprintln!("cohort: {}", e.message());
+            return ExitCode::from(EXIT_USAGE);
+        }
+    }
+
+    let sources = match script_sources(&cli, matches) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let Some(sources) = sources else {
+        if cli.output.is_some() {
+            return usage(
+                "-o needs SQL to run (-f, -c or standard input); in the shell use \\o FILE",
+            );
+        }
+        if !cli.quiet {
+            println!(
+                "cohort {} · customer models inside SQL · \\? for help, \\q to quit",
+                env!("CARGO_PKG_VERSION")
+            );
+            for line in &loaded {
+                println!("{line}");
+            }
+        }
+        let options = ShellOptions {
+            format: cli.format,
+            maxrows: cli.maxrows.map_or(Some(40), |m| m.0),
+            timing: true,
+            history: if cli.no_history {
+                None
+            } else {
+                shell::default_history_path()
+            },
+            color: io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        };
+        return match shell::run(engine, options).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&e.to_string()),
+        };
+    };
+
+    let options = ScriptOptions {
+        format: cli.format,
+        maxrows: cli.maxrows.and_then(|m| m.0),
+        quiet: cli.quiet,
+        params: cli.params.iter().cloned().collect::<BTreeMap<_, _>>(),
+    };
+    match &cli.output {
+        Some(path) => run_to_file(&engine, &sources, &options, path).await,
+        None => {
+            let mut stdout = io::BufWriter::new(io::stdout().lock());
+            finish(script::run(&engine, &sources, &mut stdout, &options).await)
+        }
+    }
+}
+
+/// The scripts and commands to run, in command-line order; `None` means the shell.
+fn script_sources(cli: &Cli, matches: &ArgMatches) -> Result<Option<Vec<Source>>, ExitCode> {
+    let mut ordered: Vec<(usize, Source)> = Vec::new();
+    let files = matches.indices_of("scripts").into_iter().flatten();
+    for (index, path) in files.zip(&cli.scripts) {
+        let source = if path == Path::new("-") {
+            read_stdin()?
+        } else {
+            match std::fs::read_to_string(path) {
+                Ok(text) => Source {
+                    name: path.display().to_string(),
+                    text,
+                },
+                Err(e) => {
+                    eprintln!("cohort: cannot read script {}: {e}", path.display());
+                    return Err(ExitCode::from(EXIT_USAGE));
+                }
+            }
+        };
+        ordered.push((index, source));
+    }
+    let commands = matches.indices_of("commands").into_iter().flatten();
+    for (index, sql) in commands.zip(&cli.commands) {
+        ordered.push((
+            index,
+            Source {
+                name: "-c".to_string(),
+                text: sql.clone(),
+            },
+        ));
+    }
+    if ordered.is_empty() {
+        return if io::stdin().is_terminal() {
+            Ok(None)
+        } else {
+            Ok(Some(vec![read_stdin()?]))
+        };
+    }
+    ordered.sort_by_key(|(i, _)| *i);
+    Ok(Some(ordered.into_iter().map(|(_, s)| s).collect()))
+}
+
+fn read_stdin() -> Result<Source, ExitCode> {
+    let mut text = String::new();
+    match io::stdin().read_to_string(&mut text) {
+        Ok(_) => Ok(Source {
+            name: "<stdin>".to_string(),
+            text,
+        }),
+        Err(e) => {
+            eprintln!("cohort: cannot read standard input: {e}");
+            Err(ExitCode::from(EXIT_USAGE))
+        }
+    }
+}
+
+/// Runs the scripts into a temporary file beside `path` and renames it into place only when
+/// everything succeeded, so a failed job never leaves a half-written file.
+async fn run_to_file(
+    engine: &Engine,
+    sources: &[Source],
+    options: &ScriptOptions,
+    path: &Path,
+) -> ExitCode {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let temp = match tempfile::Builder::new()
+        .prefix(".cohort-output-")
+        .tempfile_in(dir)
+    {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("cohort: cannot write {}: {e}", path.display());
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let mut writer = io::BufWriter::new(temp);
+    let result = script::run(engine, sources, &mut writer, options).await;
+    if !matches!(result, Ok(())) {
+        return finish(result);
+    }
+    let persisted = writer
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .and_then(|temp| {
+            temp.as_file().sync_all()?;
+            temp.persist(path).map_err(|e| e.error)?;
+            Ok(())
+        });
+    match persisted {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&format!("cannot write {}: {e}", path.display())),
+    }
+}
+
+fn finish(result: Result<(), ScriptError>) -> ExitCode {
+    match result {
+        Ok(()) | Err(ScriptError::BrokenPipe) => {
+            // A reader that went away (`| head`) is not an error; make sure nothing more is
+            // flushed into the closed pipe.
+            let _ = io::stdout().flush();
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(EXIT_FAILED)
+        }
+    }
+}
+
+fn usage(message: &str) -> ExitCode {
+    eprintln!("cohort: {message}");
+    ExitCode::from(EXIT_USAGE)
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("cohort: {message}");
+    ExitCode::from(EXIT_FAILED)
+}

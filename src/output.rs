@@ -1,0 +1,526 @@
+//! Writing results in the formats users ask for.
+//!
+//! One streaming writer serves the shell and the script runner: CSV, JSON and NDJSON are
+//! written batch by batch as they arrive; the table and markdown formats keep the rows they
+//! show (at most `maxrows`) and count the rest.
+
+use std::fmt;
+use std::io::{self, Write};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use comfy_table::{CellAlignment, ColumnConstraint, ContentArrangement, Table};
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
+use datafusion::arrow::error::ArrowError;
+use datafusion::arrow::json::writer::{
+    JsonArray, LineDelimited, Writer as JsonWriter, WriterBuilder,
+};
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::common::{DataFusionError, Result};
+use datafusion::execution::SendableRecordBatchStream;
+use futures::StreamExt;
+
+/// An output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned table with a row count, for people.
+    Table,
+    Csv,
+    /// One JSON array of objects.
+    Json,
+    /// One JSON object per line.
+    Ndjson,
+    /// A GitHub-flavoured markdown table.
+    Markdown,
+}
+
+impl Format {
+    pub const NAMES: &'static str = "table, csv, json, ndjson, markdown";
+}
+
+impl FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        <Self as clap::ValueEnum>::from_str(s, true)
+            .map_err(|_| format!("unknown format '{s}'; choose one of {}", Self::NAMES))
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            Format::Table => "table",
+            Format::Csv => "csv",
+            Format::Json => "json",
+            Format::Ndjson => "ndjson",
+            Format::Markdown => "markdown",
+        };
+        f.write_str(name)
+    }
+}
+
+/// How many rows a result had and how many of them were written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    pub rows: usize,
+    pub shown: usize,
+    /// False for statements that return no columns (DDL, SET, ...).
+    pub has_columns: bool,
+}
+
+impl Summary {
+    /// The line printed under a table: row count, rows left out, and the elapsed time.
+    pub fn footer(&self, elapsed: Option<Duration>) -> String {
+        let mut line = if self.has_columns {
+            let noun = if self.rows == 1 { "row" } else { "rows" };
+            format!("{} {noun}", self.rows)
+        } else {
+            "OK".to_string()
+        };
+        if self.shown < self.rows {
+            line += &format!(
+                " ({} shown, {} left out; change with --maxrows or \\maxrows)",
+                self.shown,
+                self.rows - self.shown
+            );
+        }
+        if let Some(t) = elapsed {
+            line += &format!(" in {:.3} s", t.as_secs_f64());
+        }
+        line
+    }
+}
+
+/// Consumes `stream` and writes it to `out` as `format`. `maxrows` limits the rows written
+/// in the table and markdown formats (the rest are counted); the data formats always write
+/// every row.
+pub async fn write_stream(
+    out: &mut dyn Write,
+    format: Format,
+    mut stream: SendableRecordBatchStream,
+    maxrows: Option<usize>,
+) -> Result<Summary> {
+    let schema = stream.schema();
+    let mut sink = Sink::new(out, format, schema.clone(), maxrows);
+    while let Some(batch) = stream.next().await {
+        sink.push(&batch?)?;
+    }
+    sink.finish()
+}
+
+/// Writes a collected result: the same output as [`write_stream`].
+pub fn write_batches(
+    out: &mut dyn Write,
+    format: Format,
+    schema: SchemaRef,
+    batches: &[RecordBatch],
+    maxrows: Option<usize>,
+) -> Result<Summary> {
+    let mut sink = Sink::new(out, format, schema, maxrows);
+    for batch in batches {
+        sink.push(batch)?;
+    }
+    sink.finish()
+}
+
+/// The output writer, remembering whether the reader went away: arrow's CSV writer reports
+/// that only as text, and `| head` must still end quietly.
+struct Guarded<'a> {
+    inner: &'a mut dyn Write,
+    broken: Arc<AtomicBool>,
+}
+
+impl Guarded<'_> {
+    fn check<T>(&self, r: io::Result<T>) -> io::Result<T> {
+        if r.as_ref()
+            .is_err_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+        {
+            self.broken.store(true, Ordering::Relaxed);
+        }
+        r
+    }
+}
+
+impl Write for Guarded<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let r = self.inner.write(buf);
+        self.check(r)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let r = self.inner.flush();
+        self.check(r)
+    }
+}
+
+enum Encoder<'a> {
+    /// Rows kept for a table or markdown, formatted when the result is complete.
+    Buffered {
+        rows: Vec<Vec<String>>,
+        markdown: bool,
+    },
+    Csv(datafusion::arrow::csv::Writer<Guarded<'a>>),
+    Json(JsonWriter<Guarded<'a>, JsonArray>),
+    Ndjson(JsonWriter<Guarded<'a>, LineDelimited>),
+}
+
+struct Sink<'a> {
+    schema: SchemaRef,
+    maxrows: Option<usize>,
+    rows: usize,
+    encoder: Encoder<'a>,
+    out: Option<Guarded<'a>>,
+    broken: Arc<AtomicBool>,
+}
+
+impl<'a> Sink<'a> {
+    fn new(
+        out: &'a mut dyn Write,
+        format: Format,
+        schema: SchemaRef,
+        maxrows: Option<usize>,
+    ) -> Self {
+        let broken = Arc::new(AtomicBool::new(false));
+        let out = Guarded {
+            inner: out,
+            broken: broken.clone(),
+        };
+        let (encoder, out) = match format {
+            Format::Table | Format::Markdown => (
+                Encoder::Buffered {
+                    rows: Vec::new(),
+                    markdown: format == Format::Markdown,
+                },
+                Some(out),
+            ),
+            Format::Csv => (
+                Encoder::Csv(
+                    datafusion::arrow::csv::WriterBuilder::new()
+                        .with_header(true)
+                        .build(out),
+                ),
+                None,
+            ),
+            Format::Json => (
+                Encoder::Json(
+                    WriterBuilder::new()
+                        .with_explicit_nulls(true)
+                        .build::<_, JsonArray>(out),
+                ),
+                None,
+            ),
+            Format::Ndjson => (
+                Encoder::Ndjson(
+                    WriterBuilder::new()
+                        .with_explicit_nulls(true)
+                        .build::<_, LineDelimited>(out),
+                ),
+                None,
+            ),
+        };
+        let maxrows = match format {
+            Format::Table | Format::Markdown => maxrows,
+            _ => None,
+        };
+        Self {
+            schema,
+            maxrows,
+            rows: 0,
+            encoder,
+            out,
+            broken,
+        }
+    }
+
+    fn push(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.encode(batch).map_err(|e| pipe_error(&self.broken, e))
+    }
+
+    fn encode(&mut self, batch: &RecordBatch) -> Result<()> {
+        if self.schema.fields().is_empty() {
+            return Ok(());
+        }
+        let before = self.rows;
+        self.rows += batch.num_rows();
+        match &mut self.encoder {
+            Encoder::Buffered { rows, .. } => {
+                let room = self
+                    .maxrows
+                    .map_or(usize::MAX, |m| m.saturating_sub(before));
+                let take = batch.num_rows().min(room);
+                if take > 0 {
+                    rows.extend(format_rows(&batch.slice(0, take))?);
+                }
+            }
+            Encoder::Csv(w) => w.write(batch)?,
+            Encoder::Json(w) => w.write(batch)?,
+            Encoder::Ndjson(w) => w.write(batch)?,
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Summary> {
+        let broken = self.broken.clone();
+        self.complete().map_err(|e| pipe_error(&broken, e))
+    }
+
+    fn complete(self) -> Result<Summary> {
+        let has_columns = !self.schema.fields().is_empty();
+        let mut shown = self.rows;
+        match self.encoder {
+            Encoder::Buffered { rows, markdown } => {
+                shown = rows.len();
+                if has_columns {
+                    let mut out = self.out.expect("buffered formats keep the writer");
+                    let text = if markdown {
+                        markdown_table(&self.schema, &rows)
+                    } else {
+                        ascii_table(&self.schema, rows)
+                    };
+                    writeln!(out, "{text}")?;
+                    out.flush()?;
+                }
+            }
+            Encoder::Csv(w) => {
+                let mut out = w.into_inner();
+                if has_columns && self.rows == 0 {
+                    // arrow writes the header with the first batch; an empty result still
+                    // gets its header so downstream tools see the columns.
+                    let names: Vec<_> = self
+                        .schema
+                        .fields()
+                        .iter()
+                        .map(|f| csv_field(f.name()))
+                        .collect();
+                    writeln!(out, "{}", names.join(","))?;
+                }
+                out.flush()?;
+            }
+            Encoder::Json(mut w) => {
+                if has_columns {
+                    w.finish()?;
+                    writeln!(w.get_mut())?;
+                }
+                w.into_inner().flush()?;
+            }
+            Encoder::Ndjson(mut w) => {
+                w.finish()?;
+                w.into_inner().flush()?;
+            }
+        }
+        Ok(Summary {
+            rows: self.rows,
+            shown,
+            has_columns,
+        })
+    }
+}
+
+/// Reports a closed pipe as the I/O error it is, whatever the encoder made of it.
+fn pipe_error(broken: &AtomicBool, e: DataFusionError) -> DataFusionError {
+    if broken.load(Ordering::Relaxed) {
+        DataFusionError::IoError(io::ErrorKind::BrokenPipe.into())
+    } else {
+        e
+    }
+}
+
+fn csv_field(name: &str) -> String {
+    if name.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    } else {
+        name.to_string()
+    }
+}
+
+/// Formats every cell of `batch` as display text, NULL as `NULL`.
+fn format_rows(batch: &RecordBatch) -> Result<Vec<Vec<String>>> {
+    let options = FormatOptions::default().with_null("NULL");
+    let formatters = batch
+        .columns()
+        .iter()
+        .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+        .collect::<std::result::Result<Vec<_>, ArrowError>>()?;
+    Ok((0..batch.num_rows())
+        .map(|row| {
+            formatters
+                .iter()
+                .map(|f| f.value(row).to_string())
+                .collect()
+        })
+        .collect())
+}
+
+fn right_aligned(t: &DataType) -> bool {
+    t.is_numeric()
+        || matches!(
+            t,
+            DataType::Date32
+                | DataType::Date64
+                | DataType::Timestamp(..)
+                | DataType::Time32(_)
+                | DataType::Time64(_)
+                | DataType::Duration(_)
+                | DataType::Interval(_)
+        )
+}
+
+fn ascii_table(schema: &Schema, rows: Vec<Vec<String>>) -> String {
+    let mut table = Table::new();
+    table
+        .load_preset("||--+-++|    ++++++")
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(schema.fields().iter().map(|f| f.name().as_str()));
+    for row in rows {
+        table.add_row(row);
+    }
+    for (i, field) in schema.fields().iter().enumerate() {
+        if let Some(column) = table.column_mut(i) {
+            column.set_constraint(ColumnConstraint::ContentWidth);
+            if right_aligned(field.data_type()) {
+                column.set_cell_alignment(CellAlignment::Right);
+            }
+        }
+    }
+    table.to_string()
+}
+
+fn markdown_table(schema: &Schema, rows: &[Vec<String>]) -> String {
+    let cell = |s: &str| s.replace('|', "\\|").replace('\n', "<br>");
+    let mut text = String::new();
+    let header: Vec<_> = schema.fields().iter().map(|f| cell(f.name())).collect();
+    text += &format!("| {} |\n", header.join(" | "));
+    let rule: Vec<_> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            if right_aligned(f.data_type()) {
+                "---:"
+            } else {
+                "---"
+            }
+        })
+        .collect();
+    text += &format!("|{}|", rule.join("|"));
+    for row in rows {
+        let cells: Vec<_> = row.iter().map(|c| cell(c)).collect();
+        text += &format!("\n| {} |", cells.join(" | "));
+    }
+    text
+}
+
+/// Whether `e` (or what caused it) is a write to a closed pipe: `cohort ... | head` ending
+/// early is not an error.
+pub fn is_broken_pipe(e: &DataFusionError) -> bool {
+    let io = |e: &io::Error| e.kind() == io::ErrorKind::BrokenPipe;
+    match e.find_root() {
+        DataFusionError::IoError(e) => io(e),
+        DataFusionError::ArrowError(a, _) => match a.as_ref() {
+            ArrowError::IoError(_, e) => io(e),
+            ArrowError::ExternalError(b) => b.downcast_ref::<io::Error>().is_some_and(io),
+            _ => false,
+        },
+        DataFusionError::External(b) => b.downcast_ref::<io::Error>().is_some_and(io),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::{Float64Array, Int64Array, StringArray};
+    use datafusion::arrow::datatypes::Field;
+
+    use super::*;
+
+    fn sample() -> (SchemaRef, Vec<RecordBatch>) {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("name", DataType::Utf8, true),
+            Field::new("amount", DataType::Float64, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(vec![1, 22, 333])),
+                Arc::new(StringArray::from(vec![Some("a|b"), None, Some("c,d")])),
+                Arc::new(Float64Array::from(vec![Some(1.5), Some(-2.0), None])),
+            ],
+        )
+        .unwrap();
+        (schema, vec![batch])
+    }
+
+    fn render(format: Format, maxrows: Option<usize>) -> (String, Summary) {
+        let (schema, batches) = sample();
+        let mut out = Vec::new();
+        let summary = write_batches(&mut out, format, schema, &batches, maxrows).unwrap();
+        (String::from_utf8(out).unwrap(), summary)
+    }
+
+    #[test]
+    fn table_aligns_numbers_right_and_shows_null() {
+        let (text, summary) = render(Format::Table, None);
+        assert_eq!(
+            text,
+            "+-----+------+--------+\n\
+             |  id | name | amount |\n\
+             +-----+------+--------+\n\
+             |   1 | a|b  |    1.5 |\n\
+             |  22 | NULL |   -2.0 |\n\
+             | 333 | c,d  |   NULL |\n\
+             +-----+------+--------+\n"
+        );
+        assert_eq!(summary.footer(None), "3 rows");
+    }
+
+    #[test]
+    fn maxrows_limits_table_and_counts_the_rest() {
+        let (text, summary) = render(Format::Table, Some(1));
+        assert_eq!(text.lines().count(), 5);
+        assert_eq!((summary.rows, summary.shown), (3, 1));
+        assert_eq!(
+            summary.footer(Some(Duration::from_millis(1500))),
+            "3 rows (1 shown, 2 left out; change with --maxrows or \\maxrows) in 1.500 s"
+        );
+    }
+
+    #[test]
+    fn data_formats() {
+        assert_eq!(
+            render(Format::Csv, Some(1)).0,
+            "id,name,amount\n1,a|b,1.5\n22,,-2.0\n333,\"c,d\",\n"
+        );
+        assert_eq!(
+            render(Format::Ndjson, None).0,
+            "{\"id\":1,\"name\":\"a|b\",\"amount\":1.5}\n{\"id\":22,\"name\":null,\"amount\":-2.0}\n{\"id\":333,\"name\":\"c,d\",\"amount\":null}\n"
+        );
+        assert_eq!(
+            render(Format::Json, None).0,
+            "[{\"id\":1,\"name\":\"a|b\",\"amount\":1.5},{\"id\":22,\"name\":null,\"amount\":-2.0},{\"id\":333,\"name\":\"c,d\",\"amount\":null}]\n"
+        );
+        assert_eq!(
+            render(Format::Markdown, None).0,
+            "| id | name | amount |\n|---:|---|---:|\n| 1 | a\\|b | 1.5 |\n| 22 | NULL | -2.0 |\n| 333 | c,d | NULL |\n"
+        );
+    }
+
+    #[test]
+    fn empty_results_keep_their_columns() {
+        let (schema, _) = sample();
+        let mut out = Vec::new();
+        write_batches(&mut out, Format::Csv, schema.clone(), &[], None).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "id,name,amount\n");
+        let mut out = Vec::new();
+        write_batches(&mut out, Format::Json, schema, &[], None).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "[]\n");
+    }
+
+    #[test]
+    fn format_names_parse_case_insensitively() {
+        assert_eq!("NDJSON".parse::<Format>(), Ok(Format::Ndjson));
+        assert!("xml".parse::<Format>().unwrap_err().contains("table, csv"));
+    }
+}

@@ -1,0 +1,402 @@
+//! The `cohort` binary as scheduled jobs use it: exit codes, standard error, formats,
+//! parameters, atomic output files, broken pipes and data files.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn cohort() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cohort"));
+    cmd.stdin(Stdio::null()).env("NO_COLOR", "1");
+    cmd
+}
+
+fn run(args: &[&str]) -> Output {
+    cohort().args(args).output().expect("cohort runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn data(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn every_format() {
+    let sql = "SELECT 1 AS id, 'a,b' AS s, CAST(NULL AS DOUBLE) AS x UNION ALL SELECT 2, 'c', 2.5 ORDER BY id";
+    let cases = [
+        ("csv", "id,s,x\n1,\"a,b\",\n2,c,2.5\n"),
+        (
+            "json",
+            "[{\"id\":1,\"s\":\"a,b\",\"x\":null},{\"id\":2,\"s\":\"c\",\"x\":2.5}]\n",
+        ),
+        (
+            "ndjson",
+            "{\"id\":1,\"s\":\"a,b\",\"x\":null}\n{\"id\":2,\"s\":\"c\",\"x\":2.5}\n",
+        ),
+        (
+            "markdown",
+            "| id | s | x |\n|---:|---|---:|\n| 1 | a,b | NULL |\n| 2 | c | 2.5 |\n",
+        ),
+        (
+            "table",
+            "+----+-----+------+\n| id | s   |    x |\n+----+-----+------+\n|  1 | a,b | NULL |\n|  2 | c   |  2.5 |\n+----+-----+------+\n2 rows\n",
+        ),
+    ];
+    for (format, expected) in cases {
+        let o = run(&["--format", format, "-c", sql]);
+        assert!(o.status.success(), "{format}: {}", stderr(&o));
+        assert_eq!(stdout(&o), expected, "{format}");
+        assert_eq!(stderr(&o), "", "{format}");
+    }
+    let quiet = run(&["-q", "-c", "SELECT 1 AS one"]);
+    assert!(!stdout(&quiet).contains("row"), "{}", stdout(&quiet));
+}
+
+#[test]
+fn unknown_format_is_a_usage_error() {
+    let o = run(&["--format", "xml", "-c", "SELECT 1"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("invalid value 'xml'"), "{}", stderr(&o));
+}
+
+#[test]
+fn first_failing_statement_stops_the_job_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = write(
+        dir.path(),
+        "job.sql",
+        "SELECT 1 AS a;\n-- a comment; with a semicolon\nSELECT 'x;y' AS b;\n\nSELECT *\n  FROM missing_table;\nSELECT 3 AS never;\n",
+    );
+    let o = run(&["--format", "csv", "-f", script.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stdout(&o), "a\n1\nb\nx;y\n");
+    let err = stderr(&o);
+    assert!(
+        err.starts_with(&format!(
+            "{}:5: Error during planning: table 'datafusion.public.missing_table' not found",
+            script.display()
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn scripts_and_commands_run_in_command_line_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = write(dir.path(), "a.sql", "CREATE TABLE t AS SELECT 1 AS v;");
+    let b = write(dir.path(), "b.sql", "INSERT INTO t VALUES (3);");
+    let o = run(&[
+        "--format",
+        "csv",
+        "-f",
+        a.to_str().unwrap(),
+        "-c",
+        "INSERT INTO t VALUES (2)",
+        "-f",
+        b.to_str().unwrap(),
+        "-c",
+        "SELECT sum(v) AS s, count(*) AS n FROM t",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).ends_with("s,n\n6,3\n"), "{}", stdout(&o));
+}
+
+#[test]
+fn missing_script_exits_2_naming_it() {
+    let o = run(&["-f", "/no/such/job.sql"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("cannot read script /no/such/job.sql"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn sql_on_standard_input() {
+    let mut child = cohort()
+        .args(["--format", "csv"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"SELECT 2 AS y;\nSELECT 'z' AS w")
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success());
+    assert_eq!(stdout(&o), "y\n2\nw\nz\n");
+}
+
+#[test]
+fn parameters_are_substituted_and_unknown_ones_fail() {
+    let o = run(&[
+        "--format",
+        "csv",
+        "--param",
+        "day=2026-11-01",
+        "--param",
+        "n=3",
+        "-c",
+        "SELECT DATE '${day}' + INTERVAL '1 day' AS next, ${n} * 2 AS six, '$${day}' AS literal",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "next,six,literal\n2026-11-02,6,${day}\n");
+
+    let dir = tempfile::tempdir().unwrap();
+    let script = write(dir.path(), "p.sql", "SELECT 1;\nSELECT\n  ${region} AS r;");
+    let o = run(&["-f", script.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains(":3: Error during planning: unknown parameter ${region} (none were given); pass it with --param region=VALUE"),
+        "{}",
+        stderr(&o)
+    );
+
+    let bad = run(&["--param", "no_equals", "-c", "SELECT 1"]);
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn output_file_is_written_atomically() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("report.csv");
+    let o = run(&[
+        "--format",
+        "csv",
+        "-o",
+        out.to_str().unwrap(),
+        "-c",
+        "SELECT 42 AS answer",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "answer\n42\n");
+
+    // A failing job leaves the previous file as it was and no temporary file behind.
+    let o = run(&[
+        "--format",
+        "csv",
+        "-o",
+        out.to_str().unwrap(),
+        "-c",
+        "SELECT 1 AS partial",
+        "-c",
+        "SELECT * FROM missing",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "answer\n42\n");
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, vec!["report.csv"]);
+
+    let fresh = dir.path().join("never.csv");
+    let o = run(&["-o", fresh.to_str().unwrap(), "-c", "SELECT * FROM missing"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(!fresh.exists());
+}
+
+#[test]
+fn closed_stdout_ends_quietly() {
+    let mut child = cohort()
+        .args([
+            "--demo",
+            "--format",
+            "csv",
+            "-c",
+            "SELECT * FROM orders CROSS JOIN products",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("order_id,customer_id"), "{first}");
+    // Dropping our end of the pipe closes it, like `| head -1`.
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(stderr(&o), "");
+    assert_eq!(o.status.code(), Some(0));
+}
+
+#[test]
+fn data_files_become_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    // Make Parquet, Arrow IPC, gzipped CSV and a Parquet directory with DataFusion itself.
+    let make = run(&[
+        "-q",
+        &data("people.csv"),
+        "-c",
+        &format!("COPY people TO '{d}/people.parquet' STORED AS PARQUET"),
+        "-c",
+        &format!("COPY people TO '{d}/people_ipc.arrow' STORED AS ARROW"),
+        "-c",
+        &format!(
+            "COPY people TO '{d}/people_gz.csv.gz' STORED AS CSV OPTIONS ('format.compression' 'gzip')"
+        ),
+        "-c",
+        &format!("COPY people TO '{d}/people_dir/' STORED AS PARQUET"),
+    ]);
+    assert!(make.status.success(), "{}", stderr(&make));
+    let parquet = format!("{d}/people.parquet");
+    let arrow = format!("{d}/people_ipc.arrow");
+    let gz = format!("{d}/people_gz.csv.gz");
+    let pdir = format!("{d}/people_dir");
+    let tags = data("tags.ndjson");
+    let mut args = vec!["--format", "csv"];
+    for file in [&parquet, &arrow, &gz, &pdir, &tags] {
+        args.push(file);
+    }
+    args.extend(["-c", "SELECT (SELECT sum(spend) FROM people) AS a, (SELECT sum(spend) FROM people_gz) AS b, (SELECT count(*) FROM people_dir) AS c, (SELECT count(tag) FROM tags) AS d, (SELECT max(name) FROM people_ipc) AS e"]);
+    let o = run(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "a,b,c,d,e\n17.75,17.75,3,1,\"Cy, Jr.\"\n");
+
+    // The CSV itself, with a quoted comma, registers as `people`.
+    let o = run(&[
+        &data("people.csv"),
+        "--format",
+        "csv",
+        "-c",
+        "SELECT name FROM people WHERE id = 3",
+    ]);
+    assert_eq!(stdout(&o), "name\n\"Cy, Jr.\"\n");
+}
+
+#[test]
+fn unreadable_data_files_are_named() {
+    let o = run(&[
+        &data("people.csv"),
+        "/no/such/file.parquet",
+        "-c",
+        "SELECT 1",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("cannot read /no/such/file.parquet"),
+        "{}",
+        stderr(&o)
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let notes = write(dir.path(), "notes.txt", "hello");
+    let o = run(&[notes.to_str().unwrap(), "-c", "SELECT 1"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("notes.txt: unknown file type"),
+        "{}",
+        stderr(&o)
+    );
+
+    let broken = write(dir.path(), "broken.parquet", "not parquet at all");
+    let o = run(&[
+        &data("people.csv"),
+        broken.to_str().unwrap(),
+        "-c",
+        "SELECT 1",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("broken.parquet"), "{}", stderr(&o));
+}
+
+#[test]
+fn unknown_table_or_column_fails_with_datafusions_message() {
+    let o = run(&["-c", "SELECT nope FROM (SELECT 1 AS a)"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).starts_with("-c:1: Schema error: No field named nope"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn model_statements_parse_but_are_not_built_yet() {
+    let o = run(&[
+        "-c",
+        "CREATE MODEL m OPTIONS (model_type = 'linear_reg', label = 'y') AS SELECT 1 AS y",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("CREATE MODEL m: model support is not built yet"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn demo_is_deterministic_and_scales() {
+    let sql = "SELECT count(*) AS n, sum(monthly_charges) AS charges, sum(CAST(churned AS INT)) AS churned FROM customers";
+    let a = run(&[
+        "--demo",
+        "--demo-scale",
+        "0.5",
+        "--format",
+        "csv",
+        "-c",
+        sql,
+    ]);
+    let b = run(&[
+        "--demo",
+        "--demo-scale",
+        "0.5",
+        "--format",
+        "csv",
+        "-c",
+        sql,
+    ]);
+    assert!(a.status.success(), "{}", stderr(&a));
+    assert_eq!(stdout(&a), stdout(&b));
+    assert!(
+        stdout(&a).starts_with("n,charges,churned\n5000,"),
+        "{}",
+        stdout(&a)
+    );
+    let c = run(&[
+        "--demo",
+        "--demo-scale",
+        "0.5",
+        "--demo-seed",
+        "7",
+        "--format",
+        "csv",
+        "-c",
+        sql,
+    ]);
+    assert_ne!(stdout(&a), stdout(&c));
+    let bad = run(&["--demo", "--demo-scale", "-1", "-c", "SELECT 1"]);
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn tour_runs_on_demo_data() {
+    let tour = Path::new(env!("CARGO_MANIFEST_DIR")).join("queries/tour.sql");
+    let o = run(&["--demo", "-f", tour.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("customers"), "{}", stdout(&o));
+}
