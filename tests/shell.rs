@@ -1,0 +1,121 @@
+//! The interactive shell driven through a real pseudo-terminal, as a person types.
+
+use std::process::Command;
+
+use rexpect::session::{PtySession, spawn_command};
+
+const PROMPT: &str = "cohort> ";
+
+fn start(home: &std::path::Path) -> PtySession {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cohort"));
+    cmd.args(["--demo", "--demo-scale", "1"])
+        .env("XDG_DATA_HOME", home)
+        .env("HOME", home)
+        .env("NO_COLOR", "1")
+        .env("TERM", "xterm");
+    let mut p = spawn_command(cmd, Some(30_000)).expect("shell starts");
+    p.exp_string("\\? for help").unwrap();
+    p.exp_string(PROMPT).unwrap();
+    p
+}
+
+#[test]
+fn shell_session() {
+    let home = tempfile::tempdir().unwrap();
+    let mut p = start(home.path());
+
+    // A statement over several lines runs once the `;` arrives, with row count and time.
+    p.send_line("SELECT count(*) AS n").unwrap();
+    p.send_line("FROM customers").unwrap();
+    p.send_line("WHERE plan = 'a;b' OR true;").unwrap();
+    p.exp_string("10000").unwrap();
+    p.exp_regex(r"1 row in \d+\.\d{3} s").unwrap();
+    p.exp_string(PROMPT).unwrap();
+
+    // Errors are reported and the shell stays alive.
+    p.send_line("SELECT * FROM nope;").unwrap();
+    p.exp_string("Error: Error during planning: table 'datafusion.public.nope' not found")
+        .unwrap();
+    p.exp_string(PROMPT).unwrap();
+
+    // Tab completes table names.
+    p.send("SELECT count(*) AS k FROM daily_rev").unwrap();
+    p.send("\t").unwrap();
+    p.send_line(";").unwrap();
+    p.exp_string("4560").unwrap();
+    p.exp_string(PROMPT).unwrap();
+
+    // --maxrows default in the shell: 40 rows shown, the rest counted.
+    p.send_line("SELECT customer_id FROM customers ORDER BY customer_id LIMIT 45;")
+        .unwrap();
+    p.exp_string("45 rows (40 shown, 5 left out").unwrap();
+    p.exp_string(PROMPT).unwrap();
+
+    // Meta-commands.
+    p.send_line("\\d").unwrap();
+    p.exp_string("daily_revenue").unwrap();
+    p.exp_string(PROMPT).unwrap();
+    p.send_line("\\d customers").unwrap();
+    p.exp_string("monthly_charges").unwrap();
+    p.exp_string("Float64").unwrap();
+    p.exp_string(PROMPT).unwrap();
+    p.send_line("\\df abs").unwrap();
+    p.exp_string("abs (scalar function)").unwrap();
+    p.exp_string("Example:").unwrap();
+    p.exp_string(PROMPT).unwrap();
+    p.send_line("\\timing off").unwrap();
+    p.exp_string("Timing is off.").unwrap();
+    p.send_line("\\format csv").unwrap();
+    p.exp_string("Output format is csv.").unwrap();
+    p.send_line("SELECT 7 AS seven;").unwrap();
+    p.exp_string("seven\r\n7").unwrap();
+    p.exp_string(PROMPT).unwrap();
+    p.send_line("\\format table").unwrap();
+    p.exp_string(PROMPT).unwrap();
+
+    // \o sends results to a file, \o alone back to the terminal; \i runs a script.
+    let out = home.path().join("out.csv");
+    let script = home.path().join("s.sql");
+    std::fs::write(&script, "SELECT 'from script' AS origin;").unwrap();
+    p.send_line(&format!("\\o {}", out.display())).unwrap();
+    p.exp_string("Sending results to").unwrap();
+    p.send_line(&format!("\\i {}", script.display())).unwrap();
+    p.exp_string(PROMPT).unwrap();
+    p.send_line("\\o").unwrap();
+    p.exp_string(PROMPT).unwrap();
+    assert!(std::fs::read_to_string(&out).unwrap().contains("from script"));
+    p.send_line("\\bogus").unwrap();
+    p.exp_string("unknown command \\bogus").unwrap();
+    p.exp_string(PROMPT).unwrap();
+
+    // Ctrl-C cancels a long query and returns to the prompt.
+    p.send_line("SELECT count(*) FROM orders a CROSS JOIN orders b WHERE a.amount + b.amount > 1e9;")
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    p.send_control('c').unwrap();
+    p.exp_string("Query cancelled.").unwrap();
+    p.exp_string(PROMPT).unwrap();
+    p.send_line("SELECT 'still alive' AS status;").unwrap();
+    p.exp_string("still alive").unwrap();
+    p.exp_string(PROMPT).unwrap();
+
+    // Ctrl-D leaves; history was kept in the user's data directory.
+    p.send_control('d').unwrap();
+    p.exp_eof().unwrap();
+    let history =
+        std::fs::read_to_string(home.path().join("cohort").join("history.txt")).unwrap();
+    assert!(history.contains("still alive"), "{history}");
+}
+
+#[test]
+fn quit_command_exits_cleanly() {
+    let home = tempfile::tempdir().unwrap();
+    let mut p = start(home.path());
+    p.send_line("\\q").unwrap();
+    p.exp_eof().unwrap();
+    let status = p.process().wait().unwrap();
+    assert!(
+        matches!(status, rexpect::process::WaitStatus::Exited(_, 0)),
+        "{status:?}"
+    );
+}
