@@ -162,7 +162,7 @@ enum Encoder<'a> {
         rows: Vec<Vec<String>>,
         markdown: bool,
     },
-    Csv(datafusion::arrow::csv::Writer<Guarded<'a>>),
+    Csv(Box<datafusion::arrow::csv::Writer<Guarded<'a>>>),
     Json(JsonWriter<Guarded<'a>, JsonArray>),
     Ndjson(JsonWriter<Guarded<'a>, LineDelimited>),
 }
@@ -197,11 +197,11 @@ impl<'a> Sink<'a> {
                 Some(out),
             ),
             Format::Csv => (
-                Encoder::Csv(
+                Encoder::Csv(Box::new(
                     datafusion::arrow::csv::WriterBuilder::new()
                         .with_header(true)
                         .build(out),
-                ),
+                )),
                 None,
             ),
             Format::Json => (

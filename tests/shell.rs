@@ -83,14 +83,20 @@ fn shell_session() {
     p.exp_string(PROMPT).unwrap();
     p.send_line("\\o").unwrap();
     p.exp_string(PROMPT).unwrap();
-    assert!(std::fs::read_to_string(&out).unwrap().contains("from script"));
+    assert!(
+        std::fs::read_to_string(&out)
+            .unwrap()
+            .contains("from script")
+    );
     p.send_line("\\bogus").unwrap();
     p.exp_string("unknown command \\bogus").unwrap();
     p.exp_string(PROMPT).unwrap();
 
     // Ctrl-C cancels a long query and returns to the prompt.
-    p.send_line("SELECT count(*) FROM orders a CROSS JOIN orders b WHERE a.amount + b.amount > 1e9;")
-        .unwrap();
+    p.send_line(
+        "SELECT count(*) FROM orders a CROSS JOIN orders b WHERE a.amount + b.amount > 1e9;",
+    )
+    .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(1500));
     p.send_control('c').unwrap();
     p.exp_string("Query cancelled.").unwrap();
@@ -102,8 +108,7 @@ fn shell_session() {
     // Ctrl-D leaves; history was kept in the user's data directory.
     p.send_control('d').unwrap();
     p.exp_eof().unwrap();
-    let history =
-        std::fs::read_to_string(home.path().join("cohort").join("history.txt")).unwrap();
+    let history = std::fs::read_to_string(home.path().join("cohort").join("history.txt")).unwrap();
     assert!(history.contains("still alive"), "{history}");
 }
 

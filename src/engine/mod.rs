@@ -39,15 +39,16 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// A session with information_schema (for `SHOW TABLES` and `\d`) and every cohort
-    /// function registered.
+    /// A session with information_schema (for `SHOW TABLES` and `\d`), files queryable by
+    /// path (`SELECT * FROM 'sales.parquet'`) and every cohort function registered.
     pub fn new() -> Result<Self> {
         Self::with_config(SessionConfig::new())
     }
 
     /// Like [`Engine::new`], starting from `config` (partitions, batch size, ...).
     pub fn with_config(config: SessionConfig) -> Result<Self> {
-        let ctx = SessionContext::new_with_config(config.with_information_schema(true));
+        let ctx = SessionContext::new_with_config(config.with_information_schema(true))
+            .enable_url_table();
         cohort_udfs::register_all(&ctx)?;
         Ok(Self { ctx })
     }

@@ -83,10 +83,10 @@ pub async fn run(engine: Engine, options: ShellOptions) -> io::Result<()> {
                 editor
                     .add_history_entry(line.trim_end())
                     .map_err(io::Error::other)?;
-                if let Some(path) = &shell.options.history {
-                    if let Err(e) = editor.save_history(path) {
-                        eprintln!("warning: cannot save history to {}: {e}", path.display());
-                    }
+                if let Some(path) = &shell.options.history
+                    && let Err(e) = editor.save_history(path)
+                {
+                    eprintln!("warning: cannot save history to {}: {e}", path.display());
                 }
                 if line.trim_start().starts_with('\\') {
                     match Meta::parse(&line) {
@@ -342,10 +342,10 @@ impl Shell {
     }
 
     fn close_output(&mut self) {
-        if let Some((path, mut file)) = self.output.take() {
-            if let Err(e) = file.flush() {
-                eprintln!("Error: cannot write {}: {e}", path.display());
-            }
+        if let Some((path, mut file)) = self.output.take()
+            && let Err(e) = file.flush()
+        {
+            eprintln!("Error: cannot write {}: {e}", path.display());
         }
     }
 
