@@ -4,6 +4,8 @@
 //! they call (`kernels`) know nothing of SQL. Any DataFusion application gets all of them
 //! with one call to [`register_all`].
 
+pub mod kernels;
+
 use datafusion::common::Result;
 use datafusion::prelude::SessionContext;
 

@@ -1,0 +1,403 @@
+//! Least squares from mergeable moments: coefficients, standard errors, t statistics,
+//! p-values and R², with constant and collinear features detected and dropped.
+
+use std::fmt;
+
+use super::dist::student_t_two_sided;
+use super::moments::Moments;
+
+/// Fit settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LinearOptions {
+    /// Ridge penalty on the coefficients (not the intercept), in the units of the features.
+    pub l2: f64,
+    pub fit_intercept: bool,
+}
+
+impl Default for LinearOptions {
+    fn default() -> Self {
+        Self {
+            l2: 0.0,
+            fit_intercept: true,
+        }
+    }
+}
+
+/// Why a feature took no part in the fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dropped {
+    /// The feature has (numerically) one value.
+    Constant,
+    /// The feature is a linear combination of the features before it.
+    Collinear,
+}
+
+/// A fitted linear model. Per-feature vectors have one entry per feature; a dropped feature
+/// has coefficient 0 and NaN statistics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinearFit {
+    pub rows: f64,
+    /// 0 when fitted without an intercept.
+    pub intercept: f64,
+    /// NaN when fitted without an intercept.
+    pub intercept_std_err: f64,
+    pub coef: Vec<f64>,
+    pub std_err: Vec<f64>,
+    pub t: Vec<f64>,
+    pub p: Vec<f64>,
+    pub dropped: Vec<(usize, Dropped)>,
+    pub r2: f64,
+    pub adj_r2: f64,
+    /// Residual sum of squares.
+    pub rss: f64,
+    pub df_resid: f64,
+}
+
+impl LinearFit {
+    pub fn intercept_t(&self) -> f64 {
+        self.intercept / self.intercept_std_err
+    }
+
+    pub fn intercept_p(&self) -> f64 {
+        student_t_two_sided(self.intercept_t(), self.df_resid)
+    }
+}
+
+/// Why no model could be fitted.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FitError {
+    NoRows,
+    /// Fewer rows than parameters: the fit would be exact and carry no information.
+    TooFewRows {
+        rows: f64,
+        parameters: usize,
+    },
+    /// The label has one value, so there is nothing to explain.
+    ConstantLabel,
+}
+
+impl fmt::Display for FitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FitError::NoRows => f.write_str("no rows to train on"),
+            FitError::TooFewRows { rows, parameters } => write!(
+                f,
+                "{rows} rows are too few for {parameters} parameters; at least {} are needed",
+                parameters + 1
+            ),
+            FitError::ConstantLabel => f.write_str("the label has a single value"),
+        }
+    }
+}
+
+/// A feature whose variance is below this fraction of its raw second moment is constant.
+const CONSTANT_TOL: f64 = 1e-12;
+/// A feature explained by the earlier ones up to this fraction of its variance is collinear.
+const COLLINEAR_TOL: f64 = 1e-9;
+
+/// Fits `label ~ features` from `moments` over the columns `(features..., label)`.
+pub fn fit_linear(moments: &Moments, options: LinearOptions) -> Result<LinearFit, FitError> {
+    let k = moments.width();
+    let d = k - 1;
+    let n = moments.count();
+    if n == 0.0 {
+        return Err(FitError::NoRows);
+    }
+    let mean = moments.mean();
+    // Centred moments with an intercept, raw (uncentred) ones without.
+    let raw = |i: usize, j: usize| {
+        let c = moments.comoment(i, j);
+        if options.fit_intercept {
+            c
+        } else {
+            c + n * mean[i] * mean[j]
+        }
+    };
+    let yy = raw(d, d);
+    if moments.comoment(d, d) <= CONSTANT_TOL * (moments.comoment(d, d) + n * mean[d] * mean[d]) {
+        return Err(FitError::ConstantLabel);
+    }
+
+    // Choose features greedily in order with an incremental Cholesky factor of the kept ones.
+    let mut kept: Vec<usize> = Vec::new();
+    let mut dropped = Vec::new();
+    let mut chol: Vec<Vec<f64>> = Vec::new(); // rows of L (lower triangular), unpenalised
+    for (j, &mean_j) in mean.iter().enumerate().take(d) {
+        let var = moments.comoment(j, j);
+        if var <= CONSTANT_TOL * (var + n * mean_j * mean_j) {
+            dropped.push((j, Dropped::Constant));
+            continue;
+        }
+        let a: Vec<f64> = kept.iter().map(|&i| raw(i, j)).collect();
+        let l = forward(&chol, &a);
+        let ajj = raw(j, j);
+        let residual = ajj - l.iter().map(|v| v * v).sum::<f64>();
+        if residual <= COLLINEAR_TOL * ajj {
+            dropped.push((j, Dropped::Collinear));
+            continue;
+        }
+        let mut row = l;
+        row.push(residual.sqrt());
+        chol.push(row);
+        kept.push(j);
+    }
+    let p = kept.len();
+    let parameters = p + usize::from(options.fit_intercept);
+    if n <= parameters as f64 {
+        return Err(FitError::TooFewRows {
+            rows: n,
+            parameters,
+        });
+    }
+
+    // Solve (A + λI) β = c on the kept features.
+    let a: Vec<Vec<f64>> = kept
+        .iter()
+        .map(|&i| kept.iter().map(|&j| raw(i, j)).collect())
+        .collect();
+    let c: Vec<f64> = kept.iter().map(|&i| raw(i, d)).collect();
+    let factor = if options.l2 > 0.0 {
+        let mut penalised = a.clone();
+        for (i, row) in penalised.iter_mut().enumerate() {
+            row[i] += options.l2;
+        }
+        cholesky(&penalised).ok_or(FitError::ConstantLabel)?
+    } else {
+        chol
+    };
+    let beta = solve(&factor, &c);
+    let inverse = invert(&factor);
+
+    let a_beta: Vec<f64> = a.iter().map(|row| dot(row, &beta)).collect();
+    let rss = (yy - 2.0 * dot(&beta, &c) + dot(&beta, &a_beta)).max(0.0);
+    let df_resid = n - parameters as f64;
+    let sigma2 = rss / df_resid;
+    // Cov(β) = σ² (A+λI)⁻¹ A (A+λI)⁻¹, which is σ² A⁻¹ without a penalty.
+    let cov: Vec<Vec<f64>> = if options.l2 > 0.0 {
+        let ia = matmul(&inverse, &a);
+        matmul(&ia, &inverse)
+            .into_iter()
+            .map(|r| r.into_iter().map(|v| v * sigma2).collect())
+            .collect()
+    } else {
+        inverse
+            .iter()
+            .map(|r| r.iter().map(|v| v * sigma2).collect())
+            .collect()
+    };
+
+    let mut coef = vec![0.0; d];
+    let mut std_err = vec![f64::NAN; d];
+    let mut t = vec![f64::NAN; d];
+    let mut pv = vec![f64::NAN; d];
+    for (slot, &j) in kept.iter().enumerate() {
+        coef[j] = beta[slot];
+        std_err[j] = cov[slot][slot].sqrt();
+        t[j] = coef[j] / std_err[j];
+        pv[j] = student_t_two_sided(t[j], df_resid);
+    }
+    let (intercept, intercept_std_err) = if options.fit_intercept {
+        let xm: Vec<f64> = kept.iter().map(|&j| mean[j]).collect();
+        let cov_xm: Vec<f64> = cov.iter().map(|row| dot(row, &xm)).collect();
+        (
+            mean[d] - dot(&beta, &xm),
+            (sigma2 / n + dot(&xm, &cov_xm)).sqrt(),
+        )
+    } else {
+        (0.0, f64::NAN)
+    };
+    let r2 = 1.0 - rss / yy;
+    let adj_r2 = if options.fit_intercept {
+        1.0 - (1.0 - r2) * (n - 1.0) / df_resid
+    } else {
+        1.0 - (1.0 - r2) * n / df_resid
+    };
+    Ok(LinearFit {
+        rows: n,
+        intercept,
+        intercept_std_err,
+        coef,
+        std_err,
+        t,
+        p: pv,
+        dropped,
+        r2,
+        adj_r2,
+        rss,
+        df_resid,
+    })
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Solves `L x = b` for lower-triangular `L` given by rows.
+fn forward(l: &[Vec<f64>], b: &[f64]) -> Vec<f64> {
+    let mut x = Vec::with_capacity(b.len());
+    for (i, row) in l.iter().enumerate() {
+        let s = b[i] - dot(&row[..i], &x);
+        x.push(s / row[i]);
+    }
+    x
+}
+
+/// Solves `Lᵀ x = b`.
+fn backward(l: &[Vec<f64>], b: &[f64]) -> Vec<f64> {
+    let n = b.len();
+    let mut x = vec![0.0; n];
+    for i in (0..n).rev() {
+        let s: f64 = ((i + 1)..n).map(|k| l[k][i] * x[k]).sum();
+        x[i] = (b[i] - s) / l[i][i];
+    }
+    x
+}
+
+/// Solves `L Lᵀ x = b`.
+fn solve(l: &[Vec<f64>], b: &[f64]) -> Vec<f64> {
+    backward(l, &forward(l, b))
+}
+
+/// `(L Lᵀ)⁻¹`, column by column.
+fn invert(l: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    let n = l.len();
+    let columns: Vec<Vec<f64>> = (0..n)
+        .map(|j| {
+            let e: Vec<f64> = (0..n).map(|i| f64::from(u8::from(i == j))).collect();
+            solve(l, &e)
+        })
+        .collect();
+    (0..n)
+        .map(|i| (0..n).map(|j| columns[j][i]).collect())
+        .collect()
+}
+
+/// The Cholesky factor of a symmetric positive definite matrix, or `None` if it is not.
+fn cholesky(a: &[Vec<f64>]) -> Option<Vec<Vec<f64>>> {
+    let mut l: Vec<Vec<f64>> = Vec::with_capacity(a.len());
+    for (j, row) in a.iter().enumerate() {
+        let mut lj = forward(&l, &row[..j]);
+        let d = row[j] - lj.iter().map(|v| v * v).sum::<f64>();
+        if d <= 0.0 {
+            return None;
+        }
+        lj.push(d.sqrt());
+        l.push(lj);
+    }
+    Some(l)
+}
+
+fn matmul(a: &[Vec<f64>], b: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    let m = b.first().map_or(0, Vec::len);
+    a.iter()
+        .map(|row| {
+            (0..m)
+                .map(|j| row.iter().zip(b).map(|(x, r)| x * r[j]).sum())
+                .collect()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn moments(columns: &[Vec<f64>]) -> Moments {
+        let mut m = Moments::new(columns.len());
+        m.update(&columns.iter().map(|c| c.as_slice()).collect::<Vec<_>>());
+        m
+    }
+
+    #[test]
+    fn recovers_an_exact_plane() {
+        let x1: Vec<f64> = (0..50).map(|i| i as f64).collect();
+        let x2: Vec<f64> = (0..50).map(|i| ((i * 7) % 11) as f64).collect();
+        let y: Vec<f64> = x1
+            .iter()
+            .zip(&x2)
+            .map(|(a, b)| 3.0 + 2.0 * a - 0.5 * b)
+            .collect();
+        let fit = fit_linear(&moments(&[x1, x2, y]), LinearOptions::default()).unwrap();
+        assert!((fit.intercept - 3.0).abs() < 1e-9);
+        assert!((fit.coef[0] - 2.0).abs() < 1e-12 && (fit.coef[1] + 0.5).abs() < 1e-12);
+        assert!((fit.r2 - 1.0).abs() < 1e-12);
+        assert!(fit.dropped.is_empty());
+    }
+
+    #[test]
+    fn drops_constant_and_collinear_features() {
+        let x1: Vec<f64> = (0..40).map(|i| (i as f64).sqrt()).collect();
+        let constant = vec![7.0; 40];
+        let twice: Vec<f64> = x1.iter().map(|v| 2.0 * v + 1.0).collect();
+        let x3: Vec<f64> = (0..40).map(|i| ((i * 13) % 7) as f64).collect();
+        let y: Vec<f64> = x1
+            .iter()
+            .zip(&x3)
+            .enumerate()
+            .map(|(i, (a, b))| 1.0 + a - b + 0.01 * ((i % 3) as f64))
+            .collect();
+        let fit = fit_linear(
+            &moments(&[x1, constant, twice, x3, y]),
+            LinearOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            fit.dropped,
+            vec![(1, Dropped::Constant), (2, Dropped::Collinear)]
+        );
+        assert_eq!((fit.coef[1], fit.coef[2]), (0.0, 0.0));
+        assert!(fit.std_err[1].is_nan() && fit.p[2].is_nan());
+        assert!(fit.coef.iter().all(|c| c.is_finite()));
+        assert!((fit.coef[0] - 1.0).abs() < 0.05 && (fit.coef[3] + 1.0).abs() < 0.01);
+        assert_eq!(fit.df_resid, 40.0 - 3.0);
+    }
+
+    #[test]
+    fn ridge_shrinks_and_no_intercept_goes_through_the_origin() {
+        let x: Vec<f64> = (1..=30).map(|i| i as f64).collect();
+        let y: Vec<f64> = x.iter().map(|v| 4.0 * v + (v * 0.9).sin()).collect();
+        let m = moments(&[x, y]);
+        let ols = fit_linear(&m, LinearOptions::default()).unwrap();
+        let ridge = fit_linear(
+            &m,
+            LinearOptions {
+                l2: 1000.0,
+                fit_intercept: true,
+            },
+        )
+        .unwrap();
+        assert!(ridge.coef[0].abs() < ols.coef[0].abs());
+        let origin = fit_linear(
+            &m,
+            LinearOptions {
+                l2: 0.0,
+                fit_intercept: false,
+            },
+        )
+        .unwrap();
+        assert_eq!(origin.intercept, 0.0);
+        assert!(origin.intercept_std_err.is_nan());
+        assert_eq!(origin.df_resid, 29.0);
+    }
+
+    #[test]
+    fn bad_inputs_are_errors_not_nans() {
+        assert_eq!(
+            fit_linear(&Moments::new(3), LinearOptions::default()),
+            Err(FitError::NoRows)
+        );
+        let one = moments(&[vec![1.0], vec![2.0]]);
+        assert_eq!(
+            fit_linear(&one, LinearOptions::default()),
+            Err(FitError::ConstantLabel)
+        );
+        let two = moments(&[vec![1.0, 2.0], vec![2.0, 5.0]]);
+        assert_eq!(
+            fit_linear(&two, LinearOptions::default()),
+            Err(FitError::TooFewRows {
+                rows: 2.0,
+                parameters: 2
+            })
+        );
+    }
+}

@@ -1,0 +1,6 @@
+//! Numerical kernels. They work on plain slices and know nothing of SQL, so they can be
+//! tested against reference libraries directly and reused by any front end.
+
+pub mod dist;
+pub mod linear;
+pub mod moments;
