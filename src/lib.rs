@@ -2,7 +2,7 @@
 //!
 //! The library half of the `cohort` tool: the [`engine`] every front end runs SQL through,
 //! the interactive [`shell`], the [`script`] runner for scheduled jobs, result [`output`]
-//! formats and the built-in [`demo`] data. The SQL functions themselves live in the
+//! formats, the model [`store`] and the built-in [`demo`] data. The SQL functions themselves live in the
 //! `cohort-udfs` crate.
 
 pub mod demo;
@@ -10,5 +10,6 @@ pub mod engine;
 pub mod output;
 pub mod script;
 pub mod shell;
+pub mod store;
 
 pub use engine::{Engine, QueryResult};

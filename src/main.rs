@@ -13,6 +13,7 @@ use cohort::engine::files::register_files;
 use cohort::output::Format;
 use cohort::script::{self, ScriptError, ScriptOptions, Source, parse_param};
 use cohort::shell::{self, ShellOptions};
+use cohort::store::ModelStore;
 
 /// Exit codes, as scripts and schedulers see them.
 const EXIT_FAILED: u8 = 1;
@@ -78,6 +79,10 @@ struct Cli {
     /// Keep no shell history.
     #[arg(long)]
     no_history: bool,
+
+    /// Model store directory [default: cohort/models in the user's data directory].
+    #[arg(long = "store", value_name = "DIR", env = "COHORT_STORE")]
+    store: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -116,7 +121,10 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli, matches: &ArgMatches) -> ExitCode {
-    let engine = match Engine::new() {
+    let Some(store_dir) = cli.store.clone().or_else(ModelStore::default_root) else {
+        return usage("no data directory is known for the model store; give --store DIR");
+    };
+    let engine = match ModelStore::open(&store_dir).and_then(Engine::new) {
         Ok(e) => e,
         Err(e) => return fail(&e.strip_backtrace()),
     };

@@ -7,7 +7,10 @@ use std::process::{Command, Output, Stdio};
 
 fn cohort() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_cohort"));
-    cmd.stdin(Stdio::null()).env("NO_COLOR", "1");
+    let store = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-model-store");
+    cmd.stdin(Stdio::null())
+        .env("NO_COLOR", "1")
+        .env("COHORT_STORE", store);
     cmd
 }
 

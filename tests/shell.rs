@@ -63,6 +63,13 @@ fn shell_session() {
     p.exp_string("abs (scalar function)").unwrap();
     p.exp_string("Example:").unwrap();
     p.exp_string(PROMPT).unwrap();
+    p.send_line("\\models").unwrap();
+    p.exp_string(&format!(
+        "Model store: {}",
+        home.path().join("cohort").join("models").display()
+    ))
+    .unwrap();
+    p.exp_string(PROMPT).unwrap();
     p.send_line("\\timing off").unwrap();
     p.exp_string("Timing is off.").unwrap();
     p.send_line("\\format csv").unwrap();

@@ -1,6 +1,6 @@
 //! Runs every `tests/sql/*.slt` file through cohort's engine: the same entry point the shell,
 //! the script runner and the server use. Each file gets a fresh engine with the demo data at
-//! scale 0.1 (1,000 customers, seed 42).
+//! scale 0.1 (1,000 customers, seed 42) and an empty model store of its own.
 //!
 //! `cargo test --test sqllogictests -- NAME` runs only the files whose name contains NAME.
 
@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use async_trait::async_trait;
 use cohort::Engine;
 use cohort::demo::{DEFAULT_SEED, Dataset};
+use cohort::store::ModelStore;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
@@ -17,6 +18,8 @@ use sqllogictest::{AsyncDB, DBOutput, DefaultColumnType};
 
 struct CohortDb {
     engine: Engine,
+    /// The model store, removed with the database.
+    _store: tempfile::TempDir,
 }
 
 #[async_trait]
@@ -80,9 +83,13 @@ fn format_rows(batch: &RecordBatch) -> Result<Vec<Vec<String>>, DataFusionError>
 }
 
 async fn new_db() -> Result<CohortDb, DataFusionError> {
-    let engine = Engine::new()?;
+    let store = tempfile::tempdir()?;
+    let engine = Engine::new(ModelStore::open(store.path())?)?;
     Dataset::generate(0.1, DEFAULT_SEED)?.register(engine.context())?;
-    Ok(CohortDb { engine })
+    Ok(CohortDb {
+        engine,
+        _store: store,
+    })
 }
 
 fn main() -> std::process::ExitCode {

@@ -10,12 +10,19 @@ pub mod files;
 pub mod parser;
 pub mod split;
 
-use datafusion::arrow::datatypes::SchemaRef;
+use std::sync::Arc;
+
+use datafusion::arrow::array::StringArray;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::common::{Result, plan_err};
+use datafusion::catalog::{MemorySchemaProvider, SchemaProvider};
+use datafusion::common::{DataFusionError, Result, plan_err};
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::physical_plan::memory::MemoryStream;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::TryStreamExt;
+
+use crate::store::{ModelStore, ModelsTable};
 
 pub use parser::{CreateModel, ModelStatement, OptionValue, Statement, parse_statement};
 
@@ -32,30 +39,46 @@ impl QueryResult {
     }
 }
 
-/// A DataFusion session with cohort's functions and statements.
+/// A DataFusion session with cohort's functions and statements over one model store.
 #[derive(Clone)]
 pub struct Engine {
     ctx: SessionContext,
+    store: ModelStore,
 }
 
 impl Engine {
     /// A session with information_schema (for `SHOW TABLES` and `\d`), files queryable by
-    /// path (`SELECT * FROM 'sales.parquet'`) and every cohort function registered.
-    pub fn new() -> Result<Self> {
-        Self::with_config(SessionConfig::new())
+    /// path (`SELECT * FROM 'sales.parquet'`), every cohort function registered, and the
+    /// store's models as the table `cohort.models`.
+    pub fn new(store: ModelStore) -> Result<Self> {
+        Self::with_config(SessionConfig::new(), store)
     }
 
     /// Like [`Engine::new`], starting from `config` (partitions, batch size, ...).
-    pub fn with_config(config: SessionConfig) -> Result<Self> {
+    pub fn with_config(config: SessionConfig, store: ModelStore) -> Result<Self> {
         let ctx = SessionContext::new_with_config(config.with_information_schema(true))
             .enable_url_table();
         cohort_udfs::register_all(&ctx)?;
-        Ok(Self { ctx })
+        let schema = MemorySchemaProvider::new();
+        schema.register_table(
+            "models".to_string(),
+            Arc::new(ModelsTable::new(store.clone())),
+        )?;
+        let catalog = ctx.catalog("datafusion").ok_or_else(|| {
+            DataFusionError::Internal("the default catalog is missing".to_string())
+        })?;
+        catalog.register_schema("cohort", Arc::new(schema))?;
+        Ok(Self { ctx, store })
     }
 
     /// The underlying DataFusion session: for registering tables and reading the catalog.
     pub fn context(&self) -> &SessionContext {
         &self.ctx
+    }
+
+    /// The model store this engine reads and writes.
+    pub fn store(&self) -> &ModelStore {
+        &self.store
     }
 
     /// Runs one statement and collects its result.
@@ -79,15 +102,71 @@ impl Engine {
         &self,
         statement: ModelStatement,
     ) -> Result<SendableRecordBatchStream> {
-        let what = match statement {
-            ModelStatement::Create(c) => format!("CREATE MODEL {}", c.name),
-            ModelStatement::Drop { name, .. } => format!("DROP MODEL {name}"),
-            ModelStatement::Show => "SHOW MODELS".to_string(),
-            ModelStatement::Describe { name } => format!("DESCRIBE MODEL {name}"),
-        };
-        plan_err!(
-            "{what}: model support is not built yet in this version of cohort; \
-             the statement was parsed but nothing was trained or stored"
-        )
+        match statement {
+            ModelStatement::Create(c) => plan_err!(
+                "CREATE MODEL {}: model support is not built yet in this version of cohort; \
+                 the statement was parsed but nothing was trained or stored",
+                c.name
+            ),
+            ModelStatement::Show => {
+                self.ctx
+                    .sql("SELECT * FROM cohort.models ORDER BY model")
+                    .await?
+                    .execute_stream()
+                    .await
+            }
+            ModelStatement::Drop { name, if_exists } => {
+                if !self.store.drop_model(&name)? && !if_exists {
+                    return plan_err!("{}", self.store.unknown(&name)?);
+                }
+                rows(&[], vec![])
+            }
+            ModelStatement::Describe { name } => {
+                let d = self.store.load(&name)?.description;
+                let mut props: Vec<(String, String)> = vec![
+                    ("model".into(), d.name.clone()),
+                    ("model_type".into(), d.model_type.clone()),
+                    ("version".into(), d.version.to_string()),
+                    ("label".into(), d.label.clone().unwrap_or_default()),
+                ];
+                for (i, f) in d.features.iter().enumerate() {
+                    props.push((
+                        format!("feature {}", i + 1),
+                        format!("{} ({}, {})", f.name, f.data_type, f.encoding),
+                    ));
+                }
+                for (k, v) in &d.options {
+                    props.push((format!("option {k}"), v.clone()));
+                }
+                props.push(("training_rows".into(), d.training_rows.to_string()));
+                props.push(("rows_skipped".into(), d.rows_skipped.to_string()));
+                for (k, v) in &d.metrics {
+                    props.push((format!("metric {k}"), v.to_string()));
+                }
+                props.push(("created_at".into(), d.created_at.clone()));
+                let (keys, values) = props.into_iter().unzip();
+                rows(&["property", "value"], vec![keys, values])
+            }
+        }
     }
+}
+
+/// A result of string columns.
+fn rows(names: &[&str], columns: Vec<Vec<String>>) -> Result<SendableRecordBatchStream> {
+    let schema = Arc::new(Schema::new(
+        names
+            .iter()
+            .map(|n| Field::new(*n, DataType::Utf8, false))
+            .collect::<Vec<_>>(),
+    ));
+    let batches = if names.is_empty() {
+        vec![]
+    } else {
+        let arrays = columns
+            .into_iter()
+            .map(|c| Arc::new(StringArray::from(c)) as _)
+            .collect();
+        vec![RecordBatch::try_new(schema.clone(), arrays)?]
+    };
+    Ok(Box::pin(MemoryStream::try_new(batches, schema, None)?))
 }

@@ -15,6 +15,7 @@ pub const META_COMMANDS: &[(&str, &str)] = &[
         "\\df NAME",
         "show a function's documentation: syntax, arguments, example",
     ),
+    ("\\models", "show where models are stored, and list them"),
     (
         "\\timing [on|off]",
         "show or hide the elapsed time under results",
@@ -43,6 +44,7 @@ pub enum Meta {
     DescribeTable(String),
     ListFunctions,
     DescribeFunction(String),
+    Models,
     Timing(Option<bool>),
     Format(Format),
     MaxRows(Option<usize>),
@@ -66,6 +68,7 @@ impl Meta {
             ("\\d", Some(name)) => Meta::DescribeTable(name.to_string()),
             ("\\df", None) => Meta::ListFunctions,
             ("\\df", Some(name)) => Meta::DescribeFunction(name.to_string()),
+            ("\\models", None) => Meta::Models,
             ("\\timing", None) => Meta::Timing(None),
             ("\\timing", Some("on")) => Meta::Timing(Some(true)),
             ("\\timing", Some("off")) => Meta::Timing(Some(false)),
@@ -125,6 +128,7 @@ mod tests {
             Meta::parse("\\df abs"),
             Ok(Meta::DescribeFunction("abs".into()))
         );
+        assert_eq!(Meta::parse("\\models"), Ok(Meta::Models));
         assert_eq!(Meta::parse("\\timing"), Ok(Meta::Timing(None)));
         assert_eq!(Meta::parse("\\timing off"), Ok(Meta::Timing(Some(false))));
         assert_eq!(Meta::parse("\\format CSV"), Ok(Meta::Format(Format::Csv)));

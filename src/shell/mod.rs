@@ -171,6 +171,10 @@ impl Shell {
             Meta::DescribeTable(name) => self.describe_table(&name).await,
             Meta::ListFunctions => self.list_functions(),
             Meta::DescribeFunction(name) => self.describe_function(&name),
+            Meta::Models => {
+                println!("Model store: {}", self.engine.store().root().display());
+                self.show_query("SHOW MODELS").await
+            }
             Meta::Timing(on) => {
                 self.options.timing = on.unwrap_or(!self.options.timing);
                 println!(
