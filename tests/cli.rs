@@ -339,14 +339,51 @@ fn unknown_table_or_column_fails_with_datafusions_message() {
 }
 
 #[test]
-fn model_statements_parse_but_are_not_built_yet() {
+fn models_persist_in_the_store_across_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().to_str().unwrap();
+    let diabetes = data("diabetes.csv");
     let o = run(&[
+        "--store",
+        store,
+        &diabetes,
+        "--format",
+        "csv",
         "-c",
-        "CREATE MODEL m OPTIONS (model_type = 'linear_reg', label = 'y') AS SELECT 1 AS y",
+        "CREATE MODEL dia OPTIONS (model_type = 'linear_reg', label = 'target') AS SELECT * FROM diabetes",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.starts_with("model,version,rows_used,rows_skipped,skipped_because,training_seconds,metric,value,warnings\ndia,1,442,0,,"),
+        "{out}"
+    );
+    assert!(out.trim_end().ends_with(",r2,0.5177484222203501,"), "{out}");
+
+    // A new process finds the model on disk.
+    let o = run(&[
+        "--store",
+        store,
+        &diabetes,
+        "--format",
+        "csv",
+        "-c",
+        "SELECT round(PREDICT('dia', age, sex, bmi, bp, s1, s2, s3, s4, s5, s6), 4) AS p FROM diabetes LIMIT 1",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "p\n206.1167\n");
+
+    let o = run(&[
+        "--store",
+        store,
+        "-c",
+        "DROP MODEL dia",
+        "-c",
+        "DESCRIBE MODEL dia",
     ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        stderr(&o).contains("CREATE MODEL m: model support is not built yet"),
+        stderr(&o).contains("-c:1: Error during planning: no model named dia"),
         "{}",
         stderr(&o)
     );

@@ -6,6 +6,7 @@
 //! the same wherever it is typed.
 
 pub mod catalog;
+mod create_model;
 pub mod files;
 pub mod parser;
 pub mod split;
@@ -58,7 +59,7 @@ impl Engine {
     pub fn with_config(config: SessionConfig, store: ModelStore) -> Result<Self> {
         let ctx = SessionContext::new_with_config(config.with_information_schema(true))
             .enable_url_table();
-        cohort_udfs::register_all(&ctx)?;
+        cohort_udfs::register_all(&ctx, Arc::new(store.clone()))?;
         let schema = MemorySchemaProvider::new();
         schema.register_table(
             "models".to_string(),
@@ -92,10 +93,14 @@ impl Engine {
     /// Runs one statement and returns its result as a stream. Dropping the stream cancels
     /// the query.
     pub async fn execute_stream(&self, sql: &str) -> Result<SendableRecordBatchStream> {
-        match parse_statement(sql)? {
-            Statement::Sql(sql) => self.ctx.sql(&sql).await?.execute_stream().await,
+        let result = match parse_statement(sql)? {
+            Statement::Sql(sql) => match self.ctx.sql(&sql).await {
+                Ok(frame) => frame.execute_stream().await,
+                Err(e) => Err(e),
+            },
             Statement::Model(statement) => self.execute_model_statement(statement).await,
-        }
+        };
+        result.map_err(unwrap_optimizer_context)
     }
 
     async fn execute_model_statement(
@@ -103,11 +108,7 @@ impl Engine {
         statement: ModelStatement,
     ) -> Result<SendableRecordBatchStream> {
         match statement {
-            ModelStatement::Create(c) => plan_err!(
-                "CREATE MODEL {}: model support is not built yet in this version of cohort; \
-                 the statement was parsed but nothing was trained or stored",
-                c.name
-            ),
+            ModelStatement::Create(c) => create_model::create_model(self, c).await,
             ModelStatement::Show => {
                 self.ctx
                     .sql("SELECT * FROM cohort.models ORDER BY model")
@@ -151,8 +152,22 @@ impl Engine {
     }
 }
 
+/// A planning mistake found while the optimizer rewrote the query (an unknown model in
+/// PREDICT, say) is the user's error: report it without the optimizer's wrapping.
+fn unwrap_optimizer_context(e: DataFusionError) -> DataFusionError {
+    match e {
+        DataFusionError::Context(context, inner)
+            if context.starts_with("Optimizer rule")
+                && matches!(inner.as_ref(), DataFusionError::Plan(_)) =>
+        {
+            *inner
+        }
+        other => other,
+    }
+}
+
 /// A result of string columns.
-fn rows(names: &[&str], columns: Vec<Vec<String>>) -> Result<SendableRecordBatchStream> {
+pub(crate) fn rows(names: &[&str], columns: Vec<Vec<String>>) -> Result<SendableRecordBatchStream> {
     let schema = Arc::new(Schema::new(
         names
             .iter()

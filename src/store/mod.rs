@@ -24,6 +24,9 @@ use serde::{Deserialize, Serialize};
 
 pub use table::ModelsTable;
 
+use cohort_udfs::{Model, ModelResolver, ResolvedModel};
+use std::sync::Arc;
+
 /// The description format this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
 const DESCRIPTION: &str = "model.json";
@@ -275,6 +278,30 @@ impl ModelStore {
             serde_json::from_value(probe).map_err(|e| corrupt(&path, &e))?;
         Ok(Some(StoredModel { description, dir }))
     }
+}
+
+impl ModelResolver for ModelStore {
+    fn resolve(&self, name: &str) -> Result<ResolvedModel> {
+        let stored = self.load(name)?;
+        let d = stored.description;
+        let model: Model = serde_json::from_value(d.parameters)
+            .map_err(|e| corrupt(&stored.dir.join(DESCRIPTION), &format!("parameters: {e}")))?;
+        Ok(ResolvedModel {
+            name: d.name,
+            version: d.version,
+            model: Arc::new(model),
+        })
+    }
+}
+
+/// The current time as RFC 3339 in UTC, for `created_at`.
+pub fn now_rfc3339() -> String {
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64);
+    datafusion::arrow::temporal_conversions::timestamp_us_to_datetime(micros)
+        .map(|t| format!("{}Z", t.format("%Y-%m-%dT%H:%M:%S%.6f")))
+        .unwrap_or_default()
 }
 
 /// Model names are directory names: keep them plain.

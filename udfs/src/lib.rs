@@ -1,20 +1,25 @@
 //! cohort's SQL functions for DataFusion.
 //!
 //! Every function lives in a file of its own with its documentation; the numerical kernels
-//! they call (`kernels`) know nothing of SQL. Any DataFusion application gets all of them
-//! with one call to [`register_all`].
+//! they call ([`kernels`]) know nothing of SQL, and [`model`] holds trained models and their
+//! input encoding. Any DataFusion application gets all the functions with one call to
+//! [`register_all`], giving it a [`ModelResolver`] that finds models by name.
 
 pub mod kernels;
+pub mod model;
+pub mod predict;
+
+use std::sync::Arc;
 
 use datafusion::common::Result;
+use datafusion::logical_expr::ScalarUDF;
 use datafusion::prelude::SessionContext;
 
-/// Registers every cohort function in `ctx`.
-///
-/// The model functions (TRAIN_REGRESSION, PREDICT, SEGMENT, RECOMMEND, FORECAST, ...) are
-/// added here as each model family lands; until then this registers none, so an
-/// application can already wire it in.
-pub fn register_all(ctx: &SessionContext) -> Result<()> {
-    let _ = ctx;
+pub use model::{Model, ModelResolver, ResolvedModel};
+
+/// Registers every cohort function in `ctx`; functions that take a model name find it
+/// through `models`.
+pub fn register_all(ctx: &SessionContext, models: Arc<dyn ModelResolver>) -> Result<()> {
+    ctx.register_udf(ScalarUDF::new_from_impl(predict::Predict::new(models)));
     Ok(())
 }

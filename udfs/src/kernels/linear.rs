@@ -82,7 +82,8 @@ impl fmt::Display for FitError {
             FitError::NoRows => f.write_str("no rows to train on"),
             FitError::TooFewRows { rows, parameters } => write!(
                 f,
-                "{rows} rows are too few for {parameters} parameters; at least {} are needed",
+                "{rows} {} too few for {parameters} parameters; at least {} are needed",
+                if *rows == 1.0 { "row is" } else { "rows are" },
                 parameters + 1
             ),
             FitError::ConstantLabel => f.write_str("the label has a single value"),
@@ -114,6 +115,14 @@ pub fn fit_linear(moments: &Moments, options: LinearOptions) -> Result<LinearFit
         }
     };
     let yy = raw(d, d);
+    // Checked on the features given, before any are dropped: that is what the user wrote.
+    let given = d + usize::from(options.fit_intercept);
+    if n <= given as f64 {
+        return Err(FitError::TooFewRows {
+            rows: n,
+            parameters: given,
+        });
+    }
     if moments.comoment(d, d) <= CONSTANT_TOL * (moments.comoment(d, d) + n * mean[d] * mean[d]) {
         return Err(FitError::ConstantLabel);
     }
@@ -386,10 +395,18 @@ mod tests {
             fit_linear(&Moments::new(3), LinearOptions::default()),
             Err(FitError::NoRows)
         );
+        let constant = moments(&[vec![1.0, 2.0, 3.0], vec![5.0, 5.0, 5.0]]);
+        assert_eq!(
+            fit_linear(&constant, LinearOptions::default()),
+            Err(FitError::ConstantLabel)
+        );
         let one = moments(&[vec![1.0], vec![2.0]]);
         assert_eq!(
             fit_linear(&one, LinearOptions::default()),
-            Err(FitError::ConstantLabel)
+            Err(FitError::TooFewRows {
+                rows: 1.0,
+                parameters: 2
+            })
         );
         let two = moments(&[vec![1.0, 2.0], vec![2.0, 5.0]]);
         assert_eq!(

@@ -1,0 +1,208 @@
+//! `CREATE [OR REPLACE] MODEL [IF NOT EXISTS] name OPTIONS (...) AS query`.
+//!
+//! Checks the options, runs the training query through the engine, trains, and writes a new
+//! version to the store. It reports one row: model, version, rows used and skipped (and why),
+//! training seconds, the headline metric and any warnings.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use datafusion::arrow::array::{Float64Array, Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::common::{DataFusionError, Result, plan_err};
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::physical_plan::memory::MemoryStream;
+
+use cohort_udfs::Model;
+use cohort_udfs::kernels::linear::LinearOptions;
+use cohort_udfs::model::LinearModel;
+
+use super::{CreateModel, Engine, OptionValue, rows};
+use crate::store::{Feature, ModelDescription, now_rfc3339};
+
+/// The model types of the SQL surface, and whether this build trains them.
+const MODEL_TYPES: [(&str, bool); 5] = [
+    ("linear_reg", true),
+    ("logistic_reg", false),
+    ("kmeans", false),
+    ("matrix_factorization", false),
+    ("forecast", false),
+];
+
+pub async fn create_model(engine: &Engine, c: CreateModel) -> Result<SendableRecordBatchStream> {
+    let fail = |msg: String| DataFusionError::Plan(format!("CREATE MODEL {}: {msg}", c.name));
+    let model_type = match c.option("model_type") {
+        Some(OptionValue::String(t)) => t.to_lowercase(),
+        Some(other) => return Err(fail(format!("model_type must be a string, got {other}"))),
+        None => {
+            return Err(fail(format!(
+                "OPTIONS (model_type = ...) is required; one of {}",
+                type_names()
+            )));
+        }
+    };
+    match MODEL_TYPES.iter().find(|(t, _)| *t == model_type) {
+        Some((_, true)) => {}
+        Some((_, false)) => {
+            return Err(fail(format!(
+                "model_type '{model_type}' is not built yet in this version of cohort; \
+                 linear_reg is"
+            )));
+        }
+        None => {
+            return Err(fail(format!(
+                "unknown model_type '{model_type}'; use one of {}",
+                type_names()
+            )));
+        }
+    }
+    let options = linear_options(&c).map_err(fail)?;
+    let label = match c.option("label") {
+        Some(OptionValue::String(l)) => l.clone(),
+        Some(other) => {
+            return Err(fail(format!(
+                "label must be a column name string, got {other}"
+            )));
+        }
+        None => {
+            return Err(fail(
+                "OPTIONS (label = '<column>') is required for linear_reg".into(),
+            ));
+        }
+    };
+
+    let store = engine.store();
+    if store.exists(&c.name)? {
+        if c.if_not_exists {
+            return rows(&[], vec![]);
+        }
+        if !c.or_replace {
+            return plan_err!(
+                "model {} already exists; use CREATE OR REPLACE MODEL to train a new version, \
+                 or DROP MODEL first",
+                c.name
+            );
+        }
+    }
+
+    let start = Instant::now();
+    // The training query is plain SQL: DataFusion runs it directly.
+    let frame = engine.context().sql(&c.query).await;
+    let data = match frame {
+        Ok(frame) => {
+            let schema = Arc::new(frame.schema().as_arrow().clone());
+            frame.collect().await.map(|batches| (schema, batches))
+        }
+        Err(e) => Err(e),
+    }
+    .map_err(|e| {
+        fail(format!(
+            "the training query failed: {}",
+            e.strip_backtrace()
+        ))
+    })?;
+    let label_for_training = label.clone();
+    // Training is CPU-bound and parallel: keep it off the async workers.
+    let (model, report) = tokio::task::spawn_blocking(move || {
+        let (schema, batches) = data;
+        LinearModel::train(&schema, &batches, &label_for_training, options)
+    })
+    .await
+    .map_err(|e| DataFusionError::Execution(format!("training stopped: {e}")))?
+    .map_err(|e| fail(e.message().into_owned()))?;
+    let seconds = start.elapsed().as_secs_f64();
+
+    let description = ModelDescription {
+        format_version: crate::store::FORMAT_VERSION,
+        name: c.name.clone(),
+        version: 0,
+        model_type: model_type.clone(),
+        label: Some(label),
+        features: model
+            .features
+            .iter()
+            .map(|f| Feature {
+                name: f.name().to_string(),
+                data_type: f.data_type().to_string(),
+                encoding: f.describe(),
+            })
+            .collect(),
+        options: c
+            .options
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_string()))
+            .collect(),
+        training_rows: report.rows_used,
+        rows_skipped: report.rows_skipped(),
+        metrics: vec![
+            ("r2".to_string(), report.r2),
+            ("adj_r2".to_string(), report.adj_r2),
+            ("rmse".to_string(), report.rmse),
+        ],
+        created_at: now_rfc3339(),
+        parameters: serde_json::to_value(Model::LinearReg(model))
+            .map_err(|e| DataFusionError::External(Box::new(e)))?,
+        arrays: vec![],
+    };
+    let version = store.save(description, &[])?;
+
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("model", DataType::Utf8, false),
+        Field::new("version", DataType::Int64, false),
+        Field::new("rows_used", DataType::Int64, false),
+        Field::new("rows_skipped", DataType::Int64, false),
+        Field::new("skipped_because", DataType::Utf8, false),
+        Field::new("training_seconds", DataType::Float64, false),
+        Field::new("metric", DataType::Utf8, false),
+        Field::new("value", DataType::Float64, false),
+        Field::new("warnings", DataType::Utf8, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from(vec![c.name.clone()])),
+            Arc::new(Int64Array::from(vec![version as i64])),
+            Arc::new(Int64Array::from(vec![report.rows_used as i64])),
+            Arc::new(Int64Array::from(vec![report.rows_skipped() as i64])),
+            Arc::new(StringArray::from(vec![report.skipped_reason()])),
+            Arc::new(Float64Array::from(vec![seconds])),
+            Arc::new(StringArray::from(vec!["r2"])),
+            Arc::new(Float64Array::from(vec![report.r2])),
+            Arc::new(StringArray::from(vec![report.warnings.join("; ")])),
+        ],
+    )?;
+    Ok(Box::pin(MemoryStream::try_new(vec![batch], schema, None)?))
+}
+
+fn type_names() -> String {
+    MODEL_TYPES
+        .iter()
+        .map(|(t, _)| format!("'{t}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The linear_reg options, checked: unknown names and wrong types are errors.
+fn linear_options(c: &CreateModel) -> std::result::Result<LinearOptions, String> {
+    const KNOWN: [&str; 4] = ["model_type", "label", "l2_reg", "fit_intercept"];
+    if let Some((k, _)) = c.options.iter().find(|(k, _)| !KNOWN.contains(&k.as_str())) {
+        return Err(format!(
+            "unknown option {k} for linear_reg; its options are {}",
+            KNOWN.join(", ")
+        ));
+    }
+    let mut options = LinearOptions::default();
+    match c.option("l2_reg") {
+        None => {}
+        Some(v) => match v.as_f64() {
+            Some(l2) if l2 >= 0.0 && l2.is_finite() => options.l2 = l2,
+            _ => return Err(format!("l2_reg must be a number >= 0, got {v}")),
+        },
+    }
+    match c.option("fit_intercept") {
+        None => {}
+        Some(OptionValue::Bool(b)) => options.fit_intercept = *b,
+        Some(v) => return Err(format!("fit_intercept must be true or false, got {v}")),
+    }
+    Ok(options)
+}
