@@ -81,10 +81,16 @@ pub fn functions(ctx: &SessionContext) -> Vec<FunctionInfo> {
         kind: "window",
         doc: f.documentation().cloned(),
     }));
-    all.extend(state.table_functions().keys().map(|name| FunctionInfo {
-        name: name.clone(),
-        kind: "table",
-        doc: None,
+    let table_docs = cohort_udfs::table_function_docs();
+    all.extend(state.table_functions().keys().map(|name| {
+        FunctionInfo {
+            name: name.clone(),
+            kind: "table",
+            doc: table_docs
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, d)| (*d).clone()),
+        }
     }));
     all.sort_by(|a, b| a.name.cmp(&b.name).then(a.kind.cmp(b.kind)));
     all.dedup_by(|a, b| a.name == b.name && a.kind == b.kind);

@@ -5,6 +5,7 @@
 //! input encoding. Any DataFusion application gets all the functions with one call to
 //! [`register_all`], giving it a [`ModelResolver`] that finds models by name.
 
+pub mod explain_model;
 pub mod kernels;
 pub mod model;
 pub mod predict;
@@ -12,7 +13,7 @@ pub mod predict;
 use std::sync::Arc;
 
 use datafusion::common::Result;
-use datafusion::logical_expr::ScalarUDF;
+use datafusion::logical_expr::{Documentation, ScalarUDF};
 use datafusion::prelude::SessionContext;
 
 pub use model::{Model, ModelResolver, ResolvedModel};
@@ -20,6 +21,17 @@ pub use model::{Model, ModelResolver, ResolvedModel};
 /// Registers every cohort function in `ctx`; functions that take a model name find it
 /// through `models`.
 pub fn register_all(ctx: &SessionContext, models: Arc<dyn ModelResolver>) -> Result<()> {
-    ctx.register_udf(ScalarUDF::new_from_impl(predict::Predict::new(models)));
+    ctx.register_udf(ScalarUDF::new_from_impl(predict::Predict::new(
+        models.clone(),
+    )));
+    ctx.register_udtf(
+        "explain_model",
+        Arc::new(explain_model::ExplainModel::new(models)),
+    );
     Ok(())
+}
+
+/// Documentation of the table functions, which DataFusion does not carry itself.
+pub fn table_function_docs() -> Vec<(&'static str, &'static Documentation)> {
+    vec![("explain_model", &explain_model::DOC)]
 }

@@ -46,6 +46,9 @@ pub struct LinearFit {
     pub t: Vec<f64>,
     pub p: Vec<f64>,
     pub dropped: Vec<(usize, Dropped)>,
+    /// Covariance of the coefficients, row-major `d × d`; rows and columns of dropped
+    /// features are 0.
+    pub cov: Vec<f64>,
     pub r2: f64,
     pub adj_r2: f64,
     /// Residual sum of squares.
@@ -195,6 +198,12 @@ pub fn fit_linear(moments: &Moments, options: LinearOptions) -> Result<LinearFit
             .collect()
     };
 
+    let mut cov_full = vec![0.0; d * d];
+    for (a, &i) in kept.iter().enumerate() {
+        for (b, &j) in kept.iter().enumerate() {
+            cov_full[i * d + j] = cov[a][b];
+        }
+    }
     let mut coef = vec![0.0; d];
     let mut std_err = vec![f64::NAN; d];
     let mut t = vec![f64::NAN; d];
@@ -230,6 +239,7 @@ pub fn fit_linear(moments: &Moments, options: LinearOptions) -> Result<LinearFit
         t,
         p: pv,
         dropped,
+        cov: cov_full,
         r2,
         adj_r2,
         rss,

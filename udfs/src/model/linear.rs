@@ -7,6 +7,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::encoding::{FeatureEncoding, FeatureStats, as_f64};
+use crate::kernels::dist::student_t_two_sided;
 use crate::kernels::linear::{Dropped, LinearFit, LinearOptions, fit_linear};
 use crate::kernels::moments::Moments;
 
@@ -25,6 +26,24 @@ pub struct LinearModel {
     pub t: Vec<f64>,
     #[serde(with = "super::nan_as_null")]
     pub p: Vec<f64>,
+    /// Covariance of the weights, row-major (0 for dropped columns).
+    pub covariance: Vec<f64>,
+    /// `None` without an intercept.
+    pub intercept_std_err: Option<f64>,
+    pub df_resid: f64,
+}
+
+/// One row of EXPLAIN_MODEL: a design column's weight in the units of its feature.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Explained {
+    /// The column name, `column=level` for a category, or `(intercept)`.
+    pub feature: String,
+    pub weight: f64,
+    pub std_err: Option<f64>,
+    pub t: Option<f64>,
+    pub p: Option<f64>,
+    /// |weight| in standardised units, comparable across features; `None` for the intercept.
+    pub importance: Option<f64>,
 }
 
 /// What training saw and concluded, for CREATE MODEL's report.
@@ -224,8 +243,73 @@ impl LinearModel {
             std_err: fit.std_err,
             t: fit.t,
             p: fit.p,
+            covariance: fit.cov,
+            intercept_std_err: options.fit_intercept.then_some(fit.intercept_std_err),
+            df_resid: fit.df_resid,
         };
         Ok((model, report))
+    }
+
+    /// The weights in the original units of each feature, intercept first.
+    pub fn explain(&self) -> Vec<Explained> {
+        // Standardised weight w on (x - m)/s is w/s per unit of x, and moves m·w/s into the
+        // intercept; `shift` holds m/s per design column (0 for categories).
+        let mut scale = Vec::with_capacity(self.weights.len());
+        let mut shift = Vec::with_capacity(self.weights.len());
+        for f in &self.features {
+            match f {
+                FeatureEncoding::Numeric { mean, std, .. } => {
+                    scale.push(1.0 / std);
+                    shift.push(mean / std);
+                }
+                FeatureEncoding::OneHot { levels, .. } => {
+                    scale.extend(std::iter::repeat_n(1.0, levels.len()));
+                    shift.extend(std::iter::repeat_n(0.0, levels.len()));
+                }
+            }
+        }
+        let finite = |v: f64| v.is_finite().then_some(v);
+        let d = self.weights.len();
+        let mut rows = Vec::with_capacity(d + 1);
+        if let Some(se0) = self.intercept_std_err {
+            let intercept = self.intercept
+                - self
+                    .weights
+                    .iter()
+                    .zip(&shift)
+                    .map(|(w, a)| w * a)
+                    .sum::<f64>();
+            // Var(b0 - aᵀw) = Var(b0) + aᵀ Cov(w) a: the design is centred, so b0 and w
+            // are uncorrelated.
+            let mut quad = 0.0;
+            for i in 0..d {
+                for j in 0..d {
+                    quad += shift[i] * self.covariance[i * d + j] * shift[j];
+                }
+            }
+            let se = (se0 * se0 + quad).sqrt();
+            let t = intercept / se;
+            rows.push(Explained {
+                feature: "(intercept)".to_string(),
+                weight: intercept,
+                std_err: finite(se),
+                t: finite(t),
+                p: finite(student_t_two_sided(t, self.df_resid)),
+                importance: None,
+            });
+        }
+        let names = self.features.iter().flat_map(|f| f.design_names());
+        for (j, name) in names.enumerate() {
+            rows.push(Explained {
+                feature: name,
+                weight: self.weights[j] * scale[j],
+                std_err: finite(self.std_err[j] * scale[j]),
+                t: finite(self.t[j]),
+                p: finite(self.p[j]),
+                importance: Some(self.weights[j].abs()),
+            });
+        }
+        rows
     }
 
     /// Predictions for feature columns given in training order. NULL features score as the

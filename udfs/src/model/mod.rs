@@ -9,7 +9,7 @@ use std::sync::Arc;
 use datafusion::common::Result;
 use serde::{Deserialize, Serialize};
 
-pub use linear::{LinearModel, TrainingReport};
+pub use linear::{Explained, LinearModel, TrainingReport};
 
 /// Serde for float vectors that hold NaN (JSON has no NaN): NaN is written as null.
 pub(crate) mod nan_as_null {

@@ -1,0 +1,88 @@
+//! `EXPLAIN_MODEL('model')`: a model's weights in the original units of its features.
+
+use std::sync::{Arc, LazyLock};
+
+use datafusion::arrow::array::{Float64Array, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
+use datafusion::common::{Result, ScalarValue, plan_err};
+use datafusion::datasource::MemTable;
+use datafusion::logical_expr::{DocSection, Documentation, Expr};
+
+use crate::model::{Model, ModelResolver};
+
+pub static DOC: LazyLock<Documentation> = LazyLock::new(|| {
+    Documentation::builder(
+        DocSection {
+            include: true,
+            label: "cohort models",
+            description: None,
+        },
+        "Explains a stored model, one row per weight: feature (the column name, \
+         column=level for a category, or (intercept)), weight in the original units of the \
+         feature, std_err, z_or_t (the t statistic for linear_reg), p_value, and importance \
+         (|weight| in standardized units, comparable across features).",
+        "SELECT * FROM explain_model(model_name)",
+    )
+    .with_argument("model_name", "Name of a model made with CREATE MODEL, as a string literal.")
+    .with_sql_example(
+        "```sql\nSELECT feature, weight, p_value FROM explain_model('spend') ORDER BY importance DESC;\n```",
+    )
+    .build()
+});
+
+/// The table function behind `explain_model`.
+#[derive(Debug)]
+pub struct ExplainModel {
+    resolver: Arc<dyn ModelResolver>,
+}
+
+impl ExplainModel {
+    pub fn new(resolver: Arc<dyn ModelResolver>) -> Self {
+        Self { resolver }
+    }
+}
+
+impl TableFunctionImpl for ExplainModel {
+    fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
+        let name = match args.exprs() {
+            [
+                Expr::Literal(
+                    ScalarValue::Utf8(Some(s))
+                    | ScalarValue::Utf8View(Some(s))
+                    | ScalarValue::LargeUtf8(Some(s)),
+                    _,
+                ),
+            ] => s.clone(),
+            _ => return plan_err!("explain_model takes one argument, the model name as a string"),
+        };
+        let resolved = self.resolver.resolve(&name)?;
+        let rows = match resolved.model.as_ref() {
+            Model::LinearReg(m) => m.explain(),
+        };
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("feature", DataType::Utf8, false),
+            Field::new("weight", DataType::Float64, false),
+            Field::new("std_err", DataType::Float64, true),
+            Field::new("z_or_t", DataType::Float64, true),
+            Field::new("p_value", DataType::Float64, true),
+            Field::new("importance", DataType::Float64, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringArray::from_iter_values(
+                    rows.iter().map(|r| &r.feature),
+                )),
+                Arc::new(Float64Array::from_iter_values(
+                    rows.iter().map(|r| r.weight),
+                )),
+                Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.std_err))),
+                Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.t))),
+                Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.p))),
+                Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.importance))),
+            ],
+        )?;
+        Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
+    }
+}
