@@ -6,7 +6,7 @@ use std::path::Path;
 use cohort::Engine;
 use cohort::engine::files::register_files;
 use cohort::store::ModelStore;
-use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::Float64Type;
 
 fn root() -> &'static Path {
@@ -38,22 +38,22 @@ fn column(batch: &RecordBatch, i: usize) -> Vec<f64> {
         .to_vec()
 }
 
-#[tokio::test]
-async fn diabetes_linear_reg_matches_statsmodels_ols() {
+/// An engine over a fresh store with `file` registered; the store lives as long as the guard.
+async fn engine_with(file: &str) -> (Engine, tempfile::TempDir) {
     let store = tempfile::tempdir().unwrap();
     let engine = Engine::new(ModelStore::open(store.path()).unwrap()).unwrap();
-    register_files(engine.context(), &[root().join("tests/data/diabetes.csv")])
+    register_files(engine.context(), &[root().join("tests/data").join(file)])
         .await
         .unwrap();
-    engine
-        .execute(
-            "CREATE MODEL dia OPTIONS (model_type = 'linear_reg', label = 'target') AS \
-             SELECT * FROM diabetes",
-        )
-        .await
-        .unwrap();
+    (engine, store)
+}
+
+/// Compares EXPLAIN_MODEL of `model` with the coefficient rows of a reference file.
+async fn assert_explain_matches(engine: &Engine, model: &str, reference_file: &str) {
     let result = engine
-        .execute("SELECT feature, weight, std_err, z_or_t, p_value FROM explain_model('dia')")
+        .execute(&format!(
+            "SELECT feature, weight, std_err, z_or_t, p_value FROM explain_model('{model}')"
+        ))
         .await
         .unwrap();
     let batch = &result.batches[0];
@@ -70,7 +70,7 @@ async fn diabetes_linear_reg_matches_statsmodels_ols() {
         column(batch, 4),
     );
 
-    let expected = reference("diabetes_ols.csv");
+    let expected = reference(reference_file);
     let terms: Vec<&Vec<String>> = expected.iter().filter(|r| !r[2].is_empty()).collect();
     assert_eq!(features.len(), terms.len());
     for row in terms {
@@ -78,18 +78,124 @@ async fn diabetes_linear_reg_matches_statsmodels_ols() {
         let value = |k: usize| row[k].parse::<f64>().unwrap();
         assert_rel(w[i], value(1), 1e-6, &format!("{} weight", row[0]));
         assert_rel(se[i], value(2), 1e-6, &format!("{} std_err", row[0]));
-        assert_rel(t[i], value(3), 1e-6, &format!("{} t", row[0]));
+        assert_rel(t[i], value(3), 1e-6, &format!("{} statistic", row[0]));
         assert_rel(p[i], value(4), 1e-6, &format!("{} p", row[0]));
     }
+}
 
-    let r2 = engine
-        .execute("SELECT metrics FROM cohort.models WHERE model = 'dia'")
+/// The value of `metric` from DESCRIBE MODEL, at full precision.
+async fn metric(engine: &Engine, model: &str, metric: &str) -> f64 {
+    let result = engine
+        .execute(&format!("DESCRIBE MODEL {model}"))
         .await
         .unwrap();
-    let metrics = r2.batches[0]
-        .column(0)
-        .as_string::<i32>()
-        .value(0)
-        .to_string();
-    assert!(metrics.starts_with("r2=0.517748,"), "{metrics}");
+    let batch = &result.batches[0];
+    let keys = batch.column(0).as_string::<i32>();
+    let values = batch.column(1).as_string::<i32>();
+    let i = (0..keys.len())
+        .find(|&i| keys.value(i) == format!("metric {metric}"))
+        .unwrap();
+    values.value(i).parse().unwrap()
+}
+
+/// The value column of a reference row such as `auc,0.85,,,`.
+fn reference_value(file: &str, name: &str) -> f64 {
+    reference(file).into_iter().find(|r| r[0] == name).unwrap()[1]
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn diabetes_linear_reg_matches_statsmodels_ols() {
+    let (engine, _store) = engine_with("diabetes.csv").await;
+    engine
+        .execute(
+            "CREATE MODEL dia OPTIONS (model_type = 'linear_reg', label = 'target') AS \
+             SELECT * FROM diabetes",
+        )
+        .await
+        .unwrap();
+    assert_explain_matches(&engine, "dia", "diabetes_ols.csv").await;
+    assert_rel(
+        metric(&engine, "dia", "r2").await,
+        reference_value("diabetes_ols.csv", "r2"),
+        1e-9,
+        "r2",
+    );
+
+    assert!((metric(&engine, "dia", "r2").await - 0.51775).abs() < 5e-6);
+}
+
+#[tokio::test]
+async fn telco_logistic_reg_matches_statsmodels_logit_and_sklearn_metrics() {
+    let (engine, _store) = engine_with("telco_sample.csv").await;
+    engine
+        .execute(
+            "CREATE MODEL churn OPTIONS (model_type = 'logistic_reg', label = 'churn', \
+             positive_class = 'Yes') AS SELECT * FROM telco_sample",
+        )
+        .await
+        .unwrap();
+    assert_explain_matches(&engine, "churn", "telco_logit.csv").await;
+    for m in ["auc", "log_loss", "accuracy"] {
+        assert_rel(
+            metric(&engine, "churn", m).await,
+            reference_value("telco_logit.csv", m),
+            1e-9,
+            m,
+        );
+    }
+}
+
+#[tokio::test]
+async fn demo_churn_model_recovers_the_generators_coefficients() {
+    use cohort::demo::{DEFAULT_SEED, Dataset, churn};
+    let store = tempfile::tempdir().unwrap();
+    let engine = Engine::new(ModelStore::open(store.path()).unwrap()).unwrap();
+    // 100,000 customers.
+    Dataset::generate(10.0, DEFAULT_SEED)
+        .unwrap()
+        .register(engine.context())
+        .unwrap();
+    engine
+        .execute(
+            "CREATE MODEL churn OPTIONS (model_type = 'logistic_reg', label = 'churned') AS \
+             SELECT churned, tenure_months, monthly_charges, support_calls, age, plan, channel \
+             FROM customers",
+        )
+        .await
+        .unwrap();
+    let result = engine
+        .execute("SELECT feature, weight, std_err FROM explain_model('churn')")
+        .await
+        .unwrap();
+    let batch = &result.batches[0];
+    let names = batch.column(0).as_string::<i32>();
+    let (w, se) = (column(batch, 1), column(batch, 2));
+    // The reference levels are the most frequent ones, basic and web, as in the generator.
+    let truth = [
+        ("(intercept)", churn::INTERCEPT),
+        ("tenure_months", churn::TENURE_MONTHS),
+        ("monthly_charges", churn::MONTHLY_CHARGES),
+        ("support_calls", churn::SUPPORT_CALLS),
+        ("age", churn::AGE),
+        ("plan=standard", churn::PLAN[1]),
+        ("plan=premium", churn::PLAN[2]),
+        ("channel=mobile", churn::CHANNEL[1]),
+        ("channel=store", churn::CHANNEL[2]),
+        ("channel=partner", churn::CHANNEL[3]),
+    ];
+    assert_eq!(names.len(), truth.len());
+    // Stated tolerance: every estimate within four standard errors of the planted value.
+    for (feature, expected) in truth {
+        let i = (0..names.len())
+            .find(|&i| names.value(i) == feature)
+            .unwrap();
+        assert!(
+            (w[i] - expected).abs() < 4.0 * se[i],
+            "{feature}: estimated {} ± {}, planted {expected}",
+            w[i],
+            se[i]
+        );
+    }
 }

@@ -15,7 +15,7 @@ use datafusion::physical_plan::memory::MemoryStream;
 
 use cohort_udfs::Model;
 use cohort_udfs::kernels::linear::LinearOptions;
-use cohort_udfs::model::LinearModel;
+use cohort_udfs::model::{LinearModel, LogisticModel, LogisticSettings};
 
 use super::{CreateModel, Engine, OptionValue, rows};
 use crate::store::{Feature, ModelDescription, now_rfc3339};
@@ -23,11 +23,17 @@ use crate::store::{Feature, ModelDescription, now_rfc3339};
 /// The model types of the SQL surface, and whether this build trains them.
 const MODEL_TYPES: [(&str, bool); 5] = [
     ("linear_reg", true),
-    ("logistic_reg", false),
+    ("logistic_reg", true),
     ("kmeans", false),
     ("matrix_factorization", false),
     ("forecast", false),
 ];
+
+/// How to train, from the checked options.
+enum Training {
+    Linear(LinearOptions),
+    Logistic(LogisticSettings),
+}
 
 pub async fn create_model(engine: &Engine, c: CreateModel) -> Result<SendableRecordBatchStream> {
     let fail = |msg: String| DataFusionError::Plan(format!("CREATE MODEL {}: {msg}", c.name));
@@ -46,7 +52,7 @@ pub async fn create_model(engine: &Engine, c: CreateModel) -> Result<SendableRec
         Some((_, false)) => {
             return Err(fail(format!(
                 "model_type '{model_type}' is not built yet in this version of cohort; \
-                 linear_reg is"
+                 linear_reg and logistic_reg are"
             )));
         }
         None => {
@@ -56,7 +62,11 @@ pub async fn create_model(engine: &Engine, c: CreateModel) -> Result<SendableRec
             )));
         }
     }
-    let options = linear_options(&c).map_err(fail)?;
+    let training = if model_type == "linear_reg" {
+        Training::Linear(linear_options(&c).map_err(fail)?)
+    } else {
+        Training::Logistic(logistic_settings(&c).map_err(fail)?)
+    };
     let label = match c.option("label") {
         Some(OptionValue::String(l)) => l.clone(),
         Some(other) => {
@@ -65,9 +75,9 @@ pub async fn create_model(engine: &Engine, c: CreateModel) -> Result<SendableRec
             )));
         }
         None => {
-            return Err(fail(
-                "OPTIONS (label = '<column>') is required for linear_reg".into(),
-            ));
+            return Err(fail(format!(
+                "OPTIONS (label = '<column>') is required for {model_type}"
+            )));
         }
     };
 
@@ -105,7 +115,14 @@ pub async fn create_model(engine: &Engine, c: CreateModel) -> Result<SendableRec
     // Training is CPU-bound and parallel: keep it off the async workers.
     let (model, report) = tokio::task::spawn_blocking(move || {
         let (schema, batches) = data;
-        LinearModel::train(&schema, &batches, &label_for_training, options)
+        match training {
+            Training::Linear(o) => LinearModel::train(&schema, &batches, &label_for_training, o)
+                .map(|(m, r)| (Model::LinearReg(m), r)),
+            Training::Logistic(s) => {
+                LogisticModel::train(&schema, &batches, &label_for_training, &s)
+                    .map(|(m, r)| (Model::LogisticReg(m), r))
+            }
+        }
     })
     .await
     .map_err(|e| DataFusionError::Execution(format!("training stopped: {e}")))?
@@ -119,7 +136,7 @@ pub async fn create_model(engine: &Engine, c: CreateModel) -> Result<SendableRec
         model_type: model_type.clone(),
         label: Some(label),
         features: model
-            .features
+            .features()
             .iter()
             .map(|f| Feature {
                 name: f.name().to_string(),
@@ -133,19 +150,16 @@ pub async fn create_model(engine: &Engine, c: CreateModel) -> Result<SendableRec
             .map(|(k, v)| (k.clone(), v.to_string()))
             .collect(),
         training_rows: report.rows_used,
-        rows_skipped: report.rows_skipped(),
-        metrics: vec![
-            ("r2".to_string(), report.r2),
-            ("adj_r2".to_string(), report.adj_r2),
-            ("rmse".to_string(), report.rmse),
-        ],
+        rows_skipped: report.rows_skipped,
+        metrics: report.metrics.clone(),
         created_at: now_rfc3339(),
-        parameters: serde_json::to_value(Model::LinearReg(model))
+        parameters: serde_json::to_value(&model)
             .map_err(|e| DataFusionError::External(Box::new(e)))?,
         arrays: vec![],
     };
     let version = store.save(description, &[])?;
 
+    let (metric, value) = report.metrics.first().cloned().unwrap_or_default();
     let schema = Arc::new(Schema::new(vec![
         Field::new("model", DataType::Utf8, false),
         Field::new("version", DataType::Int64, false),
@@ -163,11 +177,11 @@ pub async fn create_model(engine: &Engine, c: CreateModel) -> Result<SendableRec
             Arc::new(StringArray::from(vec![c.name.clone()])),
             Arc::new(Int64Array::from(vec![version as i64])),
             Arc::new(Int64Array::from(vec![report.rows_used as i64])),
-            Arc::new(Int64Array::from(vec![report.rows_skipped() as i64])),
-            Arc::new(StringArray::from(vec![report.skipped_reason()])),
+            Arc::new(Int64Array::from(vec![report.rows_skipped as i64])),
+            Arc::new(StringArray::from(vec![report.skipped_because])),
             Arc::new(Float64Array::from(vec![seconds])),
-            Arc::new(StringArray::from(vec!["r2"])),
-            Arc::new(Float64Array::from(vec![report.r2])),
+            Arc::new(StringArray::from(vec![metric])),
+            Arc::new(Float64Array::from(vec![value])),
             Arc::new(StringArray::from(vec![report.warnings.join("; ")])),
         ],
     )?;
@@ -182,27 +196,96 @@ fn type_names() -> String {
         .join(", ")
 }
 
-/// The linear_reg options, checked: unknown names and wrong types are errors.
-fn linear_options(c: &CreateModel) -> std::result::Result<LinearOptions, String> {
-    const KNOWN: [&str; 4] = ["model_type", "label", "l2_reg", "fit_intercept"];
-    if let Some((k, _)) = c.options.iter().find(|(k, _)| !KNOWN.contains(&k.as_str())) {
-        return Err(format!(
-            "unknown option {k} for linear_reg; its options are {}",
-            KNOWN.join(", ")
-        ));
+/// Rejects options that `model_type` does not take.
+fn check_known(
+    c: &CreateModel,
+    model_type: &str,
+    known: &[&str],
+) -> std::result::Result<(), String> {
+    match c.options.iter().find(|(k, _)| !known.contains(&k.as_str())) {
+        Some((k, _)) => Err(format!(
+            "unknown option {k} for {model_type}; its options are {}",
+            known.join(", ")
+        )),
+        None => Ok(()),
     }
-    let mut options = LinearOptions::default();
+}
+
+/// `l2_reg`: a number >= 0, 0 when absent.
+fn l2_reg(c: &CreateModel) -> std::result::Result<f64, String> {
     match c.option("l2_reg") {
-        None => {}
+        None => Ok(0.0),
         Some(v) => match v.as_f64() {
-            Some(l2) if l2 >= 0.0 && l2.is_finite() => options.l2 = l2,
-            _ => return Err(format!("l2_reg must be a number >= 0, got {v}")),
+            Some(l2) if l2 >= 0.0 && l2.is_finite() => Ok(l2),
+            _ => Err(format!("l2_reg must be a number >= 0, got {v}")),
         },
     }
+}
+
+/// The linear_reg options, checked: unknown names and wrong types are errors.
+fn linear_options(c: &CreateModel) -> std::result::Result<LinearOptions, String> {
+    check_known(
+        c,
+        "linear_reg",
+        &["model_type", "label", "l2_reg", "fit_intercept"],
+    )?;
+    let mut options = LinearOptions {
+        l2: l2_reg(c)?,
+        ..LinearOptions::default()
+    };
     match c.option("fit_intercept") {
         None => {}
         Some(OptionValue::Bool(b)) => options.fit_intercept = *b,
         Some(v) => return Err(format!("fit_intercept must be true or false, got {v}")),
     }
     Ok(options)
+}
+
+/// The logistic_reg options, checked.
+fn logistic_settings(c: &CreateModel) -> std::result::Result<LogisticSettings, String> {
+    check_known(
+        c,
+        "logistic_reg",
+        &[
+            "model_type",
+            "label",
+            "l2_reg",
+            "class_weight",
+            "max_iterations",
+            "positive_class",
+        ],
+    )?;
+    let mut settings = LogisticSettings {
+        l2: l2_reg(c)?,
+        ..LogisticSettings::default()
+    };
+    match c.option("class_weight") {
+        None => {}
+        Some(OptionValue::String(w)) if w.eq_ignore_ascii_case("none") => {}
+        Some(OptionValue::String(w)) if w.eq_ignore_ascii_case("balanced") => {
+            settings.balanced = true
+        }
+        Some(v) => {
+            return Err(format!(
+                "class_weight must be 'none' or 'balanced', got {v}"
+            ));
+        }
+    }
+    match c.option("max_iterations") {
+        None => {}
+        Some(v) => match v.as_i64() {
+            Some(n) if (1..=10_000).contains(&n) => settings.max_iterations = n as usize,
+            _ => {
+                return Err(format!(
+                    "max_iterations must be an integer from 1 to 10000, got {v}"
+                ));
+            }
+        },
+    }
+    match c.option("positive_class") {
+        None => {}
+        Some(OptionValue::String(p)) => settings.positive_class = Some(p.clone()),
+        Some(v) => return Err(format!("positive_class must be a string, got {v}")),
+    }
+    Ok(settings)
 }

@@ -9,7 +9,7 @@ use datafusion::common::{Result, ScalarValue, plan_err};
 use datafusion::datasource::MemTable;
 use datafusion::logical_expr::{DocSection, Documentation, Expr};
 
-use crate::model::{Model, ModelResolver};
+use crate::model::ModelResolver;
 
 pub static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
@@ -20,7 +20,8 @@ pub static DOC: LazyLock<Documentation> = LazyLock::new(|| {
         },
         "Explains a stored model, one row per weight: feature (the column name, \
          column=level for a category, or (intercept)), weight in the original units of the \
-         feature, std_err, z_or_t (the t statistic for linear_reg), p_value, and importance \
+         feature (log-odds for logistic_reg), std_err, z_or_t (t for linear_reg, z for
+         logistic_reg), p_value, and importance \
          (|weight| in standardized units, comparable across features).",
         "SELECT * FROM explain_model(model_name)",
     )
@@ -57,9 +58,7 @@ impl TableFunctionImpl for ExplainModel {
             _ => return plan_err!("explain_model takes one argument, the model name as a string"),
         };
         let resolved = self.resolver.resolve(&name)?;
-        let rows = match resolved.model.as_ref() {
-            Model::LinearReg(m) => m.explain(),
-        };
+        let rows = resolved.model.explain();
         let schema = Arc::new(Schema::new(vec![
             Field::new("feature", DataType::Utf8, false),
             Field::new("weight", DataType::Float64, false),
@@ -78,8 +77,8 @@ impl TableFunctionImpl for ExplainModel {
                     rows.iter().map(|r| r.weight),
                 )),
                 Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.std_err))),
-                Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.t))),
-                Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.p))),
+                Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.statistic))),
+                Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.p_value))),
                 Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.importance))),
             ],
         )?;

@@ -21,9 +21,12 @@ pub use model::{Model, ModelResolver, ResolvedModel};
 /// Registers every cohort function in `ctx`; functions that take a model name find it
 /// through `models`.
 pub fn register_all(ctx: &SessionContext, models: Arc<dyn ModelResolver>) -> Result<()> {
-    ctx.register_udf(ScalarUDF::new_from_impl(predict::Predict::new(
-        models.clone(),
-    )));
+    for scoring in [predict::Scoring::Predict, predict::Scoring::Churn] {
+        ctx.register_udf(ScalarUDF::new_from_impl(predict::Predict::new(
+            models.clone(),
+            scoring,
+        )));
+    }
     ctx.register_udtf(
         "explain_model",
         Arc::new(explain_model::ExplainModel::new(models)),

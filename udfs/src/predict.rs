@@ -1,4 +1,5 @@
-//! `PREDICT('model', f1, ..., fn)`: scores rows with a stored model, features by position.
+//! `PREDICT('model', f1, ..., fn)` and `PREDICT_CHURN('model', f1, ..., fn)`: score rows
+//! with a stored model, features by position.
 //!
 //! The model name must be a literal. While the query is planned the call is rewritten into
 //! one bound to the loaded model, so a model is read once per query, never per batch.
@@ -17,17 +18,19 @@ use datafusion::logical_expr::{
 
 use crate::model::{Model, ModelResolver, ResolvedModel};
 
-static DOC: LazyLock<Documentation> = LazyLock::new(|| {
+const SECTION: DocSection = DocSection {
+    include: true,
+    label: "cohort models",
+    description: None,
+};
+
+static PREDICT_DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
-        DocSection {
-            include: true,
-            label: "cohort models",
-            description: None,
-        },
-        "Scores each row with a stored model. For a linear_reg model it returns the predicted \
-         label. Features are matched by position, in the order of the non-label columns of \
-         the model's training query; NULL features score as their training mean and unseen \
-         categories as the reference level.",
+        SECTION,
+        "Scores each row with a stored model: the predicted label of a linear_reg model, the \
+         probability of the positive class of a logistic_reg model. Features are matched by \
+         position, in the order of the non-label columns of the model's training query; NULL \
+         features score as their training mean and unseen categories as the reference level.",
         "predict(model_name, feature_1[, ..., feature_n])",
     )
     .with_argument(
@@ -48,26 +51,73 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     .build()
 });
 
-/// The unbound `predict`: resolves its model while the query is planned.
-#[derive(Debug)]
-pub struct Predict {
-    signature: Signature,
-    resolver: Arc<dyn ModelResolver>,
+static CHURN_DOC: LazyLock<Documentation> = LazyLock::new(|| {
+    Documentation::builder(
+        SECTION,
+        "The churn probability, in [0, 1], of each row under a stored logistic_reg model \
+         trained on a yes/no churn label. Features are matched by position, as in predict. It \
+         is an error to call it on a model that is not a binary classifier.",
+        "predict_churn(model_name, feature_1[, ..., feature_n])",
+    )
+    .with_argument(
+        "model_name",
+        "Name of a logistic_reg model, as a string literal.",
+    )
+    .with_argument(
+        "feature_i",
+        "The model's features, in training order (DESCRIBE MODEL lists them).",
+    )
+    .with_sql_example(
+        "```sql\n\
+         CREATE MODEL churn OPTIONS (model_type = 'logistic_reg', label = 'churned') AS\n  \
+         SELECT churned, tenure_months, monthly_charges, plan FROM customers;\n\
+         SELECT customer_id, PREDICT_CHURN('churn', tenure_months, monthly_charges, plan) AS p\n\
+         FROM customers ORDER BY p DESC LIMIT 10;\n\
+         ```",
+    )
+    .build()
+});
+
+/// Which scoring function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scoring {
+    /// `predict`: any model.
+    Predict,
+    /// `predict_churn`: binary classifiers only.
+    Churn,
 }
 
-impl Predict {
-    pub fn new(resolver: Arc<dyn ModelResolver>) -> Self {
-        Self {
-            signature: Signature::variadic_any(Volatility::Immutable),
-            resolver,
+impl Scoring {
+    fn name(self) -> &'static str {
+        match self {
+            Scoring::Predict => "predict",
+            Scoring::Churn => "predict_churn",
         }
     }
 }
 
-// One `predict` per session: all instances are interchangeable.
+/// The unbound `predict` or `predict_churn`: resolves its model while the query is planned.
+#[derive(Debug)]
+pub struct Predict {
+    signature: Signature,
+    resolver: Arc<dyn ModelResolver>,
+    scoring: Scoring,
+}
+
+impl Predict {
+    pub fn new(resolver: Arc<dyn ModelResolver>, scoring: Scoring) -> Self {
+        Self {
+            signature: Signature::variadic_any(Volatility::Immutable),
+            resolver,
+            scoring,
+        }
+    }
+}
+
+// One instance per session and function: the resolver does not distinguish them.
 impl PartialEq for Predict {
-    fn eq(&self, _: &Self) -> bool {
-        true
+    fn eq(&self, other: &Self) -> bool {
+        self.scoring == other.scoring
     }
 }
 
@@ -75,13 +125,13 @@ impl Eq for Predict {}
 
 impl Hash for Predict {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        "predict".hash(state);
+        self.scoring.hash(state);
     }
 }
 
 impl ScalarUDFImpl for Predict {
     fn name(&self) -> &str {
-        "predict"
+        self.scoring.name()
     }
 
     fn signature(&self) -> &Signature {
@@ -93,6 +143,7 @@ impl ScalarUDFImpl for Predict {
     }
 
     fn simplify(&self, args: Vec<Expr>, _info: &SimplifyContext) -> Result<ExprSimplifyResult> {
+        let f = self.scoring.name();
         let name = match args.first() {
             Some(Expr::Literal(
                 ScalarValue::Utf8(Some(s))
@@ -102,49 +153,69 @@ impl ScalarUDFImpl for Predict {
             )) => s.clone(),
             _ => {
                 return plan_err!(
-                    "predict needs the model name as a string literal first, e.g. \
-                     predict('churn', tenure, plan)"
+                    "{f} needs the model name as a string literal first, e.g. \
+                     {f}('churn', tenure, plan)"
                 );
             }
         };
         let resolved = self.resolver.resolve(&name)?;
+        if self.scoring == Scoring::Churn
+            && let Model::LinearReg(_) = resolved.model.as_ref()
+        {
+            return plan_err!(
+                "{f} needs a binary classifier, but model {name} is linear_reg; use \
+                 predict('{name}', ...) for its predictions"
+            );
+        }
         let features = resolved.model.feature_names();
         if args.len() - 1 != features.len() {
             return plan_err!(
-                "predict('{name}', ...) got {} feature argument(s); model {name} expects {}: {}",
+                "{f}('{name}', ...) got {} feature argument(s); model {name} expects {}: {}",
                 args.len() - 1,
                 features.len(),
                 features.join(", ")
             );
         }
         let arity = features.len();
-        let bound = ScalarUDF::new_from_impl(BoundPredict::new(resolved, arity));
+        let bound = ScalarUDF::new_from_impl(BoundPredict::new(resolved, arity, self.scoring));
         Ok(ExprSimplifyResult::Simplified(Expr::ScalarFunction(
             ScalarFunction::new_udf(Arc::new(bound), args[1..].to_vec()),
         )))
     }
 
     fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        exec_err!("predict ran without its model bound; the query optimizer must run first")
+        exec_err!(
+            "{} ran without its model bound; the query optimizer must run first",
+            self.scoring.name()
+        )
     }
 
     fn documentation(&self) -> Option<&Documentation> {
-        Some(&DOC)
+        Some(doc(self.scoring))
     }
 }
 
-/// `predict` bound to one version of one model.
+fn doc(scoring: Scoring) -> &'static Documentation {
+    match scoring {
+        Scoring::Predict => &PREDICT_DOC,
+        Scoring::Churn => &CHURN_DOC,
+    }
+}
+
+/// `predict` or `predict_churn` bound to one version of one model.
 #[derive(Debug)]
 struct BoundPredict {
     signature: Signature,
     model: ResolvedModel,
+    scoring: Scoring,
 }
 
 impl BoundPredict {
-    fn new(model: ResolvedModel, arity: usize) -> Self {
+    fn new(model: ResolvedModel, arity: usize, scoring: Scoring) -> Self {
         Self {
             signature: Signature::any(arity, Volatility::Immutable),
             model,
+            scoring,
         }
     }
 }
@@ -152,7 +223,9 @@ impl BoundPredict {
 // A model version never changes, so name and version identify the function.
 impl PartialEq for BoundPredict {
     fn eq(&self, other: &Self) -> bool {
-        self.model.name == other.model.name && self.model.version == other.model.version
+        self.scoring == other.scoring
+            && self.model.name == other.model.name
+            && self.model.version == other.model.version
     }
 }
 
@@ -160,6 +233,7 @@ impl Eq for BoundPredict {}
 
 impl Hash for BoundPredict {
     fn hash<H: Hasher>(&self, state: &mut H) {
+        self.scoring.hash(state);
         self.model.name.hash(state);
         self.model.version.hash(state);
     }
@@ -167,7 +241,7 @@ impl Hash for BoundPredict {
 
 impl ScalarUDFImpl for BoundPredict {
     fn name(&self) -> &str {
-        "predict"
+        self.scoring.name()
     }
 
     fn signature(&self) -> &Signature {
@@ -184,12 +258,14 @@ impl ScalarUDFImpl for BoundPredict {
             .iter()
             .map(|a| a.to_array(args.number_rows))
             .collect::<Result<Vec<_>>>()?;
-        match self.model.model.as_ref() {
-            Model::LinearReg(m) => Ok(ColumnarValue::Array(Arc::new(m.predict(&columns)?))),
-        }
+        let scores = match self.model.model.as_ref() {
+            Model::LinearReg(m) => m.predict(&columns)?,
+            Model::LogisticReg(m) => m.predict(&columns)?,
+        };
+        Ok(ColumnarValue::Array(Arc::new(scores)))
     }
 
     fn documentation(&self) -> Option<&Documentation> {
-        Some(&DOC)
+        Some(doc(self.scoring))
     }
 }

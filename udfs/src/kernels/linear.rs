@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use super::cholesky::{cholesky, dot, independent_columns, invert, matmul, solve};
 use super::dist::student_t_two_sided;
 use super::moments::Moments;
 
@@ -49,6 +50,8 @@ pub struct LinearFit {
     /// Covariance of the coefficients, row-major `d × d`; rows and columns of dropped
     /// features are 0.
     pub cov: Vec<f64>,
+    /// Covariance of the intercept with each coefficient (0 without an intercept).
+    pub intercept_cov: Vec<f64>,
     pub r2: f64,
     pub adj_r2: f64,
     /// Residual sum of squares.
@@ -130,37 +133,21 @@ pub fn fit_linear(moments: &Moments, options: LinearOptions) -> Result<LinearFit
         return Err(FitError::ConstantLabel);
     }
 
-    // Choose features greedily in order with an incremental Cholesky factor of the kept ones.
-    let mut kept: Vec<usize> = Vec::new();
+    // Constant features first, then a greedy pass for collinear ones.
     let mut dropped = Vec::new();
-    let mut chol: Vec<Vec<f64>> = Vec::new(); // rows of L (lower triangular), unpenalised
+    let mut candidates = Vec::with_capacity(d);
     for (j, &mean_j) in mean.iter().enumerate().take(d) {
         let var = moments.comoment(j, j);
         if var <= CONSTANT_TOL * (var + n * mean_j * mean_j) {
             dropped.push((j, Dropped::Constant));
-            continue;
+        } else {
+            candidates.push(j);
         }
-        let a: Vec<f64> = kept.iter().map(|&i| raw(i, j)).collect();
-        let l = forward(&chol, &a);
-        let ajj = raw(j, j);
-        let residual = ajj - l.iter().map(|v| v * v).sum::<f64>();
-        if residual <= COLLINEAR_TOL * ajj {
-            dropped.push((j, Dropped::Collinear));
-            continue;
-        }
-        let mut row = l;
-        row.push(residual.sqrt());
-        chol.push(row);
-        kept.push(j);
     }
-    let p = kept.len();
-    let parameters = p + usize::from(options.fit_intercept);
-    if n <= parameters as f64 {
-        return Err(FitError::TooFewRows {
-            rows: n,
-            parameters,
-        });
-    }
+    let (chol, kept, collinear) = independent_columns(candidates, raw, COLLINEAR_TOL);
+    dropped.extend(collinear.into_iter().map(|j| (j, Dropped::Collinear)));
+    dropped.sort_by_key(|(j, _)| *j);
+    let parameters = kept.len() + usize::from(options.fit_intercept);
 
     // Solve (A + λI) β = c on the kept features.
     let a: Vec<Vec<f64>> = kept
@@ -214,9 +201,14 @@ pub fn fit_linear(moments: &Moments, options: LinearOptions) -> Result<LinearFit
         t[j] = coef[j] / std_err[j];
         pv[j] = student_t_two_sided(t[j], df_resid);
     }
+    // b0 = ȳ - x̄ᵀβ, so Cov(b0, β) = -Cov(β) x̄ and Var(b0) = σ²/n + x̄ᵀ Cov(β) x̄.
+    let mut intercept_cov = vec![0.0; d];
     let (intercept, intercept_std_err) = if options.fit_intercept {
         let xm: Vec<f64> = kept.iter().map(|&j| mean[j]).collect();
         let cov_xm: Vec<f64> = cov.iter().map(|row| dot(row, &xm)).collect();
+        for (slot, &j) in kept.iter().enumerate() {
+            intercept_cov[j] = -cov_xm[slot];
+        }
         (
             mean[d] - dot(&beta, &xm),
             (sigma2 / n + dot(&xm, &cov_xm)).sqrt(),
@@ -240,81 +232,12 @@ pub fn fit_linear(moments: &Moments, options: LinearOptions) -> Result<LinearFit
         p: pv,
         dropped,
         cov: cov_full,
+        intercept_cov,
         r2,
         adj_r2,
         rss,
         df_resid,
     })
-}
-
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
-/// Solves `L x = b` for lower-triangular `L` given by rows.
-fn forward(l: &[Vec<f64>], b: &[f64]) -> Vec<f64> {
-    let mut x = Vec::with_capacity(b.len());
-    for (i, row) in l.iter().enumerate() {
-        let s = b[i] - dot(&row[..i], &x);
-        x.push(s / row[i]);
-    }
-    x
-}
-
-/// Solves `Lᵀ x = b`.
-fn backward(l: &[Vec<f64>], b: &[f64]) -> Vec<f64> {
-    let n = b.len();
-    let mut x = vec![0.0; n];
-    for i in (0..n).rev() {
-        let s: f64 = ((i + 1)..n).map(|k| l[k][i] * x[k]).sum();
-        x[i] = (b[i] - s) / l[i][i];
-    }
-    x
-}
-
-/// Solves `L Lᵀ x = b`.
-fn solve(l: &[Vec<f64>], b: &[f64]) -> Vec<f64> {
-    backward(l, &forward(l, b))
-}
-
-/// `(L Lᵀ)⁻¹`, column by column.
-fn invert(l: &[Vec<f64>]) -> Vec<Vec<f64>> {
-    let n = l.len();
-    let columns: Vec<Vec<f64>> = (0..n)
-        .map(|j| {
-            let e: Vec<f64> = (0..n).map(|i| f64::from(u8::from(i == j))).collect();
-            solve(l, &e)
-        })
-        .collect();
-    (0..n)
-        .map(|i| (0..n).map(|j| columns[j][i]).collect())
-        .collect()
-}
-
-/// The Cholesky factor of a symmetric positive definite matrix, or `None` if it is not.
-fn cholesky(a: &[Vec<f64>]) -> Option<Vec<Vec<f64>>> {
-    let mut l: Vec<Vec<f64>> = Vec::with_capacity(a.len());
-    for (j, row) in a.iter().enumerate() {
-        let mut lj = forward(&l, &row[..j]);
-        let d = row[j] - lj.iter().map(|v| v * v).sum::<f64>();
-        if d <= 0.0 {
-            return None;
-        }
-        lj.push(d.sqrt());
-        l.push(lj);
-    }
-    Some(l)
-}
-
-fn matmul(a: &[Vec<f64>], b: &[Vec<f64>]) -> Vec<Vec<f64>> {
-    let m = b.first().map_or(0, Vec::len);
-    a.iter()
-        .map(|row| {
-            (0..m)
-                .map(|j| row.iter().zip(b).map(|(x, r)| x * r[j]).sum())
-                .collect()
-        })
-        .collect()
 }
 
 #[cfg(test)]

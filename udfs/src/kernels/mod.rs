@@ -1,6 +1,8 @@
 //! Numerical kernels. They work on plain slices and know nothing of SQL, so they can be
 //! tested against reference libraries directly and reused by any front end.
 
+mod cholesky;
 pub mod dist;
 pub mod linear;
+pub mod logistic;
 pub mod moments;

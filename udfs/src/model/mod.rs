@@ -1,15 +1,23 @@
 //! Trained models as the SQL functions see them, and how functions find them by name.
 
+pub mod coefficients;
 pub mod encoding;
 pub mod linear;
+pub mod logistic;
+pub mod training;
 
 use std::fmt::Debug;
 use std::sync::Arc;
 
+use datafusion::arrow::array::ArrayRef;
 use datafusion::common::Result;
 use serde::{Deserialize, Serialize};
 
-pub use linear::{Explained, LinearModel, TrainingReport};
+pub use crate::kernels::linear::Dropped;
+pub use coefficients::{Coefficients, Explained};
+pub use encoding::FeatureEncoding;
+pub use linear::LinearModel;
+pub use logistic::{LogisticModel, LogisticSettings};
 
 /// Serde for float vectors that hold NaN (JSON has no NaN): NaN is written as null.
 pub(crate) mod nan_as_null {
@@ -30,15 +38,69 @@ pub(crate) mod nan_as_null {
 #[serde(tag = "model_type", rename_all = "snake_case")]
 pub enum Model {
     LinearReg(LinearModel),
+    LogisticReg(LogisticModel),
 }
 
 impl Model {
-    /// The input columns, in training order.
-    pub fn feature_names(&self) -> Vec<&str> {
+    /// The input encodings, in training order.
+    pub fn features(&self) -> &[FeatureEncoding] {
         match self {
-            Model::LinearReg(m) => m.features.iter().map(|f| f.name()).collect(),
+            Model::LinearReg(m) => &m.features,
+            Model::LogisticReg(m) => &m.features,
         }
     }
+
+    /// The input columns, in training order.
+    pub fn feature_names(&self) -> Vec<&str> {
+        self.features().iter().map(|f| f.name()).collect()
+    }
+
+    /// The weights in the original units of each feature, intercept first.
+    pub fn explain(&self) -> Vec<Explained> {
+        match self {
+            Model::LinearReg(m) => m.explain(),
+            Model::LogisticReg(m) => m.explain(),
+        }
+    }
+}
+
+/// What training saw and concluded, for CREATE MODEL's report and the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    pub rows_used: u64,
+    pub rows_skipped: u64,
+    pub skipped_because: String,
+    pub warnings: Vec<String>,
+    /// Headline metric first.
+    pub metrics: Vec<(String, f64)>,
+}
+
+/// The warnings for design columns a fit left out.
+pub fn dropped_warnings(design: &[String], dropped: &[(usize, Dropped)]) -> Vec<String> {
+    dropped
+        .iter()
+        .map(|(j, why)| match why {
+            Dropped::Constant => {
+                format!(
+                    "{} is constant in the training rows and was left out",
+                    design[*j]
+                )
+            }
+            Dropped::Collinear => format!(
+                "{} is a linear combination of the features before it and was left out",
+                design[*j]
+            ),
+        })
+        .collect()
+}
+
+/// The design columns of feature columns given in training order.
+pub fn encode_all(features: &[FeatureEncoding], columns: &[ArrayRef]) -> Result<Vec<Vec<f64>>> {
+    let mut design = Vec::new();
+    for (f, c) in features.iter().zip(columns) {
+        f.encode(c, &mut design)?;
+    }
+    Ok(design)
 }
 
 /// A model found by name, with the version that identifies it.

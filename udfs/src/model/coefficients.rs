@@ -1,0 +1,121 @@
+//! The fitted coefficients of a linear predictor over the design columns, with their
+//! covariance, shared by linear and logistic regression.
+
+use serde::{Deserialize, Serialize};
+
+use super::encoding::FeatureEncoding;
+
+/// Intercept and weights in standardised design units, with their uncertainty.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Coefficients {
+    pub intercept: f64,
+    /// One weight per design column (0 for a dropped column).
+    pub weights: Vec<f64>,
+    /// Standard errors, test statistics (t or z) and p-values (NaN where dropped).
+    #[serde(with = "super::nan_as_null")]
+    pub std_err: Vec<f64>,
+    #[serde(with = "super::nan_as_null")]
+    pub statistic: Vec<f64>,
+    #[serde(with = "super::nan_as_null")]
+    pub p_value: Vec<f64>,
+    /// Covariance of the weights, row-major (0 for dropped columns).
+    pub covariance: Vec<f64>,
+    /// Variance of the intercept and its covariance with each weight; `None` without one.
+    pub intercept_variance: Option<f64>,
+    pub intercept_covariance: Vec<f64>,
+}
+
+/// One row of EXPLAIN_MODEL: a design column's weight in the units of its feature.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Explained {
+    /// The column name, `column=level` for a category, or `(intercept)`.
+    pub feature: String,
+    pub weight: f64,
+    pub std_err: Option<f64>,
+    pub statistic: Option<f64>,
+    pub p_value: Option<f64>,
+    /// |weight| in standardised units, comparable across features; `None` for the intercept.
+    pub importance: Option<f64>,
+}
+
+impl Coefficients {
+    /// `intercept + Σ wⱼ xⱼ` for design columns `x`.
+    pub fn linear_predictor(&self, design: &[Vec<f64>], rows: usize) -> Vec<f64> {
+        let mut out = vec![self.intercept; rows];
+        for (w, column) in self.weights.iter().zip(design) {
+            if *w != 0.0 {
+                for (o, x) in out.iter_mut().zip(column) {
+                    *o += w * x;
+                }
+            }
+        }
+        out
+    }
+
+    /// The weights in the original units of each feature, intercept first. `p_of` turns the
+    /// intercept's statistic into a p-value (t or normal).
+    pub fn explain(
+        &self,
+        features: &[FeatureEncoding],
+        p_of: impl Fn(f64) -> f64,
+    ) -> Vec<Explained> {
+        // A standardised weight w on (x - m)/s is w/s per unit of x and moves m·w/s into
+        // the intercept; `shift` holds m/s per design column (0 for categories).
+        let mut scale = Vec::with_capacity(self.weights.len());
+        let mut shift = Vec::with_capacity(self.weights.len());
+        for f in features {
+            match f {
+                FeatureEncoding::Numeric { mean, std, .. } => {
+                    scale.push(1.0 / std);
+                    shift.push(mean / std);
+                }
+                FeatureEncoding::OneHot { levels, .. } => {
+                    scale.extend(std::iter::repeat_n(1.0, levels.len()));
+                    shift.extend(std::iter::repeat_n(0.0, levels.len()));
+                }
+            }
+        }
+        let finite = |v: f64| v.is_finite().then_some(v);
+        let d = self.weights.len();
+        let mut rows = Vec::with_capacity(d + 1);
+        if let Some(var0) = self.intercept_variance {
+            let intercept = self.intercept
+                - self
+                    .weights
+                    .iter()
+                    .zip(&shift)
+                    .map(|(w, a)| w * a)
+                    .sum::<f64>();
+            // Var(b0 - aᵀw) = Var(b0) - 2 aᵀ Cov(w, b0) + aᵀ Cov(w) a.
+            let mut var = var0;
+            for i in 0..d {
+                var -= 2.0 * shift[i] * self.intercept_covariance[i];
+                for j in 0..d {
+                    var += shift[i] * self.covariance[i * d + j] * shift[j];
+                }
+            }
+            let se = var.sqrt();
+            let stat = intercept / se;
+            rows.push(Explained {
+                feature: "(intercept)".to_string(),
+                weight: intercept,
+                std_err: finite(se),
+                statistic: finite(stat),
+                p_value: finite(p_of(stat)),
+                importance: None,
+            });
+        }
+        let names = features.iter().flat_map(|f| f.design_names());
+        for (j, name) in names.enumerate() {
+            rows.push(Explained {
+                feature: name,
+                weight: self.weights[j] * scale[j],
+                std_err: finite(self.std_err[j] * scale[j]),
+                statistic: finite(self.statistic[j]),
+                p_value: finite(self.p_value[j]),
+                importance: Some(self.weights[j].abs()),
+            });
+        }
+        rows
+    }
+}
