@@ -434,9 +434,25 @@ fn demo_is_deterministic_and_scales() {
 }
 
 #[test]
-fn tour_runs_on_demo_data() {
-    let tour = Path::new(env!("CARGO_MANIFEST_DIR")).join("queries/tour.sql");
-    let o = run(&["--demo", "-f", tour.to_str().unwrap()]);
+fn readme_tour_runs_on_demo_data() {
+    // The README's first command, run in a scratch directory: churn.sql writes its CSV there.
+    let dir = tempfile::tempdir().unwrap();
+    let queries = Path::new(env!("CARGO_MANIFEST_DIR")).join("queries");
+    let o = cohort()
+        .current_dir(dir.path())
+        .args([
+            "--store",
+            dir.path().join("models").to_str().unwrap(),
+            "--demo",
+        ])
+        .args(["-f", queries.join("tour.sql").to_str().unwrap()])
+        .args(["-f", queries.join("churn.sql").to_str().unwrap()])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stdout(&o).contains("customers"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("daily_revenue"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("| decile |"), "{}", stdout(&o));
+    let riskiest = std::fs::read_to_string(dir.path().join("riskiest_customers.csv")).unwrap();
+    assert_eq!(riskiest.lines().count(), 1001);
+    assert!(riskiest.starts_with("customer_id,region,plan,churn_probability\n"));
 }

@@ -21,6 +21,7 @@ use datafusion::common::{DataFusionError, Result, plan_err};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::memory::MemoryStream;
 use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::sql::parser::Statement as DFStatement;
 use futures::TryStreamExt;
 
 use crate::store::{ModelStore, ModelsTable};
@@ -94,13 +95,25 @@ impl Engine {
     /// the query.
     pub async fn execute_stream(&self, sql: &str) -> Result<SendableRecordBatchStream> {
         let result = match parse_statement(sql)? {
-            Statement::Sql(sql) => match self.ctx.sql(&sql).await {
-                Ok(frame) => frame.execute_stream().await,
-                Err(e) => Err(e),
-            },
+            Statement::Sql(sql) => self.execute_sql(&sql).await,
             Statement::Model(statement) => self.execute_model_statement(statement).await,
         };
         result.map_err(unwrap_optimizer_context)
+    }
+
+    /// Plans and runs ordinary SQL, with table arguments of cohort's table forms
+    /// (`predict('m', customers)`) made visible to DataFusion's table resolution.
+    async fn execute_sql(&self, sql: &str) -> Result<SendableRecordBatchStream> {
+        let state = self.ctx.state();
+        let dialect = state.config().options().sql_parser.dialect;
+        let mut statement = state.sql_to_statement(sql, &dialect)?;
+        expose_table_arguments(&mut statement)?;
+        let plan = state.statement_to_plan(statement).await?;
+        self.ctx
+            .execute_logical_plan(plan)
+            .await?
+            .execute_stream()
+            .await
     }
 
     async fn execute_model_statement(
@@ -149,6 +162,22 @@ impl Engine {
                 rows(&["property", "value"], vec![keys, values])
             }
         }
+    }
+}
+
+/// Applies [`cohort_udfs::predict_table::table_arguments_as_subqueries`] to every query in
+/// a statement, DataFusion's own statements (COPY, EXPLAIN) included.
+fn expose_table_arguments(statement: &mut DFStatement) -> Result<()> {
+    use cohort_udfs::predict_table::table_arguments_as_subqueries;
+    use datafusion::sql::parser::CopyToSource;
+    match statement {
+        DFStatement::Statement(s) => table_arguments_as_subqueries(s.as_mut()),
+        DFStatement::CopyTo(copy) => match &mut copy.source {
+            CopyToSource::Query(q) => table_arguments_as_subqueries(q.as_mut()),
+            CopyToSource::Relation(_) => Ok(()),
+        },
+        DFStatement::Explain(explain) => expose_table_arguments(&mut explain.statement),
+        _ => Ok(()),
     }
 }
 

@@ -9,6 +9,7 @@ pub mod explain_model;
 pub mod kernels;
 pub mod model;
 pub mod predict;
+pub mod predict_table;
 
 use std::sync::Arc;
 
@@ -29,8 +30,9 @@ pub fn register_all(ctx: &SessionContext, models: Arc<dyn ModelResolver>) -> Res
     }
     ctx.register_udtf(
         "explain_model",
-        Arc::new(explain_model::ExplainModel::new(models)),
+        Arc::new(explain_model::ExplainModel::new(models.clone())),
     );
+    ctx.register_relation_planner(Arc::new(predict_table::PredictRelation::new(models)))?;
     Ok(())
 }
 

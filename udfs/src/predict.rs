@@ -177,7 +177,7 @@ impl ScalarUDFImpl for Predict {
             );
         }
         let arity = features.len();
-        let bound = ScalarUDF::new_from_impl(BoundPredict::new(resolved, arity, self.scoring));
+        let bound = bound_predict(resolved, arity, self.scoring);
         Ok(ExprSimplifyResult::Simplified(Expr::ScalarFunction(
             ScalarFunction::new_udf(Arc::new(bound), args[1..].to_vec()),
         )))
@@ -200,6 +200,11 @@ fn doc(scoring: Scoring) -> &'static Documentation {
         Scoring::Predict => &PREDICT_DOC,
         Scoring::Churn => &CHURN_DOC,
     }
+}
+
+/// The scoring function bound to one version of one model, for `arity` feature arguments.
+pub fn bound_predict(model: ResolvedModel, arity: usize, scoring: Scoring) -> ScalarUDF {
+    ScalarUDF::new_from_impl(BoundPredict::new(model, arity, scoring))
 }
 
 /// `predict` or `predict_churn` bound to one version of one model.

@@ -38,19 +38,23 @@ impl Default for LogisticSettings {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogisticModel {
     pub label: String,
-    /// The label value predicted probabilities refer to, as text (`true`, `1`, `Yes`, ...).
-    pub positive_class: String,
+    /// The label's values; probabilities are of the positive one.
+    pub classes: Classes,
     pub features: Vec<FeatureEncoding>,
     pub coefficients: Coefficients,
 }
 
-/// How label values map to 0/1.
-enum LabelKind {
+/// The two values of a label and which one is positive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Classes {
+    /// true is positive.
     Boolean,
-    /// 0 and 1.
+    /// 1 is positive, 0 negative.
     Numeric,
     Text {
         positive: String,
+        negative: String,
     },
 }
 
@@ -79,7 +83,7 @@ impl LogisticModel {
             }
             y.extend(set.kept(i, label_01(batch.column(set.label_idx), &kind, label)?));
         }
-        if let LabelKind::Numeric = kind
+        if let Classes::Numeric = kind
             && let Some(bad) = y.iter().find(|v| **v != 0.0 && **v != 1.0)
         {
             return plan_err!(
@@ -156,14 +160,9 @@ impl LogisticModel {
                 ("accuracy".to_string(), accuracy(&p, &y)),
             ],
         };
-        let positive_class = match kind {
-            LabelKind::Boolean => "true".to_string(),
-            LabelKind::Numeric => "1".to_string(),
-            LabelKind::Text { positive } => positive,
-        };
         let model = LogisticModel {
             label: label.to_string(),
-            positive_class,
+            classes: kind,
             features: set.features,
             coefficients,
         };
@@ -194,12 +193,12 @@ fn label_kind(
     batches: &[RecordBatch],
     set: &TrainingSet,
     settings: &LogisticSettings,
-) -> Result<LabelKind> {
+) -> Result<Classes> {
     if matches!(t, DataType::Boolean) {
-        return Ok(LabelKind::Boolean);
+        return Ok(Classes::Boolean);
     }
     if t.is_numeric() {
-        return Ok(LabelKind::Numeric);
+        return Ok(Classes::Numeric);
     }
     if !super::encoding::is_categorical(t) {
         return plan_err!(
@@ -231,8 +230,9 @@ fn label_kind(
         );
     }
     match &settings.positive_class {
-        Some(p) if values.contains(p) => Ok(LabelKind::Text {
+        Some(p) if values.contains(p) => Ok(Classes::Text {
             positive: p.clone(),
+            negative: values.iter().find(|v| *v != p).cloned().unwrap_or_default(),
         }),
         Some(p) => plan_err!(
             "positive_class '{p}' is not a value of label {label}; its values are '{}' and '{}'",
@@ -251,19 +251,19 @@ fn label_kind(
 }
 
 /// The label as 0/1 (NULLs, which training skips, as 0).
-fn label_01(column: &ArrayRef, kind: &LabelKind, label: &str) -> Result<Vec<f64>> {
+fn label_01(column: &ArrayRef, kind: &Classes, label: &str) -> Result<Vec<f64>> {
     Ok(match kind {
-        LabelKind::Boolean => {
+        Classes::Boolean => {
             let b = column.as_boolean();
             (0..b.len())
                 .map(|r| f64::from(u8::from(b.is_valid(r) && b.value(r))))
                 .collect()
         }
-        LabelKind::Numeric => {
+        Classes::Numeric => {
             let v = as_f64(column, label)?;
             v.as_primitive::<Float64Type>().values().to_vec()
         }
-        LabelKind::Text { positive } => {
+        Classes::Text { positive, .. } => {
             let t = as_text(column, label)?;
             let t = t.as_string::<i32>();
             (0..t.len())

@@ -1,0 +1,46 @@
+-- Churn on the demo data: train, check on a holdout, explain, rank, and export the riskiest.
+-- Run it with:  cargo run -- --demo -f queries/churn.sql
+-- Writes riskiest_customers.csv in the current directory.
+
+-- Train on 80% of customers; every fifth customer is held out.
+CREATE OR REPLACE MODEL churn
+  OPTIONS (model_type = 'logistic_reg', label = 'churned') AS
+SELECT churned, tenure_months, monthly_charges, support_calls, age, plan, channel, region
+FROM customers
+WHERE customer_id % 5 <> 0;
+
+-- What drives churn: log-odds per unit of each feature, strongest first.
+SELECT feature,
+       round(weight, 4)  AS log_odds,
+       round(std_err, 4) AS std_err,
+       round(p_value, 4) AS p_value
+FROM explain_model('churn')
+ORDER BY importance DESC NULLS LAST;
+
+-- The holdout: accuracy at 0.5 and log-loss of customers the model never saw.
+SELECT count(*)                                                              AS customers,
+       round(avg(CASE WHEN predicted_churned = churned THEN 1.0 ELSE 0.0 END), 4) AS accuracy,
+       round(-avg(CASE WHEN churned THEN ln(probability) ELSE ln(1 - probability) END), 4) AS log_loss
+FROM PREDICT('churn', (SELECT * FROM customers WHERE customer_id % 5 = 0));
+
+-- Lift by decile of predicted risk on the holdout: the riskiest tenth churns most.
+SELECT decile,
+       count(*)                                                AS customers,
+       sum(CAST(churned AS INT))                               AS churned,
+       round(avg(CAST(churned AS DOUBLE)), 3)                  AS churn_rate,
+       round(avg(CAST(churned AS DOUBLE))
+             / (SELECT avg(CAST(churned AS DOUBLE)) FROM customers WHERE customer_id % 5 = 0), 2) AS lift
+FROM (
+  SELECT churned, ntile(10) OVER (ORDER BY probability DESC) AS decile
+  FROM PREDICT('churn', (SELECT * FROM customers WHERE customer_id % 5 = 0))
+)
+GROUP BY decile
+ORDER BY decile;
+
+-- Score every customer and keep the 1,000 most likely to leave.
+COPY (
+  SELECT customer_id, region, plan, round(probability, 4) AS churn_probability
+  FROM PREDICT('churn', customers)
+  ORDER BY churn_probability DESC, customer_id
+  LIMIT 1000
+) TO 'riskiest_customers.csv' STORED AS CSV;
