@@ -17,11 +17,11 @@ SELECT feature,
 FROM explain_model('churn')
 ORDER BY importance DESC NULLS LAST;
 
--- The holdout: accuracy at 0.5 and log-loss of customers the model never saw.
-SELECT count(*)                                                              AS customers,
-       round(avg(CASE WHEN predicted_churned = churned THEN 1.0 ELSE 0.0 END), 4) AS accuracy,
-       round(-avg(CASE WHEN churned THEN ln(probability) ELSE ln(1 - probability) END), 4) AS log_loss
-FROM PREDICT('churn', (SELECT * FROM customers WHERE customer_id % 5 = 0));
+-- The holdout: how well the model ranks and predicts customers it never saw.
+SELECT rows, round(auc, 4) AS auc, round(log_loss, 4) AS log_loss,
+       round(accuracy, 4) AS accuracy, round(precision, 4) AS precision,
+       round(recall, 4) AS recall, round(f1, 4) AS f1
+FROM EVALUATE('churn', (SELECT * FROM customers WHERE customer_id % 5 = 0));
 
 -- Lift by decile of predicted risk on the holdout: the riskiest tenth churns most.
 SELECT decile,

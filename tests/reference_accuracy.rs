@@ -199,3 +199,64 @@ async fn demo_churn_model_recovers_the_generators_coefficients() {
         );
     }
 }
+
+/// Splits `file` into `<stem>_train.csv` (its first `rows` rows) and `<stem>_test.csv` (the
+/// rest) in `dir` and registers both.
+async fn register_split(engine: &Engine, dir: &Path, file: &str, rows: usize) {
+    let text = std::fs::read_to_string(root().join("tests/data").join(file)).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let body: Vec<&str> = lines.collect();
+    let stem = file.trim_end_matches(".csv");
+    let train = dir.join(format!("{stem}_train.csv"));
+    let test = dir.join(format!("{stem}_test.csv"));
+    std::fs::write(&train, format!("{header}\n{}\n", body[..rows].join("\n"))).unwrap();
+    std::fs::write(&test, format!("{header}\n{}\n", body[rows..].join("\n"))).unwrap();
+    register_files(engine.context(), &[train, test])
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn evaluate_on_a_holdout_matches_scikit_learn() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::new(ModelStore::open(dir.path().join("models")).unwrap()).unwrap();
+    register_split(&engine, dir.path(), "diabetes.csv", 300).await;
+    register_split(&engine, dir.path(), "telco_sample.csv", 1500).await;
+    engine
+        .execute(
+            "CREATE MODEL dia OPTIONS (model_type = 'linear_reg', label = 'target') AS \
+             SELECT * FROM diabetes_train",
+        )
+        .await
+        .unwrap();
+    engine
+        .execute(
+            "CREATE MODEL tel OPTIONS (model_type = 'logistic_reg', label = 'churn', \
+             positive_class = 'Yes') AS SELECT * FROM telco_sample_train",
+        )
+        .await
+        .unwrap();
+    let expected = reference("evaluate_holdout.csv");
+    for (model, table, rows) in [
+        ("diabetes", "EVALUATE('dia', diabetes_test)", 142),
+        ("telco", "EVALUATE('tel', telco_sample_test)", 500),
+    ] {
+        let result = engine
+            .execute(&format!("SELECT * FROM {table}"))
+            .await
+            .unwrap();
+        let batch = &result.batches[0];
+        assert_eq!(batch.num_rows(), 1);
+        let count = batch
+            .column(0)
+            .as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+        assert_eq!(count.value(0), rows);
+        for row in expected.iter().filter(|r| r[0] == model) {
+            let (name, value) = (&row[1], row[2].parse::<f64>().unwrap());
+            let i = batch.schema().index_of(name).unwrap();
+            let actual = batch.column(i).as_primitive::<Float64Type>().value(0);
+            assert_rel(actual, value, 1e-9, &format!("{model} {name}"));
+        }
+    }
+}

@@ -5,6 +5,7 @@
 //! input encoding. Any DataFusion application gets all the functions with one call to
 //! [`register_all`], giving it a [`ModelResolver`] that finds models by name.
 
+pub mod evaluate;
 pub mod explain_model;
 pub mod kernels;
 pub mod model;
@@ -36,7 +37,12 @@ pub fn register_all(ctx: &SessionContext, models: Arc<dyn ModelResolver>) -> Res
     Ok(())
 }
 
-/// Documentation of the table functions, which DataFusion does not carry itself.
+/// Documentation of the table functions and table forms, which DataFusion does not carry
+/// itself.
 pub fn table_function_docs() -> Vec<(&'static str, &'static Documentation)> {
-    vec![("explain_model", &explain_model::DOC)]
+    vec![
+        ("evaluate", &evaluate::DOC),
+        ("explain_model", &explain_model::DOC),
+        ("predict", &predict_table::DOC),
+    ]
 }

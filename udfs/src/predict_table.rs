@@ -1,19 +1,22 @@
-//! `SELECT * FROM PREDICT('model', table_or_subquery)`: every input column, plus
-//! `predicted_<label>` (and `probability` for classifiers). Features are matched by name.
+//! The table forms that take a table or subquery: `PREDICT('model', relation)` (every input
+//! column, plus `predicted_<label>` and, for classifiers, `probability`) and
+//! `EVALUATE('model', relation)` (one row of metrics). Features are matched by name.
 //!
-//! DataFusion's table functions only see literal arguments, so this form is a relation
-//! planner: it plans the table or subquery argument and projects the prediction over it.
+//! DataFusion's table functions only see literal arguments, so these forms are a relation
+//! planner: it plans the table or subquery argument and builds the plan over it.
 
-use std::sync::Arc;
+use std::ops::ControlFlow;
+use std::sync::{Arc, LazyLock};
 
-use datafusion::common::{Column, Result, plan_err};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::{Column, Result, ScalarValue, plan_err};
+use datafusion::functions::core::expr_fn::get_field;
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::planner::{
     PlannedRelation, RelationPlanner, RelationPlannerContext, RelationPlanning,
 };
-use datafusion::logical_expr::{Expr, LogicalPlanBuilder, lit, when};
-use std::ops::ControlFlow;
-
+use datafusion::logical_expr::{AggregateUDF, LogicalPlan, cast};
+use datafusion::logical_expr::{DocSection, Documentation, Expr, LogicalPlanBuilder, lit, when};
 use datafusion::sql::sqlparser::ast::{
     Expr as SqlExpr, FunctionArg, FunctionArgExpr, ObjectName, TableFactor, Value, VisitMut,
     VisitorMut,
@@ -21,11 +24,40 @@ use datafusion::sql::sqlparser::ast::{
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
+use crate::evaluate::{EvaluateAggregate, Metrics};
 use crate::model::logistic::Classes;
 use crate::model::{Model, ModelResolver};
 use crate::predict::{Scoring, bound_predict};
 
-/// Plans `predict('model', relation)` in FROM clauses.
+pub static DOC: LazyLock<Documentation> =
+    LazyLock::new(|| {
+        Documentation::builder(
+        DocSection {
+            include: true,
+            label: "cohort models",
+            description: None,
+        },
+        "Scores a table or subquery with a stored model, matching features by column name: \
+         every input column is kept and predicted_<label> is appended (the predicted value \
+         for linear_reg; the predicted class and its probability for logistic_reg).",
+        "SELECT * FROM predict(model_name, table_or_subquery)",
+    )
+    .with_argument("model_name", "Name of a model made with CREATE MODEL, as a string literal.")
+    .with_argument(
+        "table_or_subquery",
+        "A table name or a (SELECT ...) holding the model's features, in any order.",
+    )
+    .with_sql_example(
+        "```sql\nSELECT customer_id, probability FROM predict('churn', (SELECT * FROM customers \
+         WHERE region = 'North')) ORDER BY probability DESC LIMIT 10;\n```",
+    )
+    .build()
+    });
+
+/// The functions planned here, by their name in FROM.
+const FORMS: [&str; 2] = ["predict", "evaluate"];
+
+/// Plans `predict('model', relation)` and `evaluate('model', relation)` in FROM clauses.
 #[derive(Debug)]
 pub struct PredictRelation {
     resolver: Arc<dyn ModelResolver>,
@@ -36,9 +68,6 @@ impl PredictRelation {
         Self { resolver }
     }
 }
-
-const USAGE: &str = "predict in FROM takes the model name and a table or a (subquery), e.g. \
-                     SELECT * FROM predict('churn', customers)";
 
 impl RelationPlanner for PredictRelation {
     fn plan_relation(
@@ -55,18 +84,25 @@ impl RelationPlanner for PredictRelation {
         else {
             return Ok(RelationPlanning::Original(Box::new(relation)));
         };
-        if !name.to_string().eq_ignore_ascii_case("predict") {
+        let function = name.to_string().to_lowercase();
+        if !FORMS.contains(&function.as_str()) {
             return Ok(RelationPlanning::Original(Box::new(relation)));
         }
+        let usage = || {
+            plan_err!(
+                "{function} in FROM takes the model name and a table or a (subquery), e.g. \
+                 SELECT * FROM {function}('churn', customers)"
+            )
+        };
         let [model_arg, input_arg] = args.args.as_slice() else {
-            return plan_err!("{USAGE}");
+            return usage();
         };
         let model_name = match model_arg {
             FunctionArg::Unnamed(FunctionArgExpr::Expr(SqlExpr::Value(v))) => match &v.value {
                 Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => s.clone(),
-                _ => return plan_err!("{USAGE}"),
+                _ => return usage(),
             },
-            _ => return plan_err!("{USAGE}"),
+            _ => return usage(),
         };
         let input = match input_arg {
             FunctionArg::Unnamed(FunctionArgExpr::Expr(SqlExpr::Subquery(query))) => {
@@ -83,7 +119,7 @@ impl RelationPlanner for PredictRelation {
             FunctionArg::Unnamed(FunctionArgExpr::Expr(SqlExpr::CompoundIdentifier(ids))) => {
                 context.plan(table(ObjectName::from(ids.clone())))?
             }
-            _ => return plan_err!("{USAGE}"),
+            _ => return usage(),
         };
 
         let resolved = self.resolver.resolve(&model_name)?;
@@ -108,6 +144,13 @@ impl RelationPlanner for PredictRelation {
         let model = resolved.model.clone();
         let udf = bound_predict(resolved, arity, Scoring::Predict);
         let score = Expr::ScalarFunction(ScalarFunction::new_udf(Arc::new(udf), features));
+        if function == "evaluate" {
+            let plan = evaluate_plan(input, &model_name, &model, score)?;
+            return Ok(RelationPlanning::Planned(Box::new(PlannedRelation::new(
+                plan,
+                alias.clone(),
+            ))));
+        }
         let mut exprs: Vec<Expr> = schema.columns().into_iter().map(Expr::Column).collect();
         match model.as_ref() {
             Model::LinearReg(m) => exprs.push(score.alias(format!("predicted_{}", m.label))),
@@ -148,6 +191,74 @@ impl RelationPlanner for PredictRelation {
     }
 }
 
+/// EVALUATE's plan: the metrics aggregate over (score, label as 0/1 or number), one column
+/// per metric.
+fn evaluate_plan(
+    input: LogicalPlan,
+    model_name: &str,
+    model: &Model,
+    score: Expr,
+) -> Result<LogicalPlan> {
+    let (label_name, metrics) = match model {
+        Model::LinearReg(m) => (
+            &m.label,
+            Metrics::Regression {
+                parameters: m
+                    .coefficients
+                    .std_err
+                    .iter()
+                    .filter(|s| s.is_finite())
+                    .count(),
+            },
+        ),
+        Model::LogisticReg(m) => (&m.label, Metrics::Classification),
+    };
+    let Some(label) = input
+        .schema()
+        .columns()
+        .into_iter()
+        .find(|c| c.name == *label_name)
+    else {
+        return plan_err!(
+            "evaluate('{model_name}', ...) needs the label column {label_name} in its input"
+        );
+    };
+    let label = Expr::Column(label);
+    let null = lit(ScalarValue::Float64(None));
+    let actual = match model {
+        Model::LinearReg(_) => cast(label, DataType::Float64),
+        Model::LogisticReg(m) => {
+            let positive = match &m.classes {
+                Classes::Boolean => label.clone(),
+                Classes::Numeric => cast(label.clone(), DataType::Float64).eq(lit(1.0)),
+                Classes::Text { positive, .. } => label.clone().eq(lit(positive.as_str())),
+            };
+            when(label.is_null(), null)
+                .when(positive, lit(1.0))
+                .otherwise(lit(0.0))?
+        }
+    };
+    let aggregate = AggregateUDF::new_from_impl(EvaluateAggregate::new(metrics));
+    let plan = LogicalPlanBuilder::from(input)
+        .aggregate(
+            Vec::<Expr>::new(),
+            vec![aggregate.call(vec![score, actual]).alias("metrics")],
+        )?
+        .build()?;
+    let columns: Vec<Expr> = metrics
+        .fields()
+        .iter()
+        .map(|f| {
+            get_field(
+                Expr::Column(Column::from_name("metrics")),
+                f.name().as_str(),
+            )
+            .alias(f.name())
+        })
+        .collect();
+    LogicalPlanBuilder::from(plan).project(columns)?.build()
+}
+
 /// Rewrites `predict('m', customers)` into `predict('m', (SELECT * FROM customers))` in a
 /// statement. DataFusion resolves the tables a statement uses before planning it and does
 /// not look inside table function arguments, so a bare table name there would be unknown;
@@ -165,7 +276,7 @@ pub fn table_arguments_as_subqueries<N: VisitMut>(statement: &mut N) -> Result<(
             else {
                 return ControlFlow::Continue(());
             };
-            if !name.to_string().eq_ignore_ascii_case("predict") {
+            if !FORMS.contains(&name.to_string().to_lowercase().as_str()) {
                 return ControlFlow::Continue(());
             }
             for arg in &mut args.args {
