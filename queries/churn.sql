@@ -24,17 +24,9 @@ SELECT rows, round(auc, 4) AS auc, round(log_loss, 4) AS log_loss,
 FROM EVALUATE('churn', (SELECT * FROM customers WHERE customer_id % 5 = 0));
 
 -- Lift by decile of predicted risk on the holdout: the riskiest tenth churns most.
-SELECT decile,
-       count(*)                                                AS customers,
-       sum(CAST(churned AS INT))                               AS churned,
-       round(avg(CAST(churned AS DOUBLE)), 3)                  AS churn_rate,
-       round(avg(CAST(churned AS DOUBLE))
-             / (SELECT avg(CAST(churned AS DOUBLE)) FROM customers WHERE customer_id % 5 = 0), 2) AS lift
-FROM (
-  SELECT churned, ntile(10) OVER (ORDER BY probability DESC) AS decile
-  FROM PREDICT('churn', (SELECT * FROM customers WHERE customer_id % 5 = 0))
-)
-GROUP BY decile
+SELECT decile, customers, positives AS churned, round(rate, 3) AS churn_rate,
+       round(lift, 2) AS lift, round(cumulative_gain, 3) AS cumulative_gain
+FROM LIFT('churn', (SELECT * FROM customers WHERE customer_id % 5 = 0), 10)
 ORDER BY decile;
 
 -- Score every customer and keep the 1,000 most likely to leave.

@@ -43,6 +43,7 @@ pub fn table_function_docs() -> Vec<(&'static str, &'static Documentation)> {
     vec![
         ("evaluate", &evaluate::DOC),
         ("explain_model", &explain_model::DOC),
+        ("lift", &predict_table::LIFT_DOC),
         ("predict", &predict_table::DOC),
     ]
 }

@@ -54,8 +54,33 @@ pub static DOC: LazyLock<Documentation> =
     .build()
     });
 
+pub static LIFT_DOC: LazyLock<Documentation> = LazyLock::new(|| {
+    Documentation::builder(
+        DocSection {
+            include: true,
+            label: "cohort models",
+            description: None,
+        },
+        "Ranks labelled rows by a classifier's predicted probability, highest first, into \
+         equal groups (deciles by default) and reports for each: decile, customers, positives, \
+         rate, lift (rate over the overall rate) and cumulative_gain (the share of all \
+         positives in this and the groups above it). Rows with a NULL label are left out.",
+        "SELECT * FROM lift(model_name, table_or_subquery[, groups]) ORDER BY decile",
+    )
+    .with_argument("model_name", "Name of a logistic_reg model, as a string literal.")
+    .with_argument(
+        "table_or_subquery",
+        "A table name or a (SELECT ...) with the model's features and its label.",
+    )
+    .with_argument("groups", "Number of groups, 1 to 1000; 10 when left out.")
+    .with_sql_example(
+        "```sql\nSELECT * FROM lift('churn', (SELECT * FROM customers WHERE customer_id % 5 = 0)) ORDER BY decile;\n```",
+    )
+    .build()
+});
+
 /// The functions planned here, by their name in FROM.
-const FORMS: [&str; 2] = ["predict", "evaluate"];
+const FORMS: [&str; 3] = ["predict", "evaluate", "lift"];
 
 /// Plans `predict('model', relation)` and `evaluate('model', relation)` in FROM clauses.
 #[derive(Debug)]
@@ -94,8 +119,27 @@ impl RelationPlanner for PredictRelation {
                  SELECT * FROM {function}('churn', customers)"
             )
         };
-        let [model_arg, input_arg] = args.args.as_slice() else {
-            return usage();
+        let (model_arg, input_arg, groups) = match (function.as_str(), args.args.as_slice()) {
+            (_, [m, i]) => (m, i, 10),
+            (
+                "lift",
+                [
+                    m,
+                    i,
+                    FunctionArg::Unnamed(FunctionArgExpr::Expr(SqlExpr::Value(v))),
+                ],
+            ) => match &v.value {
+                Value::Number(n, _) => match n.parse::<u32>() {
+                    Ok(k) if (1..=1000).contains(&k) => (m, i, k),
+                    _ => {
+                        return plan_err!(
+                            "lift's groups must be an integer from 1 to 1000, got {n}"
+                        );
+                    }
+                },
+                _ => return plan_err!("lift's third argument is the number of groups, e.g. 10"),
+            },
+            _ => return usage(),
         };
         let model_name = match model_arg {
             FunctionArg::Unnamed(FunctionArgExpr::Expr(SqlExpr::Value(v))) => match &v.value {
@@ -104,6 +148,19 @@ impl RelationPlanner for PredictRelation {
             },
             _ => return usage(),
         };
+        if function == "lift" {
+            let plan = lift_plan(
+                context,
+                &model_name,
+                self.resolver.as_ref(),
+                input_arg,
+                groups,
+            )?;
+            return Ok(RelationPlanning::Planned(Box::new(PlannedRelation::new(
+                plan,
+                alias.clone(),
+            ))));
+        }
         let input = match input_arg {
             FunctionArg::Unnamed(FunctionArgExpr::Expr(SqlExpr::Subquery(query))) => {
                 context.plan(TableFactor::Derived {
@@ -257,6 +314,72 @@ fn evaluate_plan(
         })
         .collect();
     LogicalPlanBuilder::from(plan).project(columns)?.build()
+}
+
+/// LIFT's plan: rows ranked by predicted probability into `groups` equal groups (deciles by
+/// default), with customers, positives, rate, lift over the overall rate, and the
+/// cumulative share of all positives. Written as SQL over the input and planned as a
+/// derived table.
+fn lift_plan(
+    context: &mut dyn RelationPlannerContext,
+    model_name: &str,
+    resolver: &dyn ModelResolver,
+    input_arg: &FunctionArg,
+    groups: u32,
+) -> Result<LogicalPlan> {
+    let resolved = resolver.resolve(model_name)?;
+    let Model::LogisticReg(m) = resolved.model.as_ref() else {
+        return plan_err!("lift needs a binary classifier, but model {model_name} is linear_reg");
+    };
+    let input = match input_arg {
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(SqlExpr::Subquery(q))) => q.to_string(),
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(SqlExpr::Identifier(id))) => {
+            format!("SELECT * FROM {id}")
+        }
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(SqlExpr::CompoundIdentifier(ids))) => {
+            format!("SELECT * FROM {}", ObjectName::from(ids.clone()))
+        }
+        _ => {
+            return plan_err!(
+                "lift in FROM takes the model name, a table or a (subquery), and optionally the number of groups"
+            );
+        }
+    };
+    let quote = |name: &str| format!("\"{}\"", name.replace('"', "\"\""));
+    let literal = |text: &str| format!("'{}'", text.replace('\'', "''"));
+    let label = quote(&m.label);
+    let actual = match &m.classes {
+        Classes::Boolean => format!("CASE WHEN {label} THEN 1.0 WHEN NOT {label} THEN 0.0 END"),
+        Classes::Numeric => format!("CAST({label} AS DOUBLE)"),
+        Classes::Text { positive, .. } => format!(
+            "CASE WHEN {label} IS NULL THEN NULL WHEN {label} = {} THEN 1.0 ELSE 0.0 END",
+            literal(positive)
+        ),
+    };
+    let features: Vec<String> = m.features.iter().map(|f| quote(f.name())).collect();
+    let sql = format!(
+        "WITH scored AS (\
+            SELECT {actual} AS y, predict({}, {}) AS p FROM ({input}) AS input), \
+         ranked AS (\
+            SELECT y, ntile({groups}) OVER (ORDER BY p DESC) AS grp FROM scored \
+            WHERE y IS NOT NULL AND p IS NOT NULL) \
+         SELECT CAST(grp AS BIGINT) AS decile, count(*) AS customers, \
+                CAST(sum(y) AS BIGINT) AS positives, avg(y) AS rate, \
+                avg(y) / (SELECT avg(y) FROM ranked) AS lift, \
+                sum(sum(y)) OVER (ORDER BY grp) / (SELECT sum(y) FROM ranked) AS cumulative_gain \
+         FROM ranked GROUP BY grp ORDER BY grp",
+        literal(model_name),
+        features.join(", ")
+    );
+    let query = Parser::new(&GenericDialect {})
+        .try_with_sql(&sql)
+        .and_then(|mut p| p.parse_query())?;
+    context.plan(TableFactor::Derived {
+        lateral: false,
+        subquery: query,
+        alias: None,
+        sample: None,
+    })
 }
 
 /// Rewrites `predict('m', customers)` into `predict('m', (SELECT * FROM customers))` in a
