@@ -11,11 +11,12 @@ pub mod kernels;
 pub mod model;
 pub mod predict;
 pub mod predict_table;
+pub mod train_regression;
 
 use std::sync::Arc;
 
 use datafusion::common::Result;
-use datafusion::logical_expr::{Documentation, ScalarUDF};
+use datafusion::logical_expr::{AggregateUDF, Documentation, ScalarUDF};
 use datafusion::prelude::SessionContext;
 
 pub use model::{Model, ModelResolver, ResolvedModel};
@@ -29,6 +30,9 @@ pub fn register_all(ctx: &SessionContext, models: Arc<dyn ModelResolver>) -> Res
             scoring,
         )));
     }
+    ctx.register_udaf(AggregateUDF::new_from_impl(
+        train_regression::TrainRegression::default(),
+    ));
     ctx.register_udtf(
         "explain_model",
         Arc::new(explain_model::ExplainModel::new(models.clone())),

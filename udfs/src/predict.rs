@@ -4,11 +4,14 @@
 //! The model name must be a literal. While the query is planned the call is rewritten into
 //! one bound to the loaded model, so a model is read once per query, never per batch.
 
+use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, LazyLock};
 
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array};
+use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
+use datafusion::common::{DataFusionError, Result, ScalarValue, plan_err};
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
 use datafusion::logical_expr::{
@@ -151,47 +154,104 @@ impl ScalarUDFImpl for Predict {
                 | ScalarValue::LargeUtf8(Some(s)),
                 _,
             )) => s.clone(),
-            _ => {
+            // A model value (from TRAIN_REGRESSION) is scored row by row at execution.
+            Some(_) => return Ok(ExprSimplifyResult::Original(args)),
+            None => {
                 return plan_err!(
-                    "{f} needs the model name as a string literal first, e.g. \
+                    "{f} needs a model name (or a TRAIN_REGRESSION value) first, e.g. \
                      {f}('churn', tenure, plan)"
                 );
             }
         };
         let resolved = self.resolver.resolve(&name)?;
-        if self.scoring == Scoring::Churn
-            && let Model::LinearReg(_) = resolved.model.as_ref()
-        {
-            return plan_err!(
-                "{f} needs a binary classifier, but model {name} is linear_reg; use \
-                 predict('{name}', ...) for its predictions"
-            );
-        }
-        let features = resolved.model.feature_names();
-        if args.len() - 1 != features.len() {
-            return plan_err!(
-                "{f}('{name}', ...) got {} feature argument(s); model {name} expects {}: {}",
-                args.len() - 1,
-                features.len(),
-                features.join(", ")
-            );
-        }
-        let arity = features.len();
+        check_call(self.scoring, &name, &resolved.model, args.len() - 1)?;
+        let arity = resolved.model.feature_names().len();
         let bound = bound_predict(resolved, arity, self.scoring);
         Ok(ExprSimplifyResult::Simplified(Expr::ScalarFunction(
             ScalarFunction::new_udf(Arc::new(bound), args[1..].to_vec()),
         )))
     }
 
-    fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        exec_err!(
-            "{} ran without its model bound; the query optimizer must run first",
-            self.scoring.name()
-        )
+    /// Scores with model values (TRAIN_REGRESSION results) given per row: each distinct
+    /// value is parsed once and scores the rows that carry it.
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let rows = args.number_rows;
+        let first = args.arg_fields[0].data_type();
+        if !matches!(
+            first,
+            DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8
+        ) {
+            return plan_err!(
+                "{} takes a model name (a string literal) or a TRAIN_REGRESSION value first, \
+                 got a {first} column",
+                self.scoring.name()
+            );
+        }
+        let columns = args
+            .args
+            .iter()
+            .map(|a| a.to_array(rows))
+            .collect::<Result<Vec<_>>>()?;
+        let values = cast(&columns[0], &DataType::Utf8)?;
+        let values = values.as_string::<i32>();
+        let mut out: Vec<Option<f64>> = vec![None; rows];
+        let mut done: HashSet<&str> = HashSet::new();
+        for r in 0..rows {
+            if values.is_null(r) || !done.insert(values.value(r)) {
+                continue;
+            }
+            let text = values.value(r);
+            let model: Model = serde_json::from_str(text).map_err(|_| {
+                DataFusionError::Plan(format!(
+                    "{}: the first argument is neither a model name literal nor a \
+                     TRAIN_REGRESSION value",
+                    self.scoring.name()
+                ))
+            })?;
+            check_call(self.scoring, "(value)", &model, columns.len() - 1)?;
+            let scores = score(&model, &columns[1..])?;
+            for (i, o) in out.iter_mut().enumerate() {
+                if values.is_valid(i) && values.value(i) == text {
+                    *o = scores.is_valid(i).then(|| scores.value(i));
+                }
+            }
+        }
+        Ok(ColumnarValue::Array(Arc::new(Float64Array::from(out))))
     }
 
     fn documentation(&self) -> Option<&Documentation> {
         Some(doc(self.scoring))
+    }
+}
+
+/// The errors a call can have whatever its model's source: a linear model in
+/// predict_churn, or the wrong number of features.
+fn check_call(scoring: Scoring, name: &str, model: &Model, given: usize) -> Result<()> {
+    let f = scoring.name();
+    if scoring == Scoring::Churn
+        && let Model::LinearReg(_) = model
+    {
+        return plan_err!(
+            "{f} needs a binary classifier, but model {name} is linear_reg; use \
+             predict('{name}', ...) for its predictions"
+        );
+    }
+    let features = model.feature_names();
+    if given != features.len() {
+        return plan_err!(
+            "{f}('{name}', ...) got {given} feature argument(s); model {name} expects {}: {}",
+            features.len(),
+            features.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Scores of `model` for its feature columns.
+fn score(model: &Model, columns: &[ArrayRef]) -> Result<Float64Array> {
+    match model {
+        Model::LinearReg(m) => m.predict(columns),
+        Model::LogisticReg(m) => m.predict(columns),
     }
 }
 
@@ -263,11 +323,10 @@ impl ScalarUDFImpl for BoundPredict {
             .iter()
             .map(|a| a.to_array(args.number_rows))
             .collect::<Result<Vec<_>>>()?;
-        let scores = match self.model.model.as_ref() {
-            Model::LinearReg(m) => m.predict(&columns)?,
-            Model::LogisticReg(m) => m.predict(&columns)?,
-        };
-        Ok(ColumnarValue::Array(Arc::new(scores)))
+        Ok(ColumnarValue::Array(Arc::new(score(
+            self.model.model.as_ref(),
+            &columns,
+        )?)))
     }
 
     fn documentation(&self) -> Option<&Documentation> {

@@ -105,6 +105,23 @@ impl Moments {
         self.n = n;
     }
 
+    /// The moments that standardising every column but the last would have given: those
+    /// columns centred and divided by `scale` (one per column); the last (the label) kept.
+    pub fn standardized_features(&self, scale: &[f64]) -> Moments {
+        let k = self.width();
+        let factor = |i: usize| if i + 1 < k { scale[i] } else { 1.0 };
+        let mut out = self.clone();
+        for i in 0..k {
+            for j in 0..k {
+                out.comoment[i * k + j] /= factor(i) * factor(j);
+            }
+        }
+        for m in &mut out.mean[..k - 1] {
+            *m = 0.0;
+        }
+        out
+    }
+
     /// The state as a flat list of numbers: `[n, means..., co-moments...]`, for aggregate
     /// state that travels between partitions and machines.
     pub fn to_vec(&self) -> Vec<f64> {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::coefficients::{Coefficients, Explained};
 use super::encoding::FeatureEncoding;
 use super::training::{TrainingSet, label_values};
-use super::{Dropped, Report, dropped_warnings};
+use super::{Report, dropped_warnings};
 use crate::kernels::dist::student_t_two_sided;
 use crate::kernels::linear::{LinearOptions, fit_linear};
 use crate::kernels::moments::Moments;
@@ -64,23 +64,40 @@ impl LinearModel {
                 },
             )?;
 
-        let fit =
-            fit_linear(&moments, options).map_err(|e| DataFusionError::Plan(e.to_string()))?;
-        let dropped: Vec<(usize, Dropped)> = fit.dropped.clone();
-        let report = Report {
-            rows_used: set.rows_used,
-            rows_skipped: set.rows_skipped(),
-            skipped_because: set.skipped_reason(),
-            warnings: dropped_warnings(&design, &dropped),
+        let (used, skipped, because) = (set.rows_used, set.rows_skipped(), set.skipped_reason());
+        Self::fit(label, set.features, &moments, options, |report| {
+            report.rows_used = used;
+            report.rows_skipped = skipped;
+            report.skipped_because = because;
+        })
+    }
+
+    /// Fits on moments of the standardised design columns of `features`, followed by the
+    /// label; `finish` completes the report's row counts.
+    fn fit(
+        label: &str,
+        features: Vec<FeatureEncoding>,
+        moments: &Moments,
+        options: LinearOptions,
+        finish: impl FnOnce(&mut Report),
+    ) -> Result<(Self, Report)> {
+        let fit = fit_linear(moments, options).map_err(|e| DataFusionError::Plan(e.to_string()))?;
+        let design: Vec<String> = features.iter().flat_map(|f| f.design_names()).collect();
+        let mut report = Report {
+            rows_used: fit.rows as u64,
+            rows_skipped: 0,
+            skipped_because: String::new(),
+            warnings: dropped_warnings(&design, &fit.dropped),
             metrics: vec![
                 ("r2".to_string(), fit.r2),
                 ("adj_r2".to_string(), fit.adj_r2),
                 ("rmse".to_string(), (fit.rss / fit.rows).sqrt()),
             ],
         };
+        finish(&mut report);
         let model = LinearModel {
             label: label.to_string(),
-            features: set.features,
+            features,
             coefficients: Coefficients {
                 intercept: fit.intercept,
                 weights: fit.coef,
@@ -96,6 +113,45 @@ impl LinearModel {
             df_resid: fit.df_resid,
         };
         Ok((model, report))
+    }
+
+    /// Fits on moments of raw numeric columns `(features..., label)`, as the inline
+    /// TRAIN_REGRESSION aggregate accumulates them: the features are standardised from the
+    /// moments themselves, so the model is the one CREATE MODEL would store.
+    pub fn from_moments(
+        label: &str,
+        names: &[String],
+        moments: &Moments,
+        options: LinearOptions,
+    ) -> Result<(Self, Report)> {
+        let n = moments.count();
+        let features: Vec<FeatureEncoding> = names
+            .iter()
+            .enumerate()
+            .map(|(j, name)| {
+                let std = (moments.comoment(j, j) / n).sqrt();
+                FeatureEncoding::Numeric {
+                    name: name.clone(),
+                    data_type: "Float64".to_string(),
+                    mean: moments.mean()[j],
+                    std: if std > 0.0 { std } else { 1.0 },
+                }
+            })
+            .collect();
+        let scale: Vec<f64> = features
+            .iter()
+            .map(|f| match f {
+                FeatureEncoding::Numeric { std, .. } => *std,
+                FeatureEncoding::OneHot { .. } => 1.0,
+            })
+            .collect();
+        Self::fit(
+            label,
+            features,
+            &moments.standardized_features(&scale),
+            options,
+            |_| {},
+        )
     }
 
     /// The weights in the original units of each feature, intercept first.
