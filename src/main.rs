@@ -58,6 +58,11 @@ struct Cli {
     #[arg(short, long)]
     quiet: bool,
 
+    /// In scripts, report each statement's elapsed time on standard error as
+    /// FILE:LINE: SECONDS s.
+    #[arg(long)]
+    timing: bool,
+
     /// Most rows to print in table and markdown output ('all' for no limit) [default: 40
     /// in the shell, all in scripts].
     #[arg(long, value_name = "N|all", value_parser = parse_maxrows)]
@@ -195,6 +200,7 @@ async fn run(cli: Cli, matches: &ArgMatches) -> ExitCode {
         format: cli.format,
         maxrows: cli.maxrows.and_then(|m| m.0),
         quiet: cli.quiet,
+        timing: cli.timing,
         params: cli.params.iter().cloned().collect::<BTreeMap<_, _>>(),
     };
     match &cli.output {

@@ -30,6 +30,8 @@ pub struct ScriptOptions {
     pub maxrows: Option<usize>,
     /// Leave out row-count lines under tables.
     pub quiet: bool,
+    /// Report each statement's elapsed time on standard error.
+    pub timing: bool,
     pub params: BTreeMap<String, String>,
 }
 
@@ -85,6 +87,7 @@ pub async fn run(
                     error,
                 )
             })?;
+            let start = std::time::Instant::now();
             let result = async {
                 let stream = engine.execute_stream(&sql).await?;
                 let summary = write_stream(out, options.format, stream, options.maxrows).await?;
@@ -94,6 +97,14 @@ pub async fn run(
                 Ok::<_, DataFusionError>(())
             };
             result.await.map_err(|e| fail(piece.line, e))?;
+            if options.timing {
+                eprintln!(
+                    "{}:{}: {:.3} s",
+                    source.name,
+                    piece.line,
+                    start.elapsed().as_secs_f64()
+                );
+            }
         }
     }
     Ok(())

@@ -70,6 +70,11 @@ fn every_format() {
     }
     let quiet = run(&["-q", "-c", "SELECT 1 AS one"]);
     assert!(!stdout(&quiet).contains("row"), "{}", stdout(&quiet));
+    let timed = run(&["--timing", "--format", "csv", "-c", "SELECT 1 AS one", "-c", "SELECT 2 AS two"]);
+    let err = stderr(&timed);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(lines.iter().all(|l| l.starts_with("-c:1: ") && l.ends_with(" s")), "{err}");
 }
 
 #[test]

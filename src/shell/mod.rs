@@ -316,6 +316,7 @@ impl Shell {
             format: self.options.format,
             maxrows: self.options.maxrows,
             quiet: false,
+            timing: false,
             params: BTreeMap::new(),
         };
         let engine = self.engine.clone();

@@ -1,0 +1,146 @@
+"""Training and scoring speed of cohort against scikit-learn on the same data, in one run.
+
+    python benches/peers.py [--cohort target/release/cohort] [--sizes 1000000x8,1000000x32]
+
+Needs numpy, pyarrow and scikit-learn (pip); cohort built with `cargo build --release`.
+For each size it writes one Parquet file of standard-normal features with a linear label
+and a logistic label drawn from known coefficients, then measures, on the same machine and
+thread count:
+
+- the scan floor: plain DataFusion (inside cohort) summing every feature column of the
+  in-memory table;
+- cohort: CREATE MODEL linear_reg and logistic_reg over the in-memory table, and scoring
+  every row with PREDICT;
+- scikit-learn: LinearRegression and LogisticRegression(lbfgs, no penalty), and predict.
+
+cohort's times are its own per-statement timings (--timing); the Parquet load into memory
+is not counted on either side. Results go to benches/RESULTS.md; ratios, not absolute times,
+are the claims.
+"""
+import argparse
+import datetime
+import os
+import platform
+import re
+import subprocess
+import tempfile
+import time
+
+THREADS = os.cpu_count() or 1
+for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[var] = str(THREADS)
+
+import numpy as np  # noqa: E402  (thread settings must come first)
+import pyarrow as pa  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+from sklearn.linear_model import LinearRegression, LogisticRegression  # noqa: E402
+from sklearn.metrics import log_loss  # noqa: E402
+
+
+def make_data(n, d, path):
+    rng = np.random.default_rng(42)
+    X = rng.standard_normal((n, d))
+    beta = rng.uniform(-1, 1, d)
+    y = X @ beta + 0.5 + rng.standard_normal(n)
+    p = 1 / (1 + np.exp(-(X @ (beta / np.sqrt(d)) - 0.3)))
+    c = rng.random(n) < p
+    columns = {f"x{j}": X[:, j] for j in range(d)}
+    columns["y"] = y
+    columns["c"] = c
+    pq.write_table(pa.table(columns), path, row_group_size=1 << 20)
+    return X, y, c
+
+
+def best_of(runs, f):
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        out = f()
+        times.append(time.perf_counter() - t)
+    return min(times), out
+
+
+def cohort_times(binary, path, d, runs):
+    features = ", ".join(f"x{j}" for j in range(d))
+    sums = ", ".join(f"sum(x{j})" for j in range(d))
+    timed = [
+        ("floor", f"SELECT {sums} FROM t"),
+        ("linear", f"CREATE OR REPLACE MODEL lin OPTIONS (model_type = 'linear_reg', label = 'y') AS SELECT y, {features} FROM t"),
+        ("logistic", f"CREATE OR REPLACE MODEL logit OPTIONS (model_type = 'logistic_reg', label = 'c') AS SELECT c, {features} FROM t"),
+        ("score", f"SELECT sum(PREDICT('lin', {features})) FROM t"),
+    ]
+    lines = [f"CREATE TABLE t AS SELECT * FROM '{path}';"]
+    for _ in range(runs):
+        lines += [sql + ";" for _, sql in timed]
+    lines.append("SELECT metrics FROM cohort.models WHERE model = 'logit';")
+    with tempfile.TemporaryDirectory() as store:
+        script = os.path.join(store, "bench.sql")
+        with open(script, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        out = subprocess.run(
+            [binary, "--store", store, "--timing", "--format", "csv", "-q", "-f", script],
+            capture_output=True, text=True, check=True,
+        )
+    seconds = [float(m) for m in re.findall(r":\d+: ([0-9.]+) s", out.stderr)][1:-1]
+    result = {}
+    for i, (name, _) in enumerate(timed):
+        result[name] = min(seconds[i::len(timed)])
+    log_loss_value = float(re.search(r"log_loss=([0-9.]+)", out.stdout).group(1))
+    return result, log_loss_value
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cohort", default="target/release/cohort")
+    parser.add_argument("--sizes", default="1000000x8,1000000x32")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--out", default="benches/RESULTS.md")
+    args = parser.parse_args()
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in args.sizes.split(","):
+            n, d = (int(v) for v in size.split("x"))
+            path = os.path.join(tmp, f"data_{n}_{d}.parquet")
+            X, y, c = make_data(n, d, path)
+            ours, our_log_loss = cohort_times(args.cohort, path, d, args.runs)
+            lin_time, lin = best_of(args.runs, lambda: LinearRegression().fit(X, y))
+            log_time, logit = best_of(
+                1, lambda: LogisticRegression(penalty=None, solver="lbfgs", tol=1e-8, max_iter=1000).fit(X, c)
+            )
+            score_time, _ = best_of(args.runs, lambda: lin.predict(X).sum())
+            their_log_loss = log_loss(c, logit.predict_proba(X)[:, 1])
+            rows.append((n, d, ours, lin_time, log_time, score_time, our_log_loss, their_log_loss))
+            print(f"{n}x{d}: cohort {ours}, sklearn linear {lin_time:.3f} logistic {log_time:.3f} score {score_time:.3f}")
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Machine: {cpu}, {THREADS} threads for every library. Date: {datetime.date.today()}.",
+        "Written by `benches/peers.py` in one run on the same data (standard-normal features,",
+        "linear and logistic labels from known coefficients). Times are the best of the runs;",
+        "the claims are the ratios. Training excludes the Parquet load on both sides.",
+        "",
+        "| rows × features | scan floor | linear: cohort | vs floor | vs scikit-learn | logistic: cohort | vs scikit-learn (lbfgs) | log-loss cohort / sklearn | scoring: cohort | vs floor | vs scikit-learn |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for n, d, ours, lin_time, log_time, score_time, ll_ours, ll_theirs in rows:
+        lines.append(
+            f"| {n:,} × {d} | {ours['floor']:.3f} s | {ours['linear']:.3f} s | "
+            f"{ours['linear'] / ours['floor']:.1f}× floor | {lin_time / ours['linear']:.1f}× faster | "
+            f"{ours['logistic']:.3f} s | {log_time / ours['logistic']:.1f}× faster | "
+            f"{ll_ours:.6f} / {ll_theirs:.6f} | {ours['score']:.3f} s | "
+            f"{ours['score'] / ours['floor']:.1f}× floor | {score_time / ours['score']:.1f}× |"
+        )
+    with open(args.out, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
