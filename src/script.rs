@@ -99,7 +99,7 @@ pub async fn run(
             result.await.map_err(|e| fail(piece.line, e))?;
             if options.timing {
                 eprintln!(
-                    "{}:{}: {:.3} s",
+                    "{}:{}: {:.6} s",
                     source.name,
                     piece.line,
                     start.elapsed().as_secs_f64()

@@ -14,18 +14,14 @@ use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Float64Typ
 use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDFImpl, DocSection, Documentation, Signature, Volatility,
+    Accumulator, AggregateUDFImpl, Documentation, Signature, Volatility,
 };
 
 use crate::model::logistic::{accuracy, auc, log_loss};
 
 pub static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
-        DocSection {
-            include: true,
-            label: "cohort models",
-            description: None,
-        },
+        crate::DOC_SECTION,
         "Evaluates a stored model on labelled rows and returns one row of metrics, defined as \
          scikit-learn defines them. linear_reg: rows, rows_skipped, r2, adj_r2, mse, rmse, \
          mae. logistic_reg: rows, rows_skipped, accuracy, precision, recall, f1 (at \

@@ -7,17 +7,13 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::{Result, ScalarValue, plan_err};
 use datafusion::datasource::MemTable;
-use datafusion::logical_expr::{DocSection, Documentation, Expr};
+use datafusion::logical_expr::{Documentation, Expr};
 
 use crate::model::ModelResolver;
 
 pub static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
-        DocSection {
-            include: true,
-            label: "cohort models",
-            description: None,
-        },
+        crate::DOC_SECTION,
         "Explains a stored model, one row per weight: feature (the column name, \
          column=level for a category, or (intercept)), weight in the original units of the \
          feature (log-odds for logistic_reg), std_err, z_or_t (t for linear_reg, z for

@@ -16,10 +16,17 @@ pub mod train_regression;
 use std::sync::Arc;
 
 use datafusion::common::Result;
-use datafusion::logical_expr::{AggregateUDF, Documentation, ScalarUDF};
+use datafusion::logical_expr::{AggregateUDF, DocSection, Documentation, ScalarUDF};
 use datafusion::prelude::SessionContext;
 
 pub use model::{Model, ModelResolver, ResolvedModel};
+
+/// Where cohort's functions appear in generated documentation.
+pub(crate) const DOC_SECTION: DocSection = DocSection {
+    include: true,
+    label: "cohort models",
+    description: None,
+};
 
 /// Registers every cohort function in `ctx`; functions that take a model name find it
 /// through `models`.

@@ -15,21 +15,15 @@ use datafusion::common::{DataFusionError, Result, ScalarValue, plan_err};
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
 use datafusion::logical_expr::{
-    ColumnarValue, DocSection, Documentation, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
-    Signature, Volatility,
+    ColumnarValue, Documentation, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    Volatility,
 };
 
 use crate::model::{Model, ModelResolver, ResolvedModel};
 
-const SECTION: DocSection = DocSection {
-    include: true,
-    label: "cohort models",
-    description: None,
-};
-
 static PREDICT_DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
-        SECTION,
+        crate::DOC_SECTION,
         "Scores each row with a stored model: the predicted label of a linear_reg model, the \
          probability of the positive class of a logistic_reg model. Features are matched by \
          position, in the order of the non-label columns of the model's training query; NULL \
@@ -56,7 +50,7 @@ static PREDICT_DOC: LazyLock<Documentation> = LazyLock::new(|| {
 
 static CHURN_DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
-        SECTION,
+        crate::DOC_SECTION,
         "The churn probability, in [0, 1], of each row under a stored logistic_reg model \
          trained on a yes/no churn label. Features are matched by position, as in predict. It \
          is an error to call it on a model that is not a binary classifier.",

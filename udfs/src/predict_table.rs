@@ -16,7 +16,7 @@ use datafusion::logical_expr::planner::{
     PlannedRelation, RelationPlanner, RelationPlannerContext, RelationPlanning,
 };
 use datafusion::logical_expr::{AggregateUDF, LogicalPlan, cast};
-use datafusion::logical_expr::{DocSection, Documentation, Expr, LogicalPlanBuilder, lit, when};
+use datafusion::logical_expr::{Documentation, Expr, LogicalPlanBuilder, lit, when};
 use datafusion::sql::sqlparser::ast::{
     Expr as SqlExpr, FunctionArg, FunctionArgExpr, ObjectName, TableFactor, Value, VisitMut,
     VisitorMut,
@@ -32,11 +32,7 @@ use crate::predict::{Scoring, bound_predict};
 pub static DOC: LazyLock<Documentation> =
     LazyLock::new(|| {
         Documentation::builder(
-        DocSection {
-            include: true,
-            label: "cohort models",
-            description: None,
-        },
+        crate::DOC_SECTION,
         "Scores a table or subquery with a stored model, matching features by column name: \
          every input column is kept and predicted_<label> is appended (the predicted value \
          for linear_reg; the predicted class and its probability for logistic_reg).",
@@ -56,11 +52,7 @@ pub static DOC: LazyLock<Documentation> =
 
 pub static LIFT_DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
-        DocSection {
-            include: true,
-            label: "cohort models",
-            description: None,
-        },
+        crate::DOC_SECTION,
         "Ranks labelled rows by a classifier's predicted probability, highest first, into \
          equal groups (deciles by default) and reports for each: decile, customers, positives, \
          rate, lift (rate over the overall rate) and cumulative_gain (the share of all \

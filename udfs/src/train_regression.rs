@@ -17,7 +17,7 @@ use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type, Int64
 use datafusion::common::{DataFusionError, Result, ScalarValue, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDFImpl, DocSection, Documentation, Signature, Volatility,
+    Accumulator, AggregateUDFImpl, Documentation, Signature, Volatility,
 };
 
 use crate::kernels::linear::LinearOptions;
@@ -26,11 +26,7 @@ use crate::model::{LinearModel, LogisticModel, LogisticSettings, Model};
 
 static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
-        DocSection {
-            include: true,
-            label: "cohort models",
-            description: None,
-        },
+        crate::DOC_SECTION,
         "Trains a regression model over the rows of each group and returns it as a value that \
          PREDICT accepts in place of a model name. A numeric label gives linear regression \
          (one pass, mergeable across partitions); a boolean label gives logistic regression. \

@@ -9,6 +9,7 @@ use rayon::prelude::*;
 
 use super::cholesky::{cholesky, independent_columns, invert, solve};
 use super::dist::normal_two_sided;
+use super::moments::dot;
 
 /// Fit settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -126,12 +127,15 @@ fn pass(columns: &[&[f64]], y: &[f64], weight: Option<&[f64]>, beta: &[f64]) -> 
                 resid[i] = w * (yi - p);
                 curv[i] = w * p * (1.0 - p);
             }
+            let mut weighted = vec![0.0; hi - lo];
             for a in 0..k {
                 let xa = &columns[a][lo..hi];
-                out.gradient[a] = xa.iter().zip(&resid).map(|(x, r)| x * r).sum();
-                let weighted: Vec<f64> = xa.iter().zip(&curv).map(|(x, v)| x * v).collect();
+                out.gradient[a] = dot(xa, &resid);
+                for ((w, x), v) in weighted.iter_mut().zip(xa).zip(&curv) {
+                    *w = x * v;
+                }
                 for (b, xb) in columns.iter().enumerate().skip(a) {
-                    let h: f64 = weighted.iter().zip(&xb[lo..hi]).map(|(x, z)| x * z).sum();
+                    let h = dot(&weighted, &xb[lo..hi]);
                     out.hessian[a * k + b] = h;
                     out.hessian[b * k + a] = h;
                 }

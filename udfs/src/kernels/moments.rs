@@ -146,7 +146,7 @@ impl Moments {
 }
 
 /// Sum with four independent accumulators, so the compiler vectorises it.
-fn sum(x: &[f64]) -> f64 {
+pub(crate) fn sum(x: &[f64]) -> f64 {
     let mut acc = [0.0; 4];
     let chunks = x.chunks_exact(4);
     let tail: f64 = chunks.remainder().iter().sum();
@@ -158,8 +158,8 @@ fn sum(x: &[f64]) -> f64 {
     acc.iter().sum::<f64>() + tail
 }
 
-/// Dot product with four independent accumulators.
-fn dot(x: &[f64], y: &[f64]) -> f64 {
+/// Dot product with four independent accumulators, so the compiler vectorises it.
+pub(crate) fn dot(x: &[f64], y: &[f64]) -> f64 {
     let mut acc = [0.0; 4];
     let xs = x.chunks_exact(4);
     let ys = y.chunks_exact(4);

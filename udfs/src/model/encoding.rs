@@ -13,6 +13,8 @@ use datafusion::arrow::datatypes::{DataType, Float64Type};
 use datafusion::common::{DataFusionError, Result, plan_err};
 use serde::{Deserialize, Serialize};
 
+use crate::kernels::moments::{dot, sum};
+
 /// How one input column becomes design columns.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -169,16 +171,24 @@ impl FeatureStats {
             FeatureStats::Numeric { n, mean, m2 } => {
                 let values = as_f64(array, name)?;
                 let values = values.as_primitive::<Float64Type>();
-                for (i, &k) in keep.iter().enumerate() {
-                    if k && values.is_valid(i) {
-                        // Welford's update: stable for large means.
-                        let x = values.value(i);
-                        *n += 1.0;
-                        let delta = x - *mean;
-                        *mean += delta / *n;
-                        *m2 += delta * (x - *mean);
-                    }
+                let x: Vec<f64> = (0..values.len())
+                    .filter(|&i| keep[i] && values.is_valid(i))
+                    .map(|i| values.value(i))
+                    .collect();
+                if x.is_empty() {
+                    return Ok(());
                 }
+                // The batch's mean and centred sum of squares, merged by Chan's update:
+                // stable for large means and vectorised.
+                let nb = x.len() as f64;
+                let mb = sum(&x) / nb;
+                let centred: Vec<f64> = x.iter().map(|v| v - mb).collect();
+                let m2b = dot(&centred, &centred);
+                let total = *n + nb;
+                let delta = mb - *mean;
+                *m2 += m2b + delta * delta * *n * nb / total;
+                *mean += delta * nb / total;
+                *n = total;
             }
             FeatureStats::Categorical { counts } => {
                 let text = as_text(array, name)?;
