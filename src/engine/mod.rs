@@ -195,22 +195,29 @@ fn unwrap_optimizer_context(e: DataFusionError) -> DataFusionError {
     }
 }
 
-/// A result of string columns.
-pub(crate) fn rows(names: &[&str], columns: Vec<Vec<String>>) -> Result<SendableRecordBatchStream> {
+/// A batch of non-null string columns; `None` when there are no columns.
+pub fn string_batch(names: &[&str], columns: Vec<Vec<String>>) -> Result<Option<RecordBatch>> {
+    if names.is_empty() {
+        return Ok(None);
+    }
     let schema = Arc::new(Schema::new(
         names
             .iter()
             .map(|n| Field::new(*n, DataType::Utf8, false))
             .collect::<Vec<_>>(),
     ));
-    let batches = if names.is_empty() {
-        vec![]
-    } else {
-        let arrays = columns
-            .into_iter()
-            .map(|c| Arc::new(StringArray::from(c)) as _)
-            .collect();
-        vec![RecordBatch::try_new(schema.clone(), arrays)?]
+    let arrays = columns
+        .into_iter()
+        .map(|c| Arc::new(StringArray::from(c)) as _)
+        .collect();
+    Ok(Some(RecordBatch::try_new(schema, arrays)?))
+}
+
+/// A result of string columns (none for a statement that returns nothing).
+pub(crate) fn rows(names: &[&str], columns: Vec<Vec<String>>) -> Result<SendableRecordBatchStream> {
+    let (schema, batches) = match string_batch(names, columns)? {
+        Some(batch) => (batch.schema(), vec![batch]),
+        None => (Arc::new(Schema::empty()), vec![]),
     };
     Ok(Box::pin(MemoryStream::try_new(batches, schema, None)?))
 }

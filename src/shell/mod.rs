@@ -7,20 +7,17 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Instant;
 
-use datafusion::arrow::array::{RecordBatch, StringArray};
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::common::{DataFusionError, Result};
 use rustyline::Editor;
 use rustyline::config::{CompletionType, Config};
 use rustyline::error::ReadlineError;
 use rustyline::history::FileHistory;
 
-use crate::engine::Engine;
 use crate::engine::catalog::{functions, tables_and_columns};
 use crate::engine::split::split_statements;
+use crate::engine::{Engine, string_batch};
 use crate::output::{Format, write_batches, write_stream};
 use crate::script::{self, ScriptError, ScriptOptions, Source};
 use helper::ShellHelper;
@@ -286,20 +283,12 @@ impl Shell {
 
     /// Prints string columns in the current format.
     fn print_strings(&mut self, names: &[&str], columns: Vec<Vec<String>>) -> Result<()> {
-        let schema = Arc::new(Schema::new(
-            names
-                .iter()
-                .map(|n| Field::new(*n, DataType::Utf8, false))
-                .collect::<Vec<_>>(),
-        ));
-        let arrays = columns
-            .into_iter()
-            .map(|c| Arc::new(StringArray::from(c)) as _)
-            .collect();
-        let batch = RecordBatch::try_new(schema.clone(), arrays)?;
+        let Some(batch) = string_batch(names, columns)? else {
+            return Ok(());
+        };
         let format = self.options.format;
         let mut out = self.out();
-        write_batches(&mut out, format, schema, &[batch], None)?;
+        write_batches(&mut out, format, batch.schema(), &[batch], None)?;
         out.flush()?;
         Ok(())
     }
