@@ -120,10 +120,16 @@ fn pass(columns: &[&[f64]], y: &[f64], weight: Option<&[f64]>, beta: &[f64]) -> 
             for i in 0..hi - lo {
                 let w = weight.map_or(1.0, |w| w[lo + i]);
                 let e = eta[i];
-                let p = 1.0 / (1.0 + (-e).exp());
                 let yi = y[lo + i];
-                // log p = -softplus(-e), log(1-p) = -softplus(e), computed without overflow.
-                out.log_likelihood -= w * (yi * softplus(-e) + (1.0 - yi) * softplus(e));
+                // One exp and one log1p per row: with t = exp(-|e|), p = 1/(1+t) or t/(1+t),
+                // and log-likelihood y·e - softplus(e), softplus(e) = max(e, 0) + ln(1 + t).
+                let t = (-e.abs()).exp();
+                let p = if e >= 0.0 {
+                    1.0 / (1.0 + t)
+                } else {
+                    t / (1.0 + t)
+                };
+                out.log_likelihood += w * (yi * e - (e.max(0.0) + t.ln_1p()));
                 resid[i] = w * (yi - p);
                 curv[i] = w * p * (1.0 - p);
             }
@@ -143,14 +149,6 @@ fn pass(columns: &[&[f64]], y: &[f64], weight: Option<&[f64]>, beta: &[f64]) -> 
             out
         })
         .reduce(|| Pass::zero(k), Pass::merge)
-}
-
-fn softplus(x: f64) -> f64 {
-    if x > 0.0 {
-        x + (-x).exp().ln_1p()
-    } else {
-        x.exp().ln_1p()
-    }
 }
 
 /// Fits `y` (0 or 1) on the design `columns` (equal lengths) with optional row weights.

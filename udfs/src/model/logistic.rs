@@ -279,18 +279,19 @@ pub(crate) fn sigmoid(x: f64) -> f64 {
 
 /// Area under the ROC curve (ties counted half), as scikit-learn's `roc_auc_score`.
 pub fn auc(p: &[f64], y: &[f64]) -> f64 {
-    let mut order: Vec<usize> = (0..p.len()).collect();
-    order.sort_by(|&a, &b| p[a].total_cmp(&p[b]));
+    // Sorting the pairs themselves keeps the sort in cache, unlike sorting indices.
+    let mut pairs: Vec<(f64, f64)> = p.iter().copied().zip(y.iter().copied()).collect();
+    pairs.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
     // Mann-Whitney U from average ranks.
     let mut rank_sum = 0.0;
     let mut i = 0;
-    while i < order.len() {
+    while i < pairs.len() {
         let mut j = i;
-        while j + 1 < order.len() && p[order[j + 1]] == p[order[i]] {
+        while j + 1 < pairs.len() && pairs[j + 1].0 == pairs[i].0 {
             j += 1;
         }
         let rank = (i + j) as f64 / 2.0 + 1.0;
-        rank_sum += order[i..=j].iter().map(|&r| y[r] * rank).sum::<f64>();
+        rank_sum += pairs[i..=j].iter().map(|(_, y)| y * rank).sum::<f64>();
         i = j + 1;
     }
     let pos = y.iter().sum::<f64>();
