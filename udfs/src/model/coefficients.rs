@@ -1,9 +1,12 @@
 //! The fitted coefficients of a linear predictor over the design columns, with their
 //! covariance, shared by linear and logistic regression.
 
+use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::datatypes::Float64Type;
+use datafusion::common::Result;
 use serde::{Deserialize, Serialize};
 
-use super::encoding::FeatureEncoding;
+use super::encoding::{FeatureEncoding, as_f64};
 
 /// Intercept and weights in standardised design units, with their uncertainty.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,6 +53,55 @@ impl Coefficients {
             }
         }
         out
+    }
+
+    /// `intercept + Σ wⱼ xⱼ` straight from feature columns given in training order: numeric
+    /// columns are read from their Arrow buffers without building the design (a NULL adds
+    /// nothing, as the mean it is imputed with); categories go through their encoding.
+    pub fn score(&self, features: &[FeatureEncoding], columns: &[ArrayRef]) -> Result<Vec<f64>> {
+        let rows = columns.first().map_or(0, |c| c.len());
+        let mut out = vec![self.intercept; rows];
+        let mut j = 0;
+        for (f, column) in features.iter().zip(columns) {
+            match f {
+                FeatureEncoding::Numeric {
+                    mean, std, name, ..
+                } => {
+                    let w = self.weights[j];
+                    j += 1;
+                    if w == 0.0 {
+                        continue;
+                    }
+                    let scale = w / std;
+                    let x = as_f64(column, name)?;
+                    let x = x.as_primitive::<Float64Type>();
+                    if x.null_count() == 0 {
+                        for (o, v) in out.iter_mut().zip(x.values()) {
+                            *o += scale * (v - mean);
+                        }
+                    } else {
+                        for (i, o) in out.iter_mut().enumerate() {
+                            if x.is_valid(i) {
+                                *o += scale * (x.value(i) - mean);
+                            }
+                        }
+                    }
+                }
+                FeatureEncoding::OneHot { levels, .. } => {
+                    let mut design = Vec::with_capacity(levels.len());
+                    f.encode(column, &mut design)?;
+                    for (w, d) in self.weights[j..j + levels.len()].iter().zip(&design) {
+                        if *w != 0.0 {
+                            for (o, v) in out.iter_mut().zip(d) {
+                                *o += w * v;
+                            }
+                        }
+                    }
+                    j += levels.len();
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// The weights in the original units of each feature, intercept first. `p_of` turns the

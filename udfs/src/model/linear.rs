@@ -163,10 +163,8 @@ impl LinearModel {
     /// Predictions for feature columns given in training order. NULL features score as the
     /// training mean; NaN features give NaN.
     pub fn predict(&self, columns: &[ArrayRef]) -> Result<Float64Array> {
-        let rows = columns.first().map_or(0, |c| c.len());
-        let design = super::encode_all(&self.features, columns)?;
         Ok(Float64Array::from(
-            self.coefficients.linear_predictor(&design, rows),
+            self.coefficients.score(&self.features, columns)?,
         ))
     }
 }

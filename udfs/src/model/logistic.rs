@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::coefficients::{Coefficients, Explained};
 use super::encoding::{FeatureEncoding, as_f64, as_text};
 use super::training::TrainingSet;
-use super::{Dropped, Report, dropped_warnings, encode_all};
+use super::{Dropped, Report, dropped_warnings};
 use crate::kernels::dist::normal_two_sided;
 use crate::kernels::logistic::{LogisticOptions, fit_logistic};
 
@@ -176,11 +176,9 @@ impl LogisticModel {
 
     /// Probabilities of the positive class for feature columns given in training order.
     pub fn predict(&self, columns: &[ArrayRef]) -> Result<Float64Array> {
-        let rows = columns.first().map_or(0, |c| c.len());
-        let design = encode_all(&self.features, columns)?;
         Ok(self
             .coefficients
-            .linear_predictor(&design, rows)
+            .score(&self.features, columns)?
             .into_iter()
             .map(sigmoid)
             .collect())

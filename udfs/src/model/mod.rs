@@ -9,7 +9,6 @@ pub mod training;
 use std::fmt::Debug;
 use std::sync::Arc;
 
-use datafusion::arrow::array::ArrayRef;
 use datafusion::common::Result;
 use serde::{Deserialize, Serialize};
 
@@ -92,15 +91,6 @@ pub fn dropped_warnings(design: &[String], dropped: &[(usize, Dropped)]) -> Vec<
             ),
         })
         .collect()
-}
-
-/// The design columns of feature columns given in training order.
-pub fn encode_all(features: &[FeatureEncoding], columns: &[ArrayRef]) -> Result<Vec<Vec<f64>>> {
-    let mut design = Vec::new();
-    for (f, c) in features.iter().zip(columns) {
-        f.encode(c, &mut design)?;
-    }
-    Ok(design)
 }
 
 /// A model found by name, with the version that identifies it.
