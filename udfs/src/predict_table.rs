@@ -18,7 +18,7 @@ use datafusion::logical_expr::planner::{
 use datafusion::logical_expr::{AggregateUDF, LogicalPlan, cast};
 use datafusion::logical_expr::{Documentation, Expr, LogicalPlanBuilder, lit, when};
 use datafusion::sql::sqlparser::ast::{
-    Expr as SqlExpr, FunctionArg, FunctionArgExpr, ObjectName, TableFactor, Value, VisitMut,
+    Expr as SqlExpr, FunctionArg, FunctionArgExpr, ObjectName, Query, TableFactor, Value, VisitMut,
     VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::GenericDialect;
@@ -140,104 +140,115 @@ impl RelationPlanner for PredictRelation {
             },
             _ => return usage(),
         };
-        if function == "lift" {
-            let plan = lift_plan(
-                context,
-                &model_name,
-                self.resolver.as_ref(),
-                input_arg,
-                groups,
-            )?;
-            return Ok(RelationPlanning::Planned(Box::new(PlannedRelation::new(
-                plan,
-                alias.clone(),
-            ))));
-        }
-        let input = match input_arg {
-            FunctionArg::Unnamed(FunctionArgExpr::Expr(SqlExpr::Subquery(query))) => {
-                context.plan(TableFactor::Derived {
-                    lateral: false,
-                    subquery: query.clone(),
-                    alias: None,
-                    sample: None,
-                })?
-            }
-            FunctionArg::Unnamed(FunctionArgExpr::Expr(SqlExpr::Identifier(id))) => {
-                context.plan(table(ObjectName::from(vec![id.clone()])))?
-            }
-            FunctionArg::Unnamed(FunctionArgExpr::Expr(SqlExpr::CompoundIdentifier(ids))) => {
-                context.plan(table(ObjectName::from(ids.clone())))?
-            }
-            _ => return usage(),
+        let Some(query) = relation_query(input_arg)? else {
+            return usage();
         };
-
-        let resolved = self.resolver.resolve(&model_name)?;
-        let schema = input.schema().clone();
-        let mut features = Vec::new();
-        let mut missing = Vec::new();
-        for name in resolved.model.feature_names() {
-            match schema.columns().into_iter().find(|c| c.name == name) {
-                Some(c) => features.push(Expr::Column(c)),
-                None => missing.push(name.to_string()),
+        let plan = if function == "lift" {
+            lift_plan(context, &model_name, self.resolver.as_ref(), &query, groups)?
+        } else {
+            let input = context.plan(TableFactor::Derived {
+                lateral: false,
+                subquery: query,
+                alias: None,
+                sample: None,
+            })?;
+            let resolved = self.resolver.resolve(&model_name)?;
+            let features = match_features(&input, &model_name, &resolved.model)?;
+            let arity = features.len();
+            let model = resolved.model.clone();
+            let udf = bound_predict(resolved, arity, Scoring::Predict);
+            let score = Expr::ScalarFunction(ScalarFunction::new_udf(Arc::new(udf), features));
+            if function == "evaluate" {
+                evaluate_plan(input, &model_name, &model, score)?
+            } else {
+                predict_plan(input, &model, score)?
             }
-        }
-        if !missing.is_empty() {
-            let have: Vec<String> = schema.columns().iter().map(|c| c.name.clone()).collect();
-            return plan_err!(
-                "model {model_name} needs the columns {} that the input lacks; the input has: {}",
-                missing.join(", "),
-                have.join(", ")
-            );
-        }
-        let arity = features.len();
-        let model = resolved.model.clone();
-        let udf = bound_predict(resolved, arity, Scoring::Predict);
-        let score = Expr::ScalarFunction(ScalarFunction::new_udf(Arc::new(udf), features));
-        if function == "evaluate" {
-            let plan = evaluate_plan(input, &model_name, &model, score)?;
-            return Ok(RelationPlanning::Planned(Box::new(PlannedRelation::new(
-                plan,
-                alias.clone(),
-            ))));
-        }
-        let mut exprs: Vec<Expr> = schema.columns().into_iter().map(Expr::Column).collect();
-        match model.as_ref() {
-            Model::LinearReg(m) => exprs.push(score.alias(format!("predicted_{}", m.label))),
-            Model::LogisticReg(m) => {
-                let (positive, negative) = match &m.classes {
-                    Classes::Boolean => (lit(true), lit(false)),
-                    Classes::Numeric => (lit(1i64), lit(0i64)),
-                    Classes::Text { positive, negative } => {
-                        (lit(positive.as_str()), lit(negative.as_str()))
-                    }
-                };
-                let probability = Column::from_name("probability");
-                exprs.push(score.alias("probability"));
-                // Computed over the probability column, so each row is scored once.
-                let plan = LogicalPlanBuilder::from(input).project(exprs)?.build()?;
-                let mut outer: Vec<Expr> = plan
-                    .schema()
-                    .columns()
-                    .into_iter()
-                    .map(Expr::Column)
-                    .collect();
-                let predicted = when(Expr::Column(probability).gt_eq(lit(0.5)), positive)
-                    .otherwise(negative)?
-                    .alias(format!("predicted_{}", m.label));
-                outer.insert(outer.len() - 1, predicted);
-                let plan = LogicalPlanBuilder::from(plan).project(outer)?.build()?;
-                return Ok(RelationPlanning::Planned(Box::new(PlannedRelation::new(
-                    plan,
-                    alias.clone(),
-                ))));
-            }
-        }
-        let plan = LogicalPlanBuilder::from(input).project(exprs)?.build()?;
+        };
         Ok(RelationPlanning::Planned(Box::new(PlannedRelation::new(
             plan,
             alias.clone(),
         ))))
     }
+}
+
+/// The input columns that carry the model's features, by name, in training order; the
+/// error lists what is missing and what the input has.
+fn match_features(input: &LogicalPlan, model_name: &str, model: &Model) -> Result<Vec<Expr>> {
+    let columns = input.schema().columns();
+    let mut features = Vec::new();
+    let mut missing = Vec::new();
+    for name in model.feature_names() {
+        match columns.iter().find(|c| c.name == name) {
+            Some(c) => features.push(Expr::Column(c.clone())),
+            None => missing.push(name.to_string()),
+        }
+    }
+    if !missing.is_empty() {
+        let have: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
+        return plan_err!(
+            "model {model_name} needs the columns {} that the input lacks; the input has: {}",
+            missing.join(", "),
+            have.join(", ")
+        );
+    }
+    Ok(features)
+}
+
+/// PREDICT's plan: every input column, then `predicted_<label>` (and `probability`).
+fn predict_plan(input: LogicalPlan, model: &Model, score: Expr) -> Result<LogicalPlan> {
+    let mut exprs: Vec<Expr> = input
+        .schema()
+        .columns()
+        .into_iter()
+        .map(Expr::Column)
+        .collect();
+    let m = match model {
+        Model::LinearReg(m) => {
+            exprs.push(score.alias(format!("predicted_{}", m.label)));
+            return LogicalPlanBuilder::from(input).project(exprs)?.build();
+        }
+        Model::LogisticReg(m) => m,
+    };
+    let (positive, negative) = match &m.classes {
+        Classes::Boolean => (lit(true), lit(false)),
+        Classes::Numeric => (lit(1i64), lit(0i64)),
+        Classes::Text { positive, negative } => (lit(positive.as_str()), lit(negative.as_str())),
+    };
+    exprs.push(score.alias("probability"));
+    // The class is computed over the probability column, so each row is scored once.
+    let plan = LogicalPlanBuilder::from(input).project(exprs)?.build()?;
+    let mut outer: Vec<Expr> = plan
+        .schema()
+        .columns()
+        .into_iter()
+        .map(Expr::Column)
+        .collect();
+    let predicted = when(
+        Expr::Column(Column::from_name("probability")).gt_eq(lit(0.5)),
+        positive,
+    )
+    .otherwise(negative)?
+    .alias(format!("predicted_{}", m.label));
+    outer.insert(outer.len() - 1, predicted);
+    LogicalPlanBuilder::from(plan).project(outer)?.build()
+}
+
+/// The relation argument of a table form as a query: a `(subquery)` as it is, a table name
+/// as `SELECT * FROM name`; `None` for anything else.
+fn relation_query(arg: &FunctionArg) -> Result<Option<Box<Query>>> {
+    let FunctionArg::Unnamed(FunctionArgExpr::Expr(expr)) = arg else {
+        return Ok(None);
+    };
+    let table = match expr {
+        SqlExpr::Subquery(query) => return Ok(Some(query.clone())),
+        SqlExpr::Identifier(id) => id.to_string(),
+        SqlExpr::CompoundIdentifier(ids) => ObjectName::from(ids.clone()).to_string(),
+        _ => return Ok(None),
+    };
+    let query = Parser::new(&GenericDialect {})
+        .try_with_sql(&format!("SELECT * FROM {table}"))
+        .and_then(|mut p| p.parse_query())?;
+    Ok(Some(query))
 }
 
 /// EVALUATE's plan: the metrics aggregate over (score, label as 0/1 or number), one column
@@ -316,26 +327,12 @@ fn lift_plan(
     context: &mut dyn RelationPlannerContext,
     model_name: &str,
     resolver: &dyn ModelResolver,
-    input_arg: &FunctionArg,
+    input: &Query,
     groups: u32,
 ) -> Result<LogicalPlan> {
     let resolved = resolver.resolve(model_name)?;
     let Model::LogisticReg(m) = resolved.model.as_ref() else {
         return plan_err!("lift needs a binary classifier, but model {model_name} is linear_reg");
-    };
-    let input = match input_arg {
-        FunctionArg::Unnamed(FunctionArgExpr::Expr(SqlExpr::Subquery(q))) => q.to_string(),
-        FunctionArg::Unnamed(FunctionArgExpr::Expr(SqlExpr::Identifier(id))) => {
-            format!("SELECT * FROM {id}")
-        }
-        FunctionArg::Unnamed(FunctionArgExpr::Expr(SqlExpr::CompoundIdentifier(ids))) => {
-            format!("SELECT * FROM {}", ObjectName::from(ids.clone()))
-        }
-        _ => {
-            return plan_err!(
-                "lift in FROM takes the model name, a table or a (subquery), and optionally the number of groups"
-            );
-        }
     };
     let quote = |name: &str| format!("\"{}\"", name.replace('"', "\"\""));
     let literal = |text: &str| format!("'{}'", text.replace('\'', "''"));
@@ -395,21 +392,21 @@ pub fn table_arguments_as_subqueries<N: VisitMut>(statement: &mut N) -> Result<(
                 return ControlFlow::Continue(());
             }
             for arg in &mut args.args {
-                let FunctionArg::Unnamed(FunctionArgExpr::Expr(expr)) = arg else {
+                if !matches!(
+                    arg,
+                    FunctionArg::Unnamed(FunctionArgExpr::Expr(
+                        SqlExpr::Identifier(_) | SqlExpr::CompoundIdentifier(_)
+                    ))
+                ) {
                     continue;
-                };
-                let table = match expr {
-                    SqlExpr::Identifier(id) => id.to_string(),
-                    SqlExpr::CompoundIdentifier(ids) => ObjectName::from(ids.clone()).to_string(),
-                    _ => continue,
-                };
-                let parsed = Parser::new(&GenericDialect {})
-                    .try_with_sql(&format!("SELECT * FROM {table}"))
-                    .and_then(|mut p| p.parse_query());
-                match parsed {
-                    Ok(query) => *expr = SqlExpr::Subquery(query),
+                }
+                match relation_query(arg) {
+                    Ok(Some(query)) => {
+                        *arg = FunctionArg::Unnamed(FunctionArgExpr::Expr(SqlExpr::Subquery(query)))
+                    }
+                    Ok(None) => {}
                     Err(e) => {
-                        self.0 = Some(e.into());
+                        self.0 = Some(e);
                         return ControlFlow::Break(());
                     }
                 }
@@ -420,20 +417,4 @@ pub fn table_arguments_as_subqueries<N: VisitMut>(statement: &mut N) -> Result<(
     let mut rewrite = Rewrite(None);
     let _ = statement.visit(&mut rewrite);
     rewrite.0.map_or(Ok(()), Err)
-}
-
-/// A plain table reference.
-fn table(name: ObjectName) -> TableFactor {
-    TableFactor::Table {
-        name,
-        alias: None,
-        args: None,
-        with_hints: vec![],
-        version: None,
-        with_ordinality: false,
-        partitions: vec![],
-        json_path: None,
-        sample: None,
-        index_hints: vec![],
-    }
 }

@@ -194,7 +194,16 @@ pub fn fit_logistic(
     };
 
     let mut beta = vec![0.0; k];
-    let mut current = pass(&cols, y, weight, &beta);
+    // The pass at zero over the kept columns is the first pass restricted to them.
+    let mut current = Pass {
+        gradient: kept.iter().map(|&i| start.gradient[i]).collect(),
+        hessian: kept
+            .iter()
+            .flat_map(|&i| kept.iter().map(move |&j| (i, j)))
+            .map(|(i, j)| start.hessian[i * d + j])
+            .collect(),
+        log_likelihood: start.log_likelihood,
+    };
     let mut iterations = 0;
     let mut converged = false;
     while iterations < options.max_iterations {

@@ -60,18 +60,22 @@ impl TrainingSet {
                 .map(|r| label_column.is_valid(r))
                 .collect();
             null_label += keep.iter().filter(|k| !**k).count() as u64;
+            // Numeric columns as Float64, cast once and reused for their statistics.
+            let mut numbers: Vec<Option<ArrayRef>> = vec![None; batch.num_columns()];
             for &i in &numeric {
-                let x = as_f64(batch.column(i), schema.field(i).name())?;
-                let x = x.as_primitive::<Float64Type>();
+                let cast = as_f64(batch.column(i), schema.field(i).name())?;
+                let x = cast.as_primitive::<Float64Type>();
                 for (r, k) in keep.iter_mut().enumerate() {
                     if *k && x.is_valid(r) && !x.value(r).is_finite() {
                         *k = false;
                         not_finite += 1;
                     }
                 }
+                numbers[i] = Some(cast);
             }
             for (s, &i) in stats.iter_mut().zip(&feature_idx) {
-                s.update(batch.column(i), &keep, schema.field(i).name())?;
+                let column = numbers[i].as_ref().unwrap_or(batch.column(i));
+                s.update(column, &keep, schema.field(i).name())?;
             }
             keeps.push(keep);
         }
