@@ -85,9 +85,22 @@ struct Cli {
     #[arg(long)]
     no_history: bool,
 
+    /// Memory that queries and model training may hold, e.g. 512M or 4G [default: no limit].
+    /// Sorts and joins spill beyond it; training rows that do not fit are read again for
+    /// every pass of the fit.
+    #[arg(long, value_name = "SIZE", value_parser = parse_memory_limit)]
+    memory_limit: Option<String>,
+
     /// Model store directory [default: cohort/models in the user's data directory].
     #[arg(long = "store", value_name = "DIR", env = "COHORT_STORE")]
     store: Option<PathBuf>,
+}
+
+/// A size DataFusion's `SET datafusion.runtime.memory_limit` accepts, checked up front.
+fn parse_memory_limit(s: &str) -> Result<String, String> {
+    datafusion::prelude::SessionContext::parse_capacity_limit("--memory-limit", s)
+        .map(|_| s.to_string())
+        .map_err(|_| format!("expected a size such as 512M or 4G, got '{s}'"))
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -133,6 +146,13 @@ async fn run(cli: Cli, matches: &ArgMatches) -> ExitCode {
         Ok(e) => e,
         Err(e) => return fail(&e.strip_backtrace()),
     };
+    if let Some(limit) = &cli.memory_limit {
+        // The same setting a script can change later with SET.
+        let set = format!("SET datafusion.runtime.memory_limit = '{limit}'");
+        if let Err(e) = engine.execute(&set).await {
+            return fail(&e.strip_backtrace());
+        }
+    }
     let mut loaded = Vec::new();
     if cli.demo {
         let start = Instant::now();

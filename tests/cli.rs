@@ -482,3 +482,93 @@ fn readme_tour_runs_on_demo_data() {
     assert_eq!(riskiest.lines().count(), 1001);
     assert!(riskiest.starts_with("customer_id,region,plan,churn_probability\n"));
 }
+
+#[test]
+fn killed_create_model_leaves_the_previous_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().to_str().unwrap();
+    let create = |rows: u64| {
+        format!(
+            "CREATE OR REPLACE MODEL m OPTIONS (model_type = 'logistic_reg', label = 'y') AS \
+             SELECT random() AS x1, random() AS x2, value % 3 = 0 AS y \
+             FROM generate_series(1, {rows})"
+        )
+    };
+    let o = run(&["--store", store, "-c", &create(1000)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let versions = || {
+        let o = run(&[
+            "--store",
+            store,
+            "--format",
+            "csv",
+            "-q",
+            "-c",
+            "SELECT model, version, training_rows FROM cohort.models",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    // Killed at moments from the start of the query to the end of training (or after it
+    // finished): every time the store holds the model, whole, at some version.
+    let mut last = 1;
+    for delay_ms in [50, 200, 500, 1000, 2000, 4000] {
+        let mut child = cohort()
+            .args(["--store", store, "-c", &create(3_000_000)])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let listed = versions();
+        let row = listed.lines().nth(1).unwrap_or_default().to_string();
+        let fields: Vec<&str> = row.split(',').collect();
+        assert_eq!(fields.len(), 3, "{listed}");
+        assert_eq!(fields[0], "m");
+        let version: u64 = fields[1].parse().unwrap();
+        assert!(version == last || version == last + 1, "{listed}");
+        assert!(
+            ["1000", "3000000"].contains(&fields[2]),
+            "a version holds whole training: {listed}"
+        );
+        last = version;
+        let o = run(&[
+            "--store",
+            store,
+            "-c",
+            "SELECT PREDICT_CHURN('m', 0.5, 0.5)",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+}
+
+#[test]
+fn memory_limit_bounds_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let diabetes = data("diabetes.csv");
+    let o = run(&[
+        "--store",
+        dir.path().to_str().unwrap(),
+        "--memory-limit",
+        "16K",
+        &diabetes,
+        "--format",
+        "csv",
+        "-c",
+        "CREATE MODEL dia OPTIONS (model_type = 'linear_reg', label = 'target') AS SELECT * FROM diabetes",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains(",r2,0.51774842222"), "{out}");
+    assert!(out.contains("did not fit the memory pool"), "{out}");
+
+    let o = run(&["--memory-limit", "lots", "-c", "SELECT 1"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("expected a size such as 512M or 4G, got 'lots'"),
+        "{}",
+        stderr(&o)
+    );
+}

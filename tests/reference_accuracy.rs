@@ -105,16 +105,45 @@ fn reference_value(file: &str, name: &str) -> f64 {
         .unwrap()
 }
 
+/// Runs a CREATE MODEL; with `memory_limit`, under that memory pool, which the training rows
+/// must overflow, so that every pass of the fit reads them again, in small batches that make
+/// several groups.
+async fn create_model(engine: &Engine, sql: &str, memory_limit: Option<&str>) {
+    if let Some(limit) = memory_limit {
+        for set in [
+            format!("SET datafusion.runtime.memory_limit = '{limit}'"),
+            "SET datafusion.execution.batch_size = 50".to_string(),
+        ] {
+            engine.execute(&set).await.unwrap();
+        }
+    }
+    let result = engine.execute(sql).await.unwrap();
+    let batch = &result.batches[0];
+    let i = batch.schema().index_of("warnings").unwrap();
+    let warnings = batch.column(i).as_string::<i32>().value(0);
+    assert_eq!(
+        warnings.contains("did not fit the memory pool"),
+        memory_limit.is_some(),
+        "{warnings}"
+    );
+}
+
 #[tokio::test]
 async fn diabetes_linear_reg_matches_statsmodels_ols() {
+    for memory_limit in [None, Some("32K")] {
+        diabetes_linear_reg(memory_limit).await;
+    }
+}
+
+async fn diabetes_linear_reg(memory_limit: Option<&str>) {
     let (engine, _store) = engine_with("diabetes.csv").await;
-    engine
-        .execute(
-            "CREATE MODEL dia OPTIONS (model_type = 'linear_reg', label = 'target') AS \
-             SELECT * FROM diabetes",
-        )
-        .await
-        .unwrap();
+    create_model(
+        &engine,
+        "CREATE MODEL dia OPTIONS (model_type = 'linear_reg', label = 'target') AS \
+         SELECT * FROM diabetes",
+        memory_limit,
+    )
+    .await;
     assert_explain_matches(&engine, "dia", "diabetes_ols.csv").await;
     assert_rel(
         metric(&engine, "dia", "r2").await,
@@ -128,14 +157,20 @@ async fn diabetes_linear_reg_matches_statsmodels_ols() {
 
 #[tokio::test]
 async fn telco_logistic_reg_matches_statsmodels_logit_and_sklearn_metrics() {
+    for memory_limit in [None, Some("32K")] {
+        telco_logistic_reg(memory_limit).await;
+    }
+}
+
+async fn telco_logistic_reg(memory_limit: Option<&str>) {
     let (engine, _store) = engine_with("telco_sample.csv").await;
-    engine
-        .execute(
-            "CREATE MODEL churn OPTIONS (model_type = 'logistic_reg', label = 'churn', \
-             positive_class = 'Yes') AS SELECT * FROM telco_sample",
-        )
-        .await
-        .unwrap();
+    create_model(
+        &engine,
+        "CREATE MODEL churn OPTIONS (model_type = 'logistic_reg', label = 'churn', \
+         positive_class = 'Yes') AS SELECT * FROM telco_sample",
+        memory_limit,
+    )
+    .await;
     assert_explain_matches(&engine, "churn", "telco_logit.csv").await;
     for m in ["auc", "log_loss", "accuracy"] {
         assert_rel(

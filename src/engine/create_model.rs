@@ -15,8 +15,10 @@ use datafusion::physical_plan::memory::MemoryStream;
 
 use cohort_udfs::Model;
 use cohort_udfs::kernels::linear::LinearOptions;
-use cohort_udfs::model::{LinearModel, LogisticModel, LogisticSettings};
+use cohort_udfs::model::training::{InMemory, Source};
+use cohort_udfs::model::{LinearModel, LogisticModel, LogisticSettings, Report};
 
+use super::training_rows::TrainingRows;
 use super::{CreateModel, Engine, OptionValue, rows};
 use crate::store::{Feature, ModelDescription, now_rfc3339};
 
@@ -97,12 +99,8 @@ pub async fn create_model(engine: &Engine, c: CreateModel) -> Result<SendableRec
 
     let start = Instant::now();
     // The training query is plain SQL: DataFusion runs it directly.
-    let frame = engine.context().sql(&c.query).await;
-    let data = match frame {
-        Ok(frame) => {
-            let schema = Arc::new(frame.schema().as_arrow().clone());
-            frame.collect().await.map(|batches| (schema, batches))
-        }
+    let data = match engine.context().sql(&c.query).await {
+        Ok(frame) => TrainingRows::read(frame).await,
         Err(e) => Err(e),
     }
     .map_err(|e| {
@@ -113,20 +111,29 @@ pub async fn create_model(engine: &Engine, c: CreateModel) -> Result<SendableRec
     })?;
     let label_for_training = label.clone();
     // Training is CPU-bound and parallel: keep it off the async workers.
-    let (model, report) = tokio::task::spawn_blocking(move || {
-        let (schema, batches) = data;
-        match training {
-            Training::Linear(o) => LinearModel::train(&schema, &batches, &label_for_training, o)
-                .map(|(m, r)| (Model::LinearReg(m), r)),
-            Training::Logistic(s) => {
-                LogisticModel::train(&schema, &batches, &label_for_training, &s)
-                    .map(|(m, r)| (Model::LogisticReg(m), r))
-            }
+    let (model, mut report, reread) = tokio::task::spawn_blocking(move || match &data {
+        TrainingRows::InMemory {
+            schema, batches, ..
+        } => train(
+            &InMemory { schema, batches },
+            &training,
+            &label_for_training,
+        )
+        .map(|(m, r)| (m, r, false)),
+        TrainingRows::Replay(replay) => {
+            train(replay, &training, &label_for_training).map(|(m, r)| (m, r, true))
         }
     })
     .await
     .map_err(|e| DataFusionError::Execution(format!("training stopped: {e}")))?
     .map_err(|e| fail(e.message().into_owned()))?;
+    if reread {
+        report.warnings.push(
+            "the training rows did not fit the memory pool, so every pass read them again; \
+             raise datafusion.runtime.memory_limit to train in one read"
+                .to_string(),
+        );
+    }
     let seconds = start.elapsed().as_secs_f64();
 
     let description = ModelDescription {
@@ -186,6 +193,18 @@ pub async fn create_model(engine: &Engine, c: CreateModel) -> Result<SendableRec
         ],
     )?;
     Ok(Box::pin(MemoryStream::try_new(vec![batch], schema, None)?))
+}
+
+/// Trains the model `training` describes on `source`.
+fn train(source: &impl Source, training: &Training, label: &str) -> Result<(Model, Report)> {
+    match training {
+        Training::Linear(o) => {
+            LinearModel::train(source, label, *o).map(|(m, r)| (Model::LinearReg(m), r))
+        }
+        Training::Logistic(s) => {
+            LogisticModel::train(source, label, s).map(|(m, r)| (Model::LogisticReg(m), r))
+        }
+    }
 }
 
 fn type_names() -> String {

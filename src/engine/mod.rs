@@ -10,6 +10,7 @@ mod create_model;
 pub mod files;
 pub mod parser;
 pub mod split;
+mod training_rows;
 
 use std::sync::Arc;
 

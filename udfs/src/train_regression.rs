@@ -22,6 +22,7 @@ use datafusion::logical_expr::{
 
 use crate::kernels::linear::LinearOptions;
 use crate::kernels::moments::Moments;
+use crate::model::training::InMemory;
 use crate::model::{LinearModel, LogisticModel, LogisticSettings, Model};
 
 static DOC: LazyLock<Documentation> = LazyLock::new(|| {
@@ -224,8 +225,14 @@ impl Accumulator for TrainAccumulator {
             }
             let schema = Schema::new(fields);
             let batch = RecordBatch::try_new(Arc::new(schema.clone()), columns)?;
-            let (m, _) =
-                LogisticModel::train(&schema, &[batch], label, &LogisticSettings::default())?;
+            let (m, _) = LogisticModel::train(
+                &InMemory {
+                    schema: &schema,
+                    batches: &[batch],
+                },
+                label,
+                &LogisticSettings::default(),
+            )?;
             Model::LogisticReg(m)
         } else {
             let (m, _) = LinearModel::from_moments(

@@ -9,6 +9,7 @@ use rayon::prelude::*;
 
 use super::cholesky::{cholesky, independent_columns, invert, solve};
 use super::dist::normal_two_sided;
+use super::gram::{accumulate, mirror};
 use super::moments::dot;
 
 /// Fit settings.
@@ -88,6 +89,12 @@ impl Pass {
         }
     }
 
+    /// The Hessian made whole from its upper triangle.
+    fn mirrored(mut self, k: usize) -> Pass {
+        mirror(&mut self.hessian, k);
+        self
+    }
+
     fn merge(mut self, other: Pass) -> Pass {
         for (a, b) in self.gradient.iter_mut().zip(&other.gradient) {
             *a += b;
@@ -100,157 +107,187 @@ impl Pass {
     }
 }
 
-/// One pass over `columns` (the kept design columns) at `beta`.
-fn pass(columns: &[&[f64]], y: &[f64], weight: Option<&[f64]>, beta: &[f64]) -> Pass {
-    let k = columns.len();
-    let n = y.len();
-    (0..n.div_ceil(CHUNK))
-        .into_par_iter()
-        .map(|c| {
-            let (lo, hi) = (c * CHUNK, ((c + 1) * CHUNK).min(n));
-            let mut eta = vec![0.0; hi - lo];
-            for (col, b) in columns.iter().zip(beta) {
-                for (e, x) in eta.iter_mut().zip(&col[lo..hi]) {
-                    *e += b * x;
-                }
-            }
-            let mut out = Pass::zero(k);
-            let mut resid = vec![0.0; hi - lo];
-            let mut curv = vec![0.0; hi - lo];
-            for i in 0..hi - lo {
-                let w = weight.map_or(1.0, |w| w[lo + i]);
-                let e = eta[i];
-                let yi = y[lo + i];
-                // One exp and one log1p per row: with t = exp(-|e|), p = 1/(1+t) or t/(1+t),
-                // and log-likelihood y·e - softplus(e), softplus(e) = max(e, 0) + ln(1 + t).
-                let t = (-e.abs()).exp();
-                let p = if e >= 0.0 {
-                    1.0 / (1.0 + t)
-                } else {
-                    t / (1.0 + t)
-                };
-                out.log_likelihood += w * (yi * e - (e.max(0.0) + t.ln_1p()));
-                resid[i] = w * (yi - p);
-                curv[i] = w * p * (1.0 - p);
-            }
-            let mut weighted = vec![0.0; hi - lo];
-            for a in 0..k {
-                let xa = &columns[a][lo..hi];
-                out.gradient[a] = dot(xa, &resid);
-                for ((w, x), v) in weighted.iter_mut().zip(xa).zip(&curv) {
-                    *w = x * v;
-                }
-                for (b, xb) in columns.iter().enumerate().skip(a) {
-                    let h = dot(&weighted, &xb[lo..hi]);
-                    out.hessian[a * k + b] = h;
-                    out.hessian[b * k + a] = h;
-                }
-            }
-            out
-        })
-        .reduce(|| Pass::zero(k), Pass::merge)
+/// Rows of the design in memory: the design columns, the 0/1 label and optional row
+/// weights, all of one length. The training rows are any number of blocks (one per input
+/// batch, say), so they need not be copied into one piece.
+#[derive(Debug, Clone)]
+pub struct Block<'a> {
+    pub columns: Vec<&'a [f64]>,
+    pub y: &'a [f64],
+    pub weight: Option<&'a [f64]>,
 }
 
-/// Fits `y` (0 or 1) on the design `columns` (equal lengths) with optional row weights.
-pub fn fit_logistic(
-    columns: &[Vec<f64>],
-    y: &[f64],
-    weight: Option<&[f64]>,
-    options: LogisticOptions,
-) -> Result<LogisticFit, LogisticError> {
-    let d = columns.len();
-    if y.is_empty() {
-        return Err(LogisticError::NoRows);
+impl<'a> Block<'a> {
+    fn slice(&self, lo: usize, hi: usize) -> Block<'a> {
+        Block {
+            columns: self.columns.iter().map(|c| &c[lo..hi]).collect(),
+            y: &self.y[lo..hi],
+            weight: self.weight.map(|w| &w[lo..hi]),
+        }
     }
-    let positives = y.iter().filter(|&&v| v == 1.0).count();
-    if positives == 0 || positives == y.len() {
-        return Err(LogisticError::OneClass);
-    }
-    // Independent columns, judged on the Hessian at zero (¼ XᵀWX).
-    let all: Vec<&[f64]> = columns.iter().map(Vec::as_slice).collect();
-    let start = pass(&all, y, weight, &vec![0.0; d]);
-    let (_, kept, dropped) =
-        independent_columns(0..d, |i, j| start.hessian[i * d + j], COLLINEAR_TOL);
-    let cols: Vec<&[f64]> = kept.iter().map(|&j| all[j]).collect();
-    let k = kept.len();
-    let penalty: Vec<f64> = kept
-        .iter()
-        .map(|&j| {
-            if options.intercept && j == 0 {
-                0.0
-            } else {
-                options.l2
-            }
-        })
-        .collect();
-    let objective = |p: &Pass, beta: &[f64]| {
-        p.log_likelihood
-            - 0.5
-                * beta
-                    .iter()
-                    .zip(&penalty)
-                    .map(|(b, l)| l * b * b)
-                    .sum::<f64>()
-    };
+}
 
-    let mut beta = vec![0.0; k];
-    // The pass at zero over the kept columns is the first pass restricted to them.
-    let mut current = Pass {
-        gradient: kept.iter().map(|&i| start.gradient[i]).collect(),
-        hessian: kept
-            .iter()
-            .flat_map(|&i| kept.iter().map(move |&j| (i, j)))
-            .map(|(i, j)| start.hessian[i * d + j])
-            .collect(),
-        log_likelihood: start.log_likelihood,
-    };
-    let mut iterations = 0;
-    let mut converged = false;
-    while iterations < options.max_iterations {
-        iterations += 1;
-        let mut h = to_rows(&current.hessian, k);
-        for (i, row) in h.iter_mut().enumerate() {
-            row[i] += penalty[i];
-        }
-        let g: Vec<f64> = (0..k)
-            .map(|i| current.gradient[i] - penalty[i] * beta[i])
-            .collect();
-        let Some(l) = cholesky(&h) else {
-            return Err(LogisticError::Separation);
-        };
-        let step = solve(&l, &g);
-        // Halve the step until the objective does not fall (Newton can overshoot far from
-        // the optimum).
-        let before = objective(&current, &beta);
-        let mut scale = 1.0;
-        let (next_beta, next) = loop {
-            let trial: Vec<f64> = beta.iter().zip(&step).map(|(b, s)| b + scale * s).collect();
-            let p = pass(&cols, y, weight, &trial);
-            if objective(&p, &trial) >= before - 1e-12 * before.abs() || scale < 1e-6 {
-                break (trial, p);
-            }
-            scale /= 2.0;
-        };
-        let moved = step
-            .iter()
-            .zip(&beta)
-            .all(|(s, b)| (scale * s).abs() <= 1e-10 * (1.0 + b.abs()));
-        beta = next_beta;
-        current = next;
-        if moved {
-            converged = true;
-            break;
+/// The training rows a fit passes over: blocks held in memory, or, when the rows do not fit
+/// in memory, groups of blocks built afresh for every pass. Each pass is a sum over the
+/// groups, so either way gives the same fit.
+pub trait Rows: Sync {
+    /// Why the rows could not be read (the source's own error).
+    type Error: From<LogisticError>;
+
+    /// What `visit` makes of each group of blocks, in order.
+    fn each<T: Send>(&self, visit: &(dyn Fn(&[Block]) -> T + Sync)) -> Result<Vec<T>, Self::Error>;
+
+    /// What `visit` makes of the first group only.
+    fn first<T: Send>(
+        &self,
+        visit: &(dyn Fn(&[Block]) -> T + Sync),
+    ) -> Result<Option<T>, Self::Error>;
+}
+
+/// Blocks in memory: one group.
+impl Rows for [Block<'_>] {
+    type Error = LogisticError;
+
+    fn each<T: Send>(&self, visit: &(dyn Fn(&[Block]) -> T + Sync)) -> Result<Vec<T>, Self::Error> {
+        Ok(vec![visit(self)])
+    }
+
+    fn first<T: Send>(
+        &self,
+        visit: &(dyn Fn(&[Block]) -> T + Sync),
+    ) -> Result<Option<T>, Self::Error> {
+        Ok(Some(visit(self)))
+    }
+}
+
+/// The blocks in pieces of at most CHUNK rows: the unit of parallel work, so one large
+/// block still spreads over every thread.
+fn pieces<'a>(blocks: &[Block<'a>]) -> Vec<Block<'a>> {
+    blocks
+        .iter()
+        .flat_map(|b| {
+            let n = b.y.len();
+            (0..n.div_ceil(CHUNK)).map(move |c| b.slice(c * CHUNK, ((c + 1) * CHUNK).min(n)))
+        })
+        .collect()
+}
+
+/// One pass over the design columns `kept` of `rows` at `beta` (one per kept column).
+fn pass<R: Rows + ?Sized>(rows: &R, kept: &[usize], beta: &[f64]) -> Result<Pass, R::Error> {
+    let k = kept.len();
+    let parts = rows.each(&|blocks| {
+        pieces(blocks)
+            .par_iter()
+            .map(|piece| piece_pass(piece, kept, beta))
+            .reduce(|| Pass::zero(k), Pass::merge)
+    })?;
+    Ok(parts
+        .into_iter()
+        .fold(Pass::zero(k), Pass::merge)
+        .mirrored(k))
+}
+
+/// The pass over one piece, with the upper triangle of the Hessian.
+fn piece_pass(piece: &Block, kept: &[usize], beta: &[f64]) -> Pass {
+    let k = kept.len();
+    let n = piece.y.len();
+    let chunk: Vec<&[f64]> = kept.iter().map(|&j| piece.columns[j]).collect();
+    let (y, weight) = (piece.y, piece.weight);
+    let mut eta = vec![0.0; n];
+    for (col, b) in chunk.iter().zip(beta) {
+        for (e, x) in eta.iter_mut().zip(*col) {
+            *e += b * x;
         }
     }
+    let mut out = Pass::zero(k);
+    let mut resid = vec![0.0; n];
+    let mut curv = vec![0.0; n];
+    for i in 0..n {
+        let w = weight.map_or(1.0, |w| w[i]);
+        let e = eta[i];
+        // One exp and one log1p per row: with t = exp(-|e|), p = 1/(1+t) or t/(1+t),
+        // and log-likelihood y·e - softplus(e), softplus(e) = max(e, 0) + ln(1 + t).
+        let t = (-e.abs()).exp();
+        let p = if e >= 0.0 {
+            1.0 / (1.0 + t)
+        } else {
+            t / (1.0 + t)
+        };
+        out.log_likelihood += w * (y[i] * e - (e.max(0.0) + t.ln_1p()));
+        resid[i] = w * (y[i] - p);
+        curv[i] = w * p * (1.0 - p);
+    }
+    for (g, x) in out.gradient.iter_mut().zip(&chunk) {
+        *g = dot(x, &resid);
+    }
+    accumulate(&chunk, &vec![0.0; k], Some(&curv), &mut out.hessian);
+    out
+}
+
+/// Rows of the sample that gives large inputs their starting point.
+const SAMPLE_ROWS: usize = 16 * CHUNK;
+
+/// Where Newton's method ends, and the pass there.
+struct Newton {
+    beta: Vec<f64>,
+    at: Pass,
+    iterations: usize,
+    converged: bool,
+}
+
+/// Fits `y` (0 or 1) on the design columns of `rows` (every block has the same number of
+/// columns).
+pub fn fit_logistic<R: Rows + ?Sized>(
+    rows: &R,
+    options: LogisticOptions,
+) -> Result<LogisticFit, R::Error> {
+    let counts = rows.each(&|blocks| {
+        let d = blocks.first().map(|b| b.columns.len());
+        let n: usize = blocks.iter().map(|b| b.y.len()).sum();
+        let positives: usize = blocks
+            .iter()
+            .map(|b| b.y.iter().filter(|&&v| v == 1.0).count())
+            .sum();
+        (d, n, positives)
+    })?;
+    let d = counts.iter().find_map(|c| c.0).unwrap_or(0);
+    let n: usize = counts.iter().map(|c| c.1).sum();
+    let positives: usize = counts.iter().map(|c| c.2).sum();
+    if n == 0 {
+        return Err(LogisticError::NoRows.into());
+    }
+    if positives == 0 || positives == n {
+        return Err(LogisticError::OneClass.into());
+    }
+    let start = if n >= 4 * SAMPLE_ROWS {
+        rows.first(&|blocks| warm_start(blocks, d, options))?
+            .flatten()
+    } else {
+        None
+    };
+    let Start {
+        kept,
+        dropped,
+        beta,
+        at,
+    } = start_at(rows, &start.unwrap_or_else(|| vec![0.0; d]))?;
+    let Newton {
+        beta,
+        at: current,
+        iterations,
+        converged,
+    } = newton(rows, &kept, beta, at, options, options.max_iterations)?;
+    let penalty = penalties(&kept, options);
     if options.l2 == 0.0
         && beta
             .iter()
             .any(|b| !b.is_finite() || b.abs() > SEPARATION_LIMIT)
     {
-        return Err(LogisticError::Separation);
+        return Err(LogisticError::Separation.into());
     }
 
     // Covariance from the (penalised) Hessian at the final coefficients.
+    let k = kept.len();
     let mut h = to_rows(&current.hessian, k);
     for (i, row) in h.iter_mut().enumerate() {
         row[i] += penalty[i];
@@ -285,6 +322,164 @@ pub fn fit_logistic(
     })
 }
 
+/// Where Newton's method starts: the independent columns and the dropped ones, and the
+/// coefficients and pass restricted to the independent columns.
+struct Start {
+    kept: Vec<usize>,
+    dropped: Vec<usize>,
+    beta: Vec<f64>,
+    at: Pass,
+}
+
+/// The start at `beta` (one per design column), with the independent columns judged on the
+/// Hessian there (XᵀWX, whose null space does not depend on the weights).
+fn start_at<R: Rows + ?Sized>(rows: &R, beta: &[f64]) -> Result<Start, R::Error> {
+    let d = beta.len();
+    let all: Vec<usize> = (0..d).collect();
+    let first = pass(rows, &all, beta)?;
+    let (_, kept, dropped) =
+        independent_columns(0..d, |i, j| first.hessian[i * d + j], COLLINEAR_TOL);
+    let restricted: Vec<f64> = kept.iter().map(|&j| beta[j]).collect();
+    if dropped.iter().any(|&j| beta[j] != 0.0) {
+        // The pass was at coefficients the restricted model cannot hold: take it again.
+        let at = pass(rows, &kept, &restricted)?;
+        return Ok(Start {
+            kept,
+            dropped,
+            beta: restricted,
+            at,
+        });
+    }
+    let at = Pass {
+        gradient: kept.iter().map(|&i| first.gradient[i]).collect(),
+        hessian: kept
+            .iter()
+            .flat_map(|&i| kept.iter().map(move |&j| (i, j)))
+            .map(|(i, j)| first.hessian[i * d + j])
+            .collect(),
+        log_likelihood: first.log_likelihood,
+    };
+    Ok(Start {
+        kept,
+        dropped,
+        beta: restricted,
+        at,
+    })
+}
+
+/// For inputs much larger than [`SAMPLE_ROWS`]: the fit on an evenly spread sample of the
+/// pieces of `blocks` (the first group of rows), as the starting point of the fit on all
+/// rows. From there Newton's method needs two or three passes over all rows instead of five
+/// or six; any failure (the sample may lack a class or separate it) just means starting
+/// from zero.
+fn warm_start(blocks: &[Block], d: usize, options: LogisticOptions) -> Option<Vec<f64>> {
+    let pieces = pieces(blocks);
+    let every = (pieces.len() / (SAMPLE_ROWS / CHUNK)).max(1);
+    let sample: Vec<Block> = pieces.into_iter().step_by(every).collect();
+    let Start { kept, beta, at, .. } = start_at(&sample[..], &vec![0.0; d]).ok()?;
+    let fit = newton(
+        &sample[..],
+        &kept,
+        beta,
+        at,
+        options,
+        options.max_iterations.min(25),
+    )
+    .ok()?;
+    if !fit.converged || fit.beta.iter().any(|b| b.abs() > SEPARATION_LIMIT) {
+        return None;
+    }
+    let mut start = vec![0.0; d];
+    for (&j, b) in kept.iter().zip(&fit.beta) {
+        start[j] = *b;
+    }
+    Some(start)
+}
+
+/// The ridge penalty of each kept column: none on the intercept.
+fn penalties(kept: &[usize], options: LogisticOptions) -> Vec<f64> {
+    kept.iter()
+        .map(|&j| {
+            if options.intercept && j == 0 {
+                0.0
+            } else {
+                options.l2
+            }
+        })
+        .collect()
+}
+
+/// Newton's method on the columns `kept` from `beta`, where the pass is `at`. Converged
+/// when a full step changes the penalised log-likelihood by less than 1e-10 of itself
+/// (Newton converges quadratically, so the coefficients are then good to about 1e-10), or
+/// moves no coefficient.
+fn newton<R: Rows + ?Sized>(
+    rows: &R,
+    kept: &[usize],
+    mut beta: Vec<f64>,
+    mut current: Pass,
+    options: LogisticOptions,
+    max_iterations: usize,
+) -> Result<Newton, R::Error> {
+    let k = kept.len();
+    let penalty = penalties(kept, options);
+    let objective = |p: &Pass, beta: &[f64]| {
+        p.log_likelihood
+            - 0.5
+                * beta
+                    .iter()
+                    .zip(&penalty)
+                    .map(|(b, l)| l * b * b)
+                    .sum::<f64>()
+    };
+    let mut iterations = 0;
+    let mut converged = false;
+    while iterations < max_iterations {
+        iterations += 1;
+        let mut h = to_rows(&current.hessian, k);
+        for (i, row) in h.iter_mut().enumerate() {
+            row[i] += penalty[i];
+        }
+        let g: Vec<f64> = (0..k)
+            .map(|i| current.gradient[i] - penalty[i] * beta[i])
+            .collect();
+        let Some(l) = cholesky(&h) else {
+            return Err(LogisticError::Separation.into());
+        };
+        let step = solve(&l, &g);
+        // Halve the step until the objective does not fall (Newton can overshoot far from
+        // the optimum).
+        let before = objective(&current, &beta);
+        let mut scale = 1.0;
+        let (next_beta, next, after) = loop {
+            let trial: Vec<f64> = beta.iter().zip(&step).map(|(b, s)| b + scale * s).collect();
+            let p = pass(rows, kept, &trial)?;
+            let after = objective(&p, &trial);
+            if after >= before - 1e-12 * before.abs() || scale < 1e-6 {
+                break (trial, p, after);
+            }
+            scale /= 2.0;
+        };
+        let moved = step
+            .iter()
+            .zip(&beta)
+            .any(|(s, b)| (scale * s).abs() > 1e-10 * (1.0 + b.abs()));
+        let settled = scale == 1.0 && (after - before).abs() <= 1e-10 * after.abs();
+        beta = next_beta;
+        current = next;
+        if !moved || settled {
+            converged = true;
+            break;
+        }
+    }
+    Ok(Newton {
+        beta,
+        at: current,
+        iterations,
+        converged,
+    })
+}
+
 fn to_rows(flat: &[f64], k: usize) -> Vec<Vec<f64>> {
     flat.chunks(k.max(1)).map(<[f64]>::to_vec).take(k).collect()
 }
@@ -292,6 +487,18 @@ fn to_rows(flat: &[f64], k: usize) -> Vec<Vec<f64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn block<'a>(columns: &'a [Vec<f64>], y: &'a [f64], weight: Option<&'a [f64]>) -> Block<'a> {
+        Block {
+            columns: columns.iter().map(Vec::as_slice).collect(),
+            y,
+            weight,
+        }
+    }
+
+    fn fit(blocks: &[Block], options: LogisticOptions) -> Result<LogisticFit, LogisticError> {
+        fit_logistic(blocks, options)
+    }
 
     fn options() -> LogisticOptions {
         LogisticOptions {
@@ -316,7 +523,8 @@ mod tests {
             w.extend([p, 1.0 - p]);
         }
         let ones = vec![1.0; x.len()];
-        let fit = fit_logistic(&[ones, x], &y, Some(&w), options()).unwrap();
+        let columns = [ones, x];
+        let fit = fit(&[block(&columns, &y, Some(&w))], options()).unwrap();
         assert!(fit.converged);
         assert!((fit.coef[0] + 1.0).abs() < 1e-9, "{:?}", fit.coef);
         assert!((fit.coef[1] - 2.0).abs() < 1e-9, "{:?}", fit.coef);
@@ -327,8 +535,9 @@ mod tests {
         let ones = vec![1.0; 6];
         let x = vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
         let y = vec![0.0, 0.0, 0.0, 1.0, 1.0, 1.0];
+        let columns = [ones, x];
         assert_eq!(
-            fit_logistic(&[ones.clone(), x.clone()], &y, None, options()),
+            fit(&[block(&columns, &y, None)], options()),
             Err(LogisticError::Separation)
         );
         // A penalty gives a finite answer.
@@ -336,9 +545,9 @@ mod tests {
             l2: 1.0,
             ..options()
         };
-        assert!(fit_logistic(&[ones.clone(), x.clone()], &y, None, penalised).is_ok());
+        assert!(fit(&[block(&columns, &y, None)], penalised).is_ok());
         assert_eq!(
-            fit_logistic(&[ones, x], &[1.0; 6], None, options()),
+            fit(&[block(&columns, &[1.0; 6], None)], options()),
             Err(LogisticError::OneClass)
         );
     }
@@ -348,7 +557,15 @@ mod tests {
         let ones = vec![1.0; 8];
         let x = vec![0.1, 0.5, 0.2, 0.9, 0.4, 0.8, 0.3, 0.7];
         let y = vec![0.0, 1.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0];
-        let fit = fit_logistic(&[ones, x.clone(), x], &y, None, options()).unwrap();
+        let columns = [ones, x.clone(), x];
+        // Split in two blocks: the fit is over their rows together.
+        let halves: Vec<Vec<f64>> = columns.iter().map(|c| c[..3].to_vec()).collect();
+        let rest: Vec<Vec<f64>> = columns.iter().map(|c| c[3..].to_vec()).collect();
+        let fit = fit(
+            &[block(&halves, &y[..3], None), block(&rest, &y[3..], None)],
+            options(),
+        )
+        .unwrap();
         assert_eq!(fit.dropped, vec![2]);
         assert!(fit.coef.iter().all(|c| c.is_finite()));
         assert!(fit.std_err[2].is_nan());

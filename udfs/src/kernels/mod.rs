@@ -3,6 +3,7 @@
 
 mod cholesky;
 pub mod dist;
+pub mod gram;
 pub mod linear;
 pub mod logistic;
 pub mod moments;

@@ -6,6 +6,8 @@
 //! be accumulated independently, in any order, and combined. Centring per batch keeps the
 //! sums well conditioned even when columns have large means.
 
+use super::gram::{accumulate, mirror};
+
 /// Count, means and centred co-moments of `k` columns.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Moments {
@@ -55,23 +57,12 @@ impl Moments {
         }
         let mut batch = Moments::new(k);
         batch.n = rows as f64;
-        let centred: Vec<Vec<f64>> = columns
-            .iter()
-            .zip(&mut batch.mean)
-            .map(|(c, m)| {
-                debug_assert_eq!(c.len(), rows);
-                *m = sum(c) / rows as f64;
-                let mean = *m;
-                c.iter().map(|v| v - mean).collect()
-            })
-            .collect();
-        for i in 0..k {
-            for j in i..k {
-                let v = dot(&centred[i], &centred[j]);
-                batch.comoment[i * k + j] = v;
-                batch.comoment[j * k + i] = v;
-            }
+        for (m, c) in batch.mean.iter_mut().zip(columns) {
+            debug_assert_eq!(c.len(), rows);
+            *m = sum(c) / rows as f64;
         }
+        accumulate(columns, &batch.mean, None, &mut batch.comoment);
+        mirror(&mut batch.comoment, k);
         self.merge(&batch);
     }
 
@@ -153,6 +144,19 @@ pub(crate) fn sum(x: &[f64]) -> f64 {
     for c in chunks {
         for l in 0..4 {
             acc[l] += c[l];
+        }
+    }
+    acc.iter().sum::<f64>() + tail
+}
+
+/// `Σ (x - m)²` with four independent accumulators, so the compiler vectorises it.
+pub(crate) fn sum_squared_deviations(x: &[f64], m: f64) -> f64 {
+    let mut acc = [0.0; 4];
+    let chunks = x.chunks_exact(4);
+    let tail: f64 = chunks.remainder().iter().map(|v| (v - m) * (v - m)).sum();
+    for c in chunks {
+        for l in 0..4 {
+            acc[l] += (c[l] - m) * (c[l] - m);
         }
     }
     acc.iter().sum::<f64>() + tail

@@ -13,7 +13,7 @@ use datafusion::arrow::datatypes::{DataType, Float64Type};
 use datafusion::common::{DataFusionError, Result, plan_err};
 use serde::{Deserialize, Serialize};
 
-use crate::kernels::moments::{dot, sum};
+use crate::kernels::moments::{sum, sum_squared_deviations};
 
 /// How one input column becomes design columns.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -168,27 +168,33 @@ impl FeatureStats {
     /// Adds the rows of `array` selected by `keep`.
     pub fn update(&mut self, array: &ArrayRef, keep: &[bool], name: &str) -> Result<()> {
         match self {
-            FeatureStats::Numeric { n, mean, m2 } => {
+            FeatureStats::Numeric { .. } => {
                 let values = as_f64(array, name)?;
                 let values = values.as_primitive::<Float64Type>();
-                let x: Vec<f64> = (0..values.len())
-                    .filter(|&i| keep[i] && values.is_valid(i))
-                    .map(|i| values.value(i))
-                    .collect();
+                let all = values.null_count() == 0 && keep.iter().all(|k| *k);
+                let selected: Vec<f64>;
+                let x: &[f64] = if all {
+                    values.values()
+                } else {
+                    selected = (0..values.len())
+                        .filter(|&i| keep[i] && values.is_valid(i))
+                        .map(|i| values.value(i))
+                        .collect();
+                    &selected
+                };
                 if x.is_empty() {
                     return Ok(());
                 }
-                // The batch's mean and centred sum of squares, merged by Chan's update:
-                // stable for large means and vectorised.
+                // The batch's mean and centred sum of squares (two vectorised passes, stable
+                // for large means), merged by Chan's update.
                 let nb = x.len() as f64;
-                let mb = sum(&x) / nb;
-                let centred: Vec<f64> = x.iter().map(|v| v - mb).collect();
-                let m2b = dot(&centred, &centred);
-                let total = *n + nb;
-                let delta = mb - *mean;
-                *m2 += m2b + delta * delta * *n * nb / total;
-                *mean += delta * nb / total;
-                *n = total;
+                let mb = sum(x) / nb;
+                let m2b = sum_squared_deviations(x, mb);
+                self.merge(FeatureStats::Numeric {
+                    n: nb,
+                    mean: mb,
+                    m2: m2b,
+                });
             }
             FeatureStats::Categorical { counts } => {
                 let text = as_text(array, name)?;
@@ -201,6 +207,35 @@ impl FeatureStats {
             }
         }
         Ok(())
+    }
+
+    /// Combines the statistics of another set of rows of the same column into these.
+    pub fn merge(&mut self, other: FeatureStats) {
+        match (self, other) {
+            (
+                FeatureStats::Numeric { n, mean, m2 },
+                FeatureStats::Numeric {
+                    n: nb,
+                    mean: mb,
+                    m2: m2b,
+                },
+            ) => {
+                if nb == 0.0 {
+                    return;
+                }
+                let total = *n + nb;
+                let delta = mb - *mean;
+                *m2 += m2b + delta * delta * *n * nb / total;
+                *mean += delta * nb / total;
+                *n = total;
+            }
+            (FeatureStats::Categorical { counts }, FeatureStats::Categorical { counts: more }) => {
+                for (level, c) in more {
+                    *counts.entry(level).or_default() += c;
+                }
+            }
+            _ => unreachable!("statistics of one column have one kind"),
+        }
     }
 
     /// The fitted encoding; an error if the column held nothing but NULLs.

@@ -1,14 +1,13 @@
 //! Linear regression as a stored model: training over Arrow batches and scoring.
 
-use datafusion::arrow::array::{ArrayRef, AsArray, Float64Array, RecordBatch};
-use datafusion::arrow::datatypes::{Float64Type, Schema};
+use datafusion::arrow::array::{ArrayRef, Float64Array};
 use datafusion::common::{DataFusionError, Result, plan_err};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::coefficients::{Coefficients, Explained};
 use super::encoding::FeatureEncoding;
-use super::training::{TrainingSet, label_values};
+use super::training::{Source, TrainingSet};
 use super::{Report, dropped_warnings};
 use crate::kernels::dist::student_t_two_sided;
 use crate::kernels::linear::{LinearOptions, fit_linear};
@@ -24,14 +23,14 @@ pub struct LinearModel {
 }
 
 impl LinearModel {
-    /// Fits `label` on every other column of `batches` (in schema order).
+    /// Fits `label` on every other column of the source (in schema order): two passes,
+    /// one for the encoding of the features and one for the moments of the design.
     pub fn train(
-        schema: &Schema,
-        batches: &[RecordBatch],
+        source: &impl Source,
         label: &str,
         options: LinearOptions,
     ) -> Result<(Self, Report)> {
-        if let Some((_, f)) = schema.column_with_name(label)
+        if let Some((_, f)) = source.schema().column_with_name(label)
             && !f.data_type().is_numeric()
         {
             return plan_err!(
@@ -40,29 +39,32 @@ impl LinearModel {
                 f.data_type()
             );
         }
-        let set = TrainingSet::prepare(schema, batches, label)?;
+        let set = TrainingSet::prepare(source, label)?;
         let design = set.design_names();
 
         // Moments of (design..., label), one state per batch, merged.
         let width = design.len() + 1;
-        let moments = batches
-            .par_iter()
-            .enumerate()
-            .map(|(i, batch)| -> Result<Moments> {
-                let mut columns = set.design(i, batch)?;
-                let y = label_values(batch, &set)?;
-                columns.push(set.kept(i, y.as_primitive::<Float64Type>().values().iter().copied()));
-                let mut m = Moments::new(width);
-                m.update(&columns.iter().map(|c| c.as_slice()).collect::<Vec<_>>());
-                Ok(m)
-            })
-            .try_reduce(
-                || Moments::new(width),
-                |mut a, b| {
-                    a.merge(&b);
-                    Ok(a)
-                },
-            )?;
+        let mut moments = Moments::new(width);
+        source.scan(&mut |group| {
+            let part = group
+                .par_iter()
+                .map(|batch| -> Result<Moments> {
+                    let (rows, mut columns) = set.design(batch)?;
+                    columns.push(set.label_numbers(&rows)?);
+                    let mut m = Moments::new(width);
+                    m.update(&columns.iter().map(|c| c.as_slice()).collect::<Vec<_>>());
+                    Ok(m)
+                })
+                .try_reduce(
+                    || Moments::new(width),
+                    |mut a, b| {
+                        a.merge(&b);
+                        Ok(a)
+                    },
+                )?;
+            moments.merge(&part);
+            Ok(())
+        })?;
 
         let (used, skipped, because) = (set.rows_used, set.rows_skipped(), set.skipped_reason());
         Self::fit(label, set.features, &moments, options, |report| {

@@ -1,16 +1,19 @@
 //! Logistic regression (churn and other yes/no labels) as a stored model.
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, RecordBatch};
-use datafusion::arrow::datatypes::{DataType, Float64Type, Schema};
+use datafusion::arrow::datatypes::{DataType, Float64Type};
 use datafusion::common::{DataFusionError, Result, plan_err};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::coefficients::{Coefficients, Explained};
 use super::encoding::{FeatureEncoding, as_f64, as_text};
-use super::training::TrainingSet;
+use super::training::{Rows, Source, TrainingSet};
 use super::{Dropped, Report, dropped_warnings};
 use crate::kernels::dist::normal_two_sided;
-use crate::kernels::logistic::{LogisticOptions, fit_logistic};
+use crate::kernels::logistic::{
+    Block, LogisticError, LogisticOptions, Rows as FitRows, fit_logistic,
+};
 
 /// Settings of a logistic_reg model, from CREATE MODEL's options.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,78 +62,75 @@ pub enum Classes {
 }
 
 impl LogisticModel {
-    /// Fits the yes/no `label` on every other column of `batches` (in schema order).
+    /// Fits the yes/no `label` on every other column of the source (in schema order). The
+    /// design is built once and kept when the source is in memory; otherwise every pass
+    /// builds it afresh from a new read of the source.
     pub fn train(
-        schema: &Schema,
-        batches: &[RecordBatch],
+        source: &impl Source,
         label: &str,
         settings: &LogisticSettings,
     ) -> Result<(Self, Report)> {
-        let set = TrainingSet::prepare(schema, batches, label)?;
-        let label_type = schema.field(set.label_idx).data_type();
-        let kind = label_kind(label_type, label, batches, &set, settings)?;
-
-        // The design in memory, intercept first: IRLS passes over it several times.
-        let design = set.design_names();
-        let mut columns: Vec<Vec<f64>> = vec![Vec::new(); design.len() + 1];
-        let mut y = Vec::new();
-        for (i, batch) in batches.iter().enumerate() {
-            let part = set.design(i, batch)?;
-            let rows = set.keeps[i].iter().filter(|k| **k).count();
-            columns[0].extend(std::iter::repeat_n(1.0, rows));
-            for (c, p) in columns[1..].iter_mut().zip(part) {
-                c.extend(p);
-            }
-            y.extend(set.kept(i, label_01(batch.column(set.label_idx), &kind, label)?));
+        let set = TrainingSet::prepare(source, label)?;
+        let label_type = source.schema().field(set.label_idx).data_type();
+        let mut design = Design {
+            kind: label_kind(label_type, label, &set, settings)?,
+            set,
+            class_weights: None,
+        };
+        if settings.balanced {
+            design.class_weights = Some(design.class_weights(source)?);
         }
-        if let Classes::Numeric = kind
-            && let Some(bad) = y.iter().find(|v| **v != 0.0 && **v != 1.0)
-        {
-            return plan_err!(
-                "label {label} has the value {bad}; logistic_reg needs 0/1, true/false or two \
-                 strings (for a numeric target use model_type = 'linear_reg')"
-            );
-        }
-        let positives = y.iter().sum::<f64>();
-        let n = y.len() as f64;
-        let weights: Option<Vec<f64>> = settings.balanced.then(|| {
-            let (wp, wn) = (n / (2.0 * positives), n / (2.0 * (n - positives)));
-            y.iter().map(|&v| if v == 1.0 { wp } else { wn }).collect()
-        });
         let options = LogisticOptions {
             l2: settings.l2,
             intercept: true,
             max_iterations: settings.max_iterations,
         };
-        let fit = fit_logistic(&columns, &y, weights.as_deref(), options)
-            .map_err(|e| DataFusionError::Plan(e.to_string()))?;
-
+        let (fit, summary) = match source.resident() {
+            Some(batches) => {
+                let parts = design.parts(batches)?;
+                let fit = fit_logistic(&blocks(&parts)[..], options)?;
+                let summary = Summary::of(&parts, &fit.coef);
+                (fit, summary)
+            }
+            None => {
+                let fit = fit_logistic(
+                    &Streamed {
+                        source,
+                        design: &design,
+                    },
+                    options,
+                )?;
+                let mut summary = Summary::default();
+                source.scan(&mut |group| {
+                    summary.merge(Summary::of(&design.parts(group)?, &fit.coef));
+                    Ok(())
+                })?;
+                (fit, summary)
+            }
+        };
+        let Design { set, kind, .. } = design;
+        let names = set.design_names();
         let dropped: Vec<(usize, Dropped)> = fit
             .dropped
             .iter()
             .filter(|&&j| j > 0)
             .map(|&j| {
-                let c = &columns[j];
-                let constant = c.iter().all(|v| *v == c[0]);
-                (
-                    j - 1,
-                    if constant {
-                        Dropped::Constant
-                    } else {
-                        Dropped::Collinear
-                    },
-                )
+                let why = if summary.ranges[j].0 == summary.ranges[j].1 {
+                    Dropped::Constant
+                } else {
+                    Dropped::Collinear
+                };
+                (j - 1, why)
             })
             .collect();
-        let mut warnings = dropped_warnings(&design, &dropped);
+        let mut warnings = dropped_warnings(&names, &dropped);
         if !fit.converged {
             warnings.push(format!(
                 "did not converge in {} iterations; raise max_iterations",
                 fit.iterations
             ));
         }
-        let d = design.len();
-        let k = d + 1;
+        let k = names.len() + 1;
         let coefficients = Coefficients {
             intercept: fit.coef[0],
             weights: fit.coef[1..].to_vec(),
@@ -144,11 +144,7 @@ impl LogisticModel {
             intercept_variance: Some(fit.cov[0]),
             intercept_covariance: (1..k).map(|j| fit.cov[j]).collect(),
         };
-        let p: Vec<f64> = coefficients
-            .linear_predictor(&columns[1..], y.len())
-            .into_iter()
-            .map(sigmoid)
-            .collect();
+        let Summary { p, y, .. } = summary;
         let report = Report {
             rows_used: set.rows_used,
             rows_skipped: set.rows_skipped(),
@@ -188,7 +184,6 @@ impl LogisticModel {
 fn label_kind(
     t: &DataType,
     label: &str,
-    batches: &[RecordBatch],
     set: &TrainingSet,
     settings: &LogisticSettings,
 ) -> Result<Classes> {
@@ -204,27 +199,22 @@ fn label_kind(
              string label"
         );
     }
-    let mut values = std::collections::BTreeSet::new();
-    for (i, batch) in batches.iter().enumerate() {
-        let text = as_text(batch.column(set.label_idx), label)?;
-        let text = text.as_string::<i32>();
-        for (r, k) in set.keeps[i].iter().enumerate() {
-            if *k {
-                values.insert(text.value(r).to_string());
-            }
-        }
-    }
-    let values: Vec<String> = values.into_iter().collect();
+    let values: Vec<String> = set.label_values.iter().cloned().collect();
     if values.len() != 2 {
+        // The training set collects at most six values: enough to tell.
+        let (count, more) = match values.len() {
+            n if n > 5 => ("more than 5".to_string(), ", ..."),
+            n => (n.to_string(), ""),
+        };
+        let shown = values
+            .iter()
+            .take(5)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
         return plan_err!(
-            "label {label} has {} distinct values ({}); logistic_reg needs exactly two",
-            values.len(),
-            values
-                .iter()
-                .take(5)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ")
+            "label {label} has {count} distinct values ({shown}{more}); logistic_reg needs \
+             exactly two"
         );
     }
     match &settings.positive_class {
@@ -269,6 +259,170 @@ fn label_01(column: &ArrayRef, kind: &Classes, label: &str) -> Result<Vec<f64>> 
                 .collect()
         }
     })
+}
+
+/// How the design of a logistic fit is built from a batch.
+struct Design {
+    set: TrainingSet,
+    kind: Classes,
+    /// Weights of the positive and the negative rows, for `class_weight = 'balanced'`.
+    class_weights: Option<(f64, f64)>,
+}
+
+/// One batch's design in memory: the columns (intercept first), the label as 0/1 and the
+/// row weights.
+struct Part {
+    columns: Vec<Vec<f64>>,
+    y: Vec<f64>,
+    weight: Option<Vec<f64>>,
+}
+
+impl Design {
+    /// The label of the used rows of `batch` as 0/1.
+    fn label(&self, batch: &RecordBatch, rows: &Rows) -> Result<Vec<f64>> {
+        let label = &self.set.label;
+        let y = rows.kept(label_01(
+            batch.column(self.set.label_idx),
+            &self.kind,
+            label,
+        )?);
+        if let Classes::Numeric = self.kind
+            && let Some(bad) = y.iter().find(|v| **v != 0.0 && **v != 1.0)
+        {
+            return plan_err!(
+                "label {label} has the value {bad}; logistic_reg needs 0/1, true/false or two \
+                 strings (for a numeric target use model_type = 'linear_reg')"
+            );
+        }
+        Ok(y)
+    }
+
+    /// Inverse class frequencies n / (2 n_class), from one pass over the labels.
+    fn class_weights(&self, source: &impl Source) -> Result<(f64, f64)> {
+        let (mut n, mut positives) = (0.0, 0.0);
+        source.scan(&mut |group| {
+            for batch in group {
+                let y = self.label(batch, &self.set.rows(batch)?)?;
+                n += y.len() as f64;
+                positives += y.iter().sum::<f64>();
+            }
+            Ok(())
+        })?;
+        Ok((n / (2.0 * positives), n / (2.0 * (n - positives))))
+    }
+
+    /// The parts of a group of batches, built in parallel.
+    fn parts(&self, group: &[RecordBatch]) -> Result<Vec<Part>> {
+        group
+            .par_iter()
+            .map(|batch| {
+                let (rows, mut columns) = self.set.design(batch)?;
+                let y = self.label(batch, &rows)?;
+                columns.insert(0, vec![1.0; y.len()]);
+                let weight = self
+                    .class_weights
+                    .map(|(wp, wn)| y.iter().map(|&v| if v == 1.0 { wp } else { wn }).collect());
+                Ok(Part { columns, y, weight })
+            })
+            .collect()
+    }
+}
+
+fn blocks(parts: &[Part]) -> Vec<Block<'_>> {
+    parts
+        .iter()
+        .map(|p| Block {
+            columns: p.columns.iter().map(Vec::as_slice).collect(),
+            y: &p.y,
+            weight: p.weight.as_deref(),
+        })
+        .collect()
+}
+
+/// A source too large for memory, read again for every pass of the fit.
+struct Streamed<'a, S: Source> {
+    source: &'a S,
+    design: &'a Design,
+}
+
+impl<S: Source> FitRows for Streamed<'_, S> {
+    type Error = DataFusionError;
+
+    fn each<T: Send>(&self, visit: &(dyn Fn(&[Block]) -> T + Sync)) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        self.source.scan(&mut |group| {
+            out.push(visit(&blocks(&self.design.parts(group)?)));
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    fn first<T: Send>(&self, visit: &(dyn Fn(&[Block]) -> T + Sync)) -> Result<Option<T>> {
+        self.source
+            .first(|group| -> Result<T> { Ok(visit(&blocks(&self.design.parts(group)?))) })?
+            .transpose()
+    }
+}
+
+impl From<LogisticError> for DataFusionError {
+    fn from(e: LogisticError) -> Self {
+        DataFusionError::Plan(e.to_string())
+    }
+}
+
+/// What the report needs of the fitted rows: each row's probability and label, and the
+/// range of each design column (to tell a constant column from a collinear one).
+#[derive(Default)]
+struct Summary {
+    p: Vec<f64>,
+    y: Vec<f64>,
+    ranges: Vec<(f64, f64)>,
+}
+
+impl Summary {
+    fn of(parts: &[Part], coef: &[f64]) -> Summary {
+        let each: Vec<Summary> = parts
+            .par_iter()
+            .map(|part| {
+                let mut eta = vec![0.0; part.y.len()];
+                for (column, b) in part.columns.iter().zip(coef) {
+                    for (e, x) in eta.iter_mut().zip(column) {
+                        *e += b * x;
+                    }
+                }
+                Summary {
+                    p: eta.into_iter().map(sigmoid).collect(),
+                    y: part.y.clone(),
+                    ranges: part
+                        .columns
+                        .iter()
+                        .map(|c| {
+                            c.iter()
+                                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+                                    (lo.min(v), hi.max(v))
+                                })
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        each.into_iter().fold(Summary::default(), |mut a, b| {
+            a.merge(b);
+            a
+        })
+    }
+
+    fn merge(&mut self, other: Summary) {
+        self.p.extend(other.p);
+        self.y.extend(other.y);
+        if self.ranges.is_empty() {
+            self.ranges = other.ranges;
+        } else {
+            for (a, b) in self.ranges.iter_mut().zip(other.ranges) {
+                *a = (a.0.min(b.0), a.1.max(b.1));
+            }
+        }
+    }
 }
 
 pub(crate) fn sigmoid(x: f64) -> f64 {

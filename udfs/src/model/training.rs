@@ -1,32 +1,119 @@
 //! What every supervised model does before it fits: find the label, decide which rows count,
 //! and fit the encoding of the features on those rows.
 
+use std::collections::BTreeSet;
+
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{Float64Type, Schema};
 use datafusion::common::{Result, plan_err};
+use rayon::prelude::*;
 
-use super::encoding::{FeatureEncoding, FeatureStats, as_f64};
+use super::encoding::{FeatureEncoding, FeatureStats, as_f64, as_text, is_categorical};
 
-/// The training rows of a query: label, features and which rows are used.
+/// The rows a model trains on, read as often as its fit needs: a pass visits them in groups
+/// of batches, one group in memory at a time, whose batches are worked on in parallel.
+pub trait Source: Sync {
+    fn schema(&self) -> &Schema;
+
+    /// All the batches when they are held in memory, so a fit can keep what it derives from
+    /// them between passes instead of reading them again.
+    fn resident(&self) -> Option<&[RecordBatch]>;
+
+    /// Calls `visit` on every group of batches in turn; stops at the first error.
+    fn scan(&self, visit: &mut dyn FnMut(&[RecordBatch]) -> Result<()>) -> Result<()>;
+
+    /// What `visit` makes of the first group only.
+    fn first<T>(&self, visit: impl FnOnce(&[RecordBatch]) -> T) -> Result<Option<T>>
+    where
+        Self: Sized;
+}
+
+/// Batches held in memory: one group of all of them.
+#[derive(Debug, Clone, Copy)]
+pub struct InMemory<'a> {
+    pub schema: &'a Schema,
+    pub batches: &'a [RecordBatch],
+}
+
+impl Source for InMemory<'_> {
+    fn schema(&self) -> &Schema {
+        self.schema
+    }
+
+    fn resident(&self) -> Option<&[RecordBatch]> {
+        Some(self.batches)
+    }
+
+    fn scan(&self, visit: &mut dyn FnMut(&[RecordBatch]) -> Result<()>) -> Result<()> {
+        visit(self.batches)
+    }
+
+    fn first<T>(&self, visit: impl FnOnce(&[RecordBatch]) -> T) -> Result<Option<T>> {
+        Ok(Some(visit(self.batches)))
+    }
+}
+
+/// Most distinct values of a text label worth collecting: enough to say it is not two.
+const LABEL_VALUES: usize = 6;
+
+/// The training rows of a query: label, features and the counts of used and skipped rows.
+/// Which rows of a batch are used depends on the batch alone (see [`TrainingSet::rows`]), so
+/// a source read again for every pass needs not return its batches in the same order.
 #[derive(Debug, Clone)]
 pub struct TrainingSet {
     pub label: String,
     pub label_idx: usize,
     pub feature_idx: Vec<usize>,
     pub features: Vec<FeatureEncoding>,
-    /// Per batch, per row: whether the row is used.
-    pub keeps: Vec<Vec<bool>>,
+    /// The distinct values of a text label in the used rows (at most a few).
+    pub label_values: BTreeSet<String>,
+    /// The numeric columns, which must be finite: the features and a numeric label.
+    numeric: Vec<usize>,
     pub rows_used: u64,
     pub rows_null_label: u64,
     pub rows_not_finite: u64,
 }
 
+/// The used rows of one batch.
+#[derive(Debug, Clone)]
+pub struct Rows {
+    /// Per row, whether it is used; `None` when every row is.
+    keep: Option<Vec<bool>>,
+    null_label: u64,
+    not_finite: u64,
+    /// The numeric columns as Float64, cast once (other columns are `None`).
+    numbers: Vec<Option<ArrayRef>>,
+}
+
+impl Rows {
+    /// The used rows of one column of the batch.
+    pub fn kept<T>(&self, values: impl IntoIterator<Item = T>) -> Vec<T> {
+        match &self.keep {
+            None => values.into_iter().collect(),
+            Some(keep) => values
+                .into_iter()
+                .zip(keep)
+                .filter(|(_, k)| **k)
+                .map(|(v, _)| v)
+                .collect(),
+        }
+    }
+
+    fn mask(&self, n: usize) -> std::borrow::Cow<'_, [bool]> {
+        match &self.keep {
+            Some(keep) => std::borrow::Cow::Borrowed(keep),
+            None => std::borrow::Cow::Owned(vec![true; n]),
+        }
+    }
+}
+
 impl TrainingSet {
-    /// Splits `schema` into the label and the features (every other column, in order),
-    /// skips rows with a NULL label or a NaN/infinite number, and fits each feature's
-    /// encoding on the rows left.
-    pub fn prepare(schema: &Schema, batches: &[RecordBatch], label: &str) -> Result<Self> {
-        let Some((label_idx, _)) = schema.column_with_name(label) else {
+    /// Splits the source's columns into the label and the features (every other column, in
+    /// order), skips rows with a NULL label or a NaN/infinite number, and fits each
+    /// feature's encoding on the rows left: one pass over the source.
+    pub fn prepare(source: &impl Source, label: &str) -> Result<Self> {
+        let schema = source.schema();
+        let Some((label_idx, label_field)) = schema.column_with_name(label) else {
             let names: Vec<_> = schema.fields().iter().map(|f| f.name().as_str()).collect();
             return plan_err!(
                 "label column {label} is not in the training query; its columns are: {}",
@@ -41,46 +128,75 @@ impl TrainingSet {
                 "the training query has only the label {label}; add feature columns to it"
             );
         }
-        let mut stats = feature_idx
+        let empty: Vec<FeatureStats> = feature_idx
             .iter()
             .map(|&i| {
                 let f = schema.field(i);
                 FeatureStats::for_type(f.data_type(), f.name())
             })
             .collect::<Result<Vec<_>>>()?;
-        // The numeric columns whose values must be finite: the features and a numeric label.
-        let numeric: Vec<usize> = (0..schema.fields().len())
-            .filter(|&i| schema.field(i).data_type().is_numeric())
-            .collect();
-        let mut keeps = Vec::with_capacity(batches.len());
-        let (mut null_label, mut not_finite) = (0u64, 0u64);
-        for batch in batches {
-            let label_column = batch.column(label_idx);
-            let mut keep: Vec<bool> = (0..batch.num_rows())
-                .map(|r| label_column.is_valid(r))
-                .collect();
-            null_label += keep.iter().filter(|k| !**k).count() as u64;
-            // Numeric columns as Float64, cast once and reused for their statistics.
-            let mut numbers: Vec<Option<ArrayRef>> = vec![None; batch.num_columns()];
-            for &i in &numeric {
-                let cast = as_f64(batch.column(i), schema.field(i).name())?;
-                let x = cast.as_primitive::<Float64Type>();
-                for (r, k) in keep.iter_mut().enumerate() {
-                    if *k && x.is_valid(r) && !x.value(r).is_finite() {
-                        *k = false;
-                        not_finite += 1;
+        let mut stats = empty.clone();
+        let text_label = is_categorical(label_field.data_type());
+        let mut set = Self {
+            label: label.to_string(),
+            label_idx,
+            feature_idx,
+            features: vec![],
+            label_values: BTreeSet::new(),
+            numeric: (0..schema.fields().len())
+                .filter(|&i| schema.field(i).data_type().is_numeric())
+                .collect(),
+            rows_used: 0,
+            rows_null_label: 0,
+            rows_not_finite: 0,
+        };
+        source.scan(&mut |group| {
+            // Each batch on its own thread; merged in batch order so the result does not
+            // depend on scheduling.
+            let parts = group
+                .par_iter()
+                .map(|batch| -> Result<_> {
+                    let rows = set.rows(batch)?;
+                    let mask = rows.mask(batch.num_rows());
+                    let mut stats = empty.clone();
+                    for (s, &i) in stats.iter_mut().zip(&set.feature_idx) {
+                        let column = rows.numbers[i].as_ref().unwrap_or(batch.column(i));
+                        s.update(column, &mask, schema.field(i).name())?;
+                    }
+                    let mut values = BTreeSet::new();
+                    if text_label {
+                        let text = as_text(batch.column(label_idx), label)?;
+                        for v in rows
+                            .kept(text.as_string::<i32>().iter())
+                            .into_iter()
+                            .flatten()
+                        {
+                            if values.len() < LABEL_VALUES && !values.contains(v) {
+                                values.insert(v.to_string());
+                            }
+                        }
+                    }
+                    let used = mask.iter().filter(|k| **k).count() as u64;
+                    Ok((used, rows.null_label, rows.not_finite, stats, values))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            for (used, nulls, bad, part, values) in parts {
+                set.rows_used += used;
+                set.rows_null_label += nulls;
+                set.rows_not_finite += bad;
+                for (s, p) in stats.iter_mut().zip(part) {
+                    s.merge(p);
+                }
+                for v in values {
+                    if set.label_values.len() < LABEL_VALUES {
+                        set.label_values.insert(v);
                     }
                 }
-                numbers[i] = Some(cast);
             }
-            for (s, &i) in stats.iter_mut().zip(&feature_idx) {
-                let column = numbers[i].as_ref().unwrap_or(batch.column(i));
-                s.update(column, &keep, schema.field(i).name())?;
-            }
-            keeps.push(keep);
-        }
-        let rows_used: u64 = keeps.iter().flatten().map(|&k| u64::from(k)).sum();
-        if rows_used == 0 {
+            Ok(())
+        })?;
+        if set.rows_used == 0 {
+            let (null_label, not_finite) = (set.rows_null_label, set.rows_not_finite);
             let why = if null_label + not_finite == 0 {
                 "the training query returned no rows".to_string()
             } else {
@@ -91,20 +207,48 @@ impl TrainingSet {
             };
             return plan_err!("nothing to train on: {why}");
         }
-        let features = stats
+        set.features = stats
             .into_iter()
-            .zip(&feature_idx)
+            .zip(&set.feature_idx)
             .map(|(s, &i)| s.finish(schema.field(i).name(), schema.field(i).data_type()))
             .collect::<Result<Vec<_>>>()?;
-        Ok(Self {
-            label: label.to_string(),
-            label_idx,
-            feature_idx,
-            features,
-            keeps,
-            rows_used,
-            rows_null_label: null_label,
-            rows_not_finite: not_finite,
+        Ok(set)
+    }
+
+    /// Which rows of `batch` are used: those with a label and only finite numbers.
+    pub fn rows(&self, batch: &RecordBatch) -> Result<Rows> {
+        let schema = batch.schema();
+        let mut keep: Option<Vec<bool>> = batch
+            .column(self.label_idx)
+            .logical_nulls()
+            .map(|nulls| nulls.iter().collect());
+        let null_label = keep
+            .as_ref()
+            .map_or(0, |k| k.iter().filter(|k| !**k).count() as u64);
+        let mut not_finite = 0u64;
+        let mut numbers: Vec<Option<ArrayRef>> = vec![None; batch.num_columns()];
+        for &i in &self.numeric {
+            let cast = as_f64(batch.column(i), schema.field(i).name())?;
+            let x = cast.as_primitive::<Float64Type>();
+            if !x.values().iter().all(|v| v.is_finite()) {
+                let keep = keep.get_or_insert_with(|| vec![true; batch.num_rows()]);
+                for (r, k) in keep.iter_mut().enumerate() {
+                    if *k && x.is_valid(r) && !x.value(r).is_finite() {
+                        *k = false;
+                        not_finite += 1;
+                    }
+                }
+            }
+            numbers[i] = Some(cast);
+        }
+        if keep.as_ref().is_some_and(|k| k.iter().all(|k| *k)) {
+            keep = None;
+        }
+        Ok(Rows {
+            keep,
+            null_label,
+            not_finite,
+            numbers,
         })
     }
 
@@ -116,23 +260,25 @@ impl TrainingSet {
             .collect()
     }
 
-    /// The design columns of batch `i`, used rows only.
-    pub fn design(&self, i: usize, batch: &RecordBatch) -> Result<Vec<Vec<f64>>> {
+    /// The used rows of `batch` and their design columns.
+    pub fn design(&self, batch: &RecordBatch) -> Result<(Rows, Vec<Vec<f64>>)> {
+        let rows = self.rows(batch)?;
         let mut columns = Vec::new();
         for (f, &c) in self.features.iter().zip(&self.feature_idx) {
             f.encode(batch.column(c), &mut columns)?;
         }
-        Ok(columns.into_iter().map(|c| self.kept(i, c)).collect())
+        if rows.keep.is_some() {
+            columns = columns.into_iter().map(|c| rows.kept(c)).collect();
+        }
+        Ok((rows, columns))
     }
 
-    /// The used rows of one column of batch `i`.
-    pub fn kept<T>(&self, i: usize, values: impl IntoIterator<Item = T>) -> Vec<T> {
-        values
-            .into_iter()
-            .zip(&self.keeps[i])
-            .filter(|(_, k)| **k)
-            .map(|(v, _)| v)
-            .collect()
+    /// The label of the used rows as numbers; the label must be numeric.
+    pub fn label_numbers(&self, rows: &Rows) -> Result<Vec<f64>> {
+        match &rows.numbers[self.label_idx] {
+            Some(y) => Ok(rows.kept(y.as_primitive::<Float64Type>().values().iter().copied())),
+            None => plan_err!("label {} is not numeric", self.label),
+        }
     }
 
     /// Why rows were skipped, in words; empty when none were.
@@ -153,9 +299,4 @@ impl TrainingSet {
     pub fn rows_skipped(&self) -> u64 {
         self.rows_null_label + self.rows_not_finite
     }
-}
-
-/// The label column of a batch as numbers.
-pub fn label_values(batch: &RecordBatch, set: &TrainingSet) -> Result<ArrayRef> {
-    as_f64(batch.column(set.label_idx), &set.label)
 }

@@ -1,0 +1,132 @@
+//! The rows of a training query, as a fit reads them.
+//!
+//! They are read once and kept in memory when they (and the design a fit derives from them,
+//! about as large again) fit the session's memory pool (`SET datafusion.runtime.memory_limit`
+//! or `--memory-limit`); otherwise the plan runs again for every pass of the fit, one
+//! bounded group of batches in memory at a time.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::common::Result;
+use datafusion::dataframe::DataFrame;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
+use futures::StreamExt;
+use tokio::runtime::Handle;
+
+use cohort_udfs::model::training::Source;
+
+/// Input bytes a group of a re-read source holds at most.
+const GROUP_BYTES: usize = 32 << 20;
+
+/// Where the training rows are.
+pub enum TrainingRows {
+    InMemory {
+        schema: SchemaRef,
+        batches: Vec<RecordBatch>,
+        /// Holds the batches' share of the memory pool until training ends.
+        _reservation: MemoryReservation,
+    },
+    Replay(Replay),
+}
+
+/// A query planned and run again for each pass (a physical plan cannot always run twice);
+/// its batches are read from a blocking thread.
+pub struct Replay {
+    schema: SchemaRef,
+    frame: DataFrame,
+    handle: Handle,
+    reservation: MemoryReservation,
+}
+
+impl TrainingRows {
+    /// Runs `frame`, keeping its batches while the memory pool has room for twice their
+    /// size; at the first batch it does not, lets them go and reads again per pass.
+    pub async fn read(frame: DataFrame) -> Result<Self> {
+        let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+        let reservation =
+            MemoryConsumer::new("CREATE MODEL").register(frame.task_ctx().memory_pool());
+        let mut stream = frame.clone().execute_stream().await?;
+        let mut batches = Vec::new();
+        while let Some(batch) = stream.next().await {
+            let batch = batch?;
+            if reservation
+                .try_grow(2 * batch.get_array_memory_size())
+                .is_err()
+            {
+                drop(stream);
+                drop(batches);
+                reservation.free();
+                return Ok(Self::Replay(Replay {
+                    schema,
+                    frame,
+                    handle: Handle::current(),
+                    reservation,
+                }));
+            }
+            batches.push(batch);
+        }
+        Ok(Self::InMemory {
+            schema,
+            batches,
+            _reservation: reservation,
+        })
+    }
+}
+
+impl Replay {
+    fn execute(&self) -> Result<SendableRecordBatchStream> {
+        self.handle.block_on(self.frame.clone().execute_stream())
+    }
+
+    /// The next group of batches: up to [`GROUP_BYTES`] and what the memory pool allows, but
+    /// at least one batch; empty at the end of the stream.
+    fn next_group(&self, stream: &mut SendableRecordBatchStream) -> Result<Vec<RecordBatch>> {
+        self.reservation.free();
+        let mut group = Vec::new();
+        let mut bytes = 0;
+        while bytes < GROUP_BYTES {
+            let Some(batch) = self.handle.block_on(stream.next()) else {
+                break;
+            };
+            let batch = batch?;
+            let size = 2 * batch.get_array_memory_size();
+            bytes += size;
+            let fits = self.reservation.try_grow(size).is_ok();
+            group.push(batch);
+            if !fits {
+                break;
+            }
+        }
+        Ok(group)
+    }
+}
+
+impl Source for Replay {
+    fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    fn resident(&self) -> Option<&[RecordBatch]> {
+        None
+    }
+
+    fn scan(&self, visit: &mut dyn FnMut(&[RecordBatch]) -> Result<()>) -> Result<()> {
+        let mut stream = self.execute()?;
+        loop {
+            let group = self.next_group(&mut stream)?;
+            if group.is_empty() {
+                return Ok(());
+            }
+            visit(&group)?;
+        }
+    }
+
+    fn first<T>(&self, visit: impl FnOnce(&[RecordBatch]) -> T) -> Result<Option<T>> {
+        let mut stream = self.execute()?;
+        let group = self.next_group(&mut stream)?;
+        Ok((!group.is_empty()).then(|| visit(&group)))
+    }
+}
