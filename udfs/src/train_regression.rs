@@ -235,9 +235,13 @@ impl Accumulator for TrainAccumulator {
             )?;
             Model::LogisticReg(m)
         } else {
+            let features: Vec<(String, String)> = self.names[1..]
+                .iter()
+                .map(|n| (n.clone(), DataType::Float64.to_string()))
+                .collect();
             let (m, _) = LinearModel::from_moments(
                 label,
-                &self.names[1..],
+                &features,
                 &self.moments,
                 LinearOptions::default(),
             )?;

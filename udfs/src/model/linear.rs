@@ -1,12 +1,13 @@
 //! Linear regression as a stored model: training over Arrow batches and scoring.
 
-use datafusion::arrow::array::{ArrayRef, Float64Array};
+use datafusion::arrow::array::{Array, ArrayRef, Float64Array, RecordBatch};
+use datafusion::arrow::datatypes::Schema;
 use datafusion::common::{DataFusionError, Result, plan_err};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::coefficients::{Coefficients, Explained};
-use super::encoding::FeatureEncoding;
+use super::encoding::{FeatureEncoding, is_numeric};
 use super::training::{Source, TrainingSet};
 use super::{Report, dropped_warnings};
 use crate::kernels::dist::student_t_two_sided;
@@ -38,6 +39,10 @@ impl LinearModel {
                  model_type = 'logistic_reg' for a yes/no label)",
                 f.data_type()
             );
+        }
+        let set = TrainingSet::new(source.schema(), label)?;
+        if let Some(batches) = raw_batches(source, &set) {
+            return Self::train_raw(set, source.schema(), batches, options);
         }
         let set = TrainingSet::prepare(source, label)?;
         let design = set.design_names();
@@ -72,6 +77,56 @@ impl LinearModel {
             report.rows_skipped = skipped;
             report.skipped_because = because;
         })
+    }
+
+    /// One pass straight over the Arrow columns (see [`raw_batches`]): the moments of the raw
+    /// features and label, from which [`LinearModel::from_moments`] standardises.
+    fn train_raw(
+        mut set: TrainingSet,
+        schema: &Schema,
+        batches: &[RecordBatch],
+        options: LinearOptions,
+    ) -> Result<(Self, Report)> {
+        let columns: Vec<usize> = set
+            .feature_idx
+            .iter()
+            .chain([&set.label_idx])
+            .copied()
+            .collect();
+        let parts = batches
+            .par_iter()
+            .map(|batch| -> Result<(Moments, (u64, u64, u64))> {
+                let rows = set.rows(batch)?;
+                let values = columns
+                    .iter()
+                    .map(|&i| rows.numeric(i))
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| DataFusionError::Internal("a numeric column".into()))?;
+                let mut m = Moments::new(columns.len());
+                m.update(&values.iter().map(|c| c.as_ref()).collect::<Vec<_>>());
+                Ok((m, rows.counts(batch.num_rows())))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut moments = Moments::new(columns.len());
+        for (m, (used, null_label, not_finite)) in parts {
+            moments.merge(&m);
+            set.rows_used += used;
+            set.rows_null_label += null_label;
+            set.rows_not_finite += not_finite;
+        }
+        set.some_rows_used()?;
+        let features: Vec<(String, String)> = set
+            .feature_idx
+            .iter()
+            .map(|&i| {
+                let f = schema.field(i);
+                (f.name().clone(), f.data_type().to_string())
+            })
+            .collect();
+        let (model, mut report) = Self::from_moments(&set.label, &features, &moments, options)?;
+        report.rows_skipped = set.rows_skipped();
+        report.skipped_because = set.skipped_reason();
+        Ok((model, report))
     }
 
     /// Fits on moments of the standardised design columns of `features`, followed by the
@@ -118,23 +173,24 @@ impl LinearModel {
     }
 
     /// Fits on moments of raw numeric columns `(features..., label)`, as the inline
-    /// TRAIN_REGRESSION aggregate accumulates them: the features are standardised from the
-    /// moments themselves, so the model is the one CREATE MODEL would store.
+    /// TRAIN_REGRESSION aggregate accumulates them: the features (name and type) are
+    /// standardised from the moments themselves, so the model is the one CREATE MODEL would
+    /// store.
     pub fn from_moments(
         label: &str,
-        names: &[String],
+        features: &[(String, String)],
         moments: &Moments,
         options: LinearOptions,
     ) -> Result<(Self, Report)> {
         let n = moments.count();
-        let features: Vec<FeatureEncoding> = names
+        let features: Vec<FeatureEncoding> = features
             .iter()
             .enumerate()
-            .map(|(j, name)| {
+            .map(|(j, (name, data_type))| {
                 let std = (moments.comoment(j, j) / n).sqrt();
                 FeatureEncoding::Numeric {
                     name: name.clone(),
-                    data_type: "Float64".to_string(),
+                    data_type: data_type.clone(),
                     mean: moments.mean()[j],
                     std: if std > 0.0 { std } else { 1.0 },
                 }
@@ -169,4 +225,22 @@ impl LinearModel {
             self.coefficients.score(&self.features, columns)?,
         ))
     }
+}
+
+/// The batches, when one pass over their raw columns can train: they are in memory, every
+/// feature is numeric, and no feature value is NULL (a NULL is imputed with the training
+/// mean, which takes a pass to know). Otherwise training prepares the encoding first.
+fn raw_batches<'a>(source: &'a impl Source, set: &TrainingSet) -> Option<&'a [RecordBatch]> {
+    let batches = source.resident()?;
+    let schema = source.schema();
+    let raw = set
+        .feature_idx
+        .iter()
+        .all(|&i| is_numeric(schema.field(i).data_type()))
+        && batches.iter().all(|b| {
+            set.feature_idx
+                .iter()
+                .all(|&i| b.column(i).logical_null_count() == 0)
+        });
+    raw.then_some(batches)
 }

@@ -433,7 +433,7 @@ pub(crate) fn sigmoid(x: f64) -> f64 {
 pub fn auc(p: &[f64], y: &[f64]) -> f64 {
     // Sorting the pairs themselves keeps the sort in cache, unlike sorting indices.
     let mut pairs: Vec<(f64, f64)> = p.iter().copied().zip(y.iter().copied()).collect();
-    pairs.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+    pairs.par_sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
     // Mann-Whitney U from average ranks.
     let mut rank_sum = 0.0;
     let mut i = 0;
@@ -451,17 +451,25 @@ pub fn auc(p: &[f64], y: &[f64]) -> f64 {
     (rank_sum - pos * (pos + 1.0) / 2.0) / (pos * neg)
 }
 
-/// Mean negative log-likelihood, probabilities clipped as scikit-learn's `log_loss`.
+/// Mean negative log-likelihood, probabilities clipped as scikit-learn's `log_loss`. Summed
+/// in fixed chunks, so the value does not depend on the number of threads.
 pub fn log_loss(p: &[f64], y: &[f64]) -> f64 {
     let eps = f64::EPSILON;
-    p.iter()
-        .zip(y)
-        .map(|(&p, &y)| {
-            let p = p.clamp(eps, 1.0 - eps);
-            -(y * p.ln() + (1.0 - y) * (1.0 - p).ln())
-        })
-        .sum::<f64>()
-        / p.len() as f64
+    let chunk = |(p, y): (&[f64], &[f64])| {
+        p.iter()
+            .zip(y)
+            .map(|(&p, &y)| {
+                let p = p.clamp(eps, 1.0 - eps);
+                -(y * p.ln() + (1.0 - y) * (1.0 - p).ln())
+            })
+            .sum::<f64>()
+    };
+    let sums: Vec<f64> = p
+        .par_chunks(1 << 14)
+        .zip(y.par_chunks(1 << 14))
+        .map(chunk)
+        .collect();
+    sums.iter().sum::<f64>() / p.len() as f64
 }
 
 /// Share of rows whose probability is on the right side of 0.5.

@@ -99,6 +99,27 @@ impl Rows {
         }
     }
 
+    /// The used values of numeric column `i` of the batch: no copy when every row is used.
+    pub fn numeric(&self, i: usize) -> Option<std::borrow::Cow<'_, [f64]>> {
+        let values = self.numbers[i]
+            .as_ref()?
+            .as_primitive::<Float64Type>()
+            .values();
+        Some(match &self.keep {
+            None => std::borrow::Cow::Borrowed(values),
+            Some(_) => std::borrow::Cow::Owned(self.kept(values.iter().copied())),
+        })
+    }
+
+    /// Rows used, skipped for a NULL label, and skipped for a NaN or infinite value.
+    pub fn counts(&self, n: usize) -> (u64, u64, u64) {
+        let used = self
+            .keep
+            .as_ref()
+            .map_or(n, |k| k.iter().filter(|k| **k).count());
+        (used as u64, self.null_label, self.not_finite)
+    }
+
     fn mask(&self, n: usize) -> std::borrow::Cow<'_, [bool]> {
         match &self.keep {
             Some(keep) => std::borrow::Cow::Borrowed(keep),
@@ -108,12 +129,10 @@ impl Rows {
 }
 
 impl TrainingSet {
-    /// Splits the source's columns into the label and the features (every other column, in
-    /// order), skips rows with a NULL label or a NaN/infinite number, and fits each
-    /// feature's encoding on the rows left: one pass over the source.
-    pub fn prepare(source: &impl Source, label: &str) -> Result<Self> {
-        let schema = source.schema();
-        let Some((label_idx, label_field)) = schema.column_with_name(label) else {
+    /// Splits `schema` into the label and the features (every other column, in order),
+    /// before any row is read; an error names a missing label or a feature of no usable type.
+    pub fn new(schema: &Schema, label: &str) -> Result<Self> {
+        let Some((label_idx, _)) = schema.column_with_name(label) else {
             let names: Vec<_> = schema.fields().iter().map(|f| f.name().as_str()).collect();
             return plan_err!(
                 "label column {label} is not in the training query; its columns are: {}",
@@ -128,16 +147,11 @@ impl TrainingSet {
                 "the training query has only the label {label}; add feature columns to it"
             );
         }
-        let empty: Vec<FeatureStats> = feature_idx
-            .iter()
-            .map(|&i| {
-                let f = schema.field(i);
-                FeatureStats::for_type(f.data_type(), f.name())
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let mut stats = empty.clone();
-        let text_label = is_categorical(label_field.data_type());
-        let mut set = Self {
+        for &i in &feature_idx {
+            let f = schema.field(i);
+            FeatureStats::for_type(f.data_type(), f.name())?;
+        }
+        Ok(Self {
             label: label.to_string(),
             label_idx,
             feature_idx,
@@ -149,7 +163,25 @@ impl TrainingSet {
             rows_used: 0,
             rows_null_label: 0,
             rows_not_finite: 0,
-        };
+        })
+    }
+
+    /// [`TrainingSet::new`], then one pass over the source that skips rows with a NULL
+    /// label or a NaN/infinite number and fits each feature's encoding on the rows left.
+    pub fn prepare(source: &impl Source, label: &str) -> Result<Self> {
+        let schema = source.schema();
+        let mut set = Self::new(schema, label)?;
+        let label_idx = set.label_idx;
+        let empty: Vec<FeatureStats> = set
+            .feature_idx
+            .iter()
+            .map(|&i| {
+                let f = schema.field(i);
+                FeatureStats::for_type(f.data_type(), f.name())
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut stats = empty.clone();
+        let text_label = is_categorical(schema.field(label_idx).data_type());
         source.scan(&mut |group| {
             // Each batch on its own thread; merged in batch order so the result does not
             // depend on scheduling.
@@ -195,24 +227,30 @@ impl TrainingSet {
             }
             Ok(())
         })?;
-        if set.rows_used == 0 {
-            let (null_label, not_finite) = (set.rows_null_label, set.rows_not_finite);
-            let why = if null_label + not_finite == 0 {
-                "the training query returned no rows".to_string()
-            } else {
-                format!(
-                    "every row was skipped ({null_label} with a NULL label, {not_finite} with \
-                     NaN or infinite values)"
-                )
-            };
-            return plan_err!("nothing to train on: {why}");
-        }
+        set.some_rows_used()?;
         set.features = stats
             .into_iter()
             .zip(&set.feature_idx)
             .map(|(s, &i)| s.finish(schema.field(i).name(), schema.field(i).data_type()))
             .collect::<Result<Vec<_>>>()?;
         Ok(set)
+    }
+
+    /// An error when every row was skipped or there were none.
+    pub fn some_rows_used(&self) -> Result<()> {
+        if self.rows_used > 0 {
+            return Ok(());
+        }
+        let (null_label, not_finite) = (self.rows_null_label, self.rows_not_finite);
+        let why = if null_label + not_finite == 0 {
+            "the training query returned no rows".to_string()
+        } else {
+            format!(
+                "every row was skipped ({null_label} with a NULL label, {not_finite} with NaN \
+                 or infinite values)"
+            )
+        };
+        plan_err!("nothing to train on: {why}")
     }
 
     /// Which rows of `batch` are used: those with a label and only finite numbers.
