@@ -9,6 +9,7 @@ pub mod demo;
 pub mod engine;
 pub mod output;
 pub mod script;
+pub mod server;
 pub mod shell;
 pub mod store;
 

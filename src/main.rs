@@ -94,6 +94,50 @@ struct Cli {
     /// Model store directory [default: cohort/models in the user's data directory].
     #[arg(long = "store", value_name = "DIR", env = "COHORT_STORE")]
     store: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Serve Arrow Flight SQL to BI tools (ADBC, the Flight SQL JDBC driver) until SIGINT or
+    /// SIGTERM. The options before `serve` (data files, --demo, --store, --memory-limit)
+    /// apply.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Address to listen on; without --user only a loopback address is allowed.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:50051")]
+    listen: std::net::SocketAddr,
+
+    /// The user clients log in as; its password comes from --password-env or
+    /// --password-file, never from the command line.
+    #[arg(long, value_name = "USER")]
+    user: Option<String>,
+
+    /// Environment variable holding the password.
+    #[arg(
+        long,
+        value_name = "VAR",
+        requires = "user",
+        conflicts_with = "password_file"
+    )]
+    password_env: Option<String>,
+
+    /// File whose first line is the password.
+    #[arg(long, value_name = "FILE", requires = "user")]
+    password_file: Option<PathBuf>,
+
+    /// PEM certificate chain for TLS (with --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+
+    /// PEM private key for TLS (with --tls-cert).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 /// A size DataFusion's `SET datafusion.runtime.memory_limit` accepts, checked up front.
@@ -180,6 +224,9 @@ async fn run(cli: Cli, matches: &ArgMatches) -> ExitCode {
         }
     }
 
+    if let Some(Command::Serve(args)) = &cli.command {
+        return serve(engine, args).await;
+    }
     let sources = match script_sources(&cli, matches) {
         Ok(s) => s,
         Err(code) => return code,
@@ -230,6 +277,72 @@ async fn run(cli: Cli, matches: &ArgMatches) -> ExitCode {
             finish(script::run(&engine, &sources, &mut stdout, &options).await)
         }
     }
+}
+
+/// `cohort serve`: runs the Flight SQL server until SIGINT or SIGTERM, then drains.
+async fn serve(engine: Engine, args: &ServeArgs) -> ExitCode {
+    use cohort::server::{Credentials, ServeOptions};
+    let credentials = match (&args.user, &args.password_env, &args.password_file) {
+        (None, _, _) => None,
+        (Some(user), Some(var), _) => match Credentials::from_env(user, var) {
+            Ok(c) => Some(c),
+            Err(e) => return usage(&e),
+        },
+        (Some(user), None, Some(file)) => match Credentials::from_file(user, file) {
+            Ok(c) => Some(c),
+            Err(e) => return usage(&e),
+        },
+        (Some(_), None, None) => {
+            return usage("--user needs --password-env VAR or --password-file FILE");
+        }
+    };
+    let options = ServeOptions {
+        listen: args.listen,
+        credentials,
+        tls: args.tls_cert.clone().zip(args.tls_key.clone()),
+    };
+    eprintln!(
+        "cohort: Flight SQL on {}://{}{}",
+        if options.tls.is_some() {
+            "grpc+tls"
+        } else {
+            "grpc"
+        },
+        args.listen,
+        if options.credentials.is_some() {
+            ""
+        } else {
+            " (no login: loopback only)"
+        }
+    );
+    match cohort::server::serve(engine, options, shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+/// Completes at the first SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    eprintln!("cohort: stopping; finishing requests in flight");
 }
 
 /// The scripts and commands to run, in command-line order; `None` means the shell.

@@ -18,8 +18,10 @@ use datafusion::arrow::array::StringArray;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::{MemorySchemaProvider, SchemaProvider};
-use datafusion::common::{DataFusionError, Result, plan_err};
+use datafusion::common::{DataFusionError, ParamValues, Result, plan_err};
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::memory::MemoryStream;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DFStatement;
@@ -95,26 +97,79 @@ impl Engine {
     /// Runs one statement and returns its result as a stream. Dropping the stream cancels
     /// the query.
     pub async fn execute_stream(&self, sql: &str) -> Result<SendableRecordBatchStream> {
+        self.execute_with(sql, None).await
+    }
+
+    /// Runs one statement with values for its `$1`, `$2`, ... placeholders.
+    pub async fn execute_with(
+        &self,
+        sql: &str,
+        params: Option<ParamValues>,
+    ) -> Result<SendableRecordBatchStream> {
         let result = match parse_statement(sql)? {
-            Statement::Sql(sql) => self.execute_sql(&sql).await,
+            Statement::Sql(sql) => {
+                async {
+                    let mut plan = self.plan_sql(&sql).await?;
+                    if let Some(params) = params {
+                        plan = plan.with_param_values(params)?;
+                    }
+                    self.ctx
+                        .execute_logical_plan(plan)
+                        .await?
+                        .execute_stream()
+                        .await
+                }
+                .await
+            }
             Statement::Model(statement) => self.execute_model_statement(statement).await,
         };
         result.map_err(unwrap_optimizer_context)
     }
 
-    /// Plans and runs ordinary SQL, with table arguments of cohort's table forms
+    /// What a prepared statement returns and takes: the result's schema and the types of
+    /// its placeholders, in order. Cohort's own statements take none, and their result is
+    /// known once they run (an empty schema here).
+    pub async fn describe(&self, sql: &str) -> Result<(SchemaRef, Vec<DataType>)> {
+        match parse_statement(sql)? {
+            Statement::Sql(sql) => {
+                let plan = self
+                    .plan_sql(&sql)
+                    .await
+                    .map_err(unwrap_optimizer_context)?;
+                let types = plan.get_parameter_types()?;
+                let mut ids: Vec<&String> = types.keys().collect();
+                // $1, $2, ...: in number order, not text order.
+                ids.sort_by_key(|id| (id.len(), id.to_string()));
+                let params = ids
+                    .into_iter()
+                    .map(|id| types[id].clone().unwrap_or(DataType::Utf8))
+                    .collect();
+                Ok((Arc::new(plan.schema().as_arrow().clone()), params))
+            }
+            Statement::Model(_) => Ok((Arc::new(Schema::empty()), vec![])),
+        }
+    }
+
+    /// A new session over the same tables, functions, memory pool and model store, with
+    /// its own settings: what each Flight SQL client gets.
+    pub fn session(&self) -> Engine {
+        let state = SessionStateBuilder::new_from_existing(self.ctx.state())
+            .with_session_id(uuid::Uuid::new_v4().to_string())
+            .build();
+        Engine {
+            ctx: SessionContext::new_with_state(state),
+            store: self.store.clone(),
+        }
+    }
+
+    /// Plans ordinary SQL, with table arguments of cohort's table forms
     /// (`predict('m', customers)`) made visible to DataFusion's table resolution.
-    async fn execute_sql(&self, sql: &str) -> Result<SendableRecordBatchStream> {
+    async fn plan_sql(&self, sql: &str) -> Result<LogicalPlan> {
         let state = self.ctx.state();
         let dialect = state.config().options().sql_parser.dialect;
         let mut statement = state.sql_to_statement(sql, &dialect)?;
         expose_table_arguments(&mut statement)?;
-        let plan = state.statement_to_plan(statement).await?;
-        self.ctx
-            .execute_logical_plan(plan)
-            .await?
-            .execute_stream()
-            .await
+        state.statement_to_plan(statement).await
     }
 
     async fn execute_model_statement(

@@ -1,0 +1,85 @@
+//! `cohort serve`: an Arrow Flight SQL endpoint for BI tools over the same [`Engine`] as the
+//! shell and scripts, so every statement (CREATE MODEL, PREDICT, ...) works there as it
+//! does at the prompt.
+
+pub mod auth;
+mod service;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow_flight::flight_service_server::FlightServiceServer;
+use tokio::sync::Notify;
+use tonic::transport::{Identity, Server, ServerTlsConfig};
+
+pub use auth::Credentials;
+pub use service::CohortFlightSql;
+
+use crate::Engine;
+
+/// How long requests in flight may take to finish after SIGINT or SIGTERM.
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// How the server listens and whom it lets in.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub listen: SocketAddr,
+    /// `None` serves without a login, allowed only on a loopback address.
+    pub credentials: Option<Credentials>,
+    /// PEM certificate chain and private key for TLS.
+    pub tls: Option<(PathBuf, PathBuf)>,
+}
+
+/// Serves until `shutdown` completes, then lets requests in flight finish.
+pub async fn serve(
+    engine: Engine,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), String> {
+    if options.credentials.is_none() && !options.listen.ip().is_loopback() {
+        return Err(format!(
+            "{} is reachable from other machines: give --user and --password-env (or \
+             --password-file), or listen on 127.0.0.1",
+            options.listen
+        ));
+    }
+    // BI drivers reject Utf8View and BinaryView: plans end with the plain types.
+    engine
+        .execute("SET datafusion.optimizer.expand_views_at_output = true")
+        .await
+        .map_err(|e| e.strip_backtrace())?;
+    let service = CohortFlightSql::new(engine, options.credentials);
+    let mut server = Server::builder();
+    if let Some((cert, key)) = &options.tls {
+        let read =
+            |p: &PathBuf| std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
+        let identity = Identity::from_pem(read(cert)?, read(key)?);
+        server = server
+            .tls_config(ServerTlsConfig::new().identity(identity))
+            .map_err(|e| format!("TLS: {e}"))?;
+    }
+    let signalled = Arc::new(Notify::new());
+    let notify = signalled.clone();
+    let serving = server
+        .add_service(FlightServiceServer::new(service))
+        .serve_with_shutdown(options.listen, async move {
+            shutdown.await;
+            notify.notify_one();
+        });
+    tokio::pin!(serving);
+    let failed = |e: tonic::transport::Error| format!("cannot serve on {}: {e}", options.listen);
+    tokio::select! {
+        result = &mut serving => return result.map_err(failed),
+        _ = signalled.notified() => {}
+    }
+    // Requests in flight finish; clients that keep idle connections open past the drain
+    // window do not hold the server up.
+    match tokio::time::timeout(DRAIN, serving).await {
+        Ok(result) => result.map_err(failed),
+        Err(_) => Ok(()),
+    }
+}

@@ -1,0 +1,766 @@
+//! The Flight SQL service over [`Engine`]: every statement, cohort's own included, runs
+//! exactly as in the shell, in the caller's session.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::{Arc, LazyLock, Mutex};
+
+use arrow_flight::encode::FlightDataEncoderBuilder;
+use arrow_flight::error::FlightError;
+use arrow_flight::flight_service_server::FlightService;
+use arrow_flight::sql::metadata::{SqlInfoData, SqlInfoDataBuilder};
+use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
+use arrow_flight::sql::{
+    ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
+    ActionCreatePreparedStatementResult, Any, CommandGetCatalogs, CommandGetDbSchemas,
+    CommandGetExportedKeys, CommandGetImportedKeys, CommandGetPrimaryKeys, CommandGetSqlInfo,
+    CommandGetTableTypes, CommandGetTables, CommandPreparedStatementQuery,
+    CommandPreparedStatementUpdate, CommandStatementQuery, CommandStatementUpdate,
+    DoPutPreparedStatementResult, ProstMessageExt, SqlInfo, SqlSupportedTransaction,
+    TicketStatementQuery,
+};
+use arrow_flight::{
+    FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse, IpcMessage,
+    SchemaAsIpc, Ticket, decode::FlightRecordBatchStream,
+};
+use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
+use datafusion::arrow::ipc::writer::IpcWriteOptions;
+use datafusion::common::{DataFusionError, ParamValues, ScalarValue};
+use datafusion::execution::SendableRecordBatchStream;
+use futures::{Stream, StreamExt, TryStreamExt};
+use prost::Message;
+use tonic::metadata::MetadataMap;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::auth::Credentials;
+use crate::Engine;
+
+type DoGetStream = <CohortFlightSql as FlightService>::DoGetStream;
+
+/// Results a client has asked for (GetFlightInfo) and not yet fetched (DoGet), at most this
+/// many per session; the oldest go first.
+const PENDING_RESULTS: usize = 64;
+
+/// One client's session: its engine (settings, temporary views) and its open statements.
+struct Session {
+    engine: Engine,
+    pending: Mutex<Vec<(Vec<u8>, SendableRecordBatchStream)>>,
+    prepared: Mutex<HashMap<Vec<u8>, Prepared>>,
+}
+
+/// A prepared statement: its SQL and the parameter values last bound to it.
+#[derive(Clone)]
+struct Prepared {
+    sql: String,
+    params: Option<ParamValues>,
+}
+
+impl Session {
+    fn new(engine: Engine) -> Arc<Self> {
+        Arc::new(Self {
+            engine,
+            pending: Mutex::new(Vec::new()),
+            prepared: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Runs `sql` and keeps its result stream for a DoGet; the FlightInfo names it.
+    async fn start(
+        &self,
+        sql: &str,
+        params: Option<ParamValues>,
+        descriptor: FlightDescriptor,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let stream = self
+            .engine
+            .execute_with(sql, params)
+            .await
+            .map_err(status)?;
+        let schema = stream.schema();
+        let handle = uuid::Uuid::new_v4().as_bytes().to_vec();
+        {
+            let mut pending = lock(&self.pending)?;
+            if pending.len() >= PENDING_RESULTS {
+                pending.remove(0);
+            }
+            pending.push((handle.clone(), stream));
+        }
+        let ticket = TicketStatementQuery {
+            statement_handle: handle.into(),
+        };
+        let info = FlightInfo::new()
+            .try_with_schema(&schema)
+            .map_err(|e| Status::internal(e.to_string()))?
+            .with_endpoint(
+                FlightEndpoint::new().with_ticket(Ticket::new(ticket.as_any().encode_to_vec())),
+            )
+            .with_descriptor(descriptor);
+        Ok(Response::new(info))
+    }
+
+    fn take(&self, handle: &[u8]) -> Result<SendableRecordBatchStream, Status> {
+        let mut pending = lock(&self.pending)?;
+        match pending.iter().position(|(h, _)| h == handle) {
+            Some(i) => Ok(pending.remove(i).1),
+            None => Err(Status::not_found(
+                "no such result: it was fetched already or its statement was closed",
+            )),
+        }
+    }
+
+    fn prepared(&self, handle: &[u8]) -> Result<Prepared, Status> {
+        lock(&self.prepared)?
+            .get(handle)
+            .cloned()
+            .ok_or_else(|| Status::not_found("no such prepared statement; prepare it again"))
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> Result<std::sync::MutexGuard<'_, T>, Status> {
+    m.lock()
+        .map_err(|_| Status::internal("a session's lock was poisoned by an earlier failure"))
+}
+
+/// The server: the engine every session starts from, who may log in, and the sessions by
+/// bearer token.
+pub struct CohortFlightSql {
+    base: Engine,
+    credentials: Option<Credentials>,
+    sessions: Mutex<HashMap<String, Arc<Session>>>,
+    /// Without credentials, calls that carry no token share this session.
+    anonymous: Arc<Session>,
+}
+
+impl CohortFlightSql {
+    pub fn new(base: Engine, credentials: Option<Credentials>) -> Self {
+        let anonymous = Session::new(base.session());
+        Self {
+            base,
+            credentials,
+            sessions: Mutex::new(HashMap::new()),
+            anonymous,
+        }
+    }
+
+    /// The caller's session, from its bearer token.
+    fn session(&self, metadata: &MetadataMap) -> Result<Arc<Session>, Status> {
+        let token = metadata
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        match token {
+            Some(token) => lock(&self.sessions)?
+                .get(token)
+                .cloned()
+                .ok_or_else(|| Status::unauthenticated("unknown or expired token; log in again")),
+            None if self.credentials.is_none() => Ok(self.anonymous.clone()),
+            None => Err(Status::unauthenticated(
+                "log in first: this server needs a user and password",
+            )),
+        }
+    }
+}
+
+impl CohortFlightSql {
+    /// The FlightInfo of a catalog listing: its schema, and the command itself as the
+    /// ticket.
+    fn listing(
+        &self,
+        request: Request<FlightDescriptor>,
+        schema: &Schema,
+        command: impl ProstMessageExt,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.session(request.metadata())?;
+        info(schema, request.into_inner(), command)
+    }
+
+    /// A listing with no rows: cohort's tables have no primary or foreign keys.
+    fn no_rows(
+        &self,
+        request: Request<Ticket>,
+        schema: Schema,
+    ) -> Result<Response<DoGetStream>, Status> {
+        self.session(request.metadata())?;
+        Ok(Response::new(batch_stream(RecordBatch::new_empty(
+            Arc::new(schema),
+        ))))
+    }
+}
+
+/// A DataFusion error as the gRPC status a client can act on.
+pub fn status(e: DataFusionError) -> Status {
+    let e = e.find_root().to_owned_message();
+    let lower = e.to_lowercase();
+    if lower.contains("no model named") || (lower.contains("table") && lower.contains("not found"))
+    {
+        Status::not_found(e)
+    } else if lower.starts_with("internal error") {
+        Status::internal(e)
+    } else {
+        Status::invalid_argument(e)
+    }
+}
+
+trait OwnedMessage {
+    fn to_owned_message(&self) -> String;
+}
+
+impl OwnedMessage for DataFusionError {
+    fn to_owned_message(&self) -> String {
+        self.to_string()
+            .split("\n\nbacktrace")
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    }
+}
+
+/// Batches as Flight data; Utf8View and BinaryView, which BI drivers reject, are sent as
+/// Utf8 and Binary (the sessions expand views at the output; this covers what bypasses
+/// planning, such as cohort's own statements).
+fn flight_stream(schema: SchemaRef, batches: SendableRecordBatchStream) -> DoGetStream {
+    let target = Arc::new(Schema::new(
+        schema
+            .fields()
+            .iter()
+            .map(|f| {
+                let t = match f.data_type() {
+                    DataType::Utf8View => DataType::Utf8,
+                    DataType::BinaryView => DataType::Binary,
+                    other => other.clone(),
+                };
+                Field::new(f.name(), t, f.is_nullable())
+            })
+            .collect::<Vec<_>>(),
+    ));
+    let cast_to = target.clone();
+    let batches = batches.map(move |b| {
+        let b = b.map_err(|e| FlightError::from_external_error(Box::new(e)))?;
+        let columns = b
+            .columns()
+            .iter()
+            .zip(cast_to.fields())
+            .map(|(c, f)| datafusion::arrow::compute::cast(c, f.data_type()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(RecordBatch::try_new(cast_to.clone(), columns)?)
+    });
+    let encoded = FlightDataEncoderBuilder::new()
+        .with_schema(target)
+        .build(batches)
+        .map_err(|e| Status::internal(e.to_string()));
+    Box::pin(encoded)
+}
+
+fn batch_stream(batch: RecordBatch) -> DoGetStream {
+    let schema = batch.schema();
+    let stream = datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
+        schema.clone(),
+        futures::stream::iter([Ok(batch)]),
+    );
+    flight_stream(schema, Box::pin(stream))
+}
+
+fn info(
+    schema: &Schema,
+    descriptor: FlightDescriptor,
+    command: impl ProstMessageExt,
+) -> Result<Response<FlightInfo>, Status> {
+    let info = FlightInfo::new()
+        .try_with_schema(schema)
+        .map_err(|e| Status::internal(e.to_string()))?
+        .with_endpoint(
+            FlightEndpoint::new().with_ticket(Ticket::new(command.as_any().encode_to_vec())),
+        )
+        .with_descriptor(descriptor);
+    Ok(Response::new(info))
+}
+
+fn arrow_status(e: impl std::fmt::Display) -> Status {
+    Status::internal(e.to_string())
+}
+
+fn ipc_schema(schema: &Schema) -> Result<prost::bytes::Bytes, Status> {
+    let IpcMessage(bytes) = SchemaAsIpc::new(schema, &IpcWriteOptions::default())
+        .try_into()
+        .map_err(arrow_status)?;
+    Ok(bytes)
+}
+
+static SQL_INFO: LazyLock<SqlInfoData> = LazyLock::new(|| {
+    let mut b = SqlInfoDataBuilder::new();
+    b.append(SqlInfo::FlightSqlServerName, "cohort");
+    b.append(SqlInfo::FlightSqlServerVersion, env!("CARGO_PKG_VERSION"));
+    b.append(SqlInfo::FlightSqlServerArrowVersion, "1.3");
+    b.append(SqlInfo::FlightSqlServerReadOnly, false);
+    b.append(SqlInfo::FlightSqlServerSql, true);
+    b.append(SqlInfo::FlightSqlServerSubstrait, false);
+    b.append(
+        SqlInfo::FlightSqlServerTransaction,
+        SqlSupportedTransaction::None as i32,
+    );
+    b.append(SqlInfo::FlightSqlServerCancel, false);
+    b.append(SqlInfo::SqlDdlCatalog, false);
+    b.append(SqlInfo::SqlDdlSchema, true);
+    b.append(SqlInfo::SqlDdlTable, true);
+    b.append(SqlInfo::SqlIdentifierQuoteChar, "\"");
+    b.append(SqlInfo::SqlSchemaTerm, "schema");
+    b.append(SqlInfo::SqlCatalogTerm, "catalog");
+    b.append(SqlInfo::SqlSupportsColumnAliasing, true);
+    b.append(SqlInfo::SqlNullPlusNullIsNull, true);
+    b.build().expect("the server information is well-formed")
+});
+
+/// The Flight SQL schema of GetPrimaryKeys.
+fn primary_keys_schema() -> Schema {
+    Schema::new(vec![
+        Field::new("catalog_name", DataType::Utf8, true),
+        Field::new("db_schema_name", DataType::Utf8, true),
+        Field::new("table_name", DataType::Utf8, false),
+        Field::new("column_name", DataType::Utf8, false),
+        Field::new("key_sequence", DataType::Int32, false),
+        Field::new("key_name", DataType::Utf8, true),
+    ])
+}
+
+/// The Flight SQL schema of GetExportedKeys and GetImportedKeys.
+fn foreign_keys_schema() -> Schema {
+    let text = |name: &str, nullable: bool| Field::new(name, DataType::Utf8, nullable);
+    Schema::new(vec![
+        text("pk_catalog_name", true),
+        text("pk_db_schema_name", true),
+        text("pk_table_name", false),
+        text("pk_column_name", false),
+        text("fk_catalog_name", true),
+        text("fk_db_schema_name", true),
+        text("fk_table_name", false),
+        text("fk_column_name", false),
+        Field::new("key_sequence", DataType::Int32, false),
+        text("fk_key_name", true),
+        text("pk_key_name", true),
+        Field::new("update_rule", DataType::UInt8, false),
+        Field::new("delete_rule", DataType::UInt8, false),
+    ])
+}
+
+/// The first row of bound parameters as `$1, $2, ...` values.
+async fn read_params(stream: PeekableFlightDataStream) -> Result<Option<ParamValues>, Status> {
+    let batches: Vec<RecordBatch> =
+        FlightRecordBatchStream::new_from_flight_data(stream.map_err(FlightError::from))
+            .try_collect()
+            .await
+            .map_err(|e| Status::invalid_argument(format!("cannot read the parameters: {e}")))?;
+    let Some(batch) = batches.iter().find(|b| b.num_rows() > 0) else {
+        return Ok(None);
+    };
+    let values = batch
+        .columns()
+        .iter()
+        .map(|c| ScalarValue::try_from_array(c, 0))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(status)?;
+    Ok(Some(ParamValues::List(
+        values.into_iter().map(Into::into).collect(),
+    )))
+}
+
+/// Rows changed by a statement: DataFusion's DML reports a `count` column; other statements
+/// change none.
+async fn update_count(stream: SendableRecordBatchStream) -> Result<i64, Status> {
+    let batches: Vec<RecordBatch> = stream.try_collect().await.map_err(status)?;
+    Ok(batches
+        .iter()
+        .filter_map(|b| {
+            let c = b.column_by_name("count")?;
+            let c = datafusion::arrow::compute::cast(c, &DataType::Int64).ok()?;
+            Some(c.as_primitive::<Int64Type>().iter().flatten().sum::<i64>())
+        })
+        .sum())
+}
+
+#[tonic::async_trait]
+impl FlightSqlService for CohortFlightSql {
+    type FlightService = CohortFlightSql;
+
+    async fn do_handshake(
+        &self,
+        request: Request<Streaming<HandshakeRequest>>,
+    ) -> Result<
+        Response<Pin<Box<dyn Stream<Item = Result<HandshakeResponse, Status>> + Send>>>,
+        Status,
+    > {
+        if let Some(credentials) = &self.credentials {
+            let header = request
+                .metadata()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .ok_or_else(|| Status::unauthenticated("log in with a user and password"))?;
+            credentials.check_basic(header)?;
+        }
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        lock(&self.sessions)?.insert(token.clone(), Session::new(self.base.session()));
+        let reply = HandshakeResponse {
+            protocol_version: 0,
+            payload: token.clone().into(),
+        };
+        let mut response: Response<Pin<Box<dyn Stream<Item = _> + Send>>> =
+            Response::new(Box::pin(futures::stream::iter([Ok(reply)])));
+        let header = format!("Bearer {token}")
+            .parse()
+            .map_err(|_| Status::internal("a token is ASCII"))?;
+        response.metadata_mut().insert("authorization", header);
+        Ok(response)
+    }
+
+    async fn get_flight_info_statement(
+        &self,
+        query: CommandStatementQuery,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let session = self.session(request.metadata())?;
+        session
+            .start(&query.query, None, request.into_inner())
+            .await
+    }
+
+    async fn get_flight_info_prepared_statement(
+        &self,
+        query: CommandPreparedStatementQuery,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let session = self.session(request.metadata())?;
+        let prepared = session.prepared(&query.prepared_statement_handle)?;
+        session
+            .start(&prepared.sql, prepared.params, request.into_inner())
+            .await
+    }
+
+    async fn do_get_statement(
+        &self,
+        ticket: TicketStatementQuery,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let session = self.session(request.metadata())?;
+        let stream = session.take(&ticket.statement_handle)?;
+        Ok(Response::new(flight_stream(stream.schema(), stream)))
+    }
+
+    async fn do_put_statement_update(
+        &self,
+        command: CommandStatementUpdate,
+        request: Request<PeekableFlightDataStream>,
+    ) -> Result<i64, Status> {
+        let session = self.session(request.metadata())?;
+        let stream = session
+            .engine
+            .execute_stream(&command.query)
+            .await
+            .map_err(status)?;
+        update_count(stream).await
+    }
+
+    async fn do_action_create_prepared_statement(
+        &self,
+        query: ActionCreatePreparedStatementRequest,
+        request: Request<arrow_flight::Action>,
+    ) -> Result<ActionCreatePreparedStatementResult, Status> {
+        let session = self.session(request.metadata())?;
+        let (schema, params) = session
+            .engine
+            .describe(&query.query)
+            .await
+            .map_err(status)?;
+        let parameter_schema = Schema::new(
+            params
+                .iter()
+                .enumerate()
+                .map(|(i, t)| Field::new(format!("${}", i + 1), t.clone(), true))
+                .collect::<Vec<_>>(),
+        );
+        let handle = uuid::Uuid::new_v4().as_bytes().to_vec();
+        lock(&session.prepared)?.insert(
+            handle.clone(),
+            Prepared {
+                sql: query.query,
+                params: None,
+            },
+        );
+        Ok(ActionCreatePreparedStatementResult {
+            prepared_statement_handle: handle.into(),
+            dataset_schema: ipc_schema(&schema)?,
+            parameter_schema: ipc_schema(&parameter_schema)?,
+        })
+    }
+
+    async fn do_put_prepared_statement_query(
+        &self,
+        query: CommandPreparedStatementQuery,
+        request: Request<PeekableFlightDataStream>,
+    ) -> Result<DoPutPreparedStatementResult, Status> {
+        let session = self.session(request.metadata())?;
+        let handle = query.prepared_statement_handle.to_vec();
+        session.prepared(&handle)?;
+        let params = read_params(request.into_inner()).await?;
+        if let Some(p) = lock(&session.prepared)?.get_mut(&handle) {
+            p.params = params;
+        }
+        Ok(DoPutPreparedStatementResult {
+            prepared_statement_handle: Some(handle.into()),
+        })
+    }
+
+    async fn do_put_prepared_statement_update(
+        &self,
+        query: CommandPreparedStatementUpdate,
+        request: Request<PeekableFlightDataStream>,
+    ) -> Result<i64, Status> {
+        let session = self.session(request.metadata())?;
+        let mut prepared = session.prepared(&query.prepared_statement_handle)?;
+        if let Some(params) = read_params(request.into_inner()).await? {
+            prepared.params = Some(params);
+        }
+        let stream = session
+            .engine
+            .execute_with(&prepared.sql, prepared.params)
+            .await
+            .map_err(status)?;
+        update_count(stream).await
+    }
+
+    async fn do_action_close_prepared_statement(
+        &self,
+        query: ActionClosePreparedStatementRequest,
+        request: Request<arrow_flight::Action>,
+    ) -> Result<(), Status> {
+        let session = self.session(request.metadata())?;
+        lock(&session.prepared)?.remove(query.prepared_statement_handle.as_ref());
+        Ok(())
+    }
+
+    async fn get_flight_info_catalogs(
+        &self,
+        query: CommandGetCatalogs,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.into_builder().schema();
+        self.listing(request, &schema, query)
+    }
+
+    async fn do_get_catalogs(
+        &self,
+        query: CommandGetCatalogs,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let session = self.session(request.metadata())?;
+        let mut builder = query.into_builder();
+        for name in session.engine.context().catalog_names() {
+            builder.append(name);
+        }
+        Ok(Response::new(batch_stream(
+            builder.build().map_err(arrow_status)?,
+        )))
+    }
+
+    async fn get_flight_info_schemas(
+        &self,
+        query: CommandGetDbSchemas,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.clone().into_builder().schema();
+        self.listing(request, &schema, query)
+    }
+
+    async fn do_get_schemas(
+        &self,
+        query: CommandGetDbSchemas,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let session = self.session(request.metadata())?;
+        let ctx = session.engine.context();
+        let mut builder = query.into_builder();
+        for catalog_name in ctx.catalog_names() {
+            if let Some(catalog) = ctx.catalog(&catalog_name) {
+                for schema_name in catalog.schema_names() {
+                    builder.append(&catalog_name, schema_name);
+                }
+            }
+        }
+        Ok(Response::new(batch_stream(
+            builder.build().map_err(arrow_status)?,
+        )))
+    }
+
+    async fn get_flight_info_tables(
+        &self,
+        query: CommandGetTables,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.clone().into_builder().schema();
+        self.listing(request, &schema, query)
+    }
+
+    async fn do_get_tables(
+        &self,
+        query: CommandGetTables,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let session = self.session(request.metadata())?;
+        let ctx = session.engine.context();
+        let mut builder = query.into_builder();
+        for catalog_name in ctx.catalog_names() {
+            let Some(catalog) = ctx.catalog(&catalog_name) else {
+                continue;
+            };
+            for schema_name in catalog.schema_names() {
+                let Some(schema) = catalog.schema(&schema_name) else {
+                    continue;
+                };
+                for table_name in schema.table_names() {
+                    let Ok(Some(table)) = schema.table(&table_name).await else {
+                        continue;
+                    };
+                    let table_type = match table.table_type() {
+                        datafusion::datasource::TableType::View => "VIEW",
+                        datafusion::datasource::TableType::Temporary => "LOCAL TEMPORARY",
+                        datafusion::datasource::TableType::Base => "TABLE",
+                    };
+                    builder
+                        .append(
+                            &catalog_name,
+                            &schema_name,
+                            &table_name,
+                            table_type,
+                            &table.schema(),
+                        )
+                        .map_err(arrow_status)?;
+                }
+            }
+        }
+        Ok(Response::new(batch_stream(
+            builder.build().map_err(arrow_status)?,
+        )))
+    }
+
+    async fn get_flight_info_table_types(
+        &self,
+        query: CommandGetTableTypes,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.into_builder().schema();
+        self.listing(request, &schema, query)
+    }
+
+    async fn do_get_table_types(
+        &self,
+        query: CommandGetTableTypes,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        self.session(request.metadata())?;
+        let mut builder = query.into_builder();
+        for t in ["LOCAL TEMPORARY", "TABLE", "VIEW"] {
+            builder.append(t);
+        }
+        Ok(Response::new(batch_stream(
+            builder.build().map_err(arrow_status)?,
+        )))
+    }
+
+    async fn get_flight_info_sql_info(
+        &self,
+        query: CommandGetSqlInfo,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.clone().into_builder(&SQL_INFO).schema();
+        self.listing(request, &schema, query)
+    }
+
+    async fn do_get_sql_info(
+        &self,
+        query: CommandGetSqlInfo,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        self.session(request.metadata())?;
+        let batch = query
+            .into_builder(&SQL_INFO)
+            .build()
+            .map_err(arrow_status)?;
+        Ok(Response::new(batch_stream(batch)))
+    }
+
+    async fn get_flight_info_primary_keys(
+        &self,
+        query: CommandGetPrimaryKeys,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.listing(request, &primary_keys_schema(), query)
+    }
+
+    async fn do_get_primary_keys(
+        &self,
+        _query: CommandGetPrimaryKeys,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        self.no_rows(request, primary_keys_schema())
+    }
+
+    async fn get_flight_info_exported_keys(
+        &self,
+        query: CommandGetExportedKeys,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.listing(request, &foreign_keys_schema(), query)
+    }
+
+    async fn do_get_exported_keys(
+        &self,
+        _query: CommandGetExportedKeys,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        self.no_rows(request, foreign_keys_schema())
+    }
+
+    async fn get_flight_info_imported_keys(
+        &self,
+        query: CommandGetImportedKeys,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.listing(request, &foreign_keys_schema(), query)
+    }
+
+    async fn do_get_imported_keys(
+        &self,
+        _query: CommandGetImportedKeys,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        self.no_rows(request, foreign_keys_schema())
+    }
+
+    async fn do_get_fallback(
+        &self,
+        _request: Request<Ticket>,
+        message: Any,
+    ) -> Result<Response<DoGetStream>, Status> {
+        Err(Status::unimplemented(format!(
+            "cohort does not serve {}",
+            message.type_url
+        )))
+    }
+
+    async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_map_to_codes() {
+        let plan = DataFusionError::Plan("no model named x; did you mean y?".into());
+        assert_eq!(status(plan).code(), tonic::Code::NotFound);
+        let sql = DataFusionError::Plan("syntax error".into());
+        assert_eq!(status(sql).code(), tonic::Code::InvalidArgument);
+        let bug = DataFusionError::Internal("bad".into());
+        assert_eq!(status(bug).code(), tonic::Code::Internal);
+    }
+}

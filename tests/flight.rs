@@ -1,0 +1,253 @@
+//! `cohort serve` with the arrow-flight Flight SQL client: login, queries, prepared
+//! statements with a bound parameter, cohort's own statements, catalog listings, error codes,
+//! sessions per client, and a drain on SIGTERM.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use arrow_flight::sql::client::FlightSqlServiceClient;
+use arrow_flight::sql::{CommandGetDbSchemas, CommandGetTables};
+use arrow_flight::{FlightInfo, Ticket};
+use datafusion::arrow::array::{Array, AsArray, Int64Array, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema};
+use futures::TryStreamExt;
+use std::sync::Arc;
+use tonic::transport::{Channel, Endpoint};
+
+const PASSWORD: &str = "correct horse";
+
+/// How the client reports the gRPC codes (by their descriptions).
+const UNAUTHENTICATED: &str = "does not have valid authentication credentials";
+const NOT_FOUND: &str = "Some requested entity was not found";
+const INVALID_ARGUMENT: &str = "Client specified an invalid argument";
+
+struct Server {
+    child: Child,
+    port: u16,
+    _store: tempfile::TempDir,
+}
+
+impl Server {
+    fn start() -> Server {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let store = tempfile::tempdir().unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_cohort"))
+            .args(["--demo", "--demo-scale", "0.1", "--store"])
+            .arg(store.path())
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--user", "ana", "--password-env", "COHORT_TEST_PASSWORD"])
+            .env("COHORT_TEST_PASSWORD", PASSWORD)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        Server {
+            child,
+            port,
+            _store: store,
+        }
+    }
+
+    async fn client(&self) -> FlightSqlServiceClient<Channel> {
+        let endpoint = Endpoint::from_shared(format!("http://127.0.0.1:{}", self.port)).unwrap();
+        let start = Instant::now();
+        loop {
+            match endpoint.connect().await {
+                Ok(channel) => return FlightSqlServiceClient::new(channel),
+                Err(_) if start.elapsed() < Duration::from_secs(30) => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("the server did not start: {e}"),
+            }
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+async fn fetch(client: &mut FlightSqlServiceClient<Channel>, info: FlightInfo) -> Vec<RecordBatch> {
+    let mut batches = Vec::new();
+    for endpoint in info.endpoint {
+        let ticket: Ticket = endpoint.ticket.unwrap();
+        let stream = client.do_get(ticket).await.unwrap();
+        batches.extend(stream.try_collect::<Vec<_>>().await.unwrap());
+    }
+    batches
+}
+
+async fn query(client: &mut FlightSqlServiceClient<Channel>, sql: &str) -> Vec<RecordBatch> {
+    let info = client.execute(sql.to_string(), None).await.unwrap();
+    fetch(client, info).await
+}
+
+async fn error(client: &mut FlightSqlServiceClient<Channel>, sql: &str) -> String {
+    match client.execute(sql.to_string(), None).await {
+        Ok(_) => panic!("{sql} succeeded"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[tokio::test]
+async fn flight_sql_end_to_end() {
+    let server = Server::start();
+    let mut client = server.client().await;
+
+    // No token, then a wrong password: both refused.
+    let e = error(&mut client, "SELECT 1").await;
+    assert!(
+        e.contains(UNAUTHENTICATED) && e.contains("log in first"),
+        "{e}"
+    );
+    let e = client
+        .handshake("ana", "wrong")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(UNAUTHENTICATED) && e.contains("wrong user or password"),
+        "{e}"
+    );
+    client.handshake("ana", PASSWORD).await.unwrap();
+
+    // A query; strings arrive as Utf8, not Utf8View.
+    let batches = query(
+        &mut client,
+        "SELECT count(*) AS n, min(plan) AS plan FROM customers",
+    )
+    .await;
+    assert_eq!(
+        batches[0].column(0).as_primitive::<Int64Type>().value(0),
+        1000
+    );
+    assert_eq!(batches[0].schema().field(1).data_type(), &DataType::Utf8);
+
+    // Cohort's own statements, then a prepared PREDICT_CHURN with a bound parameter.
+    let created = query(
+        &mut client,
+        "CREATE MODEL churn OPTIONS (model_type = 'logistic_reg', label = 'churned') AS \
+         SELECT churned, tenure_months, monthly_charges FROM customers",
+    )
+    .await;
+    assert_eq!(created[0].column(0).as_string::<i32>().value(0), "churn");
+    let mut prepared = client
+        .prepare(
+            "SELECT customer_id, PREDICT_CHURN('churn', tenure_months, monthly_charges) AS p \
+             FROM customers WHERE customer_id = $1"
+                .to_string(),
+            None,
+        )
+        .await
+        .unwrap();
+    let parameters = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![Field::new("$1", DataType::Int64, false)])),
+        vec![Arc::new(Int64Array::from(vec![7]))],
+    )
+    .unwrap();
+    prepared.set_parameters(parameters).unwrap();
+    let info = prepared.execute().await.unwrap();
+    let rows = fetch(&mut client, info).await;
+    assert_eq!(rows[0].num_rows(), 1);
+    assert_eq!(rows[0].column(0).as_primitive::<Int64Type>().value(0), 7);
+    let p = rows[0].column(1).as_primitive::<Float64Type>().value(0);
+    assert!(p > 0.0 && p < 1.0, "{p}");
+    prepared.close().await.unwrap();
+
+    // Catalog listings: a NULL filter means all.
+    let info = client
+        .get_tables(CommandGetTables {
+            catalog: None,
+            db_schema_filter_pattern: None,
+            table_name_filter_pattern: None,
+            table_types: vec![],
+            include_schema: true,
+        })
+        .await
+        .unwrap();
+    let tables = fetch(&mut client, info).await;
+    let names: Vec<String> = tables
+        .iter()
+        .flat_map(|b| {
+            let names = b.column_by_name("table_name").unwrap().as_string::<i32>();
+            (0..names.len())
+                .map(|i| names.value(i).to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    for t in ["customers", "orders", "models"] {
+        assert!(names.iter().any(|n| n == t), "{names:?}");
+    }
+    let info = client
+        .get_db_schemas(CommandGetDbSchemas {
+            catalog: None,
+            db_schema_filter_pattern: None,
+        })
+        .await
+        .unwrap();
+    let schemas = fetch(&mut client, info).await;
+    let names = schemas[0]
+        .column_by_name("db_schema_name")
+        .unwrap()
+        .as_string::<i32>();
+    let names: Vec<&str> = (0..names.len()).map(|i| names.value(i)).collect();
+    assert!(
+        names.contains(&"public") && names.contains(&"cohort"),
+        "{names:?}"
+    );
+    let info = client.get_catalogs().await.unwrap();
+    assert_eq!(fetch(&mut client, info).await[0].num_rows(), 1);
+    let info = client.get_sql_info(vec![]).await.unwrap();
+    assert!(fetch(&mut client, info).await[0].num_rows() > 5);
+
+    // Error codes, messages intact.
+    let e = error(&mut client, "SELECT * FROM nowhere").await;
+    assert!(e.contains(NOT_FOUND) && e.contains("nowhere"), "{e}");
+    let e = error(&mut client, "SELECT PREDICT('chrn', 1, 2)").await;
+    assert!(
+        e.contains(NOT_FOUND) && e.contains("did you mean churn"),
+        "{e}"
+    );
+    let e = error(&mut client, "SELEC 1").await;
+    assert!(e.contains(INVALID_ARGUMENT), "{e}");
+
+    // Settings belong to the client that made them.
+    let mut other = server.client().await;
+    other.handshake("ana", PASSWORD).await.unwrap();
+    client
+        .execute_update(
+            "SET datafusion.execution.batch_size = 123".to_string(),
+            None,
+        )
+        .await
+        .unwrap();
+    let setting = "SELECT value FROM information_schema.df_settings \
+                   WHERE name = 'datafusion.execution.batch_size'";
+    let mine = query(&mut client, setting).await;
+    let theirs = query(&mut other, setting).await;
+    assert_eq!(mine[0].column(0).as_string::<i32>().value(0), "123");
+    assert_eq!(theirs[0].column(0).as_string::<i32>().value(0), "8192");
+
+    // SIGTERM while a client is still connected: the server drains and exits 0.
+    drop(other);
+    let mut server = server;
+    let pid = server.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let stopping = Instant::now();
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(stopping.elapsed() < Duration::from_secs(15));
+    drop(client);
+}
