@@ -251,3 +251,134 @@ async fn flight_sql_end_to_end() {
     assert!(stopping.elapsed() < Duration::from_secs(15));
     drop(client);
 }
+
+/// A Python with the ADBC Flight SQL driver and pyarrow (from pip): a virtual environment in
+/// the target directory, made on first use and kept.
+fn adbc_python() -> std::path::PathBuf {
+    let venv = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("adbc-venv");
+    let python = venv.join("bin").join("python");
+    let ready = || {
+        Command::new(&python)
+            .args(["-c", "import adbc_driver_flightsql, pyarrow"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !ready() {
+        let made = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .expect("python3 is needed for the ADBC test");
+        assert!(made.success(), "python3 -m venv failed");
+        let installed = Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "adbc-driver-flightsql",
+                "pyarrow",
+            ])
+            .status()
+            .unwrap();
+        assert!(
+            installed.success(),
+            "pip install adbc-driver-flightsql pyarrow failed"
+        );
+    }
+    python
+}
+
+#[tokio::test]
+async fn python_adbc_driver() {
+    let server = Server::start();
+    // Wait until it answers.
+    drop(server.client().await);
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/adbc/client.py");
+    let python = adbc_python();
+    // The server is another process: blocking here holds nothing up.
+    let out = Command::new(python)
+        .arg(script)
+        .arg(format!("grpc://127.0.0.1:{}", server.port))
+        .args(["ana", PASSWORD])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("adbc ok"));
+}
+
+/// Latency percentile of sorted durations.
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_clients_and_a_dropped_stream() {
+    const CLIENTS: usize = 32;
+    const QUERIES: usize = 200;
+    let server = Server::start();
+    drop(server.client().await);
+
+    // A client that walks away in the middle of a large result.
+    let mut quitter = server.client().await;
+    quitter.handshake("ana", PASSWORD).await.unwrap();
+    let info = quitter
+        .execute(
+            "SELECT * FROM orders CROSS JOIN (SELECT * FROM generate_series(1, 50))".to_string(),
+            None,
+        )
+        .await
+        .unwrap();
+    let ticket = info.endpoint[0].ticket.clone().unwrap();
+    let mut stream = quitter.do_get(ticket).await.unwrap();
+    assert!(stream.try_next().await.unwrap().is_some());
+    drop(stream);
+    drop(quitter);
+
+    let mut tasks = Vec::new();
+    for c in 0..CLIENTS {
+        let mut client = server.client().await;
+        tasks.push(tokio::spawn(async move {
+            client.handshake("ana", PASSWORD).await.unwrap();
+            let mut latencies = Vec::with_capacity(QUERIES);
+            for q in 0..QUERIES {
+                let sql = format!(
+                    "SELECT plan, count(*) AS n FROM customers WHERE customer_id % {} = {} \
+                     GROUP BY plan",
+                    CLIENTS + 1,
+                    (c + q) % (CLIENTS + 1)
+                );
+                let start = Instant::now();
+                let batches = query(&mut client, &sql).await;
+                latencies.push(start.elapsed());
+                assert!(batches.iter().map(|b| b.num_rows()).sum::<usize>() <= 3);
+            }
+            latencies
+        }));
+    }
+    let mut latencies = Vec::new();
+    for t in tasks {
+        latencies.extend(t.await.unwrap());
+    }
+    latencies.sort();
+    assert_eq!(latencies.len(), CLIENTS * QUERIES);
+    println!(
+        "{CLIENTS} clients x {QUERIES} queries: p50 {:.2} ms, p99 {:.2} ms",
+        percentile(&latencies, 0.5).as_secs_f64() * 1e3,
+        percentile(&latencies, 0.99).as_secs_f64() * 1e3
+    );
+    // Still serving after all that.
+    let mut client = server.client().await;
+    client.handshake("ana", PASSWORD).await.unwrap();
+    let batches = query(&mut client, "SELECT count(*) FROM customers").await;
+    assert_eq!(
+        batches[0].column(0).as_primitive::<Int64Type>().value(0),
+        1000
+    );
+}
