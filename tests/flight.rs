@@ -217,6 +217,48 @@ async fn flight_sql_end_to_end() {
     let e = error(&mut client, "SELEC 1").await;
     assert!(e.contains(INVALID_ARGUMENT), "{e}");
 
+    // CancelFlightInfo stops a query whose result was not fetched; then it is gone.
+    let info = client
+        .execute("SELECT * FROM orders".to_string(), None)
+        .await
+        .unwrap();
+    let cancel = |info: &FlightInfo| arrow_flight::Action {
+        r#type: "CancelFlightInfo".to_string(),
+        body: prost::Message::encode_to_vec(&arrow_flight::CancelFlightInfoRequest::new(
+            info.clone(),
+        ))
+        .into(),
+    };
+    client.do_action(cancel(&info)).await.unwrap();
+    let ticket = info.endpoint[0].ticket.clone().unwrap();
+    let e = client.do_get(ticket).await.unwrap_err().to_string();
+    assert!(e.contains(NOT_FOUND), "{e}");
+    let e = client
+        .do_action(cancel(&info))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains(NOT_FOUND), "{e}");
+    // ... and one being sent: the stream ends early.
+    let info = client
+        .execute(
+            "SELECT * FROM orders CROSS JOIN (SELECT * FROM generate_series(1, 50))".to_string(),
+            None,
+        )
+        .await
+        .unwrap();
+    let mut stream = client
+        .do_get(info.endpoint[0].ticket.clone().unwrap())
+        .await
+        .unwrap();
+    assert!(stream.try_next().await.unwrap().is_some());
+    client.do_action(cancel(&info)).await.unwrap();
+    let mut rest = 0;
+    while let Ok(Some(batch)) = stream.try_next().await {
+        rest += batch.num_rows();
+    }
+    assert!(rest < 1_000_000, "{rest} rows after the cancel");
+
     // Settings belong to the client that made them.
     let mut other = server.client().await;
     other.handshake("ana", PASSWORD).await.unwrap();

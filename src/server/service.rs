@@ -20,6 +20,7 @@ use arrow_flight::sql::{
     TicketStatementQuery,
 };
 use arrow_flight::{
+    Action, ActionType, CancelFlightInfoRequest, CancelFlightInfoResult, CancelStatus,
     FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse, IpcMessage,
     SchemaAsIpc, Ticket, decode::FlightRecordBatchStream,
 };
@@ -28,6 +29,8 @@ use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef
 use datafusion::arrow::ipc::writer::IpcWriteOptions;
 use datafusion::common::{DataFusionError, ParamValues, ScalarValue};
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use futures::stream::{AbortHandle, Abortable};
 use futures::{Stream, StreamExt, TryStreamExt};
 use prost::Message;
 use tonic::metadata::MetadataMap;
@@ -37,15 +40,21 @@ use super::auth::Credentials;
 use crate::Engine;
 
 type DoGetStream = <CohortFlightSql as FlightService>::DoGetStream;
+type DoActionStream = <CohortFlightSql as FlightService>::DoActionStream;
+
+/// The Flight action that cancels a query.
+const CANCEL_FLIGHT_INFO: &str = "CancelFlightInfo";
 
 /// Results a client has asked for (GetFlightInfo) and not yet fetched (DoGet), at most this
 /// many per session; the oldest go first.
 const PENDING_RESULTS: usize = 64;
 
-/// One client's session: its engine (settings, temporary views) and its open statements.
+/// One client's session: its engine (settings, temporary views), its results not yet
+/// fetched, the ones being sent (to cancel them), and its prepared statements.
 struct Session {
     engine: Engine,
     pending: Mutex<Vec<(Vec<u8>, SendableRecordBatchStream)>>,
+    sending: Mutex<HashMap<Vec<u8>, AbortHandle>>,
     prepared: Mutex<HashMap<Vec<u8>, Prepared>>,
 }
 
@@ -61,6 +70,7 @@ impl Session {
         Arc::new(Self {
             engine,
             pending: Mutex::new(Vec::new()),
+            sending: Mutex::new(HashMap::new()),
             prepared: Mutex::new(HashMap::new()),
         })
     }
@@ -107,6 +117,35 @@ impl Session {
                 "no such result: it was fetched already or its statement was closed",
             )),
         }
+    }
+
+    /// The result of `handle` as a stream that [`Session::cancel`] can stop; stopping it
+    /// drops the query, which ends its execution.
+    fn send(&self, handle: &[u8]) -> Result<SendableRecordBatchStream, Status> {
+        let stream = self.take(handle)?;
+        let (abort, registration) = AbortHandle::new_pair();
+        let mut sending = lock(&self.sending)?;
+        sending.retain(|_, a| !a.is_aborted());
+        sending.insert(handle.to_vec(), abort);
+        let schema = stream.schema();
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            schema,
+            Abortable::new(stream, registration),
+        )))
+    }
+
+    /// Stops the result of `handle`, fetched or not; false when there is none.
+    fn cancel(&self, handle: &[u8]) -> Result<bool, Status> {
+        if self.take(handle).is_ok() {
+            return Ok(true);
+        }
+        Ok(match lock(&self.sending)?.remove(handle) {
+            Some(abort) => {
+                abort.abort();
+                true
+            }
+            None => false,
+        })
     }
 
     fn prepared(&self, handle: &[u8]) -> Result<Prepared, Status> {
@@ -255,10 +294,7 @@ fn flight_stream(schema: SchemaRef, batches: SendableRecordBatchStream) -> DoGet
 
 fn batch_stream(batch: RecordBatch) -> DoGetStream {
     let schema = batch.schema();
-    let stream = datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
-        schema.clone(),
-        futures::stream::iter([Ok(batch)]),
-    );
+    let stream = RecordBatchStreamAdapter::new(schema.clone(), futures::stream::iter([Ok(batch)]));
     flight_stream(schema, Box::pin(stream))
 }
 
@@ -300,7 +336,7 @@ static SQL_INFO: LazyLock<SqlInfoData> = LazyLock::new(|| {
         SqlInfo::FlightSqlServerTransaction,
         SqlSupportedTransaction::None as i32,
     );
-    b.append(SqlInfo::FlightSqlServerCancel, false);
+    b.append(SqlInfo::FlightSqlServerCancel, true);
     b.append(SqlInfo::SqlDdlCatalog, false);
     b.append(SqlInfo::SqlDdlSchema, true);
     b.append(SqlInfo::SqlDdlTable, true);
@@ -442,7 +478,7 @@ impl FlightSqlService for CohortFlightSql {
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
         let session = self.session(request.metadata())?;
-        let stream = session.take(&ticket.statement_handle)?;
+        let stream = session.send(&ticket.statement_handle)?;
         Ok(Response::new(flight_stream(stream.schema(), stream)))
     }
 
@@ -463,7 +499,7 @@ impl FlightSqlService for CohortFlightSql {
     async fn do_action_create_prepared_statement(
         &self,
         query: ActionCreatePreparedStatementRequest,
-        request: Request<arrow_flight::Action>,
+        request: Request<Action>,
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
         let session = self.session(request.metadata())?;
         let (schema, params) = session
@@ -531,7 +567,7 @@ impl FlightSqlService for CohortFlightSql {
     async fn do_action_close_prepared_statement(
         &self,
         query: ActionClosePreparedStatementRequest,
-        request: Request<arrow_flight::Action>,
+        request: Request<Action>,
     ) -> Result<(), Status> {
         let session = self.session(request.metadata())?;
         lock(&session.prepared)?.remove(query.prepared_statement_handle.as_ref());
@@ -745,6 +781,51 @@ impl FlightSqlService for CohortFlightSql {
             "cohort does not serve {}",
             message.type_url
         )))
+    }
+
+    /// CancelFlightInfo: stops the results a FlightInfo names, fetched or not.
+    async fn do_action_fallback(
+        &self,
+        request: Request<Action>,
+    ) -> Result<Response<DoActionStream>, Status> {
+        let action = request.get_ref();
+        if action.r#type != CANCEL_FLIGHT_INFO {
+            return Err(Status::invalid_argument(format!(
+                "unknown action {}; cohort takes the Flight SQL actions and {CANCEL_FLIGHT_INFO}",
+                action.r#type
+            )));
+        }
+        let session = self.session(request.metadata())?;
+        let info = CancelFlightInfoRequest::decode(action.body.clone())
+            .ok()
+            .and_then(|r| r.info)
+            .ok_or_else(|| Status::invalid_argument("CancelFlightInfo needs a FlightInfo"))?;
+        let mut cancelled = false;
+        for ticket in info.endpoint.into_iter().filter_map(|e| e.ticket) {
+            let handle = Any::decode(ticket.ticket)
+                .ok()
+                .and_then(|any| any.unpack::<TicketStatementQuery>().ok().flatten());
+            if let Some(t) = handle {
+                cancelled |= session.cancel(&t.statement_handle)?;
+            }
+        }
+        if !cancelled {
+            return Err(Status::not_found(
+                "no such query: it finished, was cancelled, or was never started",
+            ));
+        }
+        let result = CancelFlightInfoResult::new(CancelStatus::Cancelled);
+        let body = arrow_flight::Result {
+            body: result.encode_to_vec().into(),
+        };
+        Ok(Response::new(Box::pin(futures::stream::iter([Ok(body)]))))
+    }
+
+    async fn list_custom_actions(&self) -> Option<Vec<Result<ActionType, Status>>> {
+        Some(vec![Ok(ActionType {
+            r#type: CANCEL_FLIGHT_INFO.to_string(),
+            description: "Stop the query a FlightInfo names".to_string(),
+        })])
     }
 
     async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}
