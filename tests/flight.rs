@@ -30,6 +30,11 @@ struct Server {
 
 impl Server {
     fn start() -> Server {
+        Self::start_with(&[])
+    }
+
+    /// The server with more `serve` options.
+    fn start_with(options: &[&str]) -> Server {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -41,6 +46,7 @@ impl Server {
             .arg(store.path())
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .args(["--user", "ana", "--password-env", "COHORT_TEST_PASSWORD"])
+            .args(options)
             .env("COHORT_TEST_PASSWORD", PASSWORD)
             .stdin(Stdio::null())
             .spawn()
@@ -423,4 +429,97 @@ async fn concurrent_clients_and_a_dropped_stream() {
         batches[0].column(0).as_primitive::<Int64Type>().value(0),
         1000
     );
+}
+
+#[tokio::test]
+async fn tls_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let (cert, key, ca) = (path("cert.pem"), path("key.pem"), path("ca.pem"));
+    std::fs::write(path("san.ext"), "subjectAltName=DNS:localhost\n").unwrap();
+    // A test CA, and a certificate for localhost that it signs.
+    let openssl = |args: &[&str]| {
+        let ok = Command::new("openssl")
+            .args(args)
+            .stderr(Stdio::null())
+            .status()
+            .expect("openssl makes the test certificates")
+            .success();
+        assert!(ok, "openssl {args:?}");
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=test-ca",
+        "-keyout",
+        &path("ca.key"),
+        "-out",
+        &ca,
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        &key,
+        "-out",
+        &path("cert.csr"),
+    ]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &path("cert.csr"),
+        "-CA",
+        &ca,
+        "-CAkey",
+        &path("ca.key"),
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        &path("san.ext"),
+        "-out",
+        &cert,
+    ]);
+    let server = Server::start_with(&["--tls-cert", &cert, "--tls-key", &key]);
+    let tls = tonic::transport::ClientTlsConfig::new()
+        .ca_certificate(tonic::transport::Certificate::from_pem(
+            std::fs::read(&ca).unwrap(),
+        ))
+        .domain_name("localhost");
+    let endpoint = Endpoint::from_shared(format!("https://127.0.0.1:{}", server.port))
+        .unwrap()
+        .tls_config(tls)
+        .unwrap();
+    let start = Instant::now();
+    let channel = loop {
+        match endpoint.connect().await {
+            Ok(channel) => break channel,
+            Err(_) if start.elapsed() < Duration::from_secs(30) => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("no TLS connection: {e:?}"),
+        }
+    };
+    let mut client = FlightSqlServiceClient::new(channel);
+    client.handshake("ana", PASSWORD).await.unwrap();
+    let batches = query(&mut client, "SELECT count(*) FROM customers").await;
+    assert_eq!(
+        batches[0].column(0).as_primitive::<Int64Type>().value(0),
+        1000
+    );
+
+    // A plain-text client gets nowhere.
+    let mut plain = server.client().await;
+    assert!(plain.handshake("ana", PASSWORD).await.is_err());
 }
