@@ -301,6 +301,9 @@ async fn serve(engine: Engine, args: &ServeArgs) -> ExitCode {
         credentials,
         tls: args.tls_cert.clone().zip(args.tls_key.clone()),
     };
+    if let Err(e) = options.check() {
+        return usage(&e);
+    }
     eprintln!(
         "cohort: Flight SQL on {}://{}{}",
         if options.tls.is_some() {

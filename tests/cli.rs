@@ -572,3 +572,30 @@ fn memory_limit_bounds_training() {
         stderr(&o)
     );
 }
+
+#[test]
+fn serve_without_login_only_on_loopback() {
+    let o = run(&["serve", "--listen", "0.0.0.0:50999"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("reachable from other machines: give --user"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&["serve", "--user", "ana"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--user needs --password-env VAR or --password-file FILE"));
+    let o = cohort()
+        .args([
+            "serve",
+            "--user",
+            "ana",
+            "--password-env",
+            "COHORT_UNSET_PASSWORD",
+        ])
+        .env_remove("COHORT_UNSET_PASSWORD")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("COHORT_UNSET_PASSWORD is not set"));
+}

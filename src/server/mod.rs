@@ -34,19 +34,27 @@ pub struct ServeOptions {
     pub tls: Option<(PathBuf, PathBuf)>,
 }
 
+impl ServeOptions {
+    /// Refuses to serve without a login anywhere but on loopback.
+    pub fn check(&self) -> Result<(), String> {
+        if self.credentials.is_none() && !self.listen.ip().is_loopback() {
+            return Err(format!(
+                "{} is reachable from other machines: give --user and --password-env (or \
+                 --password-file), or listen on 127.0.0.1",
+                self.listen
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Serves until `shutdown` completes, then lets requests in flight finish.
 pub async fn serve(
     engine: Engine,
     options: ServeOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), String> {
-    if options.credentials.is_none() && !options.listen.ip().is_loopback() {
-        return Err(format!(
-            "{} is reachable from other machines: give --user and --password-env (or \
-             --password-file), or listen on 127.0.0.1",
-            options.listen
-        ));
-    }
+    options.check()?;
     // BI drivers reject Utf8View and BinaryView: plans end with the plain types.
     engine
         .execute("SET datafusion.optimizer.expand_views_at_output = true")
