@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, Instant};
 
 use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::error::FlightError;
@@ -42,6 +43,9 @@ use crate::Engine;
 type DoGetStream = <CohortFlightSql as FlightService>::DoGetStream;
 type DoActionStream = <CohortFlightSql as FlightService>::DoActionStream;
 
+/// How long a session may go unused before its token stops working.
+const SESSION_IDLE: Duration = Duration::from_secs(8 * 60 * 60);
+
 /// The Flight action that cancels a query.
 const CANCEL_FLIGHT_INFO: &str = "CancelFlightInfo";
 
@@ -53,6 +57,8 @@ const PENDING_RESULTS: usize = 64;
 /// fetched, the ones being sent (to cancel them), and its prepared statements.
 struct Session {
     engine: Engine,
+    /// When the client last used it: sessions idle for [`SESSION_IDLE`] are let go.
+    last_used: Mutex<Instant>,
     pending: Mutex<Vec<(Vec<u8>, SendableRecordBatchStream)>>,
     sending: Mutex<HashMap<Vec<u8>, AbortHandle>>,
     prepared: Mutex<HashMap<Vec<u8>, Prepared>>,
@@ -69,6 +75,7 @@ impl Session {
     fn new(engine: Engine) -> Arc<Self> {
         Arc::new(Self {
             engine,
+            last_used: Mutex::new(Instant::now()),
             pending: Mutex::new(Vec::new()),
             sending: Mutex::new(HashMap::new()),
             prepared: Mutex::new(HashMap::new()),
@@ -190,10 +197,13 @@ impl CohortFlightSql {
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim);
         match token {
-            Some(token) => lock(&self.sessions)?
-                .get(token)
-                .cloned()
-                .ok_or_else(|| Status::unauthenticated("unknown or expired token; log in again")),
+            Some(token) => {
+                let session = lock(&self.sessions)?.get(token).cloned().ok_or_else(|| {
+                    Status::unauthenticated("unknown or expired token; log in again")
+                })?;
+                *lock(&session.last_used)? = Instant::now();
+                Ok(session)
+            }
             None if self.credentials.is_none() => Ok(self.anonymous.clone()),
             None => Err(Status::unauthenticated(
                 "log in first: this server needs a user and password",
@@ -435,7 +445,12 @@ impl FlightSqlService for CohortFlightSql {
             credentials.check_basic(header)?;
         }
         let token = uuid::Uuid::new_v4().simple().to_string();
-        lock(&self.sessions)?.insert(token.clone(), Session::new(self.base.session()));
+        {
+            let mut sessions = lock(&self.sessions)?;
+            // Logins are when idle sessions (and their open statements) are let go.
+            sessions.retain(|_, s| s.last_used.lock().is_ok_and(|t| t.elapsed() < SESSION_IDLE));
+            sessions.insert(token.clone(), Session::new(self.base.session()));
+        }
         let reply = HandshakeResponse {
             protocol_version: 0,
             payload: token.clone().into(),
