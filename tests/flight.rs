@@ -265,6 +265,23 @@ async fn flight_sql_end_to_end() {
     }
     assert!(rest < 1_000_000, "{rest} rows after the cancel");
 
+    // A client that sends the user and password with every call, without a handshake.
+    let mut preset = server.client().await;
+    let basic = |password: &str| {
+        use base64::Engine as _;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(format!("ana:{password}"));
+        format!("Basic {encoded}")
+    };
+    preset.set_header("authorization", basic(PASSWORD));
+    let batches = query(&mut preset, "SELECT count(*) FROM customers").await;
+    assert_eq!(
+        batches[0].column(0).as_primitive::<Int64Type>().value(0),
+        1000
+    );
+    preset.set_header("authorization", basic("wrong"));
+    let e = error(&mut preset, "SELECT 1").await;
+    assert!(e.contains(UNAUTHENTICATED), "{e}");
+
     // Settings belong to the client that made them.
     let mut other = server.client().await;
     other.handshake("ana", PASSWORD).await.unwrap();

@@ -174,7 +174,8 @@ pub struct CohortFlightSql {
     base: Engine,
     credentials: Option<Credentials>,
     sessions: Mutex<HashMap<String, Arc<Session>>>,
-    /// Without credentials, calls that carry no token share this session.
+    /// The session of calls without a token (when there are no credentials) and of calls
+    /// that carry the user and password themselves.
     anonymous: Arc<Session>,
 }
 
@@ -189,11 +190,19 @@ impl CohortFlightSql {
         }
     }
 
-    /// The caller's session, from its bearer token.
+    /// The caller's session, from its bearer token. Clients that send the user and
+    /// password with every call instead (a preset `Basic` header, no handshake) share one
+    /// session.
     fn session(&self, metadata: &MetadataMap) -> Result<Arc<Session>, Status> {
-        let token = metadata
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
+        let header = metadata.get("authorization").and_then(|v| v.to_str().ok());
+        if let (Some(credentials), Some(basic)) = (
+            &self.credentials,
+            header.filter(|h| h.starts_with("Basic ")),
+        ) {
+            credentials.check_basic(basic)?;
+            return Ok(self.anonymous.clone());
+        }
+        let token = header
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim);
         match token {
