@@ -34,6 +34,12 @@ fn data(name: &str) -> String {
         .to_string()
 }
 
+/// Asserts that `o` is a usage error (exit 2) saying `message` on standard error.
+fn assert_usage_error(o: &Output, message: &str) {
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(o));
+    assert!(stderr(o).contains(message), "{}", stderr(o));
+}
+
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
@@ -142,12 +148,7 @@ fn scripts_and_commands_run_in_command_line_order() {
 #[test]
 fn missing_script_exits_2_naming_it() {
     let o = run(&["-f", "/no/such/job.sql"]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("cannot read script /no/such/job.sql"),
-        "{}",
-        stderr(&o)
-    );
+    assert_usage_error(&o, "cannot read script /no/such/job.sql");
 }
 
 #[test]
@@ -565,26 +566,18 @@ fn memory_limit_bounds_training() {
     assert!(out.contains("did not fit the memory pool"), "{out}");
 
     let o = run(&["--memory-limit", "lots", "-c", "SELECT 1"]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("expected a size such as 512M or 4G, got 'lots'"),
-        "{}",
-        stderr(&o)
-    );
+    assert_usage_error(&o, "expected a size such as 512M or 4G, got 'lots'");
 }
 
 #[test]
 fn serve_without_login_only_on_loopback() {
     let o = run(&["serve", "--listen", "0.0.0.0:50999"]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("reachable from other machines: give --user"),
-        "{}",
-        stderr(&o)
-    );
+    assert_usage_error(&o, "reachable from other machines: give --user");
     let o = run(&["serve", "--user", "ana"]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("--user needs --password-env VAR or --password-file FILE"));
+    assert_usage_error(
+        &o,
+        "--user needs --password-env VAR or --password-file FILE",
+    );
     let o = cohort()
         .args([
             "serve",
@@ -596,6 +589,5 @@ fn serve_without_login_only_on_loopback() {
         .env_remove("COHORT_UNSET_PASSWORD")
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("COHORT_UNSET_PASSWORD is not set"));
+    assert_usage_error(&o, "COHORT_UNSET_PASSWORD is not set");
 }
