@@ -40,6 +40,24 @@ fn assert_usage_error(o: &Output, message: &str) {
     assert!(stderr(o).contains(message), "{}", stderr(o));
 }
 
+/// Trains linear_reg `dia` on tests/data/diabetes.csv into `store`, with more options;
+/// returns the CSV result.
+fn create_diabetes_model(store: &str, options: &[&str]) -> String {
+    let diabetes = data("diabetes.csv");
+    let mut args = vec!["--store", store];
+    args.extend(options);
+    args.extend([
+        diabetes.as_str(),
+        "--format",
+        "csv",
+        "-c",
+        "CREATE MODEL dia OPTIONS (model_type = 'linear_reg', label = 'target') AS SELECT * FROM diabetes",
+    ]);
+    let o = run(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    stdout(&o)
+}
+
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
@@ -362,17 +380,7 @@ fn models_persist_in_the_store_across_runs() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().to_str().unwrap();
     let diabetes = data("diabetes.csv");
-    let o = run(&[
-        "--store",
-        store,
-        &diabetes,
-        "--format",
-        "csv",
-        "-c",
-        "CREATE MODEL dia OPTIONS (model_type = 'linear_reg', label = 'target') AS SELECT * FROM diabetes",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let out = stdout(&o);
+    let out = create_diabetes_model(store, &[]);
     assert!(
         out.starts_with("model,version,rows_used,rows_skipped,skipped_because,training_seconds,metric,value,warnings\ndia,1,442,0,,"),
         "{out}"
@@ -548,20 +556,7 @@ fn killed_create_model_leaves_the_previous_version() {
 #[test]
 fn memory_limit_bounds_training() {
     let dir = tempfile::tempdir().unwrap();
-    let diabetes = data("diabetes.csv");
-    let o = run(&[
-        "--store",
-        dir.path().to_str().unwrap(),
-        "--memory-limit",
-        "16K",
-        &diabetes,
-        "--format",
-        "csv",
-        "-c",
-        "CREATE MODEL dia OPTIONS (model_type = 'linear_reg', label = 'target') AS SELECT * FROM diabetes",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let out = stdout(&o);
+    let out = create_diabetes_model(dir.path().to_str().unwrap(), &["--memory-limit", "16K"]);
     assert!(out.contains(",r2,0.51774842222"), "{out}");
     assert!(out.contains("did not fit the memory pool"), "{out}");
 

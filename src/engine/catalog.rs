@@ -1,6 +1,9 @@
 //! What a session knows about: tables, columns and functions with their documentation.
 //! The shell's `\d`, `\df` and tab completion read it from here.
 
+use std::sync::Arc;
+
+use datafusion::catalog::TableProvider;
 use datafusion::common::Result;
 use datafusion::logical_expr::Documentation;
 use datafusion::prelude::SessionContext;
@@ -97,11 +100,18 @@ pub fn functions(ctx: &SessionContext) -> Vec<FunctionInfo> {
     all
 }
 
-/// Table names in the default schema and their columns, for completion.
-pub async fn tables_and_columns(ctx: &SessionContext) -> Result<Vec<(String, Vec<String>)>> {
-    let catalog = ctx.catalog_names();
+/// A table of the session, where it is found.
+pub struct TableEntry {
+    pub catalog: String,
+    pub schema: String,
+    pub name: String,
+    pub provider: Arc<dyn TableProvider>,
+}
+
+/// Every table of every schema of every catalog in the session.
+pub async fn tables(ctx: &SessionContext) -> Result<Vec<TableEntry>> {
     let mut out = Vec::new();
-    for catalog_name in catalog {
+    for catalog_name in ctx.catalog_names() {
         let Some(catalog) = ctx.catalog(&catalog_name) else {
             continue;
         };
@@ -109,19 +119,35 @@ pub async fn tables_and_columns(ctx: &SessionContext) -> Result<Vec<(String, Vec
             let Some(schema) = catalog.schema(&schema_name) else {
                 continue;
             };
-            for table in schema.table_names() {
-                let columns = match schema.table(&table).await? {
-                    Some(provider) => provider
-                        .schema()
-                        .fields()
-                        .iter()
-                        .map(|f| f.name().clone())
-                        .collect(),
-                    None => Vec::new(),
-                };
-                out.push((table, columns));
+            for name in schema.table_names() {
+                if let Some(provider) = schema.table(&name).await? {
+                    out.push(TableEntry {
+                        catalog: catalog_name.clone(),
+                        schema: schema_name.clone(),
+                        name,
+                        provider,
+                    });
+                }
             }
         }
     }
     Ok(out)
+}
+
+/// Table names and their columns, for completion.
+pub async fn tables_and_columns(ctx: &SessionContext) -> Result<Vec<(String, Vec<String>)>> {
+    Ok(tables(ctx)
+        .await?
+        .into_iter()
+        .map(|t| {
+            let columns = t
+                .provider
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect();
+            (t.name, columns)
+        })
+        .collect())
 }

@@ -39,6 +39,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::auth::Credentials;
 use crate::Engine;
+use crate::engine::catalog::tables;
 
 type DoGetStream = <CohortFlightSql as FlightService>::DoGetStream;
 type DoActionStream = <CohortFlightSql as FlightService>::DoActionStream;
@@ -249,7 +250,7 @@ impl CohortFlightSql {
 
 /// A DataFusion error as the gRPC status a client can act on.
 pub fn status(e: DataFusionError) -> Status {
-    let e = e.find_root().to_owned_message();
+    let e = e.find_root().strip_backtrace();
     let lower = e.to_lowercase();
     if lower.contains("no model named") || (lower.contains("table") && lower.contains("not found"))
     {
@@ -258,20 +259,6 @@ pub fn status(e: DataFusionError) -> Status {
         Status::internal(e)
     } else {
         Status::invalid_argument(e)
-    }
-}
-
-trait OwnedMessage {
-    fn to_owned_message(&self) -> String;
-}
-
-impl OwnedMessage for DataFusionError {
-    fn to_owned_message(&self) -> String {
-        self.to_string()
-            .split("\n\nbacktrace")
-            .next()
-            .unwrap_or_default()
-            .to_string()
     }
 }
 
@@ -666,36 +653,23 @@ impl FlightSqlService for CohortFlightSql {
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
         let session = self.session(request.metadata())?;
-        let ctx = session.engine.context();
         let mut builder = query.into_builder();
-        for catalog_name in ctx.catalog_names() {
-            let Some(catalog) = ctx.catalog(&catalog_name) else {
-                continue;
+        let tables = tables(session.engine.context()).await.map_err(status)?;
+        for t in tables {
+            let table_type = match t.provider.table_type() {
+                datafusion::datasource::TableType::View => "VIEW",
+                datafusion::datasource::TableType::Temporary => "LOCAL TEMPORARY",
+                datafusion::datasource::TableType::Base => "TABLE",
             };
-            for schema_name in catalog.schema_names() {
-                let Some(schema) = catalog.schema(&schema_name) else {
-                    continue;
-                };
-                for table_name in schema.table_names() {
-                    let Ok(Some(table)) = schema.table(&table_name).await else {
-                        continue;
-                    };
-                    let table_type = match table.table_type() {
-                        datafusion::datasource::TableType::View => "VIEW",
-                        datafusion::datasource::TableType::Temporary => "LOCAL TEMPORARY",
-                        datafusion::datasource::TableType::Base => "TABLE",
-                    };
-                    builder
-                        .append(
-                            &catalog_name,
-                            &schema_name,
-                            &table_name,
-                            table_type,
-                            &table.schema(),
-                        )
-                        .map_err(arrow_status)?;
-                }
-            }
+            builder
+                .append(
+                    &t.catalog,
+                    &t.schema,
+                    &t.name,
+                    table_type,
+                    &t.provider.schema(),
+                )
+                .map_err(arrow_status)?;
         }
         Ok(Response::new(batch_stream(
             builder.build().map_err(arrow_status)?,

@@ -44,7 +44,7 @@ impl LinearModel {
         if let Some(batches) = raw_batches(source, &set) {
             return Self::train_raw(set, source.schema(), batches, options);
         }
-        let set = TrainingSet::prepare(source, label)?;
+        let set = set.fit(source)?;
         let design = set.design_names();
 
         // Moments of (design..., label), one state per batch, merged.

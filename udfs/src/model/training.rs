@@ -147,11 +147,7 @@ impl TrainingSet {
                 "the training query has only the label {label}; add feature columns to it"
             );
         }
-        for &i in &feature_idx {
-            let f = schema.field(i);
-            FeatureStats::for_type(f.data_type(), f.name())?;
-        }
-        Ok(Self {
+        let set = Self {
             label: label.to_string(),
             label_idx,
             feature_idx,
@@ -163,23 +159,37 @@ impl TrainingSet {
             rows_used: 0,
             rows_null_label: 0,
             rows_not_finite: 0,
-        })
+        };
+        set.empty_stats(schema)?;
+        Ok(set)
     }
 
-    /// [`TrainingSet::new`], then one pass over the source that skips rows with a NULL
-    /// label or a NaN/infinite number and fits each feature's encoding on the rows left.
-    pub fn prepare(source: &impl Source, label: &str) -> Result<Self> {
-        let schema = source.schema();
-        let mut set = Self::new(schema, label)?;
-        let label_idx = set.label_idx;
-        let empty: Vec<FeatureStats> = set
-            .feature_idx
+    /// Empty statistics for each feature; an error names a feature of no usable type.
+    fn empty_stats(&self, schema: &Schema) -> Result<Vec<FeatureStats>> {
+        self.feature_idx
             .iter()
             .map(|&i| {
                 let f = schema.field(i);
                 FeatureStats::for_type(f.data_type(), f.name())
             })
-            .collect::<Result<Vec<_>>>()?;
+            .collect()
+    }
+
+    /// [`TrainingSet::new`], then one pass over the source that skips rows with a NULL
+    /// label or a NaN/infinite number and fits each feature's encoding on the rows left.
+    pub fn prepare(source: &impl Source, label: &str) -> Result<Self> {
+        Self::new(source.schema(), label)?.fit(source)
+    }
+
+    /// The pass of [`TrainingSet::prepare`] over the source, for a set from
+    /// [`TrainingSet::new`].
+    pub fn fit(mut self, source: &impl Source) -> Result<Self> {
+        let schema = source.schema();
+        let set = &mut self;
+        let label = set.label.clone();
+        let label = label.as_str();
+        let label_idx = set.label_idx;
+        let empty = set.empty_stats(schema)?;
         let mut stats = empty.clone();
         let text_label = is_categorical(schema.field(label_idx).data_type());
         source.scan(&mut |group| {
@@ -233,7 +243,7 @@ impl TrainingSet {
             .zip(&set.feature_idx)
             .map(|(s, &i)| s.finish(schema.field(i).name(), schema.field(i).data_type()))
             .collect::<Result<Vec<_>>>()?;
-        Ok(set)
+        Ok(self)
     }
 
     /// An error when every row was skipped or there were none.
