@@ -299,6 +299,26 @@ async fn flight_sql_end_to_end() {
     assert_eq!(mine[0].column(0).as_string::<i32>().value(0), "123");
     assert_eq!(theirs[0].column(0).as_string::<i32>().value(0), "8192");
 
+    // A view is the client's own; a table is everyone's.
+    for sql in [
+        "CREATE VIEW premium AS SELECT * FROM customers WHERE plan = 'premium'",
+        "CREATE TABLE shared_plans AS SELECT DISTINCT plan FROM customers",
+    ] {
+        client.execute_update(sql.to_string(), None).await.unwrap();
+    }
+    let mine = query(&mut client, "SELECT count(*) FROM premium").await;
+    assert!(mine[0].column(0).as_primitive::<Int64Type>().value(0) > 0);
+    let e = error(&mut other, "SELECT count(*) FROM premium").await;
+    assert!(e.contains(NOT_FOUND) && e.contains("premium"), "{e}");
+    let plans = query(&mut other, "SELECT count(*) FROM shared_plans").await;
+    assert_eq!(plans[0].column(0).as_primitive::<Int64Type>().value(0), 3);
+    client
+        .execute_update("DROP VIEW premium".to_string(), None)
+        .await
+        .unwrap();
+    let e = error(&mut client, "SELECT count(*) FROM premium").await;
+    assert!(e.contains(NOT_FOUND), "{e}");
+
     // SIGTERM while a client is still connected: the server drains and exits 0.
     drop(other);
     let mut server = server;
@@ -317,14 +337,25 @@ async fn flight_sql_end_to_end() {
     drop(client);
 }
 
-/// A Python with the ADBC Flight SQL driver and pyarrow (from pip): a virtual environment in
-/// the target directory, made on first use and kept.
-fn adbc_python() -> std::path::PathBuf {
-    let venv = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("adbc-venv");
+/// A Python with the client libraries BI tools and notebooks use (from pip): the ADBC Flight
+/// SQL driver with pyarrow, and the SQLAlchemy Flight SQL dialect Superset can use. A virtual
+/// environment in the target directory, made on first use and kept.
+fn client_python() -> std::path::PathBuf {
+    const PACKAGES: [&str; 5] = [
+        "adbc-driver-flightsql",
+        "pyarrow",
+        "flightsql-dbapi",
+        "sqlalchemy",
+        "pandas",
+    ];
+    let venv = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("client-venv");
     let python = venv.join("bin").join("python");
     let ready = || {
         Command::new(&python)
-            .args(["-c", "import adbc_driver_flightsql, pyarrow"])
+            .args([
+                "-c",
+                "import adbc_driver_flightsql, pyarrow, flightsql, sqlalchemy, pandas",
+            ])
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success())
@@ -334,38 +365,31 @@ fn adbc_python() -> std::path::PathBuf {
             .args(["-m", "venv"])
             .arg(&venv)
             .status()
-            .expect("python3 is needed for the ADBC test");
+            .expect("python3 is needed for the Python client tests");
         assert!(made.success(), "python3 -m venv failed");
         let installed = Command::new(&python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "-q",
-                "adbc-driver-flightsql",
-                "pyarrow",
-            ])
+            .args(["-m", "pip", "install", "-q"])
+            .args(PACKAGES)
             .status()
             .unwrap();
-        assert!(
-            installed.success(),
-            "pip install adbc-driver-flightsql pyarrow failed"
-        );
+        assert!(installed.success(), "pip install {PACKAGES:?} failed");
     }
     python
 }
 
-#[tokio::test]
-async fn python_adbc_driver() {
+/// Runs `tests/python/SCRIPT` against a fresh server and checks it printed `ok_line`.
+async fn python_client(script: &str, address: impl FnOnce(u16) -> String, ok_line: &str) {
     let server = Server::start();
     // Wait until it answers.
     drop(server.client().await);
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/adbc/client.py");
-    let python = adbc_python();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/python")
+        .join(script);
+    let python = client_python();
     // The server is another process: blocking here holds nothing up.
     let out = Command::new(python)
         .arg(script)
-        .arg(format!("grpc://127.0.0.1:{}", server.port))
+        .arg(address(server.port))
         .args(["ana", PASSWORD])
         .output()
         .unwrap();
@@ -375,7 +399,27 @@ async fn python_adbc_driver() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("adbc ok"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(ok_line));
+}
+
+#[tokio::test]
+async fn python_adbc_driver() {
+    python_client(
+        "adbc_client.py",
+        |port| format!("grpc://127.0.0.1:{port}"),
+        "adbc ok",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn python_sqlalchemy_dialect_as_superset_uses_it() {
+    python_client(
+        "sqlalchemy_client.py",
+        |port| port.to_string(),
+        "sqlalchemy ok",
+    )
+    .await;
 }
 
 /// Latency percentile of sorted durations.

@@ -9,6 +9,7 @@ pub mod catalog;
 mod create_model;
 pub mod files;
 pub mod parser;
+mod session_views;
 pub mod split;
 mod training_rows;
 
@@ -28,6 +29,7 @@ use datafusion::sql::parser::Statement as DFStatement;
 use futures::TryStreamExt;
 
 use crate::store::{ModelStore, ModelsTable};
+use session_views::SessionCatalogs;
 
 pub use parser::{CreateModel, ModelStatement, OptionValue, Statement, parse_statement};
 
@@ -151,9 +153,12 @@ impl Engine {
     }
 
     /// A new session over the same tables, functions, memory pool and model store, with
-    /// its own settings: what each Flight SQL client gets.
+    /// its own settings and views: what each Flight SQL client gets.
     pub fn session(&self) -> Engine {
-        let state = SessionStateBuilder::new_from_existing(self.ctx.state())
+        let state = self.ctx.state();
+        let catalogs = Arc::new(SessionCatalogs::new(state.catalog_list().clone()));
+        let state = SessionStateBuilder::new_from_existing(state)
+            .with_catalog_list(catalogs)
             .with_session_id(uuid::Uuid::new_v4().to_string())
             .build();
         Engine {
@@ -163,12 +168,14 @@ impl Engine {
     }
 
     /// Plans ordinary SQL, with table arguments of cohort's table forms
-    /// (`predict('m', customers)`) made visible to DataFusion's table resolution.
+    /// (`predict('m', customers)`) made visible to DataFusion's table resolution and `?`
+    /// placeholders numbered.
     async fn plan_sql(&self, sql: &str) -> Result<LogicalPlan> {
         let state = self.ctx.state();
         let dialect = state.config().options().sql_parser.dialect;
         let mut statement = state.sql_to_statement(sql, &dialect)?;
         expose_table_arguments(&mut statement)?;
+        number_placeholders(&mut statement)?;
         state.statement_to_plan(statement).await
     }
 
@@ -235,6 +242,34 @@ fn expose_table_arguments(statement: &mut DFStatement) -> Result<()> {
         DFStatement::Explain(explain) => expose_table_arguments(&mut explain.statement),
         _ => Ok(()),
     }
+}
+
+/// Turns the positional `?` placeholders that JDBC and ADBC's SQLAlchemy layer write into
+/// DataFusion's `$1`, `$2`, ... in the order they appear.
+fn number_placeholders(statement: &mut DFStatement) -> Result<()> {
+    use datafusion::sql::sqlparser::ast::{Expr, Value, visit_expressions_mut};
+    use std::ops::ControlFlow;
+    let DFStatement::Statement(s) = statement else {
+        return Ok(());
+    };
+    let (mut positional, mut numbered) = (0, false);
+    let _ = visit_expressions_mut(s.as_mut(), |expr| {
+        if let Expr::Value(v) = expr
+            && let Value::Placeholder(p) = &mut v.value
+        {
+            if p == "?" {
+                positional += 1;
+                *p = format!("${positional}");
+            } else {
+                numbered = true;
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    if positional > 0 && numbered {
+        return plan_err!("use either ? or $1, $2, ... placeholders in one statement, not both");
+    }
+    Ok(())
 }
 
 /// A planning mistake found while the optimizer rewrote the query (an unknown model in

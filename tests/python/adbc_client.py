@@ -1,7 +1,7 @@
 """cohort serve through the real Python ADBC Flight SQL driver, as a notebook or BI tool
 would use it. Run by tests/flight.rs with the server's address and password:
 
-    python tests/adbc/client.py grpc://127.0.0.1:PORT USER PASSWORD
+    python tests/python/adbc_client.py grpc://127.0.0.1:PORT USER PASSWORD
 
 Exits non-zero, with the failing check on standard error, when anything is wrong.
 """
@@ -49,6 +49,13 @@ def main():
             )
             rows = cur.fetchall()
             assert len(rows) == 1 and rows[0][0] == 7, rows
+            # JDBC and the DB-API's qmark style write `?`.
+            cur.execute(
+                "SELECT count(*) FROM customers WHERE plan = ? AND tenure_months > ?",
+                parameters=("basic", 12),
+            )
+            (n,) = cur.fetchone()
+            assert 0 < n < 1000, n
 
             # Cohort's own statements, then scoring with the new model.
             cur.execute(
