@@ -16,7 +16,9 @@ use datafusion::physical_plan::memory::MemoryStream;
 use cohort_udfs::Model;
 use cohort_udfs::kernels::linear::LinearOptions;
 use cohort_udfs::model::training::{InMemory, Source};
-use cohort_udfs::model::{LinearModel, LogisticModel, LogisticSettings, Report};
+use cohort_udfs::model::{
+    Clusters, KMeansModel, KMeansSettings, LinearModel, LogisticModel, LogisticSettings, Report,
+};
 
 use super::training_rows::TrainingRows;
 use super::{CreateModel, Engine, OptionValue, rows};
@@ -26,15 +28,25 @@ use crate::store::{Feature, ModelDescription, now_rfc3339};
 const MODEL_TYPES: [(&str, bool); 5] = [
     ("linear_reg", true),
     ("logistic_reg", true),
-    ("kmeans", false),
+    ("kmeans", true),
     ("matrix_factorization", false),
     ("forecast", false),
 ];
 
 /// How to train, from the checked options.
 enum Training {
-    Linear(LinearOptions),
-    Logistic(LogisticSettings),
+    Linear(String, LinearOptions),
+    Logistic(String, LogisticSettings),
+    KMeans(KMeansSettings),
+}
+
+impl Training {
+    fn label(&self) -> Option<&str> {
+        match self {
+            Training::Linear(label, _) | Training::Logistic(label, _) => Some(label),
+            Training::KMeans(_) => None,
+        }
+    }
 }
 
 pub async fn create_model(engine: &Engine, c: CreateModel) -> Result<SendableRecordBatchStream> {
@@ -54,7 +66,7 @@ pub async fn create_model(engine: &Engine, c: CreateModel) -> Result<SendableRec
         Some((_, false)) => {
             return Err(fail(format!(
                 "model_type '{model_type}' is not built yet in this version of cohort; \
-                 linear_reg and logistic_reg are"
+                 linear_reg, logistic_reg and kmeans are"
             )));
         }
         None => {
@@ -64,23 +76,16 @@ pub async fn create_model(engine: &Engine, c: CreateModel) -> Result<SendableRec
             )));
         }
     }
-    let training = if model_type == "linear_reg" {
-        Training::Linear(linear_options(&c).map_err(fail)?)
-    } else {
-        Training::Logistic(logistic_settings(&c).map_err(fail)?)
-    };
-    let label = match c.option("label") {
-        Some(OptionValue::String(l)) => l.clone(),
-        Some(other) => {
-            return Err(fail(format!(
-                "label must be a column name string, got {other}"
-            )));
-        }
-        None => {
-            return Err(fail(format!(
-                "OPTIONS (label = '<column>') is required for {model_type}"
-            )));
-        }
+    let training = match model_type.as_str() {
+        "linear_reg" => Training::Linear(
+            label(&c, &model_type).map_err(fail)?,
+            linear_options(&c).map_err(fail)?,
+        ),
+        "logistic_reg" => Training::Logistic(
+            label(&c, &model_type).map_err(fail)?,
+            logistic_settings(&c).map_err(fail)?,
+        ),
+        _ => Training::KMeans(kmeans_settings(&c).map_err(fail)?),
     };
 
     let store = engine.store();
@@ -109,20 +114,13 @@ pub async fn create_model(engine: &Engine, c: CreateModel) -> Result<SendableRec
             e.strip_backtrace()
         ))
     })?;
-    let label_for_training = label.clone();
+    let label = training.label().map(str::to_string);
     // Training is CPU-bound and parallel: keep it off the async workers.
     let (model, mut report, reread) = tokio::task::spawn_blocking(move || match &data {
         TrainingRows::InMemory {
             schema, batches, ..
-        } => train(
-            &InMemory { schema, batches },
-            &training,
-            &label_for_training,
-        )
-        .map(|(m, r)| (m, r, false)),
-        TrainingRows::Replay(replay) => {
-            train(replay, &training, &label_for_training).map(|(m, r)| (m, r, true))
-        }
+        } => train(&InMemory { schema, batches }, &training).map(|(m, r)| (m, r, false)),
+        TrainingRows::Replay(replay) => train(replay, &training).map(|(m, r)| (m, r, true)),
     })
     .await
     .map_err(|e| DataFusionError::Execution(format!("training stopped: {e}")))?
@@ -141,7 +139,7 @@ pub async fn create_model(engine: &Engine, c: CreateModel) -> Result<SendableRec
         name: c.name.clone(),
         version: 0,
         model_type: model_type.clone(),
-        label: Some(label),
+        label,
         features: model
             .features()
             .iter()
@@ -164,7 +162,7 @@ pub async fn create_model(engine: &Engine, c: CreateModel) -> Result<SendableRec
             .map_err(|e| DataFusionError::External(Box::new(e)))?,
         arrays: vec![],
     };
-    let version = store.save(description, &[])?;
+    let version = store.save(description, &model.arrays()?)?;
 
     let (metric, value) = report.metrics.first().cloned().unwrap_or_default();
     let schema = Arc::new(Schema::new(vec![
@@ -196,15 +194,86 @@ pub async fn create_model(engine: &Engine, c: CreateModel) -> Result<SendableRec
 }
 
 /// Trains the model `training` describes on `source`.
-fn train(source: &impl Source, training: &Training, label: &str) -> Result<(Model, Report)> {
+fn train(source: &impl Source, training: &Training) -> Result<(Model, Report)> {
     match training {
-        Training::Linear(o) => {
+        Training::Linear(label, o) => {
             LinearModel::train(source, label, *o).map(|(m, r)| (Model::LinearReg(m), r))
         }
-        Training::Logistic(s) => {
+        Training::Logistic(label, s) => {
             LogisticModel::train(source, label, s).map(|(m, r)| (Model::LogisticReg(m), r))
         }
+        Training::KMeans(s) => KMeansModel::train(source, s).map(|(m, r)| (Model::KMeans(m), r)),
     }
+}
+
+/// The `label` option, required by supervised models.
+fn label(c: &CreateModel, model_type: &str) -> std::result::Result<String, String> {
+    match c.option("label") {
+        Some(OptionValue::String(l)) => Ok(l.clone()),
+        Some(other) => Err(format!("label must be a column name string, got {other}")),
+        None => Err(format!(
+            "OPTIONS (label = '<column>') is required for {model_type}"
+        )),
+    }
+}
+
+/// An integer option in `range`, `default` when absent.
+fn integer(
+    c: &CreateModel,
+    name: &str,
+    range: std::ops::RangeInclusive<i64>,
+    default: i64,
+) -> std::result::Result<i64, String> {
+    match c.option(name) {
+        None => Ok(default),
+        Some(v) => match v.as_i64() {
+            Some(n) if range.contains(&n) => Ok(n),
+            _ => Err(format!(
+                "{name} must be an integer from {} to {}, got {v}",
+                range.start(),
+                range.end()
+            )),
+        },
+    }
+}
+
+/// The kmeans options, checked.
+fn kmeans_settings(c: &CreateModel) -> std::result::Result<KMeansSettings, String> {
+    check_known(
+        c,
+        "kmeans",
+        &[
+            "model_type",
+            "num_clusters",
+            "standardize",
+            "n_init",
+            "max_iterations",
+            "seed",
+        ],
+    )?;
+    let clusters = match c.option("num_clusters") {
+        Some(OptionValue::String(s)) if s.eq_ignore_ascii_case("auto") => Clusters::Auto,
+        None => {
+            return Err(
+                "OPTIONS (num_clusters = <k>) is required for kmeans: a number of segments \
+                 from 1 to 1000, or 'auto' to pick k in 2..10 by silhouette"
+                    .to_string(),
+            );
+        }
+        Some(_) => Clusters::Fixed(integer(c, "num_clusters", 1..=1000, 0)? as usize),
+    };
+    let standardize = match c.option("standardize") {
+        None => true,
+        Some(OptionValue::Bool(b)) => *b,
+        Some(v) => return Err(format!("standardize must be true or false, got {v}")),
+    };
+    Ok(KMeansSettings {
+        clusters,
+        standardize,
+        n_init: integer(c, "n_init", 1..=100, 4)? as usize,
+        max_iterations: integer(c, "max_iterations", 1..=10_000, 100)? as usize,
+        seed: integer(c, "seed", 0..=i64::MAX, 42)? as u64,
+    })
 }
 
 fn type_names() -> String {
@@ -290,17 +359,7 @@ fn logistic_settings(c: &CreateModel) -> std::result::Result<LogisticSettings, S
             ));
         }
     }
-    match c.option("max_iterations") {
-        None => {}
-        Some(v) => match v.as_i64() {
-            Some(n) if (1..=10_000).contains(&n) => settings.max_iterations = n as usize,
-            _ => {
-                return Err(format!(
-                    "max_iterations must be an integer from 1 to 10000, got {v}"
-                ));
-            }
-        },
-    }
+    settings.max_iterations = integer(c, "max_iterations", 1..=10_000, 50)? as usize;
     match c.option("positive_class") {
         None => {}
         Some(OptionValue::String(p)) => settings.positive_class = Some(p.clone()),

@@ -228,15 +228,15 @@ impl Engine {
     }
 }
 
-/// Applies [`cohort_udfs::predict_table::table_arguments_as_subqueries`] to every query in
+/// Applies [`cohort_udfs::predict_table::rewrite_cohort_forms`] to every query in
 /// a statement, DataFusion's own statements (COPY, EXPLAIN) included.
 fn expose_table_arguments(statement: &mut DFStatement) -> Result<()> {
-    use cohort_udfs::predict_table::table_arguments_as_subqueries;
+    use cohort_udfs::predict_table::rewrite_cohort_forms;
     use datafusion::sql::parser::CopyToSource;
     match statement {
-        DFStatement::Statement(s) => table_arguments_as_subqueries(s.as_mut()),
+        DFStatement::Statement(s) => rewrite_cohort_forms(s.as_mut()),
         DFStatement::CopyTo(copy) => match &mut copy.source {
-            CopyToSource::Query(q) => table_arguments_as_subqueries(q.as_mut()),
+            CopyToSource::Query(q) => rewrite_cohort_forms(q.as_mut()),
             CopyToSource::Relation(_) => Ok(()),
         },
         DFStatement::Explain(explain) => expose_table_arguments(&mut explain.statement),

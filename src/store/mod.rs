@@ -283,9 +283,10 @@ impl ModelStore {
 impl ModelResolver for ModelStore {
     fn resolve(&self, name: &str) -> Result<ResolvedModel> {
         let stored = self.load(name)?;
-        let d = stored.description;
-        let model: Model = serde_json::from_value(d.parameters)
-            .map_err(|e| corrupt(&stored.dir.join(DESCRIPTION), &format!("parameters: {e}")))?;
+        let d = stored.description.clone();
+        let model: Model = serde_json::from_value::<Model>(d.parameters)
+            .map_err(|e| corrupt(&stored.dir.join(DESCRIPTION), &format!("parameters: {e}")))?
+            .with_arrays(|array| stored.array(array))?;
         Ok(ResolvedModel {
             name: d.name,
             version: d.version,

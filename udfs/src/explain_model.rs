@@ -42,19 +42,15 @@ impl ExplainModel {
 
 impl TableFunctionImpl for ExplainModel {
     fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
-        let name = match args.exprs() {
-            [
-                Expr::Literal(
-                    ScalarValue::Utf8(Some(s))
-                    | ScalarValue::Utf8View(Some(s))
-                    | ScalarValue::LargeUtf8(Some(s)),
-                    _,
-                ),
-            ] => s.clone(),
-            _ => return plan_err!("explain_model takes one argument, the model name as a string"),
-        };
+        let name = model_name_argument("explain_model", args.exprs())?;
         let resolved = self.resolver.resolve(&name)?;
-        let rows = resolved.model.explain();
+        let Some(rows) = resolved.model.explain() else {
+            return plan_err!(
+                "explain_model reports the weights of linear_reg and logistic_reg models; model \
+                 {name} is {}: SELECT * FROM segment_profile('{name}') describes its segments",
+                resolved.model.type_name()
+            );
+        };
         let schema = Arc::new(Schema::new(vec![
             Field::new("feature", DataType::Utf8, false),
             Field::new("weight", DataType::Float64, false),
@@ -79,5 +75,20 @@ impl TableFunctionImpl for ExplainModel {
             ],
         )?;
         Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
+    }
+}
+
+/// The one argument of a table function that takes a model name.
+pub(crate) fn model_name_argument(function: &str, args: &[Expr]) -> Result<String> {
+    match args {
+        [
+            Expr::Literal(
+                ScalarValue::Utf8(Some(s))
+                | ScalarValue::Utf8View(Some(s))
+                | ScalarValue::LargeUtf8(Some(s)),
+                _,
+            ),
+        ] => Ok(s.clone()),
+        _ => plan_err!("{function} takes one argument, the model name as a string"),
     }
 }

@@ -6,17 +6,20 @@
 //! [`register_all`], giving it a [`ModelResolver`] that finds models by name.
 
 pub mod evaluate;
+pub mod evaluate_kmeans;
 pub mod explain_model;
 pub mod kernels;
 pub mod model;
 pub mod predict;
 pub mod predict_table;
+pub mod segment_profile;
+pub mod segment_window;
 pub mod train_regression;
 
 use std::sync::Arc;
 
 use datafusion::common::Result;
-use datafusion::logical_expr::{AggregateUDF, DocSection, Documentation, ScalarUDF};
+use datafusion::logical_expr::{AggregateUDF, DocSection, Documentation, ScalarUDF, WindowUDF};
 use datafusion::prelude::SessionContext;
 
 pub use model::{Model, ModelResolver, ResolvedModel};
@@ -31,7 +34,11 @@ pub(crate) const DOC_SECTION: DocSection = DocSection {
 /// Registers every cohort function in `ctx`; functions that take a model name find it
 /// through `models`.
 pub fn register_all(ctx: &SessionContext, models: Arc<dyn ModelResolver>) -> Result<()> {
-    for scoring in [predict::Scoring::Predict, predict::Scoring::Churn] {
+    for scoring in [
+        predict::Scoring::Predict,
+        predict::Scoring::Churn,
+        predict::Scoring::Segment,
+    ] {
         ctx.register_udf(ScalarUDF::new_from_impl(predict::Predict::new(
             models.clone(),
             scoring,
@@ -40,9 +47,16 @@ pub fn register_all(ctx: &SessionContext, models: Arc<dyn ModelResolver>) -> Res
     ctx.register_udaf(AggregateUDF::new_from_impl(
         train_regression::TrainRegression::default(),
     ));
+    ctx.register_udwf(WindowUDF::new_from_impl(
+        segment_window::SegmentWindow::default(),
+    ));
     ctx.register_udtf(
         "explain_model",
         Arc::new(explain_model::ExplainModel::new(models.clone())),
+    );
+    ctx.register_udtf(
+        "segment_profile",
+        Arc::new(segment_profile::SegmentProfile::new(models.clone())),
     );
     ctx.register_relation_planner(Arc::new(predict_table::PredictRelation::new(models)))?;
     Ok(())
@@ -56,5 +70,6 @@ pub fn table_function_docs() -> Vec<(&'static str, &'static Documentation)> {
         ("explain_model", &explain_model::DOC),
         ("lift", &predict_table::LIFT_DOC),
         ("predict", &predict_table::DOC),
+        ("segment_profile", &segment_profile::DOC),
     ]
 }

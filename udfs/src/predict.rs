@@ -75,13 +75,59 @@ static CHURN_DOC: LazyLock<Documentation> = LazyLock::new(|| {
     .build()
 });
 
+static SEGMENT_DOC: LazyLock<Documentation> = LazyLock::new(|| {
+    Documentation::builder(
+        crate::DOC_SECTION,
+        "The segment of each row under a stored kmeans model: 1 for the largest segment, up \
+         to k for the smallest. Features are matched by position, in the order of the \
+         training query's columns; NULL features count as their training mean and unseen \
+         categories as the reference level; a row with a NaN or infinite feature gets NULL. \
+         In FROM, segment(model_name, table_or_subquery) matches features by name, keeps \
+         every input column and appends segment and distance (to the segment's centre, in \
+         the model's standardized units). \
+         With OVER (PARTITION BY ...) and a number of segments first, segment(k, f1, ..., fn) \
+         trains k-means on each partition instead (standardized features, n_init 4, seed 42) \
+         and numbers each partition's segments from its largest.",
+        "segment(model_name, feature_1[, ..., feature_n])",
+    )
+    .with_argument(
+        "model_name",
+        "Name of a kmeans model made with CREATE MODEL, as a string literal; or, with OVER, \
+         the number of segments k (1 to 1000) to train per partition.",
+    )
+    .with_argument(
+        "feature_i",
+        "The model's features, in training order (DESCRIBE MODEL lists them).",
+    )
+    .with_sql_example(
+        "```sql\n\
+         CREATE MODEL seg OPTIONS (model_type = 'kmeans', num_clusters = 4) AS\n  \
+         SELECT tenure_months, monthly_charges FROM customers;\n\
+         SELECT customer_id, SEGMENT('seg', tenure_months, monthly_charges) AS segment FROM customers;\n\
+         SELECT customer_id, region,\n  \
+         SEGMENT(3, tenure_months, monthly_charges) OVER (PARTITION BY region) AS regional_segment\n\
+         FROM customers;\n\
+         ```",
+    )
+    .build()
+});
+
+/// `segment`'s documentation, shared by its window form.
+pub fn segment_doc() -> Option<&'static Documentation> {
+    Some(&SEGMENT_DOC)
+}
+
 /// Which scoring function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Scoring {
-    /// `predict`: any model.
+    /// `predict`: regression and classification models.
     Predict,
     /// `predict_churn`: binary classifiers only.
     Churn,
+    /// `segment`: kmeans models.
+    Segment,
+    /// The distance to the segment's centre, for the table form of `segment`.
+    Distance,
 }
 
 impl Scoring {
@@ -89,6 +135,15 @@ impl Scoring {
         match self {
             Scoring::Predict => "predict",
             Scoring::Churn => "predict_churn",
+            Scoring::Segment => "segment",
+            Scoring::Distance => "segment_distance",
+        }
+    }
+
+    fn return_type(self) -> DataType {
+        match self {
+            Scoring::Segment => DataType::Int64,
+            Scoring::Predict | Scoring::Churn | Scoring::Distance => DataType::Float64,
         }
     }
 }
@@ -136,7 +191,7 @@ impl ScalarUDFImpl for Predict {
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Float64)
+        Ok(self.scoring.return_type())
     }
 
     fn simplify(&self, args: Vec<Expr>, _info: &SimplifyContext) -> Result<ExprSimplifyResult> {
@@ -148,8 +203,25 @@ impl ScalarUDFImpl for Predict {
                 | ScalarValue::LargeUtf8(Some(s)),
                 _,
             )) => s.clone(),
+            Some(Expr::Literal(k, _))
+                if self.scoring == Scoring::Segment && k.data_type().is_integer() =>
+            {
+                return plan_err!(
+                    "segment({k}, ...) trains {k} segments per partition and needs a window: \
+                     segment({k}, f1, ..., fn) OVER (PARTITION BY ...); to score with a stored \
+                     model give its name, segment('model', f1, ..., fn)"
+                );
+            }
             // A model value (from TRAIN_REGRESSION) is scored row by row at execution.
-            Some(_) => return Ok(ExprSimplifyResult::Original(args)),
+            Some(_) if self.scoring != Scoring::Segment => {
+                return Ok(ExprSimplifyResult::Original(args));
+            }
+            Some(_) => {
+                return plan_err!(
+                    "segment needs the name of a kmeans model as a string literal first, e.g. \
+                     segment('seg', recency_days, frequency)"
+                );
+            }
             None => {
                 return plan_err!(
                     "{f} needs a model name (or a TRAIN_REGRESSION value) first, e.g. \
@@ -203,7 +275,8 @@ impl ScalarUDFImpl for Predict {
                 ))
             })?;
             check_call(self.scoring, "(value)", &model, columns.len() - 1)?;
-            let scores = score(&model, &columns[1..])?;
+            let scores = score(&model, &columns[1..], self.scoring)?;
+            let scores = scores.as_primitive::<datafusion::arrow::datatypes::Float64Type>();
             for (i, o) in out.iter_mut().enumerate() {
                 if values.is_valid(i) && values.value(i) == text {
                     *o = scores.is_valid(i).then(|| scores.value(i));
@@ -222,13 +295,26 @@ impl ScalarUDFImpl for Predict {
 /// predict_churn, or the wrong number of features.
 fn check_call(scoring: Scoring, name: &str, model: &Model, given: usize) -> Result<()> {
     let f = scoring.name();
-    if scoring == Scoring::Churn
-        && let Model::LinearReg(_) = model
-    {
-        return plan_err!(
-            "{f} needs a binary classifier, but model {name} is linear_reg; use \
-             predict('{name}', ...) for its predictions"
-        );
+    match (scoring, model) {
+        (Scoring::Churn, Model::LinearReg(_)) => {
+            return plan_err!(
+                "{f} needs a binary classifier, but model {name} is linear_reg; use \
+                 predict('{name}', ...) for its predictions"
+            );
+        }
+        (Scoring::Predict | Scoring::Churn, Model::KMeans(_)) => {
+            return plan_err!(
+                "{f} scores regression and churn models, but model {name} is kmeans; use \
+                 segment('{name}', ...) for its segments"
+            );
+        }
+        (Scoring::Segment | Scoring::Distance, Model::LinearReg(_) | Model::LogisticReg(_)) => {
+            return plan_err!(
+                "{f} needs a kmeans model, but model {name} is {}; use predict('{name}', ...)",
+                model.type_name()
+            );
+        }
+        _ => {}
     }
     let features = model.feature_names();
     if given != features.len() {
@@ -241,18 +327,22 @@ fn check_call(scoring: Scoring, name: &str, model: &Model, given: usize) -> Resu
     Ok(())
 }
 
-/// Scores of `model` for its feature columns.
-fn score(model: &Model, columns: &[ArrayRef]) -> Result<Float64Array> {
-    match model {
-        Model::LinearReg(m) => m.predict(columns),
-        Model::LogisticReg(m) => m.predict(columns),
-    }
+/// Scores of `model` for its feature columns: predictions, or a kmeans model's segments
+/// or distances.
+fn score(model: &Model, columns: &[ArrayRef], scoring: Scoring) -> Result<ArrayRef> {
+    Ok(match model {
+        Model::LinearReg(m) => Arc::new(m.predict(columns)?),
+        Model::LogisticReg(m) => Arc::new(m.predict(columns)?),
+        Model::KMeans(m) if scoring == Scoring::Distance => Arc::new(m.assign(columns)?.1),
+        Model::KMeans(m) => Arc::new(m.assign(columns)?.0),
+    })
 }
 
 fn doc(scoring: Scoring) -> &'static Documentation {
     match scoring {
         Scoring::Predict => &PREDICT_DOC,
         Scoring::Churn => &CHURN_DOC,
+        Scoring::Segment | Scoring::Distance => &SEGMENT_DOC,
     }
 }
 
@@ -308,7 +398,7 @@ impl ScalarUDFImpl for BoundPredict {
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Float64)
+        Ok(self.scoring.return_type())
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
@@ -317,10 +407,11 @@ impl ScalarUDFImpl for BoundPredict {
             .iter()
             .map(|a| a.to_array(args.number_rows))
             .collect::<Result<Vec<_>>>()?;
-        Ok(ColumnarValue::Array(Arc::new(score(
+        Ok(ColumnarValue::Array(score(
             self.model.model.as_ref(),
             &columns,
-        )?)))
+            self.scoring,
+        )?))
     }
 
     fn documentation(&self) -> Option<&Documentation> {

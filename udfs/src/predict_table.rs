@@ -8,7 +8,7 @@
 use std::ops::ControlFlow;
 use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::{DataType, Fields};
 use datafusion::common::{Column, Result, ScalarValue, plan_err};
 use datafusion::functions::core::expr_fn::get_field;
 use datafusion::logical_expr::expr::ScalarFunction;
@@ -18,16 +18,18 @@ use datafusion::logical_expr::planner::{
 use datafusion::logical_expr::{AggregateUDF, LogicalPlan, cast};
 use datafusion::logical_expr::{Documentation, Expr, LogicalPlanBuilder, lit, when};
 use datafusion::sql::sqlparser::ast::{
-    Expr as SqlExpr, FunctionArg, FunctionArgExpr, ObjectName, Query, TableFactor, Value, VisitMut,
-    VisitorMut,
+    Expr as SqlExpr, FunctionArg, FunctionArgExpr, Ident, ObjectName, Query, TableFactor, Value,
+    VisitMut, VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
 use crate::evaluate::{EvaluateAggregate, Metrics};
+use crate::evaluate_kmeans::{self, EvaluateKMeans};
 use crate::model::logistic::Classes;
 use crate::model::{Model, ModelResolver};
 use crate::predict::{Scoring, bound_predict};
+use crate::segment_window::SEGMENT_WINDOW;
 
 pub static DOC: LazyLock<Documentation> =
     LazyLock::new(|| {
@@ -72,7 +74,10 @@ pub static LIFT_DOC: LazyLock<Documentation> = LazyLock::new(|| {
 });
 
 /// The functions planned here, by their name in FROM.
-const FORMS: [&str; 3] = ["predict", "evaluate", "lift"];
+const FORMS: [&str; 4] = ["predict", "evaluate", "lift", "segment"];
+
+/// Every table form that takes a table argument, planned here or elsewhere in this crate.
+const TABLE_ARGUMENT_FORMS: [&str; 5] = ["predict", "evaluate", "lift", "segment", "rfm"];
 
 /// Plans `predict('model', relation)` and `evaluate('model', relation)` in FROM clauses.
 #[derive(Debug)]
@@ -156,12 +161,49 @@ impl RelationPlanner for PredictRelation {
             let features = match_features(&input, &model_name, &resolved.model)?;
             let arity = features.len();
             let model = resolved.model.clone();
-            let udf = bound_predict(resolved, arity, Scoring::Predict);
-            let score = Expr::ScalarFunction(ScalarFunction::new_udf(Arc::new(udf), features));
-            if function == "evaluate" {
-                evaluate_plan(input, &model_name, &model, score)?
-            } else {
-                predict_plan(input, &model, score)?
+            let call = |scoring| {
+                let udf = bound_predict(resolved.clone(), arity, scoring);
+                Expr::ScalarFunction(ScalarFunction::new_udf(Arc::new(udf), features.clone()))
+            };
+            match (function.as_str(), model.as_ref()) {
+                ("segment", Model::KMeans(_)) => {
+                    let mut exprs: Vec<Expr> = input
+                        .schema()
+                        .columns()
+                        .into_iter()
+                        .map(Expr::Column)
+                        .collect();
+                    exprs.push(call(Scoring::Segment).alias("segment"));
+                    exprs.push(call(Scoring::Distance).alias("distance"));
+                    LogicalPlanBuilder::from(input).project(exprs)?.build()?
+                }
+                ("evaluate", Model::KMeans(m)) => {
+                    let key = format!("{}@{}", resolved.name, resolved.version);
+                    let aggregate =
+                        AggregateUDF::new_from_impl(EvaluateKMeans::new(Arc::new(m.clone()), key));
+                    metrics_plan(
+                        input,
+                        aggregate.call(features.clone()),
+                        evaluate_kmeans::fields(),
+                    )?
+                }
+                ("segment", other) => {
+                    return plan_err!(
+                        "segment needs a kmeans model, but model {model_name} is {}; use \
+                         predict('{model_name}', ...)",
+                        other.type_name()
+                    );
+                }
+                (_, Model::KMeans(_)) => {
+                    return plan_err!(
+                        "{function} scores regression and churn models, but model {model_name} \
+                         is kmeans; use segment('{model_name}', ...) or evaluate"
+                    );
+                }
+                ("evaluate", _) => {
+                    evaluate_plan(input, &model_name, &model, call(Scoring::Predict))?
+                }
+                _ => predict_plan(input, &model, call(Scoring::Predict))?,
             }
         };
         Ok(RelationPlanning::Planned(Box::new(PlannedRelation::new(
@@ -208,6 +250,7 @@ fn predict_plan(input: LogicalPlan, model: &Model, score: Expr) -> Result<Logica
             return LogicalPlanBuilder::from(input).project(exprs)?.build();
         }
         Model::LogisticReg(m) => m,
+        Model::KMeans(_) => return plan_err!("predict needs a regression or churn model"),
     };
     let (positive, negative) = match &m.classes {
         Classes::Boolean => (lit(true), lit(false)),
@@ -235,7 +278,7 @@ fn predict_plan(input: LogicalPlan, model: &Model, score: Expr) -> Result<Logica
 
 /// The relation argument of a table form as a query: a `(subquery)` as it is, a table name
 /// as `SELECT * FROM name`; `None` for anything else.
-fn relation_query(arg: &FunctionArg) -> Result<Option<Box<Query>>> {
+pub(crate) fn relation_query(arg: &FunctionArg) -> Result<Option<Box<Query>>> {
     let FunctionArg::Unnamed(FunctionArgExpr::Expr(expr)) = arg else {
         return Ok(None);
     };
@@ -272,6 +315,9 @@ fn evaluate_plan(
             },
         ),
         Model::LogisticReg(m) => (&m.label, Metrics::Classification),
+        Model::KMeans(_) => {
+            return plan_err!("evaluate's labelled metrics need a supervised model");
+        }
     };
     let Some(label) = input
         .schema()
@@ -286,7 +332,7 @@ fn evaluate_plan(
     let label = Expr::Column(label);
     let null = lit(ScalarValue::Float64(None));
     let actual = match model {
-        Model::LinearReg(_) => cast(label, DataType::Float64),
+        Model::LinearReg(_) | Model::KMeans(_) => cast(label, DataType::Float64),
         Model::LogisticReg(m) => {
             let positive = match &m.classes {
                 Classes::Boolean => label.clone(),
@@ -299,14 +345,16 @@ fn evaluate_plan(
         }
     };
     let aggregate = AggregateUDF::new_from_impl(EvaluateAggregate::new(metrics));
+    metrics_plan(input, aggregate.call(vec![score, actual]), metrics.fields())
+}
+
+/// One row of metrics: `aggregate` (a struct of `fields`) over the input, one column per
+/// field.
+fn metrics_plan(input: LogicalPlan, aggregate: Expr, fields: Fields) -> Result<LogicalPlan> {
     let plan = LogicalPlanBuilder::from(input)
-        .aggregate(
-            Vec::<Expr>::new(),
-            vec![aggregate.call(vec![score, actual]).alias("metrics")],
-        )?
+        .aggregate(Vec::<Expr>::new(), vec![aggregate.alias("metrics")])?
         .build()?;
-    let columns: Vec<Expr> = metrics
-        .fields()
+    let columns: Vec<Expr> = fields
         .iter()
         .map(|f| {
             get_field(
@@ -371,14 +419,25 @@ fn lift_plan(
     })
 }
 
-/// Rewrites `predict('m', customers)` into `predict('m', (SELECT * FROM customers))` in a
-/// statement. DataFusion resolves the tables a statement uses before planning it and does
-/// not look inside table function arguments, so a bare table name there would be unknown;
-/// as a subquery it is found. Call it on statements (or queries) before planning them.
-pub fn table_arguments_as_subqueries<N: VisitMut>(statement: &mut N) -> Result<()> {
+/// Rewrites what DataFusion cannot plan as written, in a statement: a table name argument of
+/// a table form, `predict('m', customers)`, becomes `predict('m', (SELECT * FROM
+/// customers))` (DataFusion resolves a statement's tables before planning it and does not
+/// look inside table function arguments); and `segment(k, ...) OVER (...)` calls the window
+/// function `segment_window` (DataFusion plans a name with a scalar function as that
+/// function even with OVER). Call it on statements (or queries) before planning them.
+pub fn rewrite_cohort_forms<N: VisitMut>(statement: &mut N) -> Result<()> {
     struct Rewrite(Option<datafusion::common::DataFusionError>);
     impl VisitorMut for Rewrite {
         type Break = ();
+        fn pre_visit_expr(&mut self, expr: &mut SqlExpr) -> ControlFlow<()> {
+            if let SqlExpr::Function(f) = expr
+                && f.over.is_some()
+                && f.name.to_string().eq_ignore_ascii_case("segment")
+            {
+                f.name = ObjectName::from(vec![Ident::new(SEGMENT_WINDOW)]);
+            }
+            ControlFlow::Continue(())
+        }
         fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
             let TableFactor::Table {
                 name,
@@ -388,7 +447,7 @@ pub fn table_arguments_as_subqueries<N: VisitMut>(statement: &mut N) -> Result<(
             else {
                 return ControlFlow::Continue(());
             };
-            if !FORMS.contains(&name.to_string().to_lowercase().as_str()) {
+            if !TABLE_ARGUMENT_FORMS.contains(&name.to_string().to_lowercase().as_str()) {
                 return ControlFlow::Continue(());
             }
             for arg in &mut args.args {

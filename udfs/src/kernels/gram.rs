@@ -53,7 +53,7 @@ unsafe fn accumulate_fma(
 
 /// How `a·b + c` is computed: fused where the target has it, plain otherwise (a fused
 /// multiply-add without hardware support is a slow library call).
-trait MulAdd: Sized {
+pub(super) trait MulAdd: Sized {
     fn mul_add(a: f64, b: f64, c: f64) -> f64;
 
     /// A full `MR × NR` block.
@@ -63,8 +63,8 @@ trait MulAdd: Sized {
     }
 }
 
-struct Fused;
-struct Plain;
+pub(super) struct Fused;
+pub(super) struct Plain;
 
 impl MulAdd for Fused {
     #[inline(always)]

@@ -2,8 +2,11 @@
 //! tested against reference libraries directly and reused by any front end.
 
 mod cholesky;
+pub mod cluster_quality;
 pub mod dist;
 pub mod gram;
+pub mod kmeans;
 pub mod linear;
 pub mod logistic;
 pub mod moments;
+pub mod rng;

@@ -90,7 +90,7 @@ impl LinearModel {
         let columns: Vec<usize> = set
             .feature_idx
             .iter()
-            .chain([&set.label_idx])
+            .chain(&set.label_idx)
             .copied()
             .collect();
         let parts = batches

@@ -71,7 +71,7 @@ impl LogisticModel {
         settings: &LogisticSettings,
     ) -> Result<(Self, Report)> {
         let set = TrainingSet::prepare(source, label)?;
-        let label_type = source.schema().field(set.label_idx).data_type();
+        let label_type = source.schema().field(set.label_column()?).data_type();
         let mut design = Design {
             kind: label_kind(label_type, label, &set, settings)?,
             set,
@@ -282,7 +282,7 @@ impl Design {
     fn label(&self, batch: &RecordBatch, rows: &Rows) -> Result<Vec<f64>> {
         let label = &self.set.label;
         let y = rows.kept(label_01(
-            batch.column(self.set.label_idx),
+            batch.column(self.set.label_column()?),
             &self.kind,
             label,
         )?);

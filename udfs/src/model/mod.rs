@@ -2,6 +2,7 @@
 
 pub mod coefficients;
 pub mod encoding;
+pub mod kmeans;
 pub mod linear;
 pub mod logistic;
 pub mod training;
@@ -9,12 +10,14 @@ pub mod training;
 use std::fmt::Debug;
 use std::sync::Arc;
 
+use datafusion::arrow::array::RecordBatch;
 use datafusion::common::Result;
 use serde::{Deserialize, Serialize};
 
 pub use crate::kernels::linear::Dropped;
 pub use coefficients::{Coefficients, Explained};
 pub use encoding::FeatureEncoding;
+pub use kmeans::{Clusters, KMeansModel, KMeansSettings};
 pub use linear::LinearModel;
 pub use logistic::{LogisticModel, LogisticSettings};
 
@@ -32,12 +35,17 @@ pub(crate) mod nan_as_null {
     }
 }
 
+/// The name of a k-means model's centroid array in the store.
+const CENTROIDS: &str = "centroids";
+
 /// A trained model of any type.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "model_type", rename_all = "snake_case")]
 pub enum Model {
     LinearReg(LinearModel),
     LogisticReg(LogisticModel),
+    #[serde(rename = "kmeans")]
+    KMeans(KMeansModel),
 }
 
 impl Model {
@@ -46,7 +54,33 @@ impl Model {
         match self {
             Model::LinearReg(m) => &m.features,
             Model::LogisticReg(m) => &m.features,
+            Model::KMeans(m) => &m.features,
         }
+    }
+
+    /// The model type as CREATE MODEL names it.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Model::LinearReg(_) => "linear_reg",
+            Model::LogisticReg(_) => "logistic_reg",
+            Model::KMeans(_) => "kmeans",
+        }
+    }
+
+    /// The large arrays the store keeps beside the description, by name.
+    pub fn arrays(&self) -> Result<Vec<(&'static str, Vec<RecordBatch>)>> {
+        Ok(match self {
+            Model::KMeans(m) => vec![(CENTROIDS, vec![m.centroid_batch()?])],
+            Model::LinearReg(_) | Model::LogisticReg(_) => vec![],
+        })
+    }
+
+    /// The model with its large arrays read back through `read` (by name).
+    pub fn with_arrays(self, read: impl Fn(&str) -> Result<Vec<RecordBatch>>) -> Result<Self> {
+        Ok(match self {
+            Model::KMeans(m) => Model::KMeans(m.with_centroids(&read(CENTROIDS)?)?),
+            other => other,
+        })
     }
 
     /// The input columns, in training order.
@@ -54,11 +88,13 @@ impl Model {
         self.features().iter().map(|f| f.name()).collect()
     }
 
-    /// The weights in the original units of each feature, intercept first.
-    pub fn explain(&self) -> Vec<Explained> {
+    /// The weights in the original units of each feature, intercept first; `None` for a
+    /// model without weights.
+    pub fn explain(&self) -> Option<Vec<Explained>> {
         match self {
-            Model::LinearReg(m) => m.explain(),
-            Model::LogisticReg(m) => m.explain(),
+            Model::LinearReg(m) => Some(m.explain()),
+            Model::LogisticReg(m) => Some(m.explain()),
+            Model::KMeans(_) => None,
         }
     }
 }

@@ -61,8 +61,10 @@ const LABEL_VALUES: usize = 6;
 /// a source read again for every pass needs not return its batches in the same order.
 #[derive(Debug, Clone)]
 pub struct TrainingSet {
+    /// The label's name; empty for an unlabelled set.
     pub label: String,
-    pub label_idx: usize,
+    /// The label's column; `None` for an unlabelled set (clustering).
+    pub label_idx: Option<usize>,
     pub feature_idx: Vec<usize>,
     pub features: Vec<FeatureEncoding>,
     /// The distinct values of a text label in the used rows (at most a few).
@@ -139,16 +141,28 @@ impl TrainingSet {
                 names.join(", ")
             );
         };
-        let feature_idx: Vec<usize> = (0..schema.fields().len())
-            .filter(|&i| i != label_idx)
-            .collect();
-        if feature_idx.is_empty() {
+        if schema.fields().len() == 1 {
             return plan_err!(
                 "the training query has only the label {label}; add feature columns to it"
             );
         }
+        Self::with_label(schema, label.to_string(), Some(label_idx))
+    }
+
+    /// A set of features only, every column of `schema`, for models without a label.
+    pub fn unlabelled(schema: &Schema) -> Result<Self> {
+        if schema.fields().is_empty() {
+            return plan_err!("the training query has no columns; select the feature columns");
+        }
+        Self::with_label(schema, String::new(), None)
+    }
+
+    fn with_label(schema: &Schema, label: String, label_idx: Option<usize>) -> Result<Self> {
+        let feature_idx: Vec<usize> = (0..schema.fields().len())
+            .filter(|&i| Some(i) != label_idx)
+            .collect();
         let set = Self {
-            label: label.to_string(),
+            label,
             label_idx,
             feature_idx,
             features: vec![],
@@ -188,10 +202,11 @@ impl TrainingSet {
         let set = &mut self;
         let label = set.label.clone();
         let label = label.as_str();
-        let label_idx = set.label_idx;
         let empty = set.empty_stats(schema)?;
         let mut stats = empty.clone();
-        let text_label = is_categorical(schema.field(label_idx).data_type());
+        let text_label = set
+            .label_idx
+            .filter(|&l| is_categorical(schema.field(l).data_type()));
         source.scan(&mut |group| {
             // Each batch on its own thread; merged in batch order so the result does not
             // depend on scheduling.
@@ -206,7 +221,7 @@ impl TrainingSet {
                         s.update(column, &mask, schema.field(i).name())?;
                     }
                     let mut values = BTreeSet::new();
-                    if text_label {
+                    if let Some(label_idx) = text_label {
                         let text = as_text(batch.column(label_idx), label)?;
                         for v in rows
                             .kept(text.as_string::<i32>().iter())
@@ -266,9 +281,9 @@ impl TrainingSet {
     /// Which rows of `batch` are used: those with a label and only finite numbers.
     pub fn rows(&self, batch: &RecordBatch) -> Result<Rows> {
         let schema = batch.schema();
-        let mut keep: Option<Vec<bool>> = batch
-            .column(self.label_idx)
-            .logical_nulls()
+        let mut keep: Option<Vec<bool>> = self
+            .label_idx
+            .and_then(|l| batch.column(l).logical_nulls())
             .map(|nulls| nulls.iter().collect());
         let null_label = keep
             .as_ref()
@@ -321,9 +336,17 @@ impl TrainingSet {
         Ok((rows, columns))
     }
 
+    /// The label's column; an error for an unlabelled set.
+    pub fn label_column(&self) -> Result<usize> {
+        match self.label_idx {
+            Some(l) => Ok(l),
+            None => plan_err!("this model needs a label column"),
+        }
+    }
+
     /// The label of the used rows as numbers; the label must be numeric.
     pub fn label_numbers(&self, rows: &Rows) -> Result<Vec<f64>> {
-        match &rows.numbers[self.label_idx] {
+        match &rows.numbers[self.label_column()?] {
             Some(y) => Ok(rows.kept(y.as_primitive::<Float64Type>().values().iter().copied())),
             None => plan_err!("label {} is not numeric", self.label),
         }

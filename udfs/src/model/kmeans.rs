@@ -1,0 +1,430 @@
+//! k-means segmentation as a stored model: training over Arrow batches, assigning rows to
+//! segments, and the segment profile.
+//!
+//! Features are encoded as for regression (numbers standardised unless `standardize` is
+//! false, in which case only centred; text one-hot; NULL numbers as the training mean), and
+//! clustered in that space. Segments are numbered 1..k from the largest.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Schema};
+use datafusion::common::{Result, plan_err};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::Report;
+use super::encoding::{FeatureEncoding, as_f64};
+use super::training::{Source, TrainingSet};
+use crate::kernels::cluster_quality::{davies_bouldin, sample_by_hash, silhouette};
+use crate::kernels::kmeans::{
+    Clustering, KMeansError, KMeansOptions, Points, kmeans, nearest_two, sq_dist,
+};
+
+/// Rows the silhouette is computed on: it is quadratic in them.
+pub const SILHOUETTE_SAMPLE: usize = 4000;
+/// The numbers of clusters `num_clusters = 'auto'` tries.
+pub const AUTO_K: std::ops::RangeInclusive<usize> = 2..=10;
+/// Seed of the content hash that picks the silhouette sample.
+const SAMPLE_SEED: u64 = 0x5EED;
+
+/// How many clusters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Clusters {
+    Fixed(usize),
+    /// The k in [`AUTO_K`] with the highest (sampled) silhouette.
+    Auto,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct KMeansSettings {
+    pub clusters: Clusters,
+    pub standardize: bool,
+    pub n_init: usize,
+    pub max_iterations: usize,
+    pub seed: u64,
+}
+
+impl Default for KMeansSettings {
+    fn default() -> Self {
+        Self {
+            clusters: Clusters::Fixed(8),
+            standardize: true,
+            n_init: 4,
+            max_iterations: 100,
+            seed: 42,
+        }
+    }
+}
+
+/// A fitted k-means model with the encoding of its inputs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KMeansModel {
+    pub features: Vec<FeatureEncoding>,
+    pub standardize: bool,
+    /// Row-major `k × design columns` in the clustering space, largest segment first.
+    /// Stored as an Arrow array beside the description, not in it.
+    #[serde(skip)]
+    pub centroids: Vec<f64>,
+    pub sizes: Vec<u64>,
+    pub inertia: f64,
+    pub iterations: usize,
+    /// Mean and (population) standard deviation of each design column over the training
+    /// rows, for the profile's z.
+    pub column_mean: Vec<f64>,
+    pub column_std: Vec<f64>,
+    /// With `num_clusters = 'auto'`: each k tried and its silhouette.
+    pub k_scores: Vec<(usize, f64)>,
+}
+
+/// The encoded rows of a source: a row-major matrix, with the counts behind the report.
+struct Design {
+    data: Vec<f64>,
+    width: usize,
+    rows_with_nulls: u64,
+}
+
+impl KMeansModel {
+    /// Clusters the rows of the source on every column.
+    pub fn train(source: &impl Source, settings: &KMeansSettings) -> Result<(Self, Report)> {
+        let mut set = TrainingSet::unlabelled(source.schema())?.fit(source)?;
+        if !settings.standardize {
+            for f in &mut set.features {
+                if let FeatureEncoding::Numeric { std, .. } = f {
+                    *std = 1.0;
+                }
+            }
+        }
+        let design = encode_rows(source, &set)?;
+        let points = Points::new(&design.data, design.width);
+        let options = |k| KMeansOptions {
+            k,
+            n_init: settings.n_init,
+            max_iterations: settings.max_iterations,
+            seed: settings.seed,
+            ..KMeansOptions::default()
+        };
+        let sample = sample_by_hash(&points, SILHOUETTE_SAMPLE, SAMPLE_SEED);
+        let sampled = sample_points(&points, &sample);
+        let score = |fit: &Clustering, k| {
+            let labels: Vec<u32> = sample.iter().map(|&i| fit.labels[i]).collect();
+            silhouette(&Points::new(&sampled, design.width), &labels, k)
+        };
+        let (fit, k_scores) = match settings.clusters {
+            Clusters::Fixed(k) => (cluster(&points, &options(k))?, vec![]),
+            Clusters::Auto => {
+                let mut best: Option<(Clustering, f64)> = None;
+                let mut scores = Vec::new();
+                for k in AUTO_K {
+                    let fit = match kmeans(&points, &options(k)) {
+                        Ok(fit) => fit,
+                        Err(KMeansError::TooFewDistinct { .. }) if k > *AUTO_K.start() => break,
+                        Err(e) => return Err(cluster_error(e)),
+                    };
+                    let s = score(&fit, k);
+                    scores.push((k, s));
+                    if best.as_ref().is_none_or(|(_, b)| s > *b) {
+                        best = Some((fit, s));
+                    }
+                }
+                match best {
+                    Some((fit, _)) => (fit, scores),
+                    None => return plan_err!("no k in 2..10 could be fitted"),
+                }
+            }
+        };
+        let k = fit.sizes.len();
+        let silhouette_score = score(&fit, k);
+        let (column_mean, column_std) = column_moments(&points);
+        let scatter = scatter(&points, &fit);
+        let db = davies_bouldin(&fit.centroids, design.width, &scatter, &fit.sizes);
+
+        // Largest segment first; equal sizes keep their order.
+        let mut order: Vec<usize> = (0..k).collect();
+        order.sort_by(|&a, &b| fit.sizes[b].cmp(&fit.sizes[a]));
+        let dim = design.width;
+        let model = KMeansModel {
+            features: set.features.clone(),
+            standardize: settings.standardize,
+            centroids: order
+                .iter()
+                .flat_map(|&j| fit.centroids[j * dim..(j + 1) * dim].to_vec())
+                .collect(),
+            sizes: order.iter().map(|&j| fit.sizes[j]).collect(),
+            inertia: fit.inertia,
+            iterations: fit.iterations,
+            column_mean,
+            column_std,
+            k_scores,
+        };
+        let mut warnings = Vec::new();
+        if design.rows_with_nulls > 0 {
+            warnings.push(format!(
+                "{} rows had NULL features, scored as the training mean",
+                design.rows_with_nulls
+            ));
+        }
+        if !fit.converged {
+            warnings.push(format!(
+                "k-means did not converge in {} iterations; raise max_iterations",
+                settings.max_iterations
+            ));
+        }
+        let report = Report {
+            rows_used: set.rows_used,
+            rows_skipped: set.rows_skipped(),
+            skipped_because: set.skipped_reason(),
+            warnings,
+            metrics: vec![
+                ("inertia".to_string(), fit.inertia),
+                ("davies_bouldin".to_string(), db),
+                ("silhouette".to_string(), silhouette_score),
+                ("k".to_string(), k as f64),
+                ("iterations".to_string(), fit.iterations as f64),
+            ]
+            .into_iter()
+            .chain(
+                model
+                    .k_scores
+                    .iter()
+                    .map(|(k, s)| (format!("silhouette k={k}"), *s)),
+            )
+            .collect(),
+        };
+        Ok((model, report))
+    }
+
+    pub fn k(&self) -> usize {
+        self.sizes.len()
+    }
+
+    /// Width of the clustering space.
+    pub fn dim(&self) -> usize {
+        self.features.iter().map(|f| f.design_names().len()).sum()
+    }
+
+    /// The segment (1 = largest) and the distance to its centre of each row; NULL for a row
+    /// with a NaN or infinite number.
+    pub fn assign(&self, columns: &[ArrayRef]) -> Result<(Int64Array, Float64Array)> {
+        let (rows, valid) = encode_columns(&self.features, columns)?;
+        let dim = self.dim();
+        let n = valid.len();
+        let (segments, distances): (Vec<Option<i64>>, Vec<Option<f64>>) = (0..n)
+            .map(|i| {
+                if !valid[i] {
+                    return (None, None);
+                }
+                let (j, d, _) = nearest_two(&rows[i * dim..(i + 1) * dim], &self.centroids);
+                (Some(j as i64 + 1), Some(d.sqrt()))
+            })
+            .unzip();
+        Ok((Int64Array::from(segments), Float64Array::from(distances)))
+    }
+
+    /// The centroids as an Arrow batch (`segment`, then one column per design column), as
+    /// the store keeps them.
+    pub fn centroid_batch(&self) -> Result<RecordBatch> {
+        let names: Vec<String> = self
+            .features
+            .iter()
+            .flat_map(|f| f.design_names())
+            .collect();
+        let dim = names.len();
+        let mut fields = vec![Field::new("segment", DataType::Int64, false)];
+        fields.extend(
+            names
+                .iter()
+                .map(|n| Field::new(n, DataType::Float64, false)),
+        );
+        let mut columns: Vec<ArrayRef> =
+            vec![Arc::new(Int64Array::from_iter_values(1..=self.k() as i64))];
+        for d in 0..dim {
+            columns.push(Arc::new(Float64Array::from_iter_values(
+                (0..self.k()).map(|j| self.centroids[j * dim + d]),
+            )));
+        }
+        Ok(RecordBatch::try_new(
+            Arc::new(Schema::new(fields)),
+            columns,
+        )?)
+    }
+
+    /// Reads the centroids back from [`KMeansModel::centroid_batch`]'s batches.
+    pub fn with_centroids(mut self, batches: &[RecordBatch]) -> Result<Self> {
+        let dim = self.dim();
+        let mut centroids = vec![0.0; self.k() * dim];
+        let mut rows = 0;
+        for batch in batches {
+            if batch.num_columns() != dim + 1 {
+                return plan_err!("the stored centroids have the wrong shape");
+            }
+            for d in 0..dim {
+                let column = as_f64(batch.column(d + 1), "centroid")?;
+                for (r, v) in column
+                    .as_primitive::<Float64Type>()
+                    .values()
+                    .iter()
+                    .enumerate()
+                {
+                    if let Some(slot) = centroids.get_mut((rows + r) * dim + d) {
+                        *slot = *v;
+                    }
+                }
+            }
+            rows += batch.num_rows();
+        }
+        if rows != self.k() {
+            return plan_err!(
+                "the stored centroids have {rows} rows for {} segments",
+                self.k()
+            );
+        }
+        self.centroids = centroids;
+        Ok(self)
+    }
+}
+
+/// k-means with the kernel's errors in words.
+fn cluster(points: &Points, options: &KMeansOptions) -> Result<Clustering> {
+    kmeans(points, options).map_err(cluster_error)
+}
+
+fn cluster_error(e: KMeansError) -> datafusion::common::DataFusionError {
+    let message = match e {
+        KMeansError::NoClusters => "num_clusters must be at least 1".to_string(),
+        KMeansError::TooFewDistinct { k, distinct } if distinct <= 1 => format!(
+            "every training row has the same features, so there is nothing to segment into \
+             {k} clusters; check the query's columns"
+        ),
+        KMeansError::TooFewDistinct { k, distinct } => format!(
+            "num_clusters = {k} but the training rows hold only {distinct} distinct points; \
+             use num_clusters <= {distinct}"
+        ),
+    };
+    datafusion::common::DataFusionError::Plan(message)
+}
+
+/// The used rows of every batch, encoded, as one row-major matrix.
+fn encode_rows(source: &impl Source, set: &TrainingSet) -> Result<Design> {
+    let width: usize = set.features.iter().map(|f| f.design_names().len()).sum();
+    let mut design = Design {
+        data: Vec::new(),
+        width,
+        rows_with_nulls: 0,
+    };
+    source.scan(&mut |group| {
+        let parts = group
+            .par_iter()
+            .map(|batch| -> Result<(Vec<f64>, u64)> {
+                let rows = set.rows(batch)?;
+                let features: Vec<ArrayRef> = set
+                    .feature_idx
+                    .iter()
+                    .map(|&i| batch.column(i).clone())
+                    .collect();
+                let (encoded, _) = encode_columns(&set.features, &features)?;
+                let nulls = null_rows(&features);
+                let keep = rows.kept(0..batch.num_rows());
+                let with_nulls = keep
+                    .iter()
+                    .filter(|&&r| nulls.get(r).copied().unwrap_or(false))
+                    .count();
+                let mut data = Vec::with_capacity(keep.len() * width);
+                for r in keep {
+                    data.extend_from_slice(&encoded[r * width..(r + 1) * width]);
+                }
+                Ok((data, with_nulls as u64))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        for (data, nulls) in parts {
+            design.data.extend(data);
+            design.rows_with_nulls += nulls;
+        }
+        Ok(())
+    })?;
+    Ok(design)
+}
+
+/// Per row, whether any of `columns` is NULL there.
+fn null_rows(columns: &[ArrayRef]) -> Vec<bool> {
+    let n = columns.first().map_or(0, |c| c.len());
+    let mut out = vec![false; n];
+    for c in columns {
+        if let Some(nulls) = c.logical_nulls() {
+            for (o, valid) in out.iter_mut().zip(nulls.iter()) {
+                *o |= !valid;
+            }
+        }
+    }
+    out
+}
+
+/// The rows of `columns` encoded, row-major, and per row whether every number is finite.
+pub fn encode_columns(
+    features: &[FeatureEncoding],
+    columns: &[ArrayRef],
+) -> Result<(Vec<f64>, Vec<bool>)> {
+    let mut encoded: Vec<Vec<f64>> = Vec::new();
+    for (f, c) in features.iter().zip(columns) {
+        f.encode(c, &mut encoded)?;
+    }
+    let n = columns.first().map_or(0, |c| c.len());
+    let width = encoded.len();
+    let mut rows = vec![0.0; n * width];
+    for (d, column) in encoded.iter().enumerate() {
+        for (r, v) in column.iter().enumerate() {
+            rows[r * width + d] = *v;
+        }
+    }
+    let valid = (0..n)
+        .map(|r| {
+            rows[r * width..(r + 1) * width]
+                .iter()
+                .all(|v| v.is_finite())
+        })
+        .collect();
+    Ok((rows, valid))
+}
+
+/// The rows `sample` of `points`, copied.
+fn sample_points(points: &Points, sample: &[usize]) -> Vec<f64> {
+    sample
+        .iter()
+        .flat_map(|&i| points.row(i).to_vec())
+        .collect()
+}
+
+/// Each column's mean and population standard deviation.
+fn column_moments(points: &Points) -> (Vec<f64>, Vec<f64>) {
+    let (n, dim) = (points.len() as f64, points.dim);
+    let mut mean = vec![0.0; dim];
+    for i in 0..points.len() {
+        for (m, x) in mean.iter_mut().zip(points.row(i)) {
+            *m += x;
+        }
+    }
+    mean.iter_mut().for_each(|m| *m /= n);
+    let mut var = vec![0.0; dim];
+    for i in 0..points.len() {
+        for ((v, x), m) in var.iter_mut().zip(points.row(i)).zip(&mean) {
+            *v += (x - m) * (x - m);
+        }
+    }
+    let std = var.iter().map(|v| (v / n).sqrt()).collect();
+    (mean, std)
+}
+
+/// Each cluster's mean distance of its points to its centre.
+fn scatter(points: &Points, fit: &Clustering) -> Vec<f64> {
+    let k = fit.sizes.len();
+    let dim = points.dim;
+    let mut sums = vec![0.0; k];
+    for (i, &l) in fit.labels.iter().enumerate() {
+        let l = l as usize;
+        sums[l] += sq_dist(points.row(i), &fit.centroids[l * dim..(l + 1) * dim]).sqrt();
+    }
+    sums.iter()
+        .zip(&fit.sizes)
+        .map(|(s, &c)| if c > 0 { s / c as f64 } else { 0.0 })
+        .collect()
+}
