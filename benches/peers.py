@@ -24,7 +24,6 @@ import datetime
 import os
 import platform
 import re
-import subprocess
 import tempfile
 import time
 
@@ -38,6 +37,8 @@ import pyarrow.parquet as pq  # noqa: E402
 from sklearn.linear_model import LinearRegression, LogisticRegression  # noqa: E402
 from sklearn.metrics import log_loss  # noqa: E402
 from sklearnex.linear_model import LinearRegression as IntelexLinearRegression  # noqa: E402
+
+from cohort_run import run_timed  # noqa: E402
 
 
 def make_data(n, d, path):
@@ -72,23 +73,16 @@ def cohort_times(binary, path, d, runs):
         ("logistic", f"CREATE OR REPLACE MODEL logit OPTIONS (model_type = 'logistic_reg', label = 'c') AS SELECT c, {features} FROM t"),
         ("score", f"SELECT sum(PREDICT('lin', {features})) FROM t"),
     ]
-    lines = [f"CREATE TABLE t AS SELECT * FROM '{path}';"]
+    lines = [f"CREATE TABLE t AS SELECT * FROM '{path}'"]
     for _ in range(runs):
-        lines += [sql + ";" for _, sql in timed]
-    lines.append("SELECT metrics FROM cohort.models WHERE model = 'logit';")
-    with tempfile.TemporaryDirectory() as store:
-        script = os.path.join(store, "bench.sql")
-        with open(script, "w") as f:
-            f.write("\n".join(lines) + "\n")
-        out = subprocess.run(
-            [binary, "--store", store, "--timing", "--format", "csv", "-q", "-f", script],
-            capture_output=True, text=True, check=True,
-        )
-    seconds = [float(m) for m in re.findall(r":\d+: ([0-9.]+) s", out.stderr)][1:-1]
+        lines += [sql for _, sql in timed]
+    lines.append("SELECT metrics FROM cohort.models WHERE model = 'logit'")
+    seconds, stdout = run_timed(binary, lines)
+    seconds = seconds[1:-1]
     result = {}
     for i, (name, _) in enumerate(timed):
         result[name] = min(seconds[i::len(timed)])
-    log_loss_value = float(re.search(r"log_loss=([0-9.]+)", out.stdout).group(1))
+    log_loss_value = float(re.search(r"log_loss=([0-9.]+)", stdout).group(1))
     return result, log_loss_value
 
 

@@ -166,17 +166,13 @@ impl RelationPlanner for PredictRelation {
                 Expr::ScalarFunction(ScalarFunction::new_udf(Arc::new(udf), features.clone()))
             };
             match (function.as_str(), model.as_ref()) {
-                ("segment", Model::KMeans(_)) => {
-                    let mut exprs: Vec<Expr> = input
-                        .schema()
-                        .columns()
-                        .into_iter()
-                        .map(Expr::Column)
-                        .collect();
-                    exprs.push(call(Scoring::Segment).alias("segment"));
-                    exprs.push(call(Scoring::Distance).alias("distance"));
-                    LogicalPlanBuilder::from(input).project(exprs)?.build()?
-                }
+                ("segment", Model::KMeans(_)) => appended(
+                    input,
+                    [
+                        call(Scoring::Segment).alias("segment"),
+                        call(Scoring::Distance).alias("distance"),
+                    ],
+                )?,
                 ("evaluate", Model::KMeans(m)) => {
                     let key = format!("{}@{}", resolved.name, resolved.version);
                     let aggregate =
@@ -238,16 +234,9 @@ fn match_features(input: &LogicalPlan, model_name: &str, model: &Model) -> Resul
 
 /// PREDICT's plan: every input column, then `predicted_<label>` (and `probability`).
 fn predict_plan(input: LogicalPlan, model: &Model, score: Expr) -> Result<LogicalPlan> {
-    let mut exprs: Vec<Expr> = input
-        .schema()
-        .columns()
-        .into_iter()
-        .map(Expr::Column)
-        .collect();
     let m = match model {
         Model::LinearReg(m) => {
-            exprs.push(score.alias(format!("predicted_{}", m.label)));
-            return LogicalPlanBuilder::from(input).project(exprs)?.build();
+            return appended(input, [score.alias(format!("predicted_{}", m.label))]);
         }
         Model::LogisticReg(m) => m,
         Model::KMeans(_) => return plan_err!("predict needs a regression or churn model"),
@@ -257,9 +246,8 @@ fn predict_plan(input: LogicalPlan, model: &Model, score: Expr) -> Result<Logica
         Classes::Numeric => (lit(1i64), lit(0i64)),
         Classes::Text { positive, negative } => (lit(positive.as_str()), lit(negative.as_str())),
     };
-    exprs.push(score.alias("probability"));
     // The class is computed over the probability column, so each row is scored once.
-    let plan = LogicalPlanBuilder::from(input).project(exprs)?.build()?;
+    let plan = appended(input, [score.alias("probability")])?;
     let mut outer: Vec<Expr> = plan
         .schema()
         .columns()
@@ -274,6 +262,18 @@ fn predict_plan(input: LogicalPlan, model: &Model, score: Expr) -> Result<Logica
     .alias(format!("predicted_{}", m.label));
     outer.insert(outer.len() - 1, predicted);
     LogicalPlanBuilder::from(plan).project(outer)?.build()
+}
+
+/// Every column of `input`, then `more`.
+fn appended(input: LogicalPlan, more: impl IntoIterator<Item = Expr>) -> Result<LogicalPlan> {
+    let mut exprs: Vec<Expr> = input
+        .schema()
+        .columns()
+        .into_iter()
+        .map(Expr::Column)
+        .collect();
+    exprs.extend(more);
+    LogicalPlanBuilder::from(input).project(exprs)?.build()
 }
 
 /// The relation argument of a table form as a query: a `(subquery)` as it is, a table name

@@ -170,12 +170,9 @@ impl KMeansModel {
                 settings.max_iterations
             ));
         }
-        let report = Report {
-            rows_used: set.rows_used,
-            rows_skipped: set.rows_skipped(),
-            skipped_because: set.skipped_reason(),
+        let report = set.report(
             warnings,
-            metrics: vec![
+            vec![
                 ("inertia".to_string(), fit.inertia),
                 ("davies_bouldin".to_string(), db),
                 ("silhouette".to_string(), silhouette_score),
@@ -190,7 +187,7 @@ impl KMeansModel {
                     .map(|(k, s)| (format!("silhouette k={k}"), *s)),
             )
             .collect(),
-        };
+        );
         Ok((model, report))
     }
 

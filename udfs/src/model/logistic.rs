@@ -145,17 +145,14 @@ impl LogisticModel {
             intercept_covariance: (1..k).map(|j| fit.cov[j]).collect(),
         };
         let Summary { p, y, .. } = summary;
-        let report = Report {
-            rows_used: set.rows_used,
-            rows_skipped: set.rows_skipped(),
-            skipped_because: set.skipped_reason(),
+        let report = set.report(
             warnings,
-            metrics: vec![
+            vec![
                 ("auc".to_string(), auc(&p, &y)),
                 ("log_loss".to_string(), log_loss(&p, &y)),
                 ("accuracy".to_string(), accuracy(&p, &y)),
             ],
-        };
+        );
         let model = LogisticModel {
             label: label.to_string(),
             classes: kind,

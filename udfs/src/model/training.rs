@@ -8,6 +8,7 @@ use datafusion::arrow::datatypes::{Float64Type, Schema};
 use datafusion::common::{Result, plan_err};
 use rayon::prelude::*;
 
+use super::Report;
 use super::encoding::{FeatureEncoding, FeatureStats, as_f64, as_text, is_categorical};
 
 /// The rows a model trains on, read as often as its fit needs: a pass visits them in groups
@@ -369,5 +370,16 @@ impl TrainingSet {
 
     pub fn rows_skipped(&self) -> u64 {
         self.rows_null_label + self.rows_not_finite
+    }
+
+    /// The training report: these rows, with a fit's warnings and metrics.
+    pub fn report(&self, warnings: Vec<String>, metrics: Vec<(String, f64)>) -> Report {
+        Report {
+            rows_used: self.rows_used,
+            rows_skipped: self.rows_skipped(),
+            skipped_because: self.skipped_reason(),
+            warnings,
+            metrics,
+        }
     }
 }
