@@ -586,3 +586,23 @@ fn serve_without_login_only_on_loopback() {
         .unwrap();
     assert_usage_error(&o, "COHORT_UNSET_PASSWORD is not set");
 }
+
+#[test]
+fn example_scripts_run_on_the_demo_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    for script in ["tour.sql", "churn.sql", "segments.sql"] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("queries")
+            .join(script);
+        let out = cohort()
+            .current_dir(dir.path())
+            .args(["--demo", "--demo-scale", "0.2", "--store"])
+            .arg(&store)
+            .arg("-f")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{script}: {}", stderr(&out));
+    }
+}

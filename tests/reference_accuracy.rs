@@ -295,3 +295,41 @@ async fn evaluate_on_a_holdout_matches_scikit_learn() {
         }
     }
 }
+
+/// RFM on the CDNOW purchases against pandas.qcut (tests/reference/rfm_cdnow.py): every
+/// customer's recency, frequency, monetary value, scores and segment.
+#[tokio::test(flavor = "multi_thread")]
+async fn rfm_matches_pandas_qcut_on_cdnow() {
+    let (engine, _store) = engine_with("cdnow_transactions.csv.gz").await;
+    register_files(
+        engine.context(),
+        &[root().join("tests/reference/rfm_cdnow.csv.gz")],
+    )
+    .await
+    .unwrap();
+    let result = engine
+        .execute(
+            "SELECT count(*) AS customers, \
+                    count(*) FILTER (WHERE e.customer_id IS NULL OR m.customer_id IS NULL \
+                      OR m.recency_days <> e.recency_days OR m.frequency <> e.frequency \
+                      OR abs(m.monetary - e.monetary) > 1e-6 OR m.r_score <> e.r_score \
+                      OR m.f_score <> e.f_score OR m.m_score <> e.m_score \
+                      OR m.rfm_segment <> e.rfm_segment) AS different \
+             FROM rfm(cdnow_transactions, customer_col => 'customer_id', \
+                      time_col => 'order_date', amount_col => 'dollar_value', \
+                      as_of => DATE '1998-07-01') m \
+             FULL JOIN rfm_cdnow e ON m.customer_id = e.customer_id",
+        )
+        .await
+        .unwrap();
+    let batch = &result.batches[0];
+    let count = |i: usize| {
+        batch
+            .column(i)
+            .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+            .value(0)
+    };
+    // 23,570 customers bought; 68 of them only for $0, so they have no order that counts.
+    assert_eq!(count(0), 23_502, "customers");
+    assert_eq!(count(1), 0, "customers whose RFM differs from pandas");
+}

@@ -12,6 +12,7 @@ pub mod kernels;
 pub mod model;
 pub mod predict;
 pub mod predict_table;
+pub mod rfm;
 pub mod segment_profile;
 pub mod segment_window;
 pub mod train_regression;
@@ -59,6 +60,7 @@ pub fn register_all(ctx: &SessionContext, models: Arc<dyn ModelResolver>) -> Res
         Arc::new(segment_profile::SegmentProfile::new(models.clone())),
     );
     ctx.register_relation_planner(Arc::new(predict_table::PredictRelation::new(models)))?;
+    ctx.register_relation_planner(Arc::new(rfm::RfmRelation))?;
     Ok(())
 }
 
@@ -70,6 +72,7 @@ pub fn table_function_docs() -> Vec<(&'static str, &'static Documentation)> {
         ("explain_model", &explain_model::DOC),
         ("lift", &predict_table::LIFT_DOC),
         ("predict", &predict_table::DOC),
+        ("rfm", &rfm::DOC),
         ("segment_profile", &segment_profile::DOC),
     ]
 }

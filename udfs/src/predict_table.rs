@@ -151,12 +151,7 @@ impl RelationPlanner for PredictRelation {
         let plan = if function == "lift" {
             lift_plan(context, &model_name, self.resolver.as_ref(), &query, groups)?
         } else {
-            let input = context.plan(TableFactor::Derived {
-                lateral: false,
-                subquery: query,
-                alias: None,
-                sample: None,
-            })?;
+            let input = plan_derived(context, query)?;
             let resolved = self.resolver.resolve(&model_name)?;
             let features = match_features(&input, &model_name, &resolved.model)?;
             let arity = features.len();
@@ -382,8 +377,6 @@ fn lift_plan(
     let Model::LogisticReg(m) = resolved.model.as_ref() else {
         return plan_err!("lift needs a binary classifier, but model {model_name} is linear_reg");
     };
-    let quote = |name: &str| format!("\"{}\"", name.replace('"', "\"\""));
-    let literal = |text: &str| format!("'{}'", text.replace('\'', "''"));
     let label = quote(&m.label);
     let actual = match &m.classes {
         Classes::Boolean => format!("CASE WHEN {label} THEN 1.0 WHEN NOT {label} THEN 0.0 END"),
@@ -408,9 +401,35 @@ fn lift_plan(
         literal(model_name),
         features.join(", ")
     );
+    plan_query(context, &sql)
+}
+
+/// An identifier quoted for SQL.
+pub(crate) fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A string literal for SQL.
+pub(crate) fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// Plans a query written as SQL, as a derived table of the statement being planned.
+pub(crate) fn plan_query(
+    context: &mut dyn RelationPlannerContext,
+    sql: &str,
+) -> Result<LogicalPlan> {
     let query = Parser::new(&GenericDialect {})
-        .try_with_sql(&sql)
+        .try_with_sql(sql)
         .and_then(|mut p| p.parse_query())?;
+    plan_derived(context, query)
+}
+
+/// Plans a parsed query as a derived table.
+pub(crate) fn plan_derived(
+    context: &mut dyn RelationPlannerContext,
+    query: Box<Query>,
+) -> Result<LogicalPlan> {
     context.plan(TableFactor::Derived {
         lateral: false,
         subquery: query,
