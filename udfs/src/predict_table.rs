@@ -18,8 +18,8 @@ use datafusion::logical_expr::planner::{
 use datafusion::logical_expr::{AggregateUDF, LogicalPlan, cast};
 use datafusion::logical_expr::{Documentation, Expr, LogicalPlanBuilder, lit, when};
 use datafusion::sql::sqlparser::ast::{
-    Expr as SqlExpr, FunctionArg, FunctionArgExpr, Ident, ObjectName, Query, TableFactor, Value,
-    VisitMut, VisitorMut,
+    Expr as SqlExpr, FunctionArg, FunctionArgExpr, Ident, ObjectName, Query, TableAlias,
+    TableFactor, Value, VisitMut, VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -97,26 +97,16 @@ impl RelationPlanner for PredictRelation {
         relation: TableFactor,
         context: &mut dyn RelationPlannerContext,
     ) -> Result<RelationPlanning> {
-        let TableFactor::Table {
-            name,
-            alias,
-            args: Some(args),
-            ..
-        } = &relation
-        else {
+        let Some((function, args, alias)) = table_form(&relation, &FORMS) else {
             return Ok(RelationPlanning::Original(Box::new(relation)));
         };
-        let function = name.to_string().to_lowercase();
-        if !FORMS.contains(&function.as_str()) {
-            return Ok(RelationPlanning::Original(Box::new(relation)));
-        }
         let usage = || {
             plan_err!(
                 "{function} in FROM takes the model name and a table or a (subquery), e.g. \
                  SELECT * FROM {function}('churn', customers)"
             )
         };
-        let (model_arg, input_arg, groups) = match (function.as_str(), args.args.as_slice()) {
+        let (model_arg, input_arg, groups) = match (function.as_str(), args) {
             (_, [m, i]) => (m, i, 10),
             (
                 "lift",
@@ -402,6 +392,27 @@ fn lift_plan(
         features.join(", ")
     );
     plan_query(context, &sql)
+}
+
+/// The function (lower case), arguments and alias of a table function call in FROM, when
+/// the function is one of `forms`.
+pub(crate) fn table_form<'a>(
+    relation: &'a TableFactor,
+    forms: &[&str],
+) -> Option<(String, &'a [FunctionArg], &'a Option<TableAlias>)> {
+    let TableFactor::Table {
+        name,
+        alias,
+        args: Some(args),
+        ..
+    } = relation
+    else {
+        return None;
+    };
+    let function = name.to_string().to_lowercase();
+    forms
+        .contains(&function.as_str())
+        .then_some((function, args.args.as_slice(), alias))
 }
 
 /// An identifier quoted for SQL.

@@ -14,7 +14,7 @@ use datafusion::sql::sqlparser::ast::{
     Expr as SqlExpr, FunctionArg, FunctionArgExpr, TableFactor, Value,
 };
 
-use crate::predict_table::{literal, plan_derived, plan_query, quote, relation_query};
+use crate::predict_table::{literal, plan_derived, plan_query, quote, relation_query, table_form};
 
 pub static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
@@ -74,19 +74,10 @@ impl RelationPlanner for RfmRelation {
         relation: TableFactor,
         context: &mut dyn RelationPlannerContext,
     ) -> Result<RelationPlanning> {
-        let TableFactor::Table {
-            name,
-            alias,
-            args: Some(args),
-            ..
-        } = &relation
-        else {
+        let Some((_, args, alias)) = table_form(&relation, &["rfm"]) else {
             return Ok(RelationPlanning::Original(Box::new(relation)));
         };
-        if !name.to_string().eq_ignore_ascii_case("rfm") {
-            return Ok(RelationPlanning::Original(Box::new(relation)));
-        }
-        let Some((first, named)) = args.args.split_first() else {
+        let Some((first, named)) = args.split_first() else {
             return usage();
         };
         let Some(input) = relation_query(first)? else {
