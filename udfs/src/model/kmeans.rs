@@ -110,8 +110,12 @@ impl KMeansModel {
             let labels: Vec<u32> = sample.iter().map(|&i| fit.labels[i]).collect();
             silhouette(&Points::new(&sampled, design.width), &labels, k)
         };
-        let (fit, k_scores) = match settings.clusters {
-            Clusters::Fixed(k) => (cluster(&points, &options(k))?, vec![]),
+        let (fit, silhouette_score, k_scores) = match settings.clusters {
+            Clusters::Fixed(k) => {
+                let fit = cluster(&points, &options(k))?;
+                let s = score(&fit, k);
+                (fit, s, vec![])
+            }
             Clusters::Auto => {
                 let mut best: Option<(Clustering, f64)> = None;
                 let mut scores = Vec::new();
@@ -128,13 +132,12 @@ impl KMeansModel {
                     }
                 }
                 match best {
-                    Some((fit, _)) => (fit, scores),
+                    Some((fit, s)) => (fit, s, scores),
                     None => return plan_err!("no k in 2..10 could be fitted"),
                 }
             }
         };
         let k = fit.sizes.len();
-        let silhouette_score = score(&fit, k);
         let (column_mean, column_std) = column_moments(&points);
         let scatter = scatter(&points, &fit);
         let db = davies_bouldin(&fit.centroids, design.width, &scatter, &fit.sizes);
