@@ -15,7 +15,7 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use super::gram::{Fused, MulAdd, Plain};
+use super::gram::{MulAdd, Plain};
 use super::rng::Rng;
 
 /// Rows per chunk of a parallel pass.
@@ -203,25 +203,36 @@ fn plus_plus(points: &Points, k: usize, rng: &mut Rng) -> Vec<f64> {
     let trials = 2 + (k as f64).ln() as usize;
     let mut centres = Vec::with_capacity(k * points.dim);
     centres.extend_from_slice(points.row(rng.below(n as u64) as usize));
-    let mut closest: Vec<f64> = (0..n)
-        .into_par_iter()
-        .with_min_len(CHUNK)
-        .map(|i| sq_dist(points.row(i), &centres))
-        .collect();
+    let dim = points.dim;
+    let mut closest = vec![f64::INFINITY; n];
+    let lower = |closest: &mut [f64], centre: &[f64]| {
+        closest
+            .par_chunks_mut(CHUNK)
+            .enumerate()
+            .for_each(|(c, ds)| {
+                let rows = points.rows(c * CHUNK..c * CHUNK + ds.len());
+                each_distance(rows, dim, &[centre], |r, _, d| ds[r] = ds[r].min(d));
+            })
+    };
+    lower(&mut closest, &centres);
     for _ in 1..k {
         let chunk_totals: Vec<f64> = closest.par_chunks(CHUNK).map(|c| c.iter().sum()).collect();
         let potential: f64 = chunk_totals.iter().sum();
-        let candidates: Vec<usize> = (0..trials)
-            .map(|_| weighted_pick(&closest, &chunk_totals, rng.uniform() * potential))
+        let candidates: Vec<&[f64]> = (0..trials)
+            .map(|_| {
+                points.row(weighted_pick(
+                    &closest,
+                    &chunk_totals,
+                    rng.uniform() * potential,
+                ))
+            })
             .collect();
         // The total each candidate would leave.
         let totals = chunk_sums(n, trials, |range, acc| {
-            for i in range {
-                let x = points.row(i);
-                for (a, &c) in acc.iter_mut().zip(&candidates) {
-                    *a += sq_dist(x, points.row(c)).min(closest[i]);
-                }
-            }
+            let start = range.start;
+            each_distance(points.rows(range), dim, &candidates, |r, c, d| {
+                acc[c] += d.min(closest[start + r])
+            });
         });
         let mut best = 0;
         for t in 1..trials {
@@ -229,13 +240,8 @@ fn plus_plus(points: &Points, k: usize, rng: &mut Rng) -> Vec<f64> {
                 best = t;
             }
         }
-        let centre = points.row(candidates[best]);
-        centres.extend_from_slice(centre);
-        closest
-            .par_iter_mut()
-            .with_min_len(CHUNK)
-            .enumerate()
-            .for_each(|(i, d)| *d = d.min(sq_dist(points.row(i), centre)));
+        centres.extend_from_slice(candidates[best]);
+        lower(&mut closest, candidates[best]);
     }
     centres
 }
@@ -530,13 +536,56 @@ pub fn nearest_two(x: &[f64], centres: &[f64]) -> (usize, f64, f64) {
         // SAFETY: as in `sq_dist`.
         return unsafe { nearest_two_fma(x, centres) };
     }
-    nearest_two_with::<Plain>(x, centres)
+    nearest_two_with(x, centres, sq_dist_with::<Plain>)
+}
+
+/// Calls `f(r, t, d)` with the squared distance `d` of each row `r` of the row-major `rows`
+/// to each of `targets`, the kernel chosen once for all of them.
+fn each_distance(
+    rows: &[f64],
+    dim: usize,
+    targets: &[&[f64]],
+    mut f: impl FnMut(usize, usize, f64),
+) {
+    #[cfg(target_arch = "x86_64")]
+    if fused() {
+        // SAFETY: as in `sq_dist`.
+        unsafe { each_distance_fma(rows, dim, targets, &mut f) };
+        return;
+    }
+    each_distance_with(rows, dim, targets, &mut f, sq_dist_with::<Plain>);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn each_distance_fma(
+    rows: &[f64],
+    dim: usize,
+    targets: &[&[f64]],
+    f: &mut impl FnMut(usize, usize, f64),
+) {
+    each_distance_with(rows, dim, targets, f, |a, b| avx2::sq_dist(a, b));
+}
+
+#[inline(always)]
+fn each_distance_with(
+    rows: &[f64],
+    dim: usize,
+    targets: &[&[f64]],
+    f: &mut impl FnMut(usize, usize, f64),
+    sq_dist: impl Fn(&[f64], &[f64]) -> f64,
+) {
+    for (r, x) in rows.chunks_exact(dim).enumerate() {
+        for (t, target) in targets.iter().enumerate() {
+            f(r, t, sq_dist(x, target));
+        }
+    }
 }
 
 /// The nearest centre of `x` and the squared distance to the second nearest, from
 /// `|x|² - 2 x·c + |c|²` with the centres' squared norms given: one multiply-add per value
-/// instead of a subtraction and a multiply-add, four centres at a time so each value of `x`
-/// is loaded once for four. For the full scans of Lloyd's passes, where speed matters and
+/// instead of a subtraction and a multiply-add, eight centres at a time so each value of `x`
+/// is loaded once for eight and eight independent sums keep both FMA units busy. For the full scans of Lloyd's passes, where speed matters and
 /// the caller recomputes the distance it keeps.
 fn nearest_by_dots(x: &[f64], centres: &[f64], norms: &[f64]) -> (usize, f64) {
     #[cfg(target_arch = "x86_64")]
@@ -544,17 +593,39 @@ fn nearest_by_dots(x: &[f64], centres: &[f64], norms: &[f64]) -> (usize, f64) {
         // SAFETY: as in `sq_dist`.
         return unsafe { nearest_by_dots_fma(x, centres, norms) };
     }
-    nearest_by_dots_with::<Plain>(x, centres, norms)
+    nearest_by_dots_with(
+        x,
+        centres,
+        norms,
+        |x, block| {
+            let (low, high) = block.split_at(4 * x.len());
+            let (a, b) = (dots4::<Plain>(x, low), dots4::<Plain>(x, high));
+            std::array::from_fn(|i| if i < 4 { a[i] } else { b[i - 4] })
+        },
+        dot_with::<Plain>,
+    )
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn nearest_by_dots_fma(x: &[f64], centres: &[f64], norms: &[f64]) -> (usize, f64) {
-    nearest_by_dots_with::<Fused>(x, centres, norms)
+    nearest_by_dots_with(
+        x,
+        centres,
+        norms,
+        |a, b| avx2::dots::<8>(a, b),
+        |a, b| avx2::dot(a, b),
+    )
 }
 
 #[inline(always)]
-fn nearest_by_dots_with<M: MulAdd>(x: &[f64], centres: &[f64], norms: &[f64]) -> (usize, f64) {
+fn nearest_by_dots_with(
+    x: &[f64],
+    centres: &[f64],
+    norms: &[f64],
+    dots8: impl Fn(&[f64], &[f64]) -> [f64; 8],
+    dot: impl Fn(&[f64], &[f64]) -> f64,
+) -> (usize, f64) {
     let dim = x.len();
     let (mut best, mut d1, mut d2) = (0, f64::INFINITY, f64::INFINITY);
     let mut consider = |j: usize, xc: f64| {
@@ -565,21 +636,21 @@ fn nearest_by_dots_with<M: MulAdd>(x: &[f64], centres: &[f64], norms: &[f64]) ->
             d2 = d;
         }
     };
-    let mut blocks = centres.chunks_exact(4 * dim);
+    let mut blocks = centres.chunks_exact(8 * dim);
     let mut j = 0;
     for block in &mut blocks {
-        let dots = dots4::<M>(x, block);
+        let dots = dots8(x, block);
         for (b, xc) in dots.into_iter().enumerate() {
             consider(j + b, xc);
         }
-        j += 4;
+        j += 8;
     }
     for c in blocks.remainder().chunks_exact(dim) {
-        consider(j, dot_with::<M>(x, c));
+        consider(j, dot(x, c));
         j += 1;
     }
     // The ranking needs no |x|²; the distance does.
-    let xx = dot_with::<M>(x, x);
+    let xx = dot(x, x);
     (best, d2 + xx)
 }
 
@@ -621,7 +692,7 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn dot_fma(a: &[f64], b: &[f64]) -> f64 {
-    dot_with::<Fused>(a, b)
+    avx2::dot(a, b)
 }
 
 #[inline(always)]
@@ -649,20 +720,24 @@ fn fused() -> bool {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn sq_dist_fma(a: &[f64], b: &[f64]) -> f64 {
-    sq_dist_with::<Fused>(a, b)
+    avx2::sq_dist(a, b)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn nearest_two_fma(x: &[f64], centres: &[f64]) -> (usize, f64, f64) {
-    nearest_two_with::<Fused>(x, centres)
+    nearest_two_with(x, centres, |a, b| avx2::sq_dist(a, b))
 }
 
 #[inline(always)]
-fn nearest_two_with<M: MulAdd>(x: &[f64], centres: &[f64]) -> (usize, f64, f64) {
+fn nearest_two_with(
+    x: &[f64],
+    centres: &[f64],
+    sq_dist: impl Fn(&[f64], &[f64]) -> f64,
+) -> (usize, f64, f64) {
     let (mut best, mut d1, mut d2) = (0, f64::INFINITY, f64::INFINITY);
     for (j, c) in centres.chunks_exact(x.len()).enumerate() {
-        let d = sq_dist_with::<M>(x, c);
+        let d = sq_dist(x, c);
         if d < d1 {
             (best, d2, d1) = (j, d1, d);
         } else if d < d2 {
@@ -690,6 +765,112 @@ fn sq_dist_with<M: MulAdd>(a: &[f64], b: &[f64]) -> f64 {
         sum = M::mul_add(d, d, sum);
     }
     sum
+}
+
+/// The distance kernels with explicit AVX2 registers: the compiler's own vectorisation of
+/// the generic ones leaves them several times slower than the FMA units allow.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    /// The sum of the four lanes.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn lanes(v: __m256d) -> f64 {
+        let halves = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+        _mm_cvtsd_f64(_mm_add_sd(halves, _mm_unpackhi_pd(halves, halves)))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn sq_dist(a: &[f64], b: &[f64]) -> f64 {
+        let n = a.len().min(b.len());
+        let (mut acc0, mut acc1) = (_mm256_setzero_pd(), _mm256_setzero_pd());
+        let mut i = 0;
+        while i + 8 <= n {
+            // SAFETY: i + 8 <= n, the length of both slices.
+            let (d0, d1) = unsafe {
+                (
+                    _mm256_sub_pd(
+                        _mm256_loadu_pd(a.as_ptr().add(i)),
+                        _mm256_loadu_pd(b.as_ptr().add(i)),
+                    ),
+                    _mm256_sub_pd(
+                        _mm256_loadu_pd(a.as_ptr().add(i + 4)),
+                        _mm256_loadu_pd(b.as_ptr().add(i + 4)),
+                    ),
+                )
+            };
+            acc0 = _mm256_fmadd_pd(d0, d0, acc0);
+            acc1 = _mm256_fmadd_pd(d1, d1, acc1);
+            i += 8;
+        }
+        let mut sum = lanes(_mm256_add_pd(acc0, acc1));
+        while i < n {
+            let d = a[i] - b[i];
+            sum = d.mul_add(d, sum);
+            i += 1;
+        }
+        sum
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn dot(a: &[f64], b: &[f64]) -> f64 {
+        let n = a.len().min(b.len());
+        let (mut acc0, mut acc1) = (_mm256_setzero_pd(), _mm256_setzero_pd());
+        let mut i = 0;
+        while i + 8 <= n {
+            // SAFETY: i + 8 <= n, the length of both slices.
+            unsafe {
+                acc0 = _mm256_fmadd_pd(
+                    _mm256_loadu_pd(a.as_ptr().add(i)),
+                    _mm256_loadu_pd(b.as_ptr().add(i)),
+                    acc0,
+                );
+                acc1 = _mm256_fmadd_pd(
+                    _mm256_loadu_pd(a.as_ptr().add(i + 4)),
+                    _mm256_loadu_pd(b.as_ptr().add(i + 4)),
+                    acc1,
+                );
+            }
+            i += 8;
+        }
+        let mut sum = lanes(_mm256_add_pd(acc0, acc1));
+        while i < n {
+            sum = a[i].mul_add(b[i], sum);
+            i += 1;
+        }
+        sum
+    }
+
+    /// `x · c` for `N` centres stored one after another in `block`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn dots<const N: usize>(x: &[f64], block: &[f64]) -> [f64; N] {
+        let dim = x.len();
+        assert!(block.len() >= N * dim, "N centres");
+        let mut acc = [_mm256_setzero_pd(); N];
+        let mut i = 0;
+        while i + 4 <= dim {
+            // SAFETY: i + 4 <= dim; centre b spans block[b * dim..(b + 1) * dim].
+            unsafe {
+                let xv = _mm256_loadu_pd(x.as_ptr().add(i));
+                for (b, a) in acc.iter_mut().enumerate() {
+                    let cv = _mm256_loadu_pd(block.as_ptr().add(b * dim + i));
+                    *a = _mm256_fmadd_pd(xv, cv, *a);
+                }
+            }
+            i += 4;
+        }
+        let mut out = acc.map(|v| lanes(v));
+        for (b, o) in out.iter_mut().enumerate() {
+            for t in i..dim {
+                *o = x[t].mul_add(block[b * dim + t], *o);
+            }
+        }
+        out
+    }
 }
 
 #[cfg(test)]
