@@ -3,7 +3,8 @@
 
 use rayon::prelude::*;
 
-use super::kmeans::{Points, sq_dist};
+use super::distance::sq_dist;
+use super::kmeans::Points;
 
 /// Mean silhouette of the points: for each, `(b - a) / max(a, b)` where `a` is the mean
 /// distance to the other points of its cluster and `b` the least mean distance to the

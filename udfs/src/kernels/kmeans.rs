@@ -15,7 +15,7 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use super::gram::{MulAdd, Plain};
+use super::distance::{CentreTable, POINTS, dot, each_distance, sq_dist};
 use super::rng::Rng;
 
 /// Rows per chunk of a parallel pass.
@@ -272,13 +272,47 @@ struct Bounds {
     upper: Vec<f64>,
     /// Lower bound on the distance to every other centre.
     lower: Vec<f64>,
+    /// `|x|²` per point, for distances from dot products.
+    squares: Vec<f64>,
 }
 
-/// What one assignment pass adds up: per-cluster sums and counts, and labels changed.
+/// Per-cluster sums and counts of an assignment pass, and the labels it changed. A full
+/// pass sums every point; a bounded pass only the changes (each moved point taken from its
+/// old cluster and added to its new one), so points that stay are not read at all.
 struct PassSums {
     sums: Vec<f64>,
-    counts: Vec<u64>,
+    counts: Vec<i64>,
     changed: u64,
+}
+
+impl PassSums {
+    fn zero(k: usize, dim: usize) -> Self {
+        Self {
+            sums: vec![0.0; k * dim],
+            counts: vec![0; k],
+            changed: 0,
+        }
+    }
+
+    /// Adds `x` to cluster `j` (`sign` 1) or takes it away (`sign` -1).
+    fn add(&mut self, j: usize, x: &[f64], sign: i64) {
+        let dim = x.len();
+        self.counts[j] += sign;
+        for (s, v) in self.sums[j * dim..(j + 1) * dim].iter_mut().zip(x) {
+            *s += sign as f64 * v;
+        }
+    }
+
+    /// Adds `other`'s sums, counts and changes.
+    fn merge(&mut self, other: &PassSums) {
+        for (t, p) in self.sums.iter_mut().zip(&other.sums) {
+            *t += p;
+        }
+        for (t, p) in self.counts.iter_mut().zip(&other.counts) {
+            *t += p;
+        }
+        self.changed += other.changed;
+    }
 }
 
 /// Lloyd's iterations from `centres` until no label changes, the centres move less than
@@ -295,6 +329,11 @@ fn lloyd(
         labels: vec![0; n],
         upper: vec![f64::INFINITY; n],
         lower: vec![0.0; n],
+        squares: points
+            .data
+            .par_chunks(CHUNK * dim)
+            .flat_map_iter(|rows| rows.chunks_exact(dim).map(|x| dot(x, x)))
+            .collect(),
     };
     let mut pass = assign(
         points,
@@ -328,7 +367,9 @@ fn lloyd(
             break;
         }
         widen(&mut bounds, &shifts);
-        pass = assign(points, &centres, &gaps, &mut bounds, false);
+        let changes = assign(points, &centres, &gaps, &mut bounds, false);
+        pass.changed = 0;
+        pass.merge(&changes);
         if pass.changed == 0 {
             converged = true;
             break;
@@ -343,7 +384,7 @@ fn lloyd(
     Clustering {
         centroids: centres,
         labels: bounds.labels,
-        sizes: pass.counts,
+        sizes: pass.counts.iter().map(|&c| c as u64).collect(),
         inertia,
         iterations,
         converged,
@@ -403,7 +444,8 @@ fn widen(bounds: &mut Bounds, shifts: &[f64]) {
 }
 
 /// Assigns every point to its nearest centre, computing distances only where the bounds
-/// cannot tell (every point when `full`), and sums the clusters.
+/// cannot tell (every point when `full`). A full pass returns the clusters' sums; a bounded
+/// one the changes to them.
 fn assign(
     points: &Points,
     centres: &[f64],
@@ -413,7 +455,14 @@ fn assign(
 ) -> PassSums {
     let dim = points.dim;
     let k = gaps.len();
-    let norms: Vec<f64> = centres.chunks_exact(dim).map(|c| dot(c, c)).collect();
+    let table = CentreTable::new(centres, dim);
+    let centre = |j: usize| &centres[j * dim..(j + 1) * dim];
+    // How far `|x|² + |c|² - 2 x·c` can round from the squared distance, relative to
+    // (|x| + |c|)²: the bounds must stay on their side of the true distances.
+    let rounding = (dim as f64 + 2.0) * f64::EPSILON;
+    let reach = table.largest_norm().sqrt();
+    let squares = &bounds.squares;
+    let one_block = table.blocks() == 1;
     let parts: Vec<PassSums> = bounds
         .labels
         .par_chunks_mut(CHUNK)
@@ -422,56 +471,58 @@ fn assign(
         .enumerate()
         .map(|(c, ((labels, upper), lower))| {
             let rows = points.rows(c * CHUNK..c * CHUNK + labels.len());
-            let mut part = PassSums {
-                sums: vec![0.0; k * dim],
-                counts: vec![0; k],
-                changed: 0,
-            };
-            for (r, x) in rows.chunks_exact(dim).enumerate() {
-                let a = labels[r] as usize;
-                let bound = gaps[a].max(lower[r]);
-                let mut label = a;
-                if full || upper[r] > bound {
-                    let tight = if full {
-                        f64::INFINITY
-                    } else {
-                        sq_dist(x, &centres[a * dim..(a + 1) * dim]).sqrt()
-                    };
-                    upper[r] = tight;
-                    if full || tight > bound {
-                        let (j, d2) = nearest_by_dots(x, centres, &norms);
-                        label = j;
-                        upper[r] = sq_dist(x, &centres[j * dim..(j + 1) * dim]).sqrt();
-                        // Dot products round differently from differences: keep the lower
-                        // bound below the true distance.
-                        lower[r] = d2.max(0.0).sqrt() * (1.0 - 1e-9);
+            let squares = &squares[c * CHUNK..c * CHUNK + labels.len()];
+            let row = |r: usize| &rows[r * dim..(r + 1) * dim];
+            // The rows the bounds cannot settle, scanned in tiles below.
+            let mut unsettled = Vec::with_capacity(if full { labels.len() } else { 0 });
+            for r in 0..labels.len() {
+                if full {
+                    unsettled.push(r);
+                    continue;
+                }
+                let bound = gaps[labels[r] as usize].max(lower[r]);
+                if upper[r] > bound {
+                    // With one block of centres a scan costs what this one distance does.
+                    if !one_block {
+                        upper[r] = sq_dist(row(r), centre(labels[r] as usize)).sqrt();
+                    }
+                    if one_block || upper[r] > bound {
+                        unsettled.push(r);
                     }
                 }
-                if label != a || full {
-                    part.changed += u64::from(label != a);
-                    labels[r] = label as u32;
+            }
+            let mut part = PassSums::zero(k, dim);
+            for tile in unsettled.chunks(POINTS) {
+                // A short last tile repeats its last row.
+                let found =
+                    table.nearest(std::array::from_fn(|p| row(tile[p.min(tile.len() - 1)])));
+                for (&r, near) in tile.iter().zip(found) {
+                    let x = row(r);
+                    let old = labels[r] as usize;
+                    let slack = rounding * (squares[r].sqrt() + reach).powi(2);
+                    upper[r] = (near.first + squares[r] + slack).max(0.0).sqrt();
+                    lower[r] = (near.second + squares[r] - slack).max(0.0).sqrt();
+                    if old != near.centre {
+                        part.changed += 1;
+                        labels[r] = near.centre as u32;
+                        if !full {
+                            part.add(old, x, -1);
+                            part.add(near.centre, x, 1);
+                        }
+                    }
                 }
-                part.counts[label] += 1;
-                for (s, v) in part.sums[label * dim..(label + 1) * dim].iter_mut().zip(x) {
-                    *s += v;
+            }
+            if full {
+                for (r, &label) in labels.iter().enumerate() {
+                    part.add(label as usize, row(r), 1);
                 }
             }
             part
         })
         .collect();
-    let mut total = PassSums {
-        sums: vec![0.0; k * dim],
-        counts: vec![0; k],
-        changed: 0,
-    };
-    for part in parts {
-        for (t, p) in total.sums.iter_mut().zip(&part.sums) {
-            *t += p;
-        }
-        for (t, p) in total.counts.iter_mut().zip(&part.counts) {
-            *t += p;
-        }
-        total.changed += part.changed;
+    let mut total = PassSums::zero(k, dim);
+    for part in &parts {
+        total.merge(part);
     }
     total
 }
@@ -506,11 +557,8 @@ fn relocate_empty(points: &Points, centres: &[f64], bounds: &mut Bounds, pass: &
         moved += 1;
         let old = bounds.labels[i] as usize;
         let x = points.row(i);
-        pass.counts[old] -= 1;
+        pass.add(old, x, -1);
         pass.counts[j] = 1;
-        for (s, v) in pass.sums[old * dim..(old + 1) * dim].iter_mut().zip(x) {
-            *s -= v;
-        }
         pass.sums[j * dim..(j + 1) * dim].copy_from_slice(x);
         bounds.labels[i] = j as u32;
     }
@@ -518,364 +566,10 @@ fn relocate_empty(points: &Points, centres: &[f64], bounds: &mut Bounds, pass: &
     bounds.lower.fill(0.0);
 }
 
-/// Squared Euclidean distance.
-pub fn sq_dist(a: &[f64], b: &[f64]) -> f64 {
-    #[cfg(target_arch = "x86_64")]
-    if fused() {
-        // SAFETY: the CPU has the features the function is compiled for.
-        return unsafe { sq_dist_fma(a, b) };
-    }
-    sq_dist_with::<Plain>(a, b)
-}
-
-/// The nearest centre of `x`, its squared distance and the squared distance to the second
-/// nearest (infinite with one centre).
-pub fn nearest_two(x: &[f64], centres: &[f64]) -> (usize, f64, f64) {
-    #[cfg(target_arch = "x86_64")]
-    if fused() {
-        // SAFETY: as in `sq_dist`.
-        return unsafe { nearest_two_fma(x, centres) };
-    }
-    nearest_two_with(x, centres, sq_dist_with::<Plain>)
-}
-
-/// Calls `f(r, t, d)` with the squared distance `d` of each row `r` of the row-major `rows`
-/// to each of `targets`, the kernel chosen once for all of them.
-fn each_distance(
-    rows: &[f64],
-    dim: usize,
-    targets: &[&[f64]],
-    mut f: impl FnMut(usize, usize, f64),
-) {
-    #[cfg(target_arch = "x86_64")]
-    if fused() {
-        // SAFETY: as in `sq_dist`.
-        unsafe { each_distance_fma(rows, dim, targets, &mut f) };
-        return;
-    }
-    each_distance_with(rows, dim, targets, &mut f, sq_dist_with::<Plain>);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn each_distance_fma(
-    rows: &[f64],
-    dim: usize,
-    targets: &[&[f64]],
-    f: &mut impl FnMut(usize, usize, f64),
-) {
-    each_distance_with(rows, dim, targets, f, |a, b| avx2::sq_dist(a, b));
-}
-
-#[inline(always)]
-fn each_distance_with(
-    rows: &[f64],
-    dim: usize,
-    targets: &[&[f64]],
-    f: &mut impl FnMut(usize, usize, f64),
-    sq_dist: impl Fn(&[f64], &[f64]) -> f64,
-) {
-    for (r, x) in rows.chunks_exact(dim).enumerate() {
-        for (t, target) in targets.iter().enumerate() {
-            f(r, t, sq_dist(x, target));
-        }
-    }
-}
-
-/// The nearest centre of `x` and the squared distance to the second nearest, from
-/// `|x|² - 2 x·c + |c|²` with the centres' squared norms given: one multiply-add per value
-/// instead of a subtraction and a multiply-add, eight centres at a time so each value of `x`
-/// is loaded once for eight and eight independent sums keep both FMA units busy. For the full scans of Lloyd's passes, where speed matters and
-/// the caller recomputes the distance it keeps.
-fn nearest_by_dots(x: &[f64], centres: &[f64], norms: &[f64]) -> (usize, f64) {
-    #[cfg(target_arch = "x86_64")]
-    if fused() {
-        // SAFETY: as in `sq_dist`.
-        return unsafe { nearest_by_dots_fma(x, centres, norms) };
-    }
-    nearest_by_dots_with(
-        x,
-        centres,
-        norms,
-        |x, block| {
-            let (low, high) = block.split_at(4 * x.len());
-            let (a, b) = (dots4::<Plain>(x, low), dots4::<Plain>(x, high));
-            std::array::from_fn(|i| if i < 4 { a[i] } else { b[i - 4] })
-        },
-        dot_with::<Plain>,
-    )
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn nearest_by_dots_fma(x: &[f64], centres: &[f64], norms: &[f64]) -> (usize, f64) {
-    nearest_by_dots_with(
-        x,
-        centres,
-        norms,
-        |a, b| avx2::dots::<8>(a, b),
-        |a, b| avx2::dot(a, b),
-    )
-}
-
-#[inline(always)]
-fn nearest_by_dots_with(
-    x: &[f64],
-    centres: &[f64],
-    norms: &[f64],
-    dots8: impl Fn(&[f64], &[f64]) -> [f64; 8],
-    dot: impl Fn(&[f64], &[f64]) -> f64,
-) -> (usize, f64) {
-    let dim = x.len();
-    let (mut best, mut d1, mut d2) = (0, f64::INFINITY, f64::INFINITY);
-    let mut consider = |j: usize, xc: f64| {
-        let d = norms[j] - 2.0 * xc;
-        if d < d1 {
-            (best, d2, d1) = (j, d1, d);
-        } else if d < d2 {
-            d2 = d;
-        }
-    };
-    let mut blocks = centres.chunks_exact(8 * dim);
-    let mut j = 0;
-    for block in &mut blocks {
-        let dots = dots8(x, block);
-        for (b, xc) in dots.into_iter().enumerate() {
-            consider(j + b, xc);
-        }
-        j += 8;
-    }
-    for c in blocks.remainder().chunks_exact(dim) {
-        consider(j, dot(x, c));
-        j += 1;
-    }
-    // The ranking needs no |x|²; the distance does.
-    let xx = dot(x, x);
-    (best, d2 + xx)
-}
-
-/// `x · c` for four centres stored one after another.
-#[inline(always)]
-fn dots4<M: MulAdd>(x: &[f64], block: &[f64]) -> [f64; 4] {
-    let dim = x.len();
-    let c: [&[f64]; 4] = std::array::from_fn(|b| &block[b * dim..(b + 1) * dim]);
-    let mut acc = [[0.0; 4]; 4];
-    let (x4, x_rest) = x.as_chunks::<4>();
-    for (i, xs) in x4.iter().enumerate() {
-        for b in 0..4 {
-            let cs = &c[b][i * 4..i * 4 + 4];
-            for l in 0..4 {
-                acc[b][l] = M::mul_add(xs[l], cs[l], acc[b][l]);
-            }
-        }
-    }
-    let tail = x4.len() * 4;
-    std::array::from_fn(|b| {
-        let mut sum = (acc[b][0] + acc[b][2]) + (acc[b][1] + acc[b][3]);
-        for (i, v) in x_rest.iter().enumerate() {
-            sum = M::mul_add(*v, c[b][tail + i], sum);
-        }
-        sum
-    })
-}
-
-/// `a · b`.
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    #[cfg(target_arch = "x86_64")]
-    if fused() {
-        // SAFETY: as in `sq_dist`.
-        return unsafe { dot_fma(a, b) };
-    }
-    dot_with::<Plain>(a, b)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn dot_fma(a: &[f64], b: &[f64]) -> f64 {
-    avx2::dot(a, b)
-}
-
-#[inline(always)]
-fn dot_with<M: MulAdd>(a: &[f64], b: &[f64]) -> f64 {
-    let (a4, a_rest) = a.as_chunks::<4>();
-    let (b4, b_rest) = b.as_chunks::<4>();
-    let mut acc = [0.0; 4];
-    for (x, y) in a4.iter().zip(b4) {
-        for l in 0..4 {
-            acc[l] = M::mul_add(x[l], y[l], acc[l]);
-        }
-    }
-    let mut sum = (acc[0] + acc[2]) + (acc[1] + acc[3]);
-    for (x, y) in a_rest.iter().zip(b_rest) {
-        sum = M::mul_add(*x, *y, sum);
-    }
-    sum
-}
-
-#[cfg(target_arch = "x86_64")]
-fn fused() -> bool {
-    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn sq_dist_fma(a: &[f64], b: &[f64]) -> f64 {
-    avx2::sq_dist(a, b)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn nearest_two_fma(x: &[f64], centres: &[f64]) -> (usize, f64, f64) {
-    nearest_two_with(x, centres, |a, b| avx2::sq_dist(a, b))
-}
-
-#[inline(always)]
-fn nearest_two_with(
-    x: &[f64],
-    centres: &[f64],
-    sq_dist: impl Fn(&[f64], &[f64]) -> f64,
-) -> (usize, f64, f64) {
-    let (mut best, mut d1, mut d2) = (0, f64::INFINITY, f64::INFINITY);
-    for (j, c) in centres.chunks_exact(x.len()).enumerate() {
-        let d = sq_dist(x, c);
-        if d < d1 {
-            (best, d2, d1) = (j, d1, d);
-        } else if d < d2 {
-            d2 = d;
-        }
-    }
-    (best, d1, d2)
-}
-
-/// Four independent partial sums, so the loop vectorises.
-#[inline(always)]
-fn sq_dist_with<M: MulAdd>(a: &[f64], b: &[f64]) -> f64 {
-    let (a4, a_rest) = a.as_chunks::<4>();
-    let (b4, b_rest) = b.as_chunks::<4>();
-    let mut acc = [0.0; 4];
-    for (x, y) in a4.iter().zip(b4) {
-        for l in 0..4 {
-            let d = x[l] - y[l];
-            acc[l] = M::mul_add(d, d, acc[l]);
-        }
-    }
-    let mut sum = (acc[0] + acc[2]) + (acc[1] + acc[3]);
-    for (x, y) in a_rest.iter().zip(b_rest) {
-        let d = x - y;
-        sum = M::mul_add(d, d, sum);
-    }
-    sum
-}
-
-/// The distance kernels with explicit AVX2 registers: the compiler's own vectorisation of
-/// the generic ones leaves them several times slower than the FMA units allow.
-#[cfg(target_arch = "x86_64")]
-mod avx2 {
-    use std::arch::x86_64::*;
-
-    /// The sum of the four lanes.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn lanes(v: __m256d) -> f64 {
-        let halves = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
-        _mm_cvtsd_f64(_mm_add_sd(halves, _mm_unpackhi_pd(halves, halves)))
-    }
-
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) fn sq_dist(a: &[f64], b: &[f64]) -> f64 {
-        let n = a.len().min(b.len());
-        let (mut acc0, mut acc1) = (_mm256_setzero_pd(), _mm256_setzero_pd());
-        let mut i = 0;
-        while i + 8 <= n {
-            // SAFETY: i + 8 <= n, the length of both slices.
-            let (d0, d1) = unsafe {
-                (
-                    _mm256_sub_pd(
-                        _mm256_loadu_pd(a.as_ptr().add(i)),
-                        _mm256_loadu_pd(b.as_ptr().add(i)),
-                    ),
-                    _mm256_sub_pd(
-                        _mm256_loadu_pd(a.as_ptr().add(i + 4)),
-                        _mm256_loadu_pd(b.as_ptr().add(i + 4)),
-                    ),
-                )
-            };
-            acc0 = _mm256_fmadd_pd(d0, d0, acc0);
-            acc1 = _mm256_fmadd_pd(d1, d1, acc1);
-            i += 8;
-        }
-        let mut sum = lanes(_mm256_add_pd(acc0, acc1));
-        while i < n {
-            let d = a[i] - b[i];
-            sum = d.mul_add(d, sum);
-            i += 1;
-        }
-        sum
-    }
-
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) fn dot(a: &[f64], b: &[f64]) -> f64 {
-        let n = a.len().min(b.len());
-        let (mut acc0, mut acc1) = (_mm256_setzero_pd(), _mm256_setzero_pd());
-        let mut i = 0;
-        while i + 8 <= n {
-            // SAFETY: i + 8 <= n, the length of both slices.
-            unsafe {
-                acc0 = _mm256_fmadd_pd(
-                    _mm256_loadu_pd(a.as_ptr().add(i)),
-                    _mm256_loadu_pd(b.as_ptr().add(i)),
-                    acc0,
-                );
-                acc1 = _mm256_fmadd_pd(
-                    _mm256_loadu_pd(a.as_ptr().add(i + 4)),
-                    _mm256_loadu_pd(b.as_ptr().add(i + 4)),
-                    acc1,
-                );
-            }
-            i += 8;
-        }
-        let mut sum = lanes(_mm256_add_pd(acc0, acc1));
-        while i < n {
-            sum = a[i].mul_add(b[i], sum);
-            i += 1;
-        }
-        sum
-    }
-
-    /// `x · c` for `N` centres stored one after another in `block`.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) fn dots<const N: usize>(x: &[f64], block: &[f64]) -> [f64; N] {
-        let dim = x.len();
-        assert!(block.len() >= N * dim, "N centres");
-        let mut acc = [_mm256_setzero_pd(); N];
-        let mut i = 0;
-        while i + 4 <= dim {
-            // SAFETY: i + 4 <= dim; centre b spans block[b * dim..(b + 1) * dim].
-            unsafe {
-                let xv = _mm256_loadu_pd(x.as_ptr().add(i));
-                for (b, a) in acc.iter_mut().enumerate() {
-                    let cv = _mm256_loadu_pd(block.as_ptr().add(b * dim + i));
-                    *a = _mm256_fmadd_pd(xv, cv, *a);
-                }
-            }
-            i += 4;
-        }
-        let mut out = acc.map(|v| lanes(v));
-        for (b, o) in out.iter_mut().enumerate() {
-            for t in i..dim {
-                *o = x[t].mul_add(block[b * dim + t], *o);
-            }
-        }
-        out
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::distance::nearest_two;
 
     /// Three tight, well separated groups of 100 points in 2-D.
     fn blobs() -> Vec<f64> {
@@ -936,22 +630,25 @@ mod tests {
 
     #[test]
     fn bounds_change_nothing() {
-        // The pruned passes give what full passes give.
+        // The pruned passes give what full passes give, with one block of centres and more.
         let mut rng = Rng::keyed(5, 5, 5);
         let data: Vec<f64> = (0..5_000 * 4).map(|_| rng.normal()).collect();
         let points = Points::new(&data, 4);
-        let fit = kmeans(
-            &points,
-            &KMeansOptions {
-                k: 6,
-                n_init: 1,
-                ..Default::default()
-            },
-        )
-        .unwrap();
-        for i in 0..points.len() {
-            let (j, _, _) = nearest_two(points.row(i), &fit.centroids);
-            assert_eq!(fit.labels[i] as usize, j);
+        for k in [6, 13] {
+            let fit = kmeans(
+                &points,
+                &KMeansOptions {
+                    k,
+                    n_init: 1,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            assert!(fit.iterations > 3, "the bounds were used");
+            for i in 0..points.len() {
+                let (j, _, _) = nearest_two(points.row(i), &fit.centroids);
+                assert_eq!(fit.labels[i] as usize, j);
+            }
         }
     }
 

@@ -558,7 +558,7 @@ mod tests {
     fn duplicate_columns_are_dropped() {
         let ones = vec![1.0; 8];
         let x = vec![0.1, 0.5, 0.2, 0.9, 0.4, 0.8, 0.3, 0.7];
-        let y = vec![0.0, 1.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0];
+        let y = [0.0, 1.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0];
         let columns = [ones, x.clone(), x];
         // Split in two blocks: the fit is over their rows together.
         let halves: Vec<Vec<f64>> = columns.iter().map(|c| c[..3].to_vec()).collect();

@@ -4,6 +4,7 @@
 mod cholesky;
 pub mod cluster_quality;
 pub mod dist;
+pub mod distance;
 pub mod gram;
 pub mod kmeans;
 pub mod linear;

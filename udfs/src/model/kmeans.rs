@@ -17,9 +17,8 @@ use super::Report;
 use super::encoding::{FeatureEncoding, as_f64};
 use super::training::{Source, TrainingSet};
 use crate::kernels::cluster_quality::{davies_bouldin, sample_by_hash, silhouette};
-use crate::kernels::kmeans::{
-    Clustering, KMeansError, KMeansOptions, Points, kmeans, nearest_two, sq_dist,
-};
+use crate::kernels::distance::{nearest_two, sq_dist};
+use crate::kernels::kmeans::{Clustering, KMeansError, KMeansOptions, Points, kmeans};
 
 /// Rows the silhouette is computed on: it is quadratic in them.
 pub const SILHOUETTE_SAMPLE: usize = 4000;
