@@ -14,10 +14,12 @@ use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::memory::MemoryStream;
 
 use cohort_udfs::Model;
+use cohort_udfs::kernels::als::Feedback;
 use cohort_udfs::kernels::linear::LinearOptions;
 use cohort_udfs::model::training::{InMemory, Source};
 use cohort_udfs::model::{
-    Clusters, KMeansModel, KMeansSettings, LinearModel, LogisticModel, LogisticSettings, Report,
+    Clusters, KMeansModel, KMeansSettings, LinearModel, LogisticModel, LogisticSettings,
+    MatrixFactorizationModel, MatrixFactorizationSettings, Report,
 };
 
 use super::training_rows::TrainingRows;
@@ -29,7 +31,7 @@ const MODEL_TYPES: [(&str, bool); 5] = [
     ("linear_reg", true),
     ("logistic_reg", true),
     ("kmeans", true),
-    ("matrix_factorization", false),
+    ("matrix_factorization", true),
     ("forecast", false),
 ];
 
@@ -38,13 +40,14 @@ enum Training {
     Linear(String, LinearOptions),
     Logistic(String, LogisticSettings),
     KMeans(KMeansSettings),
+    MatrixFactorization(MatrixFactorizationSettings),
 }
 
 impl Training {
     fn label(&self) -> Option<&str> {
         match self {
             Training::Linear(label, _) | Training::Logistic(label, _) => Some(label),
-            Training::KMeans(_) => None,
+            Training::KMeans(_) | Training::MatrixFactorization(_) => None,
         }
     }
 }
@@ -66,7 +69,7 @@ pub async fn create_model(engine: &Engine, c: CreateModel) -> Result<SendableRec
         Some((_, false)) => {
             return Err(fail(format!(
                 "model_type '{model_type}' is not built yet in this version of cohort; \
-                 linear_reg, logistic_reg and kmeans are"
+                 linear_reg, logistic_reg, kmeans and matrix_factorization are"
             )));
         }
         None => {
@@ -85,7 +88,8 @@ pub async fn create_model(engine: &Engine, c: CreateModel) -> Result<SendableRec
             label(&c, &model_type).map_err(fail)?,
             logistic_settings(&c).map_err(fail)?,
         ),
-        _ => Training::KMeans(kmeans_settings(&c).map_err(fail)?),
+        "kmeans" => Training::KMeans(kmeans_settings(&c).map_err(fail)?),
+        _ => Training::MatrixFactorization(factorization_settings(&c).map_err(fail)?),
     };
 
     let store = engine.store();
@@ -203,6 +207,8 @@ fn train(source: &impl Source, training: &Training) -> Result<(Model, Report)> {
             LogisticModel::train(source, label, s).map(|(m, r)| (Model::LogisticReg(m), r))
         }
         Training::KMeans(s) => KMeansModel::train(source, s).map(|(m, r)| (Model::KMeans(m), r)),
+        Training::MatrixFactorization(s) => MatrixFactorizationModel::train(source, s)
+            .map(|(m, r)| (Model::MatrixFactorization(m), r)),
     }
 }
 
@@ -276,6 +282,69 @@ fn kmeans_settings(c: &CreateModel) -> std::result::Result<KMeansSettings, Strin
     })
 }
 
+/// The matrix_factorization options, checked.
+fn factorization_settings(
+    c: &CreateModel,
+) -> std::result::Result<MatrixFactorizationSettings, String> {
+    check_known(
+        c,
+        "matrix_factorization",
+        &[
+            "model_type",
+            "feedback_type",
+            "num_factors",
+            "l2_reg",
+            "max_iterations",
+            "alpha",
+            "seed",
+            "user_col",
+            "item_col",
+            "rating_col",
+        ],
+    )?;
+    let implicit = match c.option("feedback_type") {
+        None => false,
+        Some(OptionValue::String(s)) if s.eq_ignore_ascii_case("explicit") => false,
+        Some(OptionValue::String(s)) if s.eq_ignore_ascii_case("implicit") => true,
+        Some(v) => {
+            return Err(format!(
+                "feedback_type must be 'explicit' (ratings) or 'implicit' (counts of \
+                 interactions), got {v}"
+            ));
+        }
+    };
+    let feedback = match (implicit, c.option("alpha")) {
+        (false, Some(_)) => {
+            return Err(
+                "alpha weighs implicit feedback; it needs feedback_type = 'implicit'".to_string(),
+            );
+        }
+        (false, None) => Feedback::Explicit,
+        (true, None) => Feedback::Implicit { alpha: 40.0 },
+        (true, Some(v)) => match v.as_f64() {
+            Some(alpha) if alpha > 0.0 && alpha.is_finite() => Feedback::Implicit { alpha },
+            _ => return Err(format!("alpha must be a number > 0, got {v}")),
+        },
+    };
+    let column = |name: &str| match c.option(name) {
+        None => Ok(None),
+        Some(OptionValue::String(s)) => Ok(Some(s.clone())),
+        Some(v) => Err(format!("{name} must be a column name string, got {v}")),
+    };
+    Ok(MatrixFactorizationSettings {
+        feedback,
+        factors: integer(c, "num_factors", 1..=1024, 32)? as usize,
+        l2_reg: l2_reg(c, 0.1)?,
+        iterations: integer(c, "max_iterations", 1..=1000, 15)? as usize,
+        seed: integer(c, "seed", 0..=i64::MAX, 42)? as u64,
+        columns: [
+            column("user_col")?,
+            column("item_col")?,
+            column("rating_col")?,
+        ],
+    })
+}
+
 fn type_names() -> String {
     MODEL_TYPES
         .iter()
@@ -300,9 +369,9 @@ fn check_known(
 }
 
 /// `l2_reg`: a number >= 0, 0 when absent.
-fn l2_reg(c: &CreateModel) -> std::result::Result<f64, String> {
+fn l2_reg(c: &CreateModel, default: f64) -> std::result::Result<f64, String> {
     match c.option("l2_reg") {
-        None => Ok(0.0),
+        None => Ok(default),
         Some(v) => match v.as_f64() {
             Some(l2) if l2 >= 0.0 && l2.is_finite() => Ok(l2),
             _ => Err(format!("l2_reg must be a number >= 0, got {v}")),
@@ -318,7 +387,7 @@ fn linear_options(c: &CreateModel) -> std::result::Result<LinearOptions, String>
         &["model_type", "label", "l2_reg", "fit_intercept"],
     )?;
     let mut options = LinearOptions {
-        l2: l2_reg(c)?,
+        l2: l2_reg(c, 0.0)?,
         ..LinearOptions::default()
     };
     match c.option("fit_intercept") {
@@ -344,7 +413,7 @@ fn logistic_settings(c: &CreateModel) -> std::result::Result<LogisticSettings, S
         ],
     )?;
     let mut settings = LogisticSettings {
-        l2: l2_reg(c)?,
+        l2: l2_reg(c, 0.0)?,
         ..LogisticSettings::default()
     };
     match c.option("class_weight") {

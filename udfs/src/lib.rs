@@ -12,6 +12,7 @@ pub mod kernels;
 pub mod model;
 pub mod predict;
 pub mod predict_table;
+pub mod recommend;
 pub mod rfm;
 pub mod segment_profile;
 pub mod segment_window;
@@ -45,6 +46,9 @@ pub fn register_all(ctx: &SessionContext, models: Arc<dyn ModelResolver>) -> Res
             scoring,
         )));
     }
+    ctx.register_udf(ScalarUDF::new_from_impl(recommend::Recommend::new(
+        models.clone(),
+    )));
     ctx.register_udaf(AggregateUDF::new_from_impl(
         train_regression::TrainRegression::default(),
     ));

@@ -308,6 +308,12 @@ fn check_call(scoring: Scoring, name: &str, model: &Model, given: usize) -> Resu
                  segment('{name}', ...) for its segments"
             );
         }
+        (Scoring::Churn | Scoring::Segment | Scoring::Distance, Model::MatrixFactorization(_)) => {
+            return plan_err!(
+                "{f} does not score matrix_factorization models, and model {name} is one; use \
+                 predict('{name}', user, item) or recommend('{name}', user, k)"
+            );
+        }
         (Scoring::Segment | Scoring::Distance, Model::LinearReg(_) | Model::LogisticReg(_)) => {
             return plan_err!(
                 "{f} needs a kmeans model, but model {name} is {}; use predict('{name}', ...)",
@@ -335,6 +341,7 @@ fn score(model: &Model, columns: &[ArrayRef], scoring: Scoring) -> Result<ArrayR
         Model::LogisticReg(m) => Arc::new(m.predict(columns)?),
         Model::KMeans(m) if scoring == Scoring::Distance => Arc::new(m.assign(columns)?.1),
         Model::KMeans(m) => Arc::new(m.assign(columns)?.0),
+        Model::MatrixFactorization(m) => Arc::new(m.predict(&columns[0], &columns[1])?),
     })
 }
 

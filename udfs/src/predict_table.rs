@@ -175,6 +175,13 @@ impl RelationPlanner for PredictRelation {
                         other.type_name()
                     );
                 }
+                ("evaluate", Model::MatrixFactorization(m)) if m.feedback == "implicit" => {
+                    return plan_err!(
+                        "evaluate for implicit feedback (precision, recall, NDCG and MAP at k) \
+                         is not built yet in this version of cohort; model {model_name} is \
+                         implicit"
+                    );
+                }
                 (_, Model::KMeans(_)) => {
                     return plan_err!(
                         "{function} scores regression and churn models, but model {model_name} \
@@ -224,6 +231,9 @@ fn predict_plan(input: LogicalPlan, model: &Model, score: Expr) -> Result<Logica
             return appended(input, [score.alias(format!("predicted_{}", m.label))]);
         }
         Model::LogisticReg(m) => m,
+        Model::MatrixFactorization(m) => {
+            return appended(input, [score.alias(format!("predicted_{}", m.columns[2]))]);
+        }
         Model::KMeans(_) => return plan_err!("predict needs a regression or churn model"),
     };
     let (positive, negative) = match &m.classes {
@@ -300,6 +310,9 @@ fn evaluate_plan(
             },
         ),
         Model::LogisticReg(m) => (&m.label, Metrics::Classification),
+        // Adjusted R² would need the number of free factors, which the ratings do not
+        // pin down: it is left equal to R².
+        Model::MatrixFactorization(m) => (&m.columns[2], Metrics::Regression { parameters: 0 }),
         Model::KMeans(_) => {
             return plan_err!("evaluate's labelled metrics need a supervised model");
         }
@@ -317,7 +330,9 @@ fn evaluate_plan(
     let label = Expr::Column(label);
     let null = lit(ScalarValue::Float64(None));
     let actual = match model {
-        Model::LinearReg(_) | Model::KMeans(_) => cast(label, DataType::Float64),
+        Model::LinearReg(_) | Model::KMeans(_) | Model::MatrixFactorization(_) => {
+            cast(label, DataType::Float64)
+        }
         Model::LogisticReg(m) => {
             let positive = match &m.classes {
                 Classes::Boolean => label.clone(),

@@ -1,6 +1,7 @@
 //! Numerical kernels. They work on plain slices and know nothing of SQL, so they can be
 //! tested against reference libraries directly and reused by any front end.
 
+pub mod als;
 mod cholesky;
 pub mod cluster_quality;
 pub mod dist;

@@ -5,6 +5,7 @@ pub mod encoding;
 pub mod kmeans;
 pub mod linear;
 pub mod logistic;
+pub mod matrix_factorization;
 pub mod training;
 
 use std::fmt::Debug;
@@ -20,6 +21,7 @@ pub use encoding::FeatureEncoding;
 pub use kmeans::{Clusters, KMeansModel, KMeansSettings};
 pub use linear::LinearModel;
 pub use logistic::{LogisticModel, LogisticSettings};
+pub use matrix_factorization::{MatrixFactorizationModel, MatrixFactorizationSettings};
 
 /// Serde for float vectors that hold NaN (JSON has no NaN): NaN is written as null.
 pub(crate) mod nan_as_null {
@@ -46,6 +48,7 @@ pub enum Model {
     LogisticReg(LogisticModel),
     #[serde(rename = "kmeans")]
     KMeans(KMeansModel),
+    MatrixFactorization(MatrixFactorizationModel),
 }
 
 impl Model {
@@ -55,6 +58,7 @@ impl Model {
             Model::LinearReg(m) => &m.features,
             Model::LogisticReg(m) => &m.features,
             Model::KMeans(m) => &m.features,
+            Model::MatrixFactorization(_) => &[],
         }
     }
 
@@ -64,6 +68,7 @@ impl Model {
             Model::LinearReg(_) => "linear_reg",
             Model::LogisticReg(_) => "logistic_reg",
             Model::KMeans(_) => "kmeans",
+            Model::MatrixFactorization(_) => "matrix_factorization",
         }
     }
 
@@ -71,6 +76,7 @@ impl Model {
     pub fn arrays(&self) -> Result<Vec<(&'static str, Vec<RecordBatch>)>> {
         Ok(match self {
             Model::KMeans(m) => vec![(CENTROIDS, vec![m.centroid_batch()?])],
+            Model::MatrixFactorization(m) => m.batches()?.into(),
             Model::LinearReg(_) | Model::LogisticReg(_) => vec![],
         })
     }
@@ -79,13 +85,17 @@ impl Model {
     pub fn with_arrays(self, read: impl Fn(&str) -> Result<Vec<RecordBatch>>) -> Result<Self> {
         Ok(match self {
             Model::KMeans(m) => Model::KMeans(m.with_centroids(&read(CENTROIDS)?)?),
+            Model::MatrixFactorization(m) => Model::MatrixFactorization(m.with_batches(read)?),
             other => other,
         })
     }
 
     /// The input columns, in training order.
     pub fn feature_names(&self) -> Vec<&str> {
-        self.features().iter().map(|f| f.name()).collect()
+        match self {
+            Model::MatrixFactorization(m) => vec![&m.columns[0], &m.columns[1]],
+            _ => self.features().iter().map(|f| f.name()).collect(),
+        }
     }
 
     /// The weights in the original units of each feature, intercept first; `None` for a
@@ -94,7 +104,7 @@ impl Model {
         match self {
             Model::LinearReg(m) => Some(m.explain()),
             Model::LogisticReg(m) => Some(m.explain()),
-            Model::KMeans(_) => None,
+            Model::KMeans(_) | Model::MatrixFactorization(_) => None,
         }
     }
 }

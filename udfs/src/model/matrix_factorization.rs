@@ -1,0 +1,576 @@
+//! Matrix factorization models: user and item factors from (user, item, value) rows, for
+//! recommendations and similar items.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, StringArray, UInt32Array,
+};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema, UInt32Type};
+use datafusion::common::{DataFusionError, Result, plan_err};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::Report;
+use super::training::Source;
+use crate::kernels::als::{self, AlsOptions, Csr, Duplicates, Factors, Feedback};
+
+/// Items (by index) with their scores, best first.
+pub type Ranking = Vec<(f64, usize)>;
+
+/// The options of a matrix factorization, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MatrixFactorizationSettings {
+    pub feedback: Feedback,
+    pub factors: usize,
+    pub l2_reg: f64,
+    pub iterations: usize,
+    pub seed: u64,
+    /// The user, item and value columns; by position (first, second, third) when `None`.
+    pub columns: [Option<String>; 3],
+}
+
+/// The ids of one side, sorted: a row's index is its id's position.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Ids {
+    #[default]
+    None,
+    Int(Vec<i64>),
+    Text(Vec<String>),
+}
+
+impl Ids {
+    pub fn len(&self) -> usize {
+        match self {
+            Ids::None => 0,
+            Ids::Int(v) => v.len(),
+            Ids::Text(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The Arrow type the ids are given and returned as.
+    pub fn data_type(&self) -> DataType {
+        match self {
+            Ids::Text(_) => DataType::Utf8,
+            _ => DataType::Int64,
+        }
+    }
+
+    /// The ids at `positions` as an Arrow array.
+    pub fn take(&self, positions: impl Iterator<Item = usize>) -> ArrayRef {
+        match self {
+            Ids::Text(v) => Arc::new(StringArray::from_iter_values(positions.map(|p| &v[p]))),
+            Ids::Int(v) => Arc::new(Int64Array::from_iter_values(positions.map(|p| v[p]))),
+            Ids::None => Arc::new(Int64Array::from_iter_values(positions.map(|p| p as i64))),
+        }
+    }
+
+    /// The index of each value of `array` (`None` for NULL or unknown ids); an error if
+    /// the array's type cannot hold these ids.
+    pub fn positions(&self, array: &ArrayRef, what: &str) -> Result<Vec<Option<u32>>> {
+        let mismatch = || {
+            DataFusionError::Plan(format!(
+                "the model's {what} ids are {}, got {}; cast the argument",
+                if matches!(self, Ids::Text(_)) {
+                    "text"
+                } else {
+                    "integers"
+                },
+                array.data_type()
+            ))
+        };
+        match self {
+            Ids::Text(ids) => {
+                if !is_text(array.data_type()) {
+                    return Err(mismatch());
+                }
+                let text = cast(array, &DataType::Utf8)?;
+                Ok(text
+                    .as_string::<i32>()
+                    .iter()
+                    .map(|v| {
+                        v.and_then(|v| {
+                            ids.binary_search_by(|id| id.as_str().cmp(v))
+                                .ok()
+                                .map(|p| p as u32)
+                        })
+                    })
+                    .collect())
+            }
+            Ids::Int(ids) => {
+                if !array.data_type().is_integer() {
+                    return Err(mismatch());
+                }
+                let ints = cast(array, &DataType::Int64)?;
+                Ok(ints
+                    .as_primitive::<Int64Type>()
+                    .iter()
+                    .map(|v| v.and_then(|v| ids.binary_search(&v).ok().map(|p| p as u32)))
+                    .collect())
+            }
+            Ids::None => Ok(vec![None; array.len()]),
+        }
+    }
+}
+
+fn is_text(t: &DataType) -> bool {
+    matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+}
+
+/// Ids as read from the training rows, before they are indexed.
+enum RawIds {
+    Int(Vec<i64>),
+    Text(Vec<String>),
+}
+
+impl RawIds {
+    fn for_type(t: &DataType, column: &str) -> Result<Self> {
+        if t.is_integer() {
+            Ok(RawIds::Int(vec![]))
+        } else if is_text(t) {
+            Ok(RawIds::Text(vec![]))
+        } else {
+            plan_err!(
+                "column {column} is {t}; user and item ids must be integers or text \
+                 (cast them in the training query)"
+            )
+        }
+    }
+
+    /// Appends the rows of `array` that `keep` marks.
+    fn extend(&mut self, array: &ArrayRef, keep: &[bool]) -> Result<()> {
+        match self {
+            RawIds::Int(v) => {
+                let a = cast(array, &DataType::Int64)?;
+                let a = a.as_primitive::<Int64Type>();
+                v.extend((0..a.len()).filter(|&r| keep[r]).map(|r| a.value(r)));
+            }
+            RawIds::Text(v) => {
+                let a = cast(array, &DataType::Utf8)?;
+                let a = a.as_string::<i32>();
+                v.extend(
+                    (0..a.len())
+                        .filter(|&r| keep[r])
+                        .map(|r| a.value(r).to_string()),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The sorted distinct ids and each row's index among them.
+    fn index(self) -> (Ids, Vec<u32>) {
+        fn sorted<T: Ord + Clone + Send + Sync>(raw: Vec<T>) -> (Vec<T>, Vec<u32>) {
+            let mut ids = raw.clone();
+            ids.par_sort_unstable();
+            ids.dedup();
+            let positions = raw
+                .par_iter()
+                .map(|v| ids.binary_search(v).map_or(0, |p| p as u32))
+                .collect();
+            (ids, positions)
+        }
+        match self {
+            RawIds::Int(raw) => {
+                let (ids, p) = sorted(raw);
+                (Ids::Int(ids), p)
+            }
+            RawIds::Text(raw) => {
+                let (ids, p) = sorted(raw);
+                (Ids::Text(ids), p)
+            }
+        }
+    }
+}
+
+/// A fitted matrix factorization.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MatrixFactorizationModel {
+    /// The user, item and value columns of the training query.
+    pub columns: [String; 3],
+    /// 'explicit' or 'implicit'.
+    pub feedback: String,
+    pub alpha: Option<f64>,
+    pub factors: usize,
+    pub l2_reg: f64,
+    pub iterations: usize,
+    /// The arrays below live beside the description, as Arrow IPC.
+    #[serde(skip)]
+    pub users: Ids,
+    #[serde(skip)]
+    pub items: Ids,
+    #[serde(skip)]
+    pub fit: Factors,
+    /// Per user, the items seen in training (ascending indices).
+    #[serde(skip)]
+    pub seen: Csr,
+    /// Per item, the users who had it in training.
+    #[serde(skip)]
+    pub item_users: Vec<u32>,
+    /// Items by `item_users`, most first (ties by index).
+    #[serde(skip)]
+    pub popular: Vec<u32>,
+}
+
+/// Items by how many users had them, most first (ties by index).
+fn by_popularity(item_users: &[u32]) -> Vec<u32> {
+    let mut order: Vec<u32> = (0..item_users.len() as u32).collect();
+    order.sort_by(|&a, &b| {
+        item_users[b as usize]
+            .cmp(&item_users[a as usize])
+            .then(a.cmp(&b))
+    });
+    order
+}
+
+impl MatrixFactorizationModel {
+    pub fn train(
+        source: &impl Source,
+        settings: &MatrixFactorizationSettings,
+    ) -> Result<(Self, Report)> {
+        let schema = source.schema();
+        let mut columns: [String; 3] = Default::default();
+        for (i, (name, given)) in columns.iter_mut().zip(&settings.columns).enumerate() {
+            *name = match given {
+                Some(c) => c.clone(),
+                None if i < schema.fields().len() => schema.field(i).name().clone(),
+                None => {
+                    return plan_err!(
+                        "matrix_factorization needs user, item and value columns: the query \
+                         has {} column(s); select three, or name them with user_col, item_col \
+                         and rating_col",
+                        schema.fields().len()
+                    );
+                }
+            };
+        }
+        let index: Vec<usize> = columns
+            .iter()
+            .map(|c| {
+                schema.index_of(c).map_err(|_| {
+                    DataFusionError::Plan(format!(
+                        "column {c} is not in the training query; its columns are {}",
+                        schema
+                            .fields()
+                            .iter()
+                            .map(|f| f.name().as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                })
+            })
+            .collect::<Result<_>>()?;
+        let value_type = schema.field(index[2]).data_type();
+        if !value_type.is_numeric() {
+            return plan_err!(
+                "column {} is {value_type}; the rating or count column must be numeric",
+                columns[2]
+            );
+        }
+        let mut users = RawIds::for_type(schema.field(index[0]).data_type(), &columns[0])?;
+        let mut items = RawIds::for_type(schema.field(index[1]).data_type(), &columns[1])?;
+        let mut values = Vec::new();
+        let (mut null_rows, mut not_finite) = (0u64, 0u64);
+        let implicit = matches!(settings.feedback, Feedback::Implicit { .. });
+        source.scan(&mut |batches| {
+            for batch in batches {
+                let (u, i) = (batch.column(index[0]), batch.column(index[1]));
+                let v = cast(batch.column(index[2]), &DataType::Float64)?;
+                let v = v.as_primitive::<Float64Type>();
+                let mut keep = vec![true; batch.num_rows()];
+                for (r, k) in keep.iter_mut().enumerate() {
+                    if u.is_null(r) || i.is_null(r) || v.is_null(r) {
+                        null_rows += 1;
+                        *k = false;
+                    } else if !v.value(r).is_finite() {
+                        not_finite += 1;
+                        *k = false;
+                    } else if implicit && v.value(r) < 0.0 {
+                        return plan_err!(
+                            "column {} has a negative value ({}); implicit feedback counts \
+                             interactions, which cannot be negative: filter such rows out, \
+                             or use feedback_type = 'explicit' for ratings",
+                            columns[2],
+                            v.value(r)
+                        );
+                    }
+                }
+                users.extend(u, &keep)?;
+                items.extend(i, &keep)?;
+                values.extend((0..v.len()).filter(|&r| keep[r]).map(|r| v.value(r)));
+            }
+            Ok(())
+        })?;
+        if values.is_empty() {
+            return plan_err!(
+                "no training rows: the query returned none with a user, an item and a value \
+                 ({null_rows} had a NULL)"
+            );
+        }
+        let (users, user_of) = users.index();
+        let (items, item_of) = items.index();
+        let duplicates = if implicit {
+            Duplicates::Sum
+        } else {
+            Duplicates::Mean
+        };
+        let user_items = Csr::from_triples(users.len(), &user_of, &item_of, &values, duplicates);
+        let item_users = user_items.transpose(items.len());
+        let options = AlsOptions {
+            factors: settings.factors,
+            l2_reg: settings.l2_reg,
+            iterations: settings.iterations,
+            seed: settings.seed,
+            feedback: settings.feedback,
+        };
+        let fit = als::fit(&user_items, &item_users, &options);
+        let counts: Vec<u32> = (0..items.len())
+            .map(|i| (item_users.indptr[i + 1] - item_users.indptr[i]) as u32)
+            .collect();
+
+        let pairs = user_items.indices.len();
+        let mut metrics = Vec::new();
+        if !implicit {
+            let squares: f64 = (0..users.len())
+                .into_par_iter()
+                .map(|u| {
+                    let (cols, vals) = user_items.row(u);
+                    cols.iter()
+                        .zip(vals)
+                        .map(|(&i, &r)| (dot(fit.user(u), fit.item(i as usize)) - r).powi(2))
+                        .sum::<f64>()
+                })
+                .sum();
+            metrics.push(("rmse".to_string(), (squares / pairs as f64).sqrt()));
+        }
+        metrics.extend([
+            ("users".to_string(), users.len() as f64),
+            ("items".to_string(), items.len() as f64),
+            ("pairs".to_string(), pairs as f64),
+        ]);
+        let mut warnings = Vec::new();
+        if pairs < values.len() {
+            warnings.push(format!(
+                "{} rows repeated a (user, item) pair and were {}",
+                values.len() - pairs,
+                if implicit { "summed" } else { "averaged" }
+            ));
+        }
+        let report = Report {
+            rows_used: values.len() as u64,
+            rows_skipped: null_rows + not_finite,
+            skipped_because: match (null_rows, not_finite) {
+                (0, 0) => String::new(),
+                (n, 0) => format!("{n} with a NULL user, item or value"),
+                (0, f) => format!("{f} with a NaN or infinite value"),
+                (n, f) => {
+                    format!("{n} with a NULL user, item or value; {f} with a NaN or infinite value")
+                }
+            },
+            warnings,
+            metrics,
+        };
+        let (feedback, alpha) = match settings.feedback {
+            Feedback::Explicit => ("explicit", None),
+            Feedback::Implicit { alpha } => ("implicit", Some(alpha)),
+        };
+        Ok((
+            Self {
+                columns,
+                feedback: feedback.to_string(),
+                alpha,
+                factors: settings.factors,
+                l2_reg: settings.l2_reg,
+                iterations: settings.iterations,
+                users,
+                items,
+                fit,
+                seen: user_items,
+                popular: by_popularity(&counts),
+                item_users: counts,
+            },
+            report,
+        ))
+    }
+
+    /// The predicted value of each (user, item) pair: a rating for explicit feedback, a
+    /// preference for implicit; NULL where either id is NULL or was not in training.
+    pub fn predict(&self, users: &ArrayRef, items: &ArrayRef) -> Result<Float64Array> {
+        let u = self.users.positions(users, "user")?;
+        let i = self.items.positions(items, "item")?;
+        Ok(u.iter()
+            .zip(&i)
+            .map(|(u, i)| {
+                Some(dot(
+                    self.fit.user((*u)? as usize),
+                    self.fit.item((*i)? as usize),
+                ))
+            })
+            .collect())
+    }
+
+    /// The best `k` items for user index `user` (best first), leaving out the items the
+    /// user had unless `keep_seen`.
+    pub fn recommend(&self, user: usize, k: usize, keep_seen: bool) -> Ranking {
+        let (seen, _) = self.seen.row(user);
+        let x = self.fit.user(user);
+        als::top_k(
+            (0..self.items.len()).map(|i| dot(x, self.fit.item(i))),
+            k,
+            |i| keep_seen || seen.binary_search(&(i as u32)).is_err(),
+        )
+    }
+
+    /// The `k` most popular items, with the share of users who had each as its score.
+    pub fn popular(&self, k: usize) -> Ranking {
+        let users = self.users.len().max(1) as f64;
+        self.popular
+            .iter()
+            .take(k)
+            .map(|&i| (f64::from(self.item_users[i as usize]) / users, i as usize))
+            .collect()
+    }
+
+    /// The batches the store keeps: users (id, factors), items (id, users who had it,
+    /// factors) and the training pairs (user and item index, value).
+    pub fn batches(&self) -> Result<[(&'static str, Vec<RecordBatch>); 3]> {
+        let f = self.factors;
+        let side = |ids: &Ids, factors: &[f64], extra: Option<ArrayRef>| -> Result<RecordBatch> {
+            let n = ids.len();
+            let mut fields = vec![Field::new("id", ids.data_type(), false)];
+            let mut columns = vec![ids.take(0..n)];
+            if let Some(users) = extra {
+                fields.push(Field::new("users", DataType::UInt32, false));
+                columns.push(users);
+            }
+            for d in 0..f {
+                fields.push(Field::new(format!("f{d}"), DataType::Float64, false));
+                columns.push(Arc::new(Float64Array::from_iter_values(
+                    (0..n).map(|r| factors[r * f + d]),
+                )));
+            }
+            Ok(RecordBatch::try_new(
+                Arc::new(Schema::new(fields)),
+                columns,
+            )?)
+        };
+        let mut user_of = Vec::with_capacity(self.seen.indices.len());
+        for u in 0..self.seen.rows() {
+            user_of.extend(std::iter::repeat_n(u as u32, self.seen.row(u).0.len()));
+        }
+        let seen = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![
+                Field::new("user", DataType::UInt32, false),
+                Field::new("item", DataType::UInt32, false),
+                Field::new("value", DataType::Float64, false),
+            ])),
+            vec![
+                Arc::new(UInt32Array::from(user_of)),
+                Arc::new(UInt32Array::from(self.seen.indices.clone())),
+                Arc::new(Float64Array::from(self.seen.values.clone())),
+            ],
+        )?;
+        Ok([
+            (USERS, vec![side(&self.users, &self.fit.users, None)?]),
+            (
+                ITEMS,
+                vec![side(
+                    &self.items,
+                    &self.fit.items,
+                    Some(Arc::new(UInt32Array::from(self.item_users.clone()))),
+                )?],
+            ),
+            (SEEN, vec![seen]),
+        ])
+    }
+
+    /// The model with the arrays of [`Self::batches`] read back through `read`.
+    pub fn with_batches(mut self, read: impl Fn(&str) -> Result<Vec<RecordBatch>>) -> Result<Self> {
+        let f = self.factors;
+        let side =
+            |batches: Vec<RecordBatch>, counted: bool| -> Result<(Ids, Vec<f64>, Vec<u32>)> {
+                let batch = concat(batches)?;
+                let first = usize::from(counted) + 1;
+                if batch.num_columns() != first + f {
+                    return plan_err!("the stored factors have the wrong shape");
+                }
+                let id = batch.column(0);
+                let ids = if is_text(id.data_type()) {
+                    Ids::Text(
+                        id.as_string::<i32>()
+                            .iter()
+                            .map(|v| v.unwrap_or_default().to_string())
+                            .collect(),
+                    )
+                } else {
+                    Ids::Int(id.as_primitive::<Int64Type>().values().to_vec())
+                };
+                let n = batch.num_rows();
+                let mut factors = vec![0.0; n * f];
+                for d in 0..f {
+                    for (r, v) in batch
+                        .column(first + d)
+                        .as_primitive::<Float64Type>()
+                        .values()
+                        .iter()
+                        .enumerate()
+                    {
+                        factors[r * f + d] = *v;
+                    }
+                }
+                let counts = if counted {
+                    batch
+                        .column(1)
+                        .as_primitive::<UInt32Type>()
+                        .values()
+                        .to_vec()
+                } else {
+                    vec![]
+                };
+                Ok((ids, factors, counts))
+            };
+        let (users, user_factors, _) = side(read(USERS)?, false)?;
+        let (items, item_factors, counts) = side(read(ITEMS)?, true)?;
+        let seen = concat(read(SEEN)?)?;
+        if seen.num_columns() != 3 {
+            return plan_err!("the stored training pairs have the wrong shape");
+        }
+        let u = seen.column(0).as_primitive::<UInt32Type>().values();
+        let i = seen.column(1).as_primitive::<UInt32Type>().values();
+        let v = seen.column(2).as_primitive::<Float64Type>().values();
+        self.seen = Csr::from_triples(users.len(), u, i, v, Duplicates::Sum);
+        self.users = users;
+        self.items = items;
+        self.fit = Factors {
+            factors: f,
+            users: user_factors,
+            items: item_factors,
+        };
+        self.popular = by_popularity(&counts);
+        self.item_users = counts;
+        Ok(self)
+    }
+}
+
+const USERS: &str = "users";
+const ITEMS: &str = "items";
+const SEEN: &str = "seen";
+
+fn concat(batches: Vec<RecordBatch>) -> Result<RecordBatch> {
+    match batches.first() {
+        Some(first) => Ok(datafusion::arrow::compute::concat_batches(
+            &first.schema(),
+            &batches,
+        )?),
+        None => plan_err!("a stored array of the model is empty"),
+    }
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
