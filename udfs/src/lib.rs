@@ -13,9 +13,11 @@ pub mod model;
 pub mod predict;
 pub mod predict_table;
 pub mod recommend;
+pub mod recommend_table;
 pub mod rfm;
 pub mod segment_profile;
 pub mod segment_window;
+pub mod similar_items;
 pub mod train_regression;
 
 use std::sync::Arc;
@@ -60,6 +62,14 @@ pub fn register_all(ctx: &SessionContext, models: Arc<dyn ModelResolver>) -> Res
         Arc::new(explain_model::ExplainModel::new(models.clone())),
     );
     ctx.register_udtf(
+        "recommend",
+        Arc::new(recommend_table::RecommendTable::new(models.clone())),
+    );
+    ctx.register_udtf(
+        "similar_items",
+        Arc::new(similar_items::SimilarItems::new(models.clone())),
+    );
+    ctx.register_udtf(
         "segment_profile",
         Arc::new(segment_profile::SegmentProfile::new(models.clone())),
     );
@@ -76,7 +86,9 @@ pub fn table_function_docs() -> Vec<(&'static str, &'static Documentation)> {
         ("explain_model", &explain_model::DOC),
         ("lift", &predict_table::LIFT_DOC),
         ("predict", &predict_table::DOC),
+        ("recommend", &recommend_table::DOC),
         ("rfm", &rfm::DOC),
         ("segment_profile", &segment_profile::DOC),
+        ("similar_items", &similar_items::DOC),
     ]
 }

@@ -1,0 +1,88 @@
+//! `SIMILAR_ITEMS('model', item, k)`: the items whose factors point the same way.
+
+use std::sync::{Arc, LazyLock};
+
+use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
+use datafusion::common::{Result, plan_err};
+use datafusion::logical_expr::{Documentation, Expr};
+
+use crate::kernels::als::top_k;
+use crate::model::ModelResolver;
+use crate::model::matrix_factorization::Ids;
+use crate::recommend_table::{count_argument, ranking_batch, table, with_factorization};
+
+pub static DOC: LazyLock<Documentation> = LazyLock::new(|| {
+    Documentation::builder(
+        crate::DOC_SECTION,
+        "The k items most similar to an item under a stored matrix_factorization model, by \
+         the cosine similarity of their factors: item, similar_item, score (the cosine, at \
+         most 1) and rank (1 = most similar). The item itself is left out.",
+        "SELECT * FROM similar_items(model_name, item, k)",
+    )
+    .with_argument(
+        "model_name",
+        "Name of a matrix_factorization model, as a string literal.",
+    )
+    .with_argument(
+        "item",
+        "The item id, a literal of the model's item id type.",
+    )
+    .with_argument("k", "How many items, an integer of at least 1.")
+    .with_sql_example("```sql\nSELECT * FROM similar_items('recs', 1234, 10);\n```")
+    .build()
+});
+
+/// The table function behind `similar_items`.
+#[derive(Debug)]
+pub struct SimilarItems {
+    resolver: Arc<dyn ModelResolver>,
+}
+
+impl SimilarItems {
+    pub fn new(resolver: Arc<dyn ModelResolver>) -> Self {
+        Self { resolver }
+    }
+}
+
+impl TableFunctionImpl for SimilarItems {
+    fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
+        let [name, item, k] = args.exprs() else {
+            return plan_err!(
+                "similar_items takes the model name, an item and k, e.g. \
+                 SELECT * FROM similar_items('recs', 1234, 10)"
+            );
+        };
+        let k = count_argument("similar_items", k)?;
+        with_factorization(self.resolver.as_ref(), "similar_items", name, |m, name| {
+            let Expr::Literal(value, _) = item else {
+                return plan_err!("similar_items' item must be a literal, got {item}");
+            };
+            let position = m.items.positions(&value.to_array()?, "item")?[0];
+            let Some(i) = position.map(|p| p as usize) else {
+                return plan_err!(
+                    "item {value} is not among the items model {name} was trained on"
+                );
+            };
+            let norm = |j: usize| m.fit.item(j).iter().map(|v| v * v).sum::<f64>().sqrt();
+            let (own, own_norm) = (m.fit.item(i), norm(i));
+            // Items with all-zero factors (no signal) give NaN and are left out.
+            let cosine = (0..m.items.len()).map(|j| {
+                let dot: f64 = own.iter().zip(m.fit.item(j)).map(|(a, b)| a * b).sum();
+                dot / (own_norm * norm(j))
+            });
+            let ranking = top_k(cosine, k, |j| j != i);
+            let key = match &m.items {
+                Ids::Int(v) => Ids::Int(vec![v[i]]),
+                Ids::Text(v) => Ids::Text(vec![v[i].clone()]),
+                Ids::None => Ids::None,
+            };
+            table(ranking_batch(
+                m,
+                ("item", &key),
+                "similar_item",
+                &[ranking],
+                false,
+            )?)
+        })
+    }
+}
