@@ -26,7 +26,13 @@ pub static DOC: LazyLock<Documentation> = LazyLock::new(|| {
          scikit-learn defines them. linear_reg: rows, rows_skipped, r2, adj_r2, mse, rmse, \
          mae. logistic_reg: rows, rows_skipped, accuracy, precision, recall, f1 (at \
          probability 0.5), auc, log_loss. Features are matched by name; the label column must \
-         be in the input. Rows with a NULL label or prediction are skipped and counted.",
+         be in the input. Rows with a NULL label or prediction are skipped and counted. \
+         kmeans: rows, rows_skipped, inertia, davies_bouldin, silhouette. \
+         matrix_factorization with explicit feedback: the linear_reg metrics of the predicted \
+         ratings (pairs with a user or item unseen in training are skipped); with implicit \
+         feedback: rows, rows_skipped, users, k, precision_at_k, recall_at_k, ndcg_at_k and \
+         map_at_k of each user's top 10 (training items left out) against that user's \
+         (user, item) rows in the input, averaged over users.",
         "SELECT * FROM evaluate(model_name, table_or_subquery)",
     )
     .with_argument("model_name", "Name of a model made with CREATE MODEL, as a string literal.")

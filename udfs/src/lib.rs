@@ -7,6 +7,7 @@
 
 pub mod evaluate;
 pub mod evaluate_kmeans;
+pub mod evaluate_ranking;
 pub mod explain_model;
 pub mod kernels;
 pub mod model;

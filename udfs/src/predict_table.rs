@@ -26,6 +26,7 @@ use datafusion::sql::sqlparser::parser::Parser;
 
 use crate::evaluate::{EvaluateAggregate, Metrics};
 use crate::evaluate_kmeans::{self, EvaluateKMeans};
+use crate::evaluate_ranking::{self, EvaluateRanking};
 use crate::model::logistic::Classes;
 use crate::model::{Model, ModelResolver};
 use crate::predict::{Scoring, bound_predict};
@@ -176,11 +177,14 @@ impl RelationPlanner for PredictRelation {
                     );
                 }
                 ("evaluate", Model::MatrixFactorization(m)) if m.feedback == "implicit" => {
-                    return plan_err!(
-                        "evaluate for implicit feedback (precision, recall, NDCG and MAP at k) \
-                         is not built yet in this version of cohort; model {model_name} is \
-                         implicit"
-                    );
+                    let key = format!("{}@{}", resolved.name, resolved.version);
+                    let aggregate =
+                        AggregateUDF::new_from_impl(EvaluateRanking::new(Arc::new(m.clone()), key));
+                    metrics_plan(
+                        input,
+                        aggregate.call(features.clone()),
+                        evaluate_ranking::fields(),
+                    )?
                 }
                 (_, Model::KMeans(_)) => {
                     return plan_err!(

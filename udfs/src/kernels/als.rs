@@ -18,6 +18,8 @@
 use rayon::prelude::*;
 
 use super::cholesky::{cholesky, solve};
+use super::distance::dot_with;
+use super::gram::{MulAdd, Plain};
 use super::rng::Rng;
 
 /// A sparse matrix in compressed rows: row `r`'s columns are
@@ -161,7 +163,7 @@ pub fn fit(user_items: &Csr, item_users: &Csr, options: &AlsOptions) -> Factors 
             .into_par_iter()
             .flat_map_iter(|r| {
                 let mut rng = Rng::keyed(options.seed, table, r as u64);
-                (0..f).map(move |_| rng.uniform() * 0.01)
+                (0..f).map(move |_| rng.normal() * 0.01)
             })
             .collect()
     };
@@ -229,10 +231,6 @@ fn add_outer(a: &mut [f64], v: &[f64], w: f64) {
     }
 }
 
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
 /// Weighted-λ least squares of one row's ratings on the other side's factors.
 fn explicit_row(y: &[f64], columns: &[u32], values: &[f64], l2_reg: f64, x: &mut [f64]) {
     let f = x.len();
@@ -275,24 +273,54 @@ fn implicit_row(
     l2_reg: f64,
     x: &mut [f64],
 ) {
+    #[cfg(target_arch = "x86_64")]
+    if super::distance::fused() {
+        // SAFETY: the CPU has the features the function is compiled for.
+        unsafe { implicit_row_fma(gram, y, columns, values, alpha, l2_reg, x) };
+        return;
+    }
+    implicit_row_with::<Plain>(gram, y, columns, values, alpha, l2_reg, x);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn implicit_row_fma(
+    gram: &[f64],
+    y: &[f64],
+    columns: &[u32],
+    values: &[f64],
+    alpha: f64,
+    l2_reg: f64,
+    x: &mut [f64],
+) {
+    implicit_row_with::<super::gram::Fused>(gram, y, columns, values, alpha, l2_reg, x);
+}
+
+/// The solver, inlined into a body compiled for the CPU so its short dot products and
+/// updates vectorise: the calls dominate otherwise.
+#[inline(always)]
+fn implicit_row_with<M: MulAdd>(
+    gram: &[f64],
+    y: &[f64],
+    columns: &[u32],
+    values: &[f64],
+    alpha: f64,
+    l2_reg: f64,
+    x: &mut [f64],
+) {
     let f = x.len();
     let item = |c: u32| &y[c as usize * f..(c as usize + 1) * f];
-    // A v = (YᵀY + λI) v + Σ (c − 1)(y·v) y over the row's own items.
-    let times_a = |v: &[f64], out: &mut [f64]| {
-        for (i, o) in out.iter_mut().enumerate() {
-            *o = dot(&gram[i * f..(i + 1) * f], v) + l2_reg * v[i];
-        }
-        for (&c, &r) in columns.iter().zip(values) {
-            let yc = item(c);
-            let w = alpha * r * dot(yc, v);
-            for (o, yv) in out.iter_mut().zip(yc) {
-                *o += w * yv;
-            }
-        }
+    let system = System {
+        gram,
+        y,
+        columns,
+        values,
+        alpha,
+        l2_reg,
     };
     // r = b − A x with b = Σ c y (preference 1 on the row's items).
     let mut ax = vec![0.0; f];
-    times_a(x, &mut ax);
+    system.times::<M>(x, &mut ax);
     let mut residual = vec![0.0; f];
     for (&c, &r) in columns.iter().zip(values) {
         let confidence = 1.0 + alpha * r;
@@ -304,24 +332,84 @@ fn implicit_row(
         *s -= a;
     }
     let mut p = residual.clone();
-    let mut rs_old = dot(&residual, &residual);
+    let mut rs_old = dot_with::<M>(&residual, &residual);
     let mut ap = vec![0.0; f];
     for _ in 0..CG_STEPS {
         if rs_old < 1e-20 {
             break;
         }
-        times_a(&p, &mut ap);
-        let step = rs_old / dot(&p, &ap);
+        system.times::<M>(&p, &mut ap);
+        let step = rs_old / dot_with::<M>(&p, &ap);
         for i in 0..f {
             x[i] += step * p[i];
             residual[i] -= step * ap[i];
         }
-        let rs_new = dot(&residual, &residual);
+        let rs_new = dot_with::<M>(&residual, &residual);
         for i in 0..f {
             p[i] = residual[i] + (rs_new / rs_old) * p[i];
         }
         rs_old = rs_new;
     }
+}
+
+/// One row's implicit-feedback system `A = YᵀY + λI + Σ (c − 1) y yᵀ` over its own items.
+/// (Methods, not closures: a closure is compiled without the caller's target features, and
+/// its multiply-adds would become library calls.)
+struct System<'a> {
+    gram: &'a [f64],
+    y: &'a [f64],
+    columns: &'a [u32],
+    values: &'a [f64],
+    alpha: f64,
+    l2_reg: f64,
+}
+
+impl System<'_> {
+    /// `out = A v`; YᵀY is symmetric, so its product is a sum of scaled rows.
+    #[inline(always)]
+    fn times<M: MulAdd>(&self, v: &[f64], out: &mut [f64]) {
+        let f = v.len();
+        for (o, vi) in out.iter_mut().zip(v) {
+            *o = self.l2_reg * vi;
+        }
+        for (g, vj) in self.gram.chunks_exact(f).zip(v) {
+            for (o, gj) in out.iter_mut().zip(g) {
+                *o = M::mul_add(*vj, *gj, *o);
+            }
+        }
+        for (&c, &r) in self.columns.iter().zip(self.values) {
+            let yc = &self.y[c as usize * f..(c as usize + 1) * f];
+            let w = self.alpha * r * dot_with::<M>(yc, v);
+            for (o, yv) in out.iter_mut().zip(yc) {
+                *o = M::mul_add(w, *yv, *o);
+            }
+        }
+    }
+}
+
+/// `x · yᵢ` for every row `yᵢ` of the row-major `y`.
+pub fn scores(x: &[f64], y: &[f64]) -> Vec<f64> {
+    #[cfg(target_arch = "x86_64")]
+    if super::distance::fused() {
+        // SAFETY: as in `implicit_row`.
+        return unsafe { scores_fma(x, y) };
+    }
+    scores_with::<Plain>(x, y)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn scores_fma(x: &[f64], y: &[f64]) -> Vec<f64> {
+    scores_with::<super::gram::Fused>(x, y)
+}
+
+#[inline(always)]
+fn scores_with<M: MulAdd>(x: &[f64], y: &[f64]) -> Vec<f64> {
+    let mut out = Vec::with_capacity(y.len() / x.len());
+    for row in y.chunks_exact(x.len()) {
+        out.push(dot_with::<M>(x, row));
+    }
+    out
 }
 
 /// The `k` best `(score, index)` of `scores` that `keep` accepts, best first; among equal
@@ -373,6 +461,7 @@ pub fn top_k(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::distance::dot;
 
     /// A rank-2 rating matrix, fully observed.
     fn low_rank(users: usize, items: usize) -> (Vec<u32>, Vec<u32>, Vec<f64>) {

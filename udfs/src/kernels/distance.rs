@@ -228,7 +228,7 @@ fn each_distance_with(
 }
 
 /// `a · b`.
-pub(super) fn dot(a: &[f64], b: &[f64]) -> f64 {
+pub fn dot(a: &[f64], b: &[f64]) -> f64 {
     #[cfg(target_arch = "x86_64")]
     if fused() {
         // SAFETY: as in `sq_dist`.
@@ -244,7 +244,7 @@ unsafe fn dot_fma(a: &[f64], b: &[f64]) -> f64 {
 }
 
 #[inline(always)]
-fn dot_with<M: MulAdd>(a: &[f64], b: &[f64]) -> f64 {
+pub(super) fn dot_with<M: MulAdd>(a: &[f64], b: &[f64]) -> f64 {
     let (a4, a_rest) = a.as_chunks::<4>();
     let (b4, b_rest) = b.as_chunks::<4>();
     let mut acc = [0.0; 4];
@@ -261,7 +261,7 @@ fn dot_with<M: MulAdd>(a: &[f64], b: &[f64]) -> f64 {
 }
 
 #[cfg(target_arch = "x86_64")]
-fn fused() -> bool {
+pub(super) fn fused() -> bool {
     std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
 }
 
@@ -464,7 +464,7 @@ mod avx2 {
 
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    pub(super) fn dot(a: &[f64], b: &[f64]) -> f64 {
+    pub fn dot(a: &[f64], b: &[f64]) -> f64 {
         let n = a.len().min(b.len());
         let (mut acc0, mut acc1) = (_mm256_setzero_pd(), _mm256_setzero_pd());
         let mut i = 0;

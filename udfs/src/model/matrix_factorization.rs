@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::Report;
 use super::training::Source;
 use crate::kernels::als::{self, AlsOptions, Csr, Duplicates, Factors, Feedback};
+use crate::kernels::distance::dot;
 
 /// Items (by index) with their scores, best first.
 pub type Ranking = Vec<(f64, usize)>;
@@ -419,11 +420,9 @@ impl MatrixFactorizationModel {
     pub fn recommend(&self, user: usize, k: usize, keep_seen: bool) -> Ranking {
         let (seen, _) = self.seen.row(user);
         let x = self.fit.user(user);
-        als::top_k(
-            (0..self.items.len()).map(|i| dot(x, self.fit.item(i))),
-            k,
-            |i| keep_seen || seen.binary_search(&(i as u32)).is_err(),
-        )
+        als::top_k(als::scores(x, &self.fit.items).into_iter(), k, |i| {
+            keep_seen || seen.binary_search(&(i as u32)).is_err()
+        })
     }
 
     /// The `k` most popular items, with the share of users who had each as its score.
@@ -569,8 +568,4 @@ fn concat(batches: Vec<RecordBatch>) -> Result<RecordBatch> {
         )?),
         None => plan_err!("a stored array of the model is empty"),
     }
-}
-
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }

@@ -1,0 +1,225 @@
+//! EVALUATE for implicit-feedback matrix factorizations: how well the top 10 recommended
+//! items of each user find the user's held-out items.
+//!
+//! Per user with held-out items `H` and top-10 list `R` (training items left out, as
+//! RECOMMEND gives them): precision = |R ∩ H| / 10, recall = |R ∩ H| / |H|, NDCG (binary
+//! gains, log2 discounts, ideal = min(|H|, 10) hits on top), and average precision = the
+//! mean over hits of the precision at each hit's rank, divided by min(|H|, 10). Each metric
+//! is the mean over users. Rows whose user or item the model never saw, or that are NULL,
+//! are skipped and counted.
+//!
+//! Mergeable: a partial state is the (user, item) pairs it saw, as model indices.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Float64Array, Int64Array, ListArray, StructArray,
+};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Int64Type, UInt32Type};
+use datafusion::common::{Result, ScalarValue};
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Signature, Volatility};
+use rayon::prelude::*;
+
+use crate::model::MatrixFactorizationModel;
+
+/// The length of the ranked lists evaluated.
+pub const K: usize = 10;
+
+/// The output columns.
+pub fn fields() -> Fields {
+    let mut fields = vec![
+        Field::new("rows", DataType::Int64, false),
+        Field::new("rows_skipped", DataType::Int64, false),
+        Field::new("users", DataType::Int64, false),
+        Field::new("k", DataType::Int64, false),
+    ];
+    fields.extend(
+        ["precision_at_k", "recall_at_k", "ndcg_at_k", "map_at_k"]
+            .iter()
+            .map(|n| Field::new(*n, DataType::Float64, true)),
+    );
+    Fields::from(fields)
+}
+
+/// The aggregate, bound to one model; its arguments are the user and item columns.
+#[derive(Debug)]
+pub struct EvaluateRanking {
+    signature: Signature,
+    model: Arc<MatrixFactorizationModel>,
+    /// Identifies the model version, for equality of plans.
+    key: String,
+}
+
+impl EvaluateRanking {
+    pub fn new(model: Arc<MatrixFactorizationModel>, key: String) -> Self {
+        Self {
+            signature: Signature::any(2, Volatility::Immutable),
+            model,
+            key,
+        }
+    }
+}
+
+impl PartialEq for EvaluateRanking {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+
+impl Eq for EvaluateRanking {}
+
+impl std::hash::Hash for EvaluateRanking {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.key.hash(state);
+    }
+}
+
+impl AggregateUDFImpl for EvaluateRanking {
+    fn name(&self) -> &str {
+        "evaluate"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Struct(fields()))
+    }
+
+    fn accumulator(&self, _acc_args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        Ok(Box::new(RankingAccumulator {
+            model: self.model.clone(),
+            users: vec![],
+            items: vec![],
+            skipped: 0,
+        }))
+    }
+
+    fn state_fields(&self, _args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        let list = DataType::List(Arc::new(Field::new_list_field(DataType::UInt32, true)));
+        Ok(vec![
+            Arc::new(Field::new("users", list.clone(), true)),
+            Arc::new(Field::new("items", list, true)),
+            Arc::new(Field::new("skipped", DataType::Int64, true)),
+        ])
+    }
+}
+
+#[derive(Debug)]
+struct RankingAccumulator {
+    model: Arc<MatrixFactorizationModel>,
+    users: Vec<u32>,
+    items: Vec<u32>,
+    skipped: i64,
+}
+
+impl Accumulator for RankingAccumulator {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let users = self.model.users.positions(&values[0], "user")?;
+        let items = self.model.items.positions(&values[1], "item")?;
+        for (u, i) in users.into_iter().zip(items) {
+            match (u, i) {
+                (Some(u), Some(i)) => {
+                    self.users.push(u);
+                    self.items.push(i);
+                }
+                _ => self.skipped += 1,
+            }
+        }
+        Ok(())
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        for r in 0..states[0].len() {
+            if states[0].is_null(r) {
+                continue;
+            }
+            let list = |c: usize| states[c].as_list::<i32>().value(r);
+            self.users
+                .extend(list(0).as_primitive::<UInt32Type>().values());
+            self.items
+                .extend(list(1).as_primitive::<UInt32Type>().values());
+            self.skipped += states[2].as_primitive::<Int64Type>().value(r);
+        }
+        Ok(())
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        let list = |v: &[u32]| {
+            ScalarValue::List(Arc::new(
+                ListArray::from_iter_primitive::<UInt32Type, _, _>([Some(
+                    v.iter().map(|x| Some(*x)),
+                )]),
+            ))
+        };
+        Ok(vec![
+            list(&self.users),
+            list(&self.items),
+            ScalarValue::Int64(Some(self.skipped)),
+        ])
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        // Held-out items per user; a pair given twice counts once.
+        let mut held: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+        for (&u, &i) in self.users.iter().zip(&self.items) {
+            held.entry(u).or_default().push(i);
+        }
+        let per_user: Vec<[f64; 4]> = held
+            .into_par_iter()
+            .map(|(u, mut relevant)| {
+                relevant.sort_unstable();
+                relevant.dedup();
+                user_metrics(&self.model, u as usize, &relevant)
+            })
+            .collect();
+        let users = per_user.len();
+        let mean = |m: usize| {
+            (users > 0).then(|| per_user.iter().map(|v| v[m]).sum::<f64>() / users as f64)
+        };
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(vec![self.users.len() as i64])),
+            Arc::new(Int64Array::from(vec![self.skipped])),
+            Arc::new(Int64Array::from(vec![users as i64])),
+            Arc::new(Int64Array::from(vec![K as i64])),
+            Arc::new(Float64Array::from(vec![mean(0)])),
+            Arc::new(Float64Array::from(vec![mean(1)])),
+            Arc::new(Float64Array::from(vec![mean(2)])),
+            Arc::new(Float64Array::from(vec![mean(3)])),
+        ];
+        Ok(ScalarValue::Struct(Arc::new(StructArray::try_new(
+            fields(),
+            columns,
+            None,
+        )?)))
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self) + 4 * (self.users.capacity() + self.items.capacity())
+    }
+}
+
+/// Precision, recall, NDCG and average precision at [`K`] of one user's recommendations
+/// against the sorted, distinct `relevant` items.
+fn user_metrics(model: &MatrixFactorizationModel, user: usize, relevant: &[u32]) -> [f64; 4] {
+    let ranked = model.recommend(user, K, false);
+    let (mut hits, mut dcg, mut precision_sum) = (0usize, 0.0, 0.0);
+    for (r, (_, item)) in ranked.iter().enumerate() {
+        if relevant.binary_search(&(*item as u32)).is_ok() {
+            hits += 1;
+            dcg += 1.0 / ((r + 2) as f64).log2();
+            precision_sum += hits as f64 / (r + 1) as f64;
+        }
+    }
+    let ideal_hits = relevant.len().min(K);
+    let idcg: f64 = (0..ideal_hits).map(|r| 1.0 / ((r + 2) as f64).log2()).sum();
+    [
+        hits as f64 / K as f64,
+        hits as f64 / relevant.len() as f64,
+        dcg / idcg,
+        precision_sum / ideal_hits as f64,
+    ]
+}
