@@ -1,4 +1,5 @@
-"""Runs a list of SQL statements through the cohort binary with --timing, for the benches."""
+"""What the benches share: running SQL through the cohort binary with --timing, and
+writing a section of RESULTS.md."""
 import os
 import re
 import subprocess
@@ -18,3 +19,17 @@ def run_timed(binary, statements):
         )
     seconds = [float(m) for m in re.findall(r":\d+: ([0-9.]+) s", out.stderr)]
     return seconds, out.stdout
+
+
+def write_section(results, lines):
+    """Replaces the section of the results file that starts with `lines[0]` (a "## "
+    heading) by `lines`, or appends it."""
+    heading = lines[0]
+    text = open(results).read() if os.path.exists(results) else ""
+    start = text.find(heading)
+    if start >= 0:
+        end = text.find("\n## ", start + len(heading))
+        text = text[:start] + text[end + 1:] if end >= 0 else text[:start]
+    text = text.rstrip() + "\n\n" + "\n".join(lines) + "\n"
+    with open(results, "w") as f:
+        f.write(text)

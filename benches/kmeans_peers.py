@@ -37,7 +37,7 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 from sklearn.cluster import KMeans  # noqa: E402
 
-from cohort_run import run_timed  # noqa: E402
+from cohort_run import run_timed, write_section  # noqa: E402
 
 SECTION = "## k-means"
 
@@ -134,14 +134,7 @@ def main():
         "one matrix product: it is slower there. The difference of two noisy fit times over",
         "30-50 iterations is also a rough figure.",
     ]
-    text = open(args.results).read() if os.path.exists(args.results) else ""
-    start = text.find(SECTION)
-    if start >= 0:
-        end = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + text[end + 1:] if end >= 0 else text[:start]
-    text = text.rstrip() + "\n\n" + "\n".join(table) + "\n"
-    with open(args.results, "w") as f:
-        f.write(text)
+    write_section(args.results, table)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ import pyarrow.parquet as pq  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 from implicit.cpu.als import AlternatingLeastSquares  # noqa: E402
 
-from cohort_run import run_timed  # noqa: E402
+from cohort_run import run_timed, write_section  # noqa: E402
 
 SECTION = "## Recommendations"
 FACTORS, REG, ALPHA, ITERATIONS = 32, 0.1, 40.0, 15
@@ -194,14 +194,7 @@ def main():
         "Seconds per iteration = (fit with 6 iterations - fit with 1) / 5 on each side.",
         "cohort's top-10 time is the whole `SELECT count(*) FROM recommend('big', 10)`.",
     ]
-    text = open(args.results).read() if os.path.exists(args.results) else ""
-    start = text.find(SECTION)
-    if start >= 0:
-        end = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + text[end + 1:] if end >= 0 else text[:start]
-    text = text.rstrip() + "\n\n" + "\n".join(table) + "\n"
-    with open(args.results, "w") as f:
-        f.write(text)
+    write_section(args.results, table)
 
 
 if __name__ == "__main__":

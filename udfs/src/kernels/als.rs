@@ -190,9 +190,15 @@ fn half_step(matrix: &Csr, y: &[f64], x: &mut [f64], options: &AlsOptions) {
     x.par_chunks_mut(f).enumerate().for_each(|(r, xr)| {
         let (columns, values) = matrix.row(r);
         match (options.feedback, &gram) {
-            (Feedback::Implicit { alpha }, Some(gram)) => {
-                implicit_row(gram, y, columns, values, alpha, options.l2_reg, xr)
+            (Feedback::Implicit { alpha }, Some(gram)) => System {
+                gram,
+                y,
+                columns,
+                values,
+                alpha,
+                l2_reg: options.l2_reg,
             }
+            .solve(xr),
             _ => explicit_row(y, columns, values, options.l2_reg, xr),
         }
     });
@@ -263,95 +269,6 @@ fn explicit_row(y: &[f64], columns: &[u32], values: &[f64], l2_reg: f64, x: &mut
     }
 }
 
-/// A few conjugate-gradient steps on one row's implicit-feedback system, from `x`.
-fn implicit_row(
-    gram: &[f64],
-    y: &[f64],
-    columns: &[u32],
-    values: &[f64],
-    alpha: f64,
-    l2_reg: f64,
-    x: &mut [f64],
-) {
-    #[cfg(target_arch = "x86_64")]
-    if super::distance::fused() {
-        // SAFETY: the CPU has the features the function is compiled for.
-        unsafe { implicit_row_fma(gram, y, columns, values, alpha, l2_reg, x) };
-        return;
-    }
-    implicit_row_with::<Plain>(gram, y, columns, values, alpha, l2_reg, x);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn implicit_row_fma(
-    gram: &[f64],
-    y: &[f64],
-    columns: &[u32],
-    values: &[f64],
-    alpha: f64,
-    l2_reg: f64,
-    x: &mut [f64],
-) {
-    implicit_row_with::<super::gram::Fused>(gram, y, columns, values, alpha, l2_reg, x);
-}
-
-/// The solver, inlined into a body compiled for the CPU so its short dot products and
-/// updates vectorise: the calls dominate otherwise.
-#[inline(always)]
-fn implicit_row_with<M: MulAdd>(
-    gram: &[f64],
-    y: &[f64],
-    columns: &[u32],
-    values: &[f64],
-    alpha: f64,
-    l2_reg: f64,
-    x: &mut [f64],
-) {
-    let f = x.len();
-    let item = |c: u32| &y[c as usize * f..(c as usize + 1) * f];
-    let system = System {
-        gram,
-        y,
-        columns,
-        values,
-        alpha,
-        l2_reg,
-    };
-    // r = b − A x with b = Σ c y (preference 1 on the row's items).
-    let mut ax = vec![0.0; f];
-    system.times::<M>(x, &mut ax);
-    let mut residual = vec![0.0; f];
-    for (&c, &r) in columns.iter().zip(values) {
-        let confidence = 1.0 + alpha * r;
-        for (s, yv) in residual.iter_mut().zip(item(c)) {
-            *s += confidence * yv;
-        }
-    }
-    for (s, a) in residual.iter_mut().zip(&ax) {
-        *s -= a;
-    }
-    let mut p = residual.clone();
-    let mut rs_old = dot_with::<M>(&residual, &residual);
-    let mut ap = vec![0.0; f];
-    for _ in 0..CG_STEPS {
-        if rs_old < 1e-20 {
-            break;
-        }
-        system.times::<M>(&p, &mut ap);
-        let step = rs_old / dot_with::<M>(&p, &ap);
-        for i in 0..f {
-            x[i] += step * p[i];
-            residual[i] -= step * ap[i];
-        }
-        let rs_new = dot_with::<M>(&residual, &residual);
-        for i in 0..f {
-            p[i] = residual[i] + (rs_new / rs_old) * p[i];
-        }
-        rs_old = rs_new;
-    }
-}
-
 /// One row's implicit-feedback system `A = YᵀY + λI + Σ (c − 1) y yᵀ` over its own items.
 /// (Methods, not closures: a closure is compiled without the caller's target features, and
 /// its multiply-adds would become library calls.)
@@ -365,6 +282,63 @@ struct System<'a> {
 }
 
 impl System<'_> {
+    /// A few conjugate-gradient steps on the system, from `x`.
+    fn solve(&self, x: &mut [f64]) {
+        #[cfg(target_arch = "x86_64")]
+        if super::distance::fused() {
+            // SAFETY: the CPU has the features the function is compiled for.
+            unsafe { self.solve_fma(x) };
+            return;
+        }
+        self.solve_with::<Plain>(x);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn solve_fma(&self, x: &mut [f64]) {
+        self.solve_with::<super::gram::Fused>(x);
+    }
+
+    /// The solver, inlined into a body compiled for the CPU so its short dot products and
+    /// updates vectorise: the calls dominate otherwise.
+    #[inline(always)]
+    fn solve_with<M: MulAdd>(&self, x: &mut [f64]) {
+        let f = x.len();
+        let item = |c: u32| &self.y[c as usize * f..(c as usize + 1) * f];
+        // r = b − A x with b = Σ c y (preference 1 on the row's items).
+        let mut ax = vec![0.0; f];
+        self.times::<M>(x, &mut ax);
+        let mut residual = vec![0.0; f];
+        for (&c, &r) in self.columns.iter().zip(self.values) {
+            let confidence = 1.0 + self.alpha * r;
+            for (s, yv) in residual.iter_mut().zip(item(c)) {
+                *s += confidence * yv;
+            }
+        }
+        for (s, a) in residual.iter_mut().zip(&ax) {
+            *s -= a;
+        }
+        let mut p = residual.clone();
+        let mut rs_old = dot_with::<M>(&residual, &residual);
+        let mut ap = vec![0.0; f];
+        for _ in 0..CG_STEPS {
+            if rs_old < 1e-20 {
+                break;
+            }
+            self.times::<M>(&p, &mut ap);
+            let step = rs_old / dot_with::<M>(&p, &ap);
+            for i in 0..f {
+                x[i] += step * p[i];
+                residual[i] -= step * ap[i];
+            }
+            let rs_new = dot_with::<M>(&residual, &residual);
+            for i in 0..f {
+                p[i] = residual[i] + (rs_new / rs_old) * p[i];
+            }
+            rs_old = rs_new;
+        }
+    }
+
     /// `out = A v`; YᵀY is symmetric, so its product is a sum of scaled rows.
     #[inline(always)]
     fn times<M: MulAdd>(&self, v: &[f64], out: &mut [f64]) {
@@ -391,7 +365,7 @@ impl System<'_> {
 pub fn scores(x: &[f64], y: &[f64]) -> Vec<f64> {
     #[cfg(target_arch = "x86_64")]
     if super::distance::fused() {
-        // SAFETY: as in `implicit_row`.
+        // SAFETY: as in `System::solve`.
         return unsafe { scores_fma(x, y) };
     }
     scores_with::<Plain>(x, y)
@@ -592,7 +566,16 @@ mod tests {
             .collect();
         let exact = solve(&cholesky(&rows).unwrap(), &b);
         let mut x = vec![0.0; f];
-        implicit_row(&gramian(&y, f), &y, &columns, &values, alpha, l2, &mut x);
+        let gram = gramian(&y, f);
+        System {
+            gram: &gram,
+            y: &y,
+            columns: &columns,
+            values: &values,
+            alpha,
+            l2_reg: l2,
+        }
+        .solve(&mut x);
         for (got, want) in x.iter().zip(&exact) {
             assert!(
                 (got - want).abs() < 1e-9 * (1.0 + want.abs()),
