@@ -58,9 +58,10 @@ impl TableFunctionImpl for RecommendTable {
                 .into_par_iter()
                 .map(|u| m.recommend(u, k, false))
                 .collect();
+            let users: Vec<usize> = (0..m.users.len()).collect();
             table(ranking_batch(
                 m,
-                ("user", &m.users),
+                ("user", &m.users, &users),
                 "item",
                 &rankings,
                 true,
@@ -107,11 +108,11 @@ pub(crate) fn count_argument(function: &str, k: &Expr) -> Result<usize> {
     }
 }
 
-/// One row per ranked item: `key` (the id the rankings are for), `item`, score, rank and,
-/// when `with_source`, source = 'model'.
+/// One row per ranked item: the key (ranking `r` is for id `keys[positions[r]]`), the
+/// item, score, rank and, when `with_source`, source = 'model'.
 pub(crate) fn ranking_batch(
     m: &MatrixFactorizationModel,
-    (key_name, keys): (&str, &Ids),
+    (key_name, keys, positions): (&str, &Ids, &[usize]),
     item_name: &str,
     rankings: &[Ranking],
     with_source: bool,
@@ -119,7 +120,7 @@ pub(crate) fn ranking_batch(
     let owner = rankings
         .iter()
         .enumerate()
-        .flat_map(|(r, list)| std::iter::repeat_n(r, list.len()));
+        .flat_map(|(r, list)| std::iter::repeat_n(positions[r], list.len()));
     let flat: Vec<(f64, usize)> = rankings.iter().flatten().copied().collect();
     let rows = flat.len();
     let mut fields = vec![

@@ -6,9 +6,9 @@ use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::{Result, plan_err};
 use datafusion::logical_expr::{Documentation, Expr};
 
-use crate::kernels::als::top_k;
+use crate::kernels::als::{scores, top_k};
+use crate::kernels::distance::dot;
 use crate::model::ModelResolver;
-use crate::model::matrix_factorization::Ids;
 use crate::recommend_table::{count_argument, ranking_batch, table, with_factorization};
 
 pub static DOC: LazyLock<Documentation> = LazyLock::new(|| {
@@ -63,22 +63,16 @@ impl TableFunctionImpl for SimilarItems {
                     "item {value} is not among the items model {name} was trained on"
                 );
             };
-            let norm = |j: usize| m.fit.item(j).iter().map(|v| v * v).sum::<f64>().sqrt();
-            let (own, own_norm) = (m.fit.item(i), norm(i));
+            let dots = scores(m.fit.item(i), &m.fit.items);
+            let norms: Vec<f64> = (0..m.items.len())
+                .map(|j| dot(m.fit.item(j), m.fit.item(j)).sqrt())
+                .collect();
             // Items with all-zero factors (no signal) give NaN and are left out.
-            let cosine = (0..m.items.len()).map(|j| {
-                let dot: f64 = own.iter().zip(m.fit.item(j)).map(|(a, b)| a * b).sum();
-                dot / (own_norm * norm(j))
-            });
+            let cosine = dots.iter().zip(&norms).map(|(d, n)| d / (norms[i] * n));
             let ranking = top_k(cosine, k, |j| j != i);
-            let key = match &m.items {
-                Ids::Int(v) => Ids::Int(vec![v[i]]),
-                Ids::Text(v) => Ids::Text(vec![v[i].clone()]),
-                Ids::None => Ids::None,
-            };
             table(ranking_batch(
                 m,
-                ("item", &key),
+                ("item", &m.items, &[i]),
                 "similar_item",
                 &[ranking],
                 false,

@@ -33,18 +33,21 @@ pub struct MatrixFactorizationSettings {
 }
 
 /// The ids of one side, sorted: a row's index is its id's position.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Ids {
-    #[default]
-    None,
     Int(Vec<i64>),
     Text(Vec<String>),
+}
+
+impl Default for Ids {
+    fn default() -> Self {
+        Ids::Int(vec![])
+    }
 }
 
 impl Ids {
     pub fn len(&self) -> usize {
         match self {
-            Ids::None => 0,
             Ids::Int(v) => v.len(),
             Ids::Text(v) => v.len(),
         }
@@ -58,7 +61,7 @@ impl Ids {
     pub fn data_type(&self) -> DataType {
         match self {
             Ids::Text(_) => DataType::Utf8,
-            _ => DataType::Int64,
+            Ids::Int(_) => DataType::Int64,
         }
     }
 
@@ -67,7 +70,6 @@ impl Ids {
         match self {
             Ids::Text(v) => Arc::new(StringArray::from_iter_values(positions.map(|p| &v[p]))),
             Ids::Int(v) => Arc::new(Int64Array::from_iter_values(positions.map(|p| v[p]))),
-            Ids::None => Arc::new(Int64Array::from_iter_values(positions.map(|p| p as i64))),
         }
     }
 
@@ -114,7 +116,6 @@ impl Ids {
                     .map(|v| v.and_then(|v| ids.binary_search(&v).ok().map(|p| p as u32)))
                     .collect())
             }
-            Ids::None => Ok(vec![None; array.len()]),
         }
     }
 }
