@@ -10,10 +10,13 @@ SELECT customer_id, product_id, count(*) AS purchases
 FROM orders
 GROUP BY customer_id, product_id;
 
--- The top 10 for every customer who bought something (products they had left out).
-CREATE OR REPLACE VIEW top10 AS SELECT * FROM recommend('recs', 10);
+-- The top 10 for every demo customer (products they had left out); customers without
+-- orders get the best sellers, marked source = 'popular'.
+CREATE OR REPLACE VIEW top10 AS
+SELECT * FROM recommend('recs', (SELECT customer_id FROM customers), 10);
 
-SELECT count(DISTINCT "user") AS customers, count(*) AS recommendations FROM top10;
+SELECT source, count(DISTINCT "user") AS customers, count(*) AS recommendations
+FROM top10 GROUP BY source ORDER BY source;
 
 SELECT "user" AS customer_id, rank, item AS product_id, round(score, 3) AS score
 FROM top10 WHERE "user" <= 3 ORDER BY customer_id, rank;

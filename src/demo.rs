@@ -15,6 +15,7 @@
 use std::sync::Arc;
 
 use cohort_udfs::kernels::rng::Rng;
+use cohort_udfs::model::calendar::{civil, days_from_civil};
 use datafusion::arrow::array::{
     ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray,
 };
@@ -570,21 +571,8 @@ fn daily_revenue(seed: u64) -> Result<Table> {
 
 /// 1-based day of the year of a date given as days since 1970-01-01.
 fn day_of_year(date: i32) -> i32 {
-    // Civil-from-days (Howard Hinnant's algorithm), then the day within the year.
-    let z = date + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy_from_march = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy_from_march + 2) / 153;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i32::from(month <= 2);
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    if month >= 3 {
-        doy_from_march + 60 + i32::from(leap)
-    } else {
-        doy_from_march - 306 + 1
-    }
+    let (year, ..) = civil(i64::from(date));
+    (i64::from(date) - days_from_civil(year, 1, 1) + 1) as i32
 }
 
 fn round2(x: f64) -> f64 {

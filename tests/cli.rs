@@ -591,7 +591,13 @@ fn serve_without_login_only_on_loopback() {
 fn example_scripts_run_on_the_demo_data() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
-    for script in ["tour.sql", "churn.sql", "segments.sql", "recommend.sql"] {
+    for script in [
+        "tour.sql",
+        "churn.sql",
+        "segments.sql",
+        "recommend.sql",
+        "forecast.sql",
+    ] {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("queries")
             .join(script);

@@ -84,15 +84,20 @@ pub fn functions(ctx: &SessionContext) -> Vec<FunctionInfo> {
         kind: "window",
         doc: f.documentation().cloned(),
     }));
+    // Table functions: those registered, and the forms a relation planner handles, which
+    // only the documentation list knows.
     let table_docs = cohort_udfs::table_function_docs();
-    all.extend(state.table_functions().keys().map(|name| {
+    let mut table_names: Vec<String> = state.table_functions().keys().cloned().collect();
+    table_names.extend(table_docs.iter().map(|(n, _)| n.to_string()));
+    all.extend(table_names.into_iter().map(|name| {
+        let doc = table_docs
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, d)| (*d).clone());
         FunctionInfo {
-            name: name.clone(),
+            name,
             kind: "table",
-            doc: table_docs
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, d)| (*d).clone()),
+            doc,
         }
     }));
     all.sort_by(|a, b| a.name.cmp(&b.name).then(a.kind.cmp(b.kind)));

@@ -16,23 +16,24 @@ use datafusion::physical_plan::memory::MemoryStream;
 use cohort_udfs::Model;
 use cohort_udfs::kernels::als::Feedback;
 use cohort_udfs::kernels::linear::LinearOptions;
+use cohort_udfs::model::forecast::SeasonalityOption;
 use cohort_udfs::model::training::{InMemory, Source};
 use cohort_udfs::model::{
-    Clusters, KMeansModel, KMeansSettings, LinearModel, LogisticModel, LogisticSettings,
-    MatrixFactorizationModel, MatrixFactorizationSettings, Report,
+    Clusters, ForecastModel, ForecastSettings, KMeansModel, KMeansSettings, LinearModel,
+    LogisticModel, LogisticSettings, MatrixFactorizationModel, MatrixFactorizationSettings, Report,
 };
 
 use super::training_rows::TrainingRows;
 use super::{CreateModel, Engine, OptionValue, rows};
 use crate::store::{Feature, ModelDescription, now_rfc3339};
 
-/// The model types of the SQL surface, and whether this build trains them.
-const MODEL_TYPES: [(&str, bool); 5] = [
-    ("linear_reg", true),
-    ("logistic_reg", true),
-    ("kmeans", true),
-    ("matrix_factorization", true),
-    ("forecast", false),
+/// The model types of the SQL surface.
+const MODEL_TYPES: [&str; 5] = [
+    "linear_reg",
+    "logistic_reg",
+    "kmeans",
+    "matrix_factorization",
+    "forecast",
 ];
 
 /// How to train, from the checked options.
@@ -41,13 +42,14 @@ enum Training {
     Logistic(String, LogisticSettings),
     KMeans(KMeansSettings),
     MatrixFactorization(MatrixFactorizationSettings),
+    Forecast(ForecastSettings),
 }
 
 impl Training {
     fn label(&self) -> Option<&str> {
         match self {
             Training::Linear(label, _) | Training::Logistic(label, _) => Some(label),
-            Training::KMeans(_) | Training::MatrixFactorization(_) => None,
+            Training::KMeans(_) | Training::MatrixFactorization(_) | Training::Forecast(_) => None,
         }
     }
 }
@@ -64,20 +66,11 @@ pub async fn create_model(engine: &Engine, c: CreateModel) -> Result<SendableRec
             )));
         }
     };
-    match MODEL_TYPES.iter().find(|(t, _)| *t == model_type) {
-        Some((_, true)) => {}
-        Some((_, false)) => {
-            return Err(fail(format!(
-                "model_type '{model_type}' is not built yet in this version of cohort; \
-                 linear_reg, logistic_reg, kmeans and matrix_factorization are"
-            )));
-        }
-        None => {
-            return Err(fail(format!(
-                "unknown model_type '{model_type}'; use one of {}",
-                type_names()
-            )));
-        }
+    if !MODEL_TYPES.contains(&model_type.as_str()) {
+        return Err(fail(format!(
+            "unknown model_type '{model_type}'; use one of {}",
+            type_names()
+        )));
     }
     let training = match model_type.as_str() {
         "linear_reg" => Training::Linear(
@@ -89,6 +82,7 @@ pub async fn create_model(engine: &Engine, c: CreateModel) -> Result<SendableRec
             logistic_settings(&c).map_err(fail)?,
         ),
         "kmeans" => Training::KMeans(kmeans_settings(&c).map_err(fail)?),
+        "forecast" => Training::Forecast(forecast_settings(&c).map_err(fail)?),
         _ => Training::MatrixFactorization(factorization_settings(&c).map_err(fail)?),
     };
 
@@ -160,7 +154,14 @@ pub async fn create_model(engine: &Engine, c: CreateModel) -> Result<SendableRec
             .collect(),
         training_rows: report.rows_used,
         rows_skipped: report.rows_skipped,
-        metrics: report.metrics.clone(),
+        // JSON has no NaN or infinity: a metric without a value is left out, so the
+        // description always reads back.
+        metrics: report
+            .metrics
+            .iter()
+            .filter(|(_, v)| v.is_finite())
+            .cloned()
+            .collect(),
         created_at: now_rfc3339(),
         parameters: serde_json::to_value(&model)
             .map_err(|e| DataFusionError::External(Box::new(e)))?,
@@ -209,6 +210,9 @@ fn train(source: &impl Source, training: &Training) -> Result<(Model, Report)> {
         Training::KMeans(s) => KMeansModel::train(source, s).map(|(m, r)| (Model::KMeans(m), r)),
         Training::MatrixFactorization(s) => MatrixFactorizationModel::train(source, s)
             .map(|(m, r)| (Model::MatrixFactorization(m), r)),
+        Training::Forecast(s) => {
+            ForecastModel::train(source, s).map(|(m, r)| (Model::Forecast(m), r))
+        }
     }
 }
 
@@ -326,11 +330,7 @@ fn factorization_settings(
             _ => return Err(format!("alpha must be a number > 0, got {v}")),
         },
     };
-    let column = |name: &str| match c.option(name) {
-        None => Ok(None),
-        Some(OptionValue::String(s)) => Ok(Some(s.clone())),
-        Some(v) => Err(format!("{name} must be a column name string, got {v}")),
-    };
+    let column = |name: &str| column_option(c, name);
     Ok(MatrixFactorizationSettings {
         feedback,
         factors: integer(c, "num_factors", 1..=1024, 32)? as usize,
@@ -345,10 +345,66 @@ fn factorization_settings(
     })
 }
 
+/// A column name option, `None` when absent.
+fn column_option(c: &CreateModel, name: &str) -> std::result::Result<Option<String>, String> {
+    match c.option(name) {
+        None => Ok(None),
+        Some(OptionValue::String(s)) => Ok(Some(s.clone())),
+        Some(v) => Err(format!("{name} must be a column name string, got {v}")),
+    }
+}
+
+/// The forecast options, checked.
+fn forecast_settings(c: &CreateModel) -> std::result::Result<ForecastSettings, String> {
+    check_known(
+        c,
+        "forecast",
+        &[
+            "model_type",
+            "time_col",
+            "value_col",
+            "id_col",
+            "seasonality",
+            "horizon",
+            "confidence_level",
+        ],
+    )?;
+    let seasonality = match c.option("seasonality") {
+        None => SeasonalityOption::Auto,
+        Some(OptionValue::String(s)) if s.eq_ignore_ascii_case("auto") => SeasonalityOption::Auto,
+        Some(OptionValue::String(s)) if s.eq_ignore_ascii_case("none") => SeasonalityOption::None,
+        Some(v) => match v.as_i64() {
+            Some(1) => SeasonalityOption::None,
+            Some(m) if (2..=1000).contains(&m) => SeasonalityOption::Period(m as usize),
+            _ => {
+                return Err(format!(
+                    "seasonality must be 'auto', 'none' or a period from 2 to 1000 (12 for \
+                     months in a year), got {v}"
+                ));
+            }
+        },
+    };
+    let confidence_level = match c.option("confidence_level") {
+        None => 0.95,
+        Some(v) => match v.as_f64() {
+            Some(level) if level > 0.0 && level < 1.0 => level,
+            _ => return Err(format!("confidence_level must be between 0 and 1, got {v}")),
+        },
+    };
+    Ok(ForecastSettings {
+        time_col: column_option(c, "time_col")?,
+        value_col: column_option(c, "value_col")?,
+        id_col: column_option(c, "id_col")?,
+        seasonality,
+        horizon: integer(c, "horizon", 1..=100_000, 12)? as usize,
+        confidence_level,
+    })
+}
+
 fn type_names() -> String {
     MODEL_TYPES
         .iter()
-        .map(|(t, _)| format!("'{t}'"))
+        .map(|t| format!("'{t}'"))
         .collect::<Vec<_>>()
         .join(", ")
 }

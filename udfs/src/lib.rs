@@ -9,6 +9,7 @@ pub mod evaluate;
 pub mod evaluate_kmeans;
 pub mod evaluate_ranking;
 pub mod explain_model;
+pub mod forecast;
 pub mod kernels;
 pub mod model;
 pub mod predict;
@@ -63,8 +64,8 @@ pub fn register_all(ctx: &SessionContext, models: Arc<dyn ModelResolver>) -> Res
         Arc::new(explain_model::ExplainModel::new(models.clone())),
     );
     ctx.register_udtf(
-        "recommend",
-        Arc::new(recommend_table::RecommendTable::new(models.clone())),
+        "forecast",
+        Arc::new(forecast::Forecast::new(models.clone())),
     );
     ctx.register_udtf(
         "similar_items",
@@ -74,8 +75,11 @@ pub fn register_all(ctx: &SessionContext, models: Arc<dyn ModelResolver>) -> Res
         "segment_profile",
         Arc::new(segment_profile::SegmentProfile::new(models.clone())),
     );
-    ctx.register_relation_planner(Arc::new(predict_table::PredictRelation::new(models)))?;
+    ctx.register_relation_planner(Arc::new(predict_table::PredictRelation::new(
+        models.clone(),
+    )))?;
     ctx.register_relation_planner(Arc::new(rfm::RfmRelation))?;
+    ctx.register_relation_planner(Arc::new(recommend_table::RecommendRelation::new(models)))?;
     Ok(())
 }
 
@@ -85,6 +89,7 @@ pub fn table_function_docs() -> Vec<(&'static str, &'static Documentation)> {
     vec![
         ("evaluate", &evaluate::DOC),
         ("explain_model", &explain_model::DOC),
+        ("forecast", &forecast::DOC),
         ("lift", &predict_table::LIFT_DOC),
         ("predict", &predict_table::DOC),
         ("recommend", &recommend_table::DOC),

@@ -25,9 +25,12 @@ static PREDICT_DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
         crate::DOC_SECTION,
         "Scores each row with a stored model: the predicted label of a linear_reg model, the \
-         probability of the positive class of a logistic_reg model. Features are matched by \
-         position, in the order of the non-label columns of the model's training query; NULL \
-         features score as their training mean and unseen categories as the reference level.",
+         probability of the positive class of a logistic_reg model, the rating of a \
+         matrix_factorization model for (user, item), the point forecast of a forecast model \
+         for ([series id,] time) (NULL unless the time is a step after the series' end). \
+         Features are matched by position, in the order of the non-label columns of the \
+         model's training query; NULL features score as their training mean and unseen \
+         categories as the reference level.",
         "predict(model_name, feature_1[, ..., feature_n])",
     )
     .with_argument(
@@ -128,6 +131,8 @@ pub enum Scoring {
     Segment,
     /// The distance to the segment's centre, for the table form of `segment`.
     Distance,
+    /// The MASE scale of a forecast row's series, for `evaluate`.
+    ForecastScale,
 }
 
 impl Scoring {
@@ -137,13 +142,16 @@ impl Scoring {
             Scoring::Churn => "predict_churn",
             Scoring::Segment => "segment",
             Scoring::Distance => "segment_distance",
+            Scoring::ForecastScale => "forecast_scale",
         }
     }
 
     fn return_type(self) -> DataType {
         match self {
             Scoring::Segment => DataType::Int64,
-            Scoring::Predict | Scoring::Churn | Scoring::Distance => DataType::Float64,
+            Scoring::Predict | Scoring::Churn | Scoring::Distance | Scoring::ForecastScale => {
+                DataType::Float64
+            }
         }
     }
 }
@@ -314,6 +322,17 @@ fn check_call(scoring: Scoring, name: &str, model: &Model, given: usize) -> Resu
                  predict('{name}', user, item) or recommend('{name}', user, k)"
             );
         }
+        (Scoring::Churn | Scoring::Segment | Scoring::Distance, Model::Forecast(_)) => {
+            return plan_err!(
+                "{f} does not score forecast models, and model {name} is one; use \
+                 predict('{name}', {}) for the forecast at given times, or SELECT * FROM \
+                 forecast('{name}', horizon)",
+                model.feature_names().join(", ")
+            );
+        }
+        (Scoring::ForecastScale, other) if !matches!(other, Model::Forecast(_)) => {
+            return plan_err!("{f} needs a forecast model, but model {name} is not one");
+        }
         (Scoring::Segment | Scoring::Distance, Model::LinearReg(_) | Model::LogisticReg(_)) => {
             return plan_err!(
                 "{f} needs a kmeans model, but model {name} is {}; use predict('{name}', ...)",
@@ -342,12 +361,20 @@ fn score(model: &Model, columns: &[ArrayRef], scoring: Scoring) -> Result<ArrayR
         Model::KMeans(m) if scoring == Scoring::Distance => Arc::new(m.assign(columns)?.1),
         Model::KMeans(m) => Arc::new(m.assign(columns)?.0),
         Model::MatrixFactorization(m) => Arc::new(m.predict(&columns[0], &columns[1])?),
+        Model::Forecast(m) => {
+            let (forecast, scale) = m.point_forecasts(columns)?;
+            Arc::new(if scoring == Scoring::ForecastScale {
+                scale
+            } else {
+                forecast
+            })
+        }
     })
 }
 
 fn doc(scoring: Scoring) -> &'static Documentation {
     match scoring {
-        Scoring::Predict => &PREDICT_DOC,
+        Scoring::Predict | Scoring::ForecastScale => &PREDICT_DOC,
         Scoring::Churn => &CHURN_DOC,
         Scoring::Segment | Scoring::Distance => &SEGMENT_DOC,
     }

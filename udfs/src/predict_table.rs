@@ -10,7 +10,9 @@ use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::datatypes::{DataType, Fields};
 use datafusion::common::{Column, Result, ScalarValue, plan_err};
-use datafusion::functions::core::expr_fn::get_field;
+use datafusion::functions::core::expr_fn::{get_field, nullif};
+use datafusion::functions::math::expr_fn::abs;
+use datafusion::functions_aggregate::expr_fn::{avg, count};
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::planner::{
     PlannedRelation, RelationPlanner, RelationPlannerContext, RelationPlanning,
@@ -78,7 +80,8 @@ pub static LIFT_DOC: LazyLock<Documentation> = LazyLock::new(|| {
 const FORMS: [&str; 4] = ["predict", "evaluate", "lift", "segment"];
 
 /// Every table form that takes a table argument, planned here or elsewhere in this crate.
-const TABLE_ARGUMENT_FORMS: [&str; 5] = ["predict", "evaluate", "lift", "segment", "rfm"];
+const TABLE_ARGUMENT_FORMS: [&str; 6] =
+    ["predict", "evaluate", "lift", "segment", "rfm", "recommend"];
 
 /// Plans `predict('model', relation)` and `evaluate('model', relation)` in FROM clauses.
 #[derive(Debug)]
@@ -129,12 +132,8 @@ impl RelationPlanner for PredictRelation {
             },
             _ => return usage(),
         };
-        let model_name = match model_arg {
-            FunctionArg::Unnamed(FunctionArgExpr::Expr(SqlExpr::Value(v))) => match &v.value {
-                Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => s.clone(),
-                _ => return usage(),
-            },
-            _ => return usage(),
+        let Some(model_name) = string_argument(model_arg) else {
+            return usage();
         };
         let Some(query) = relation_query(input_arg)? else {
             return usage();
@@ -192,6 +191,13 @@ impl RelationPlanner for PredictRelation {
                          is kmeans; use segment('{model_name}', ...) or evaluate"
                     );
                 }
+                ("evaluate", Model::Forecast(m)) => forecast_evaluate_plan(
+                    input,
+                    &model_name,
+                    &m.value_col,
+                    call(Scoring::Predict),
+                    call(Scoring::ForecastScale),
+                )?,
                 ("evaluate", _) => {
                     evaluate_plan(input, &model_name, &model, call(Scoring::Predict))?
                 }
@@ -237,6 +243,9 @@ fn predict_plan(input: LogicalPlan, model: &Model, score: Expr) -> Result<Logica
         Model::LogisticReg(m) => m,
         Model::MatrixFactorization(m) => {
             return appended(input, [score.alias(format!("predicted_{}", m.columns[2]))]);
+        }
+        Model::Forecast(m) => {
+            return appended(input, [score.alias(format!("predicted_{}", m.value_col))]);
         }
         Model::KMeans(_) => return plan_err!("predict needs a regression or churn model"),
     };
@@ -293,6 +302,34 @@ pub(crate) fn relation_query(arg: &FunctionArg) -> Result<Option<Box<Query>>> {
     Ok(Some(query))
 }
 
+/// A named argument, `name => value`: the name in lower case and the value.
+pub(crate) fn named_argument(arg: &FunctionArg) -> Option<(String, SqlExpr)> {
+    match arg {
+        FunctionArg::Named {
+            name,
+            arg: FunctionArgExpr::Expr(e),
+            ..
+        }
+        | FunctionArg::ExprNamed {
+            name: SqlExpr::Identifier(name),
+            arg: FunctionArgExpr::Expr(e),
+            ..
+        } => Some((name.value.to_lowercase(), e.clone())),
+        _ => None,
+    }
+}
+
+/// A string literal argument's text.
+pub(crate) fn string_argument(arg: &FunctionArg) -> Option<String> {
+    match arg {
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(SqlExpr::Value(v))) => match &v.value {
+            Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => Some(s.clone()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// EVALUATE's plan: the metrics aggregate over (score, label as 0/1 or number), one column
 /// per metric.
 fn evaluate_plan(
@@ -317,7 +354,7 @@ fn evaluate_plan(
         // Adjusted R² would need the number of free factors, which the ratings do not
         // pin down: it is left equal to R².
         Model::MatrixFactorization(m) => (&m.columns[2], Metrics::Regression { parameters: 0 }),
-        Model::KMeans(_) => {
+        Model::KMeans(_) | Model::Forecast(_) => {
             return plan_err!("evaluate's labelled metrics need a supervised model");
         }
     };
@@ -334,9 +371,10 @@ fn evaluate_plan(
     let label = Expr::Column(label);
     let null = lit(ScalarValue::Float64(None));
     let actual = match model {
-        Model::LinearReg(_) | Model::KMeans(_) | Model::MatrixFactorization(_) => {
-            cast(label, DataType::Float64)
-        }
+        Model::LinearReg(_)
+        | Model::KMeans(_)
+        | Model::MatrixFactorization(_)
+        | Model::Forecast(_) => cast(label, DataType::Float64),
         Model::LogisticReg(m) => {
             let positive = match &m.classes {
                 Classes::Boolean => label.clone(),
@@ -350,6 +388,54 @@ fn evaluate_plan(
     };
     let aggregate = AggregateUDF::new_from_impl(EvaluateAggregate::new(metrics));
     metrics_plan(input, aggregate.call(vec![score, actual]), metrics.fields())
+}
+
+/// EVALUATE's plan for a forecast model: over the rows whose time is a step after their
+/// series' end, MAPE, sMAPE (both as fractions; rows with a zero denominator left out) and
+/// MASE (errors over the series' in-sample seasonal naive error), then rows and
+/// rows_skipped.
+fn forecast_evaluate_plan(
+    input: LogicalPlan,
+    model_name: &str,
+    value_col: &str,
+    forecast: Expr,
+    scale: Expr,
+) -> Result<LogicalPlan> {
+    let Some(value) = input
+        .schema()
+        .columns()
+        .into_iter()
+        .find(|c| c.name == value_col)
+    else {
+        return plan_err!(
+            "evaluate('{model_name}', ...) needs the value column {value_col} in its input"
+        );
+    };
+    let plan = LogicalPlanBuilder::from(input)
+        .project(vec![
+            cast(Expr::Column(value), DataType::Float64).alias("y"),
+            forecast.alias("f"),
+            scale.alias("s"),
+        ])?
+        .build()?;
+    let column = |name: &str| Expr::Column(Column::from_name(name));
+    let (y, f) = (column("y"), column("f"));
+    let used = y.clone().is_not_null().and(f.clone().is_not_null());
+    let error = abs(y.clone() - f.clone());
+    let over_used = |e: Expr| when(used.clone(), e).end();
+    let metrics = vec![
+        avg(over_used(error.clone() / nullif(abs(y.clone()), lit(0.0)))?).alias("mape"),
+        avg(over_used(
+            lit(2.0) * error.clone() / nullif(abs(y) + abs(f), lit(0.0)),
+        )?)
+        .alias("smape"),
+        avg(over_used(error / column("s"))?).alias("mase"),
+        count(over_used(lit(1))?).alias("rows"),
+        (count(lit(1)) - count(over_used(lit(1))?)).alias("rows_skipped"),
+    ];
+    LogicalPlanBuilder::from(plan)
+        .aggregate(Vec::<Expr>::new(), metrics)?
+        .build()
 }
 
 /// One row of metrics: `aggregate` (a struct of `fields`) over the input, one column per

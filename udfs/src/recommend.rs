@@ -7,7 +7,9 @@
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, ListArray, StructArray};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Float64Array, Int64Array, ListArray, StringArray, StructArray,
+};
 use datafusion::arrow::buffer::{NullBuffer, OffsetBuffer};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Int64Type};
@@ -29,8 +31,9 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
         "The k best items for a user under a stored matrix_factorization model, best first, as \
          a list of struct(item, score). Items the user had in training are left out. A user \
          the model has not seen gets the k most popular items, scored by the share of users \
-         who had them. NULL for a NULL user.",
-        "recommend(model_name, user, k)",
+         who had them. NULL for a NULL user. For many users at once, with each item's rank \
+         and source, use recommend in FROM.",
+        "recommend(model_name, user, k[, exclude_seen])",
     )
     .with_argument(
         "model_name",
@@ -41,6 +44,10 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
         "The user id, of the type the model was trained on (integer or text).",
     )
     .with_argument("k", "How many items, an integer of at least 1.")
+    .with_argument(
+        "exclude_seen",
+        "true (the default) leaves out the items the user had in training; false keeps them.",
+    )
     .with_sql_example(
         "```sql\n\
          CREATE MODEL recs OPTIONS (model_type = 'matrix_factorization', feedback_type = 'implicit') AS\n  \
@@ -105,33 +112,38 @@ impl Hash for Recommend {
 }
 
 fn check_arity(given: usize) -> Result<()> {
-    if given != 3 {
+    if !(3..=4).contains(&given) {
         return plan_err!(
-            "recommend takes 3 arguments (model_name, user, k), got {given}; e.g. \
-             recommend('recs', customer_id, 10)"
+            "recommend takes 3 or 4 arguments (model_name, user, k[, exclude_seen]), got \
+             {given}; e.g. recommend('recs', customer_id, 10)"
         );
     }
     Ok(())
 }
 
-/// `List(Struct(item, score))` for a model's item ids.
-fn list_type(model: &Model) -> DataType {
+/// `List(Struct(item, score))` for a model's item ids, with rank and source when `ranked`.
+fn list_type(model: &Model, ranked: bool) -> DataType {
     let item = match model {
         Model::MatrixFactorization(m) => m.items.data_type(),
         _ => DataType::Int64,
     };
     DataType::List(Arc::new(Field::new(
         "item",
-        DataType::Struct(struct_fields(item)),
+        DataType::Struct(struct_fields(item, ranked)),
         false,
     )))
 }
 
-fn struct_fields(item: DataType) -> Fields {
-    Fields::from(vec![
+fn struct_fields(item: DataType, ranked: bool) -> Fields {
+    let mut fields = vec![
         Field::new("item", item, false),
         Field::new("score", DataType::Float64, false),
-    ])
+    ];
+    if ranked {
+        fields.push(Field::new("rank", DataType::Int64, false));
+        fields.push(Field::new("source", DataType::Utf8, false));
+    }
+    Fields::from(fields)
 }
 
 impl ScalarUDFImpl for Recommend {
@@ -152,7 +164,7 @@ impl ScalarUDFImpl for Recommend {
         let resolved = self.model(args.scalar_arguments[0])?;
         Ok(Arc::new(Field::new(
             "recommend",
-            list_type(&resolved.model),
+            list_type(&resolved.model, false),
             true,
         )))
     }
@@ -163,15 +175,16 @@ impl ScalarUDFImpl for Recommend {
             Expr::Literal(v, _) => Some(v),
             _ => None,
         };
-        let bound = BoundRecommend {
-            model: self.model(first)?,
-            signature: Signature::any(2, Volatility::Immutable),
+        let keep_seen = match args.get(3) {
+            None => false,
+            Some(Expr::Literal(ScalarValue::Boolean(Some(exclude)), _)) => !exclude,
+            Some(other) => {
+                return plan_err!("recommend's exclude_seen must be true or false, got {other}");
+            }
         };
+        let bound = bound_recommend(self.model(first)?, keep_seen, false);
         Ok(ExprSimplifyResult::Simplified(Expr::ScalarFunction(
-            ScalarFunction::new_udf(
-                Arc::new(ScalarUDF::new_from_impl(bound)),
-                args[1..].to_vec(),
-            ),
+            ScalarFunction::new_udf(Arc::new(bound), args[1..3].to_vec()),
         )))
     }
 
@@ -184,16 +197,32 @@ impl ScalarUDFImpl for Recommend {
     }
 }
 
-/// RECOMMEND bound to a loaded model: arguments (user, k).
+/// RECOMMEND bound to a loaded model, with arguments (user, k): items the user had are kept
+/// when `keep_seen`, and each item carries its rank and source ('model', or 'popular' for
+/// users the model does not know) when `ranked`.
+pub(crate) fn bound_recommend(model: ResolvedModel, keep_seen: bool, ranked: bool) -> ScalarUDF {
+    ScalarUDF::new_from_impl(BoundRecommend {
+        model,
+        keep_seen,
+        ranked,
+        signature: Signature::any(2, Volatility::Immutable),
+    })
+}
+
 #[derive(Debug)]
 struct BoundRecommend {
     model: ResolvedModel,
+    keep_seen: bool,
+    ranked: bool,
     signature: Signature,
 }
 
 impl PartialEq for BoundRecommend {
     fn eq(&self, other: &Self) -> bool {
-        self.model.name == other.model.name && self.model.version == other.model.version
+        self.model.name == other.model.name
+            && self.model.version == other.model.version
+            && self.keep_seen == other.keep_seen
+            && self.ranked == other.ranked
     }
 }
 impl Eq for BoundRecommend {}
@@ -201,6 +230,8 @@ impl Hash for BoundRecommend {
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.model.name.hash(state);
         self.model.version.hash(state);
+        self.keep_seen.hash(state);
+        self.ranked.hash(state);
     }
 }
 
@@ -214,7 +245,7 @@ impl ScalarUDFImpl for BoundRecommend {
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Ok(list_type(&self.model.model))
+        Ok(list_type(&self.model.model, self.ranked))
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
@@ -224,18 +255,19 @@ impl ScalarUDFImpl for BoundRecommend {
         let rows = args.number_rows;
         let users = args.args[0].to_array(rows)?;
         let k = args.args[1].to_array(rows)?;
-        let lists = recommend_rows(m, &self.model.name, &users, &k)?;
-        Ok(ColumnarValue::Array(list_array(m, lists)))
+        let lists = recommend_rows(m, &self.model.name, &users, &k, self.keep_seen)?;
+        Ok(ColumnarValue::Array(list_array(m, lists, self.ranked)))
     }
 }
 
-/// Per row, the recommendations (`None` for a NULL user), best first.
+/// Per row, the recommendations (`None` for a NULL user), best first, and their source.
 fn recommend_rows(
     m: &MatrixFactorizationModel,
     name: &str,
     users: &ArrayRef,
     k: &ArrayRef,
-) -> Result<Vec<Option<Ranking>>> {
+    keep_seen: bool,
+) -> Result<Vec<Option<(Ranking, &'static str)>>> {
     if !k.data_type().is_integer() {
         return plan_err!("recommend's k must be an integer, got {}", k.data_type());
     }
@@ -256,23 +288,39 @@ fn recommend_rows(
             }
             let k = k.value(r) as usize;
             Some(match positions[r] {
-                Some(u) => m.recommend(u as usize, k, false),
-                None => m.popular(k),
+                Some(u) => (m.recommend(u as usize, k, keep_seen), "model"),
+                None => (m.popular(k), "popular"),
             })
         })
         .collect())
 }
 
-/// The lists as `List(Struct(item, score))`.
-fn list_array(m: &MatrixFactorizationModel, lists: Vec<Option<Ranking>>) -> ArrayRef {
-    let lengths = lists.iter().map(|l| l.as_ref().map_or(0, Vec::len));
+/// The lists as `List(Struct(item, score[, rank, source]))`.
+fn list_array(
+    m: &MatrixFactorizationModel,
+    lists: Vec<Option<(Ranking, &'static str)>>,
+    ranked: bool,
+) -> ArrayRef {
+    let lengths = lists.iter().map(|l| l.as_ref().map_or(0, |(l, _)| l.len()));
     let offsets = OffsetBuffer::from_lengths(lengths);
     let nulls = NullBuffer::from_iter(lists.iter().map(Option::is_some));
-    let flat: Vec<(f64, usize)> = lists.into_iter().flatten().flatten().collect();
-    let items = m.items.take(flat.iter().map(|(_, i)| *i));
-    let scores: ArrayRef = Arc::new(Float64Array::from_iter_values(flat.iter().map(|(s, _)| *s)));
-    let fields = struct_fields(m.items.data_type());
-    let values = StructArray::new(fields.clone(), vec![items, scores], None);
+    let lists: Vec<&(Ranking, &str)> = lists.iter().flatten().collect();
+    let flat = || lists.iter().flat_map(|(l, _)| l.iter());
+    let items = m.items.take(flat().map(|(_, i)| *i));
+    let scores: ArrayRef = Arc::new(Float64Array::from_iter_values(flat().map(|(s, _)| *s)));
+    let mut columns = vec![items, scores];
+    if ranked {
+        columns.push(Arc::new(Int64Array::from_iter_values(
+            lists.iter().flat_map(|(l, _)| 1..=l.len() as i64),
+        )));
+        let sources: Vec<&str> = lists
+            .iter()
+            .flat_map(|(l, source)| std::iter::repeat_n(*source, l.len()))
+            .collect();
+        columns.push(Arc::new(StringArray::from_iter_values(sources)));
+    }
+    let fields = struct_fields(m.items.data_type(), ranked);
+    let values = StructArray::new(fields.clone(), columns, None);
     Arc::new(ListArray::new(
         Arc::new(Field::new("item", DataType::Struct(fields), false)),
         offsets,

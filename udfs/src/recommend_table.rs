@@ -1,72 +1,207 @@
-//! `RECOMMEND('model', k)` in FROM: the `k` best items for every user the model knows.
+//! `RECOMMEND` in FROM: the `k` best items for every user the model knows,
+//! `recommend('m', k)`, or for the users of a table or subquery, `recommend('m', (SELECT
+//! ...), k)`; one row per user and item with user, item, score, rank and source.
+//!
+//! A relation planner, as the users argument must be planned: both forms become a plan that
+//! calls the bound scalar RECOMMEND once per user and unnests its list.
 
 use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
-use datafusion::common::{Result, ScalarValue, plan_err};
-use datafusion::datasource::MemTable;
-use datafusion::logical_expr::{Documentation, Expr};
-use rayon::prelude::*;
+use datafusion::catalog::TableProvider;
+use datafusion::common::{Column, Result, ScalarValue, plan_err};
+use datafusion::datasource::{MemTable, provider_as_source};
+use datafusion::functions::core::expr_fn::get_field;
+use datafusion::logical_expr::planner::{
+    PlannedRelation, RelationPlanner, RelationPlannerContext, RelationPlanning,
+};
+use datafusion::logical_expr::{Documentation, Expr, LogicalPlan, LogicalPlanBuilder, lit};
+use datafusion::sql::sqlparser::ast::{Expr as SqlExpr, FunctionArg, FunctionArgExpr, Value};
 
 use crate::model::matrix_factorization::{Ids, Ranking};
 use crate::model::{MatrixFactorizationModel, Model, ModelResolver};
+use crate::predict_table::{
+    named_argument, plan_derived, relation_query, string_argument, table_form,
+};
+use crate::recommend::bound_recommend;
 
 pub static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
         crate::DOC_SECTION,
-        "The k best items for every user of a stored matrix_factorization model: one row per \
-         user and item with user, item, score, rank (1 = best) and source ('model'). Items a \
-         user had in training are left out. For one user, or users the model may not know, \
-         use the scalar recommend(model_name, user, k).",
-        "SELECT * FROM recommend(model_name, k)",
+        "The k best items for every user a stored matrix_factorization model knows, or for \
+         each distinct user of a table or subquery: one row per user and item with user, \
+         item, score, rank (1 = best) and source. Items a user had in training are left out \
+         unless exclude_seen => false. Users the model does not know get the most popular \
+         items, scored by the share of users who had them, with source 'popular' (otherwise \
+         'model'); NULL users are skipped.",
+        "SELECT * FROM recommend(model_name, [users,] k[, exclude_seen => false])",
     )
     .with_argument(
         "model_name",
         "Name of a matrix_factorization model, as a string literal.",
     )
+    .with_argument(
+        "users",
+        "Optional: a table name or (SELECT ...) of user ids, as its only column or its column \
+         named like the model's user column. Without it, every user the model knows.",
+    )
     .with_argument("k", "How many items per user, an integer of at least 1.")
+    .with_argument(
+        "exclude_seen",
+        "Named, optional: false keeps the items each user had in training.",
+    )
     .with_sql_example(
-        "```sql\nSELECT * FROM recommend('recs', 10) WHERE user = 42 ORDER BY rank;\n```",
+        "```sql\nSELECT * FROM recommend('recs', 10) WHERE user = 42 ORDER BY rank;\n\
+         SELECT * FROM recommend('recs', (SELECT customer_id FROM vip), 5, exclude_seen => false);\n```",
     )
     .build()
 });
 
-/// The table function behind `recommend` in FROM.
+/// Plans `recommend(...)` in FROM clauses.
 #[derive(Debug)]
-pub struct RecommendTable {
+pub struct RecommendRelation {
     resolver: Arc<dyn ModelResolver>,
 }
 
-impl RecommendTable {
+impl RecommendRelation {
     pub fn new(resolver: Arc<dyn ModelResolver>) -> Self {
         Self { resolver }
     }
 }
 
-impl TableFunctionImpl for RecommendTable {
-    fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
-        let usage = "recommend in FROM takes the model name and k, e.g. \
-                     SELECT * FROM recommend('recs', 10)";
-        let [name, k] = args.exprs() else {
-            return plan_err!("{usage}");
+impl RelationPlanner for RecommendRelation {
+    fn plan_relation(
+        &self,
+        relation: datafusion::sql::sqlparser::ast::TableFactor,
+        context: &mut dyn RelationPlannerContext,
+    ) -> Result<RelationPlanning> {
+        let Some((_, args, alias)) = table_form(&relation, &["recommend"]) else {
+            return Ok(RelationPlanning::Original(Box::new(relation)));
         };
-        let k = count_argument("recommend", k)?;
-        with_factorization(self.resolver.as_ref(), "recommend", name, |m, _| {
-            let rankings: Vec<Ranking> = (0..m.users.len())
-                .into_par_iter()
-                .map(|u| m.recommend(u, k, false))
-                .collect();
-            let users: Vec<usize> = (0..m.users.len()).collect();
-            table(ranking_batch(
-                m,
-                ("user", &m.users, &users),
-                "item",
-                &rankings,
-                true,
-            )?)
-        })
+        let usage = || {
+            plan_err!(
+                "recommend in FROM takes the model name, optionally the users as a table or \
+                 (subquery), and k, e.g. SELECT * FROM recommend('recs', 10) or SELECT * FROM \
+                 recommend('recs', (SELECT customer_id FROM vip), 10)"
+            )
+        };
+        let mut keep_seen = false;
+        let mut positional = Vec::new();
+        for arg in args {
+            match named_argument(arg) {
+                Some((name, value)) if name == "exclude_seen" => {
+                    keep_seen = match value {
+                        SqlExpr::Value(v) => match v.value {
+                            Value::Boolean(exclude) => !exclude,
+                            _ => {
+                                return plan_err!("recommend's exclude_seen must be true or false");
+                            }
+                        },
+                        _ => return plan_err!("recommend's exclude_seen must be true or false"),
+                    }
+                }
+                Some((name, _)) => {
+                    return plan_err!("recommend has no argument {name}; it has exclude_seen");
+                }
+                None => positional.push(arg),
+            }
+        }
+        let (name, users, k) = match positional.as_slice() {
+            [name, k] => (name, None, k),
+            [name, users, k] => (name, Some(users), k),
+            _ => return usage(),
+        };
+        let Some(name) = string_argument(name) else {
+            return usage();
+        };
+        let k = match k {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(SqlExpr::Value(v))) => match &v.value {
+                Value::Number(n, _) => match n.parse::<i64>() {
+                    Ok(k) if k >= 1 => k,
+                    _ => {
+                        return plan_err!("recommend's k must be an integer of at least 1, got {n}");
+                    }
+                },
+                other => return plan_err!("recommend's k must be an integer literal, got {other}"),
+            },
+            _ => return usage(),
+        };
+        let resolved = self.resolver.resolve(&name)?;
+        let Model::MatrixFactorization(m) = resolved.model.as_ref() else {
+            return plan_err!(
+                "recommend needs a matrix_factorization model, but model {name} is {}",
+                resolved.model.type_name()
+            );
+        };
+        let users = match users {
+            None => all_users(m)?,
+            Some(arg) => {
+                let Some(query) = relation_query(arg)? else {
+                    return usage();
+                };
+                let input = plan_derived(context, query)?;
+                let user = user_column(&input, &name, &m.columns[0])?;
+                LogicalPlanBuilder::from(input)
+                    .filter(Expr::Column(user.clone()).is_not_null())?
+                    .project(vec![Expr::Column(user).alias("user")])?
+                    .distinct()?
+                    .build()?
+            }
+        };
+        let call = bound_recommend(resolved.clone(), keep_seen, true)
+            .call(vec![Expr::Column(Column::from_name("user")), lit(k)]);
+        let ranking = || Expr::Column(Column::from_name("ranking"));
+        let mut columns = vec![Expr::Column(Column::from_name("user"))];
+        columns.extend(
+            ["item", "score", "rank", "source"]
+                .map(|field| get_field(ranking(), field).alias(field)),
+        );
+        let plan = LogicalPlanBuilder::from(users)
+            .project(vec![
+                Expr::Column(Column::from_name("user")),
+                call.alias("ranking"),
+            ])?
+            .unnest_column("ranking")?
+            .project(columns)?
+            .build()?;
+        Ok(RelationPlanning::Planned(Box::new(PlannedRelation::new(
+            plan,
+            alias.clone(),
+        ))))
+    }
+}
+
+/// Every user the model knows, as a one-column plan.
+fn all_users(m: &MatrixFactorizationModel) -> Result<LogicalPlan> {
+    let ids = m.users.take(0..m.users.len());
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        "user",
+        m.users.data_type(),
+        false,
+    )]));
+    let batch = RecordBatch::try_new(schema.clone(), vec![ids])?;
+    let table = MemTable::try_new(schema, vec![vec![batch]])?;
+    LogicalPlanBuilder::scan("users", provider_as_source(Arc::new(table)), None)?.build()
+}
+
+/// The column of user ids in the users argument: its only column, or the one named like
+/// the model's user column.
+fn user_column(input: &LogicalPlan, model: &str, user_col: &str) -> Result<Column> {
+    let columns = input.schema().columns();
+    if let [only] = columns.as_slice() {
+        return Ok(only.clone());
+    }
+    match columns.iter().find(|c| c.name == user_col) {
+        Some(c) => Ok(c.clone()),
+        None => {
+            let have: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
+            plan_err!(
+                "recommend('{model}', users, k) needs one column of user ids, or a column named \
+                 {user_col}; the users have: {}",
+                have.join(", ")
+            )
+        }
     }
 }
 
@@ -97,39 +232,37 @@ pub(crate) fn with_factorization<T>(
     }
 }
 
-/// A positive integer literal argument (`k`).
-pub(crate) fn count_argument(function: &str, k: &Expr) -> Result<usize> {
+/// A positive integer literal argument, `what` (such as `k`) of `function`.
+pub(crate) fn count_argument(function: &str, what: &str, k: &Expr) -> Result<usize> {
     match k {
         Expr::Literal(v, _) if v.data_type().is_integer() => match v.cast_to(&DataType::Int64)? {
             ScalarValue::Int64(Some(k)) if k >= 1 => Ok(k as usize),
-            other => plan_err!("{function}'s k must be at least 1, got {other}"),
+            other => plan_err!("{function}'s {what} must be at least 1, got {other}"),
         },
-        _ => plan_err!("{function}'s k must be an integer literal, got {k}"),
+        _ => plan_err!("{function}'s {what} must be an integer literal, got {k}"),
     }
 }
 
 /// One row per ranked item: the key (ranking `r` is for id `keys[positions[r]]`), the
-/// item, score, rank and, when `with_source`, source = 'model'.
+/// item, score and rank.
 pub(crate) fn ranking_batch(
     m: &MatrixFactorizationModel,
     (key_name, keys, positions): (&str, &Ids, &[usize]),
     item_name: &str,
     rankings: &[Ranking],
-    with_source: bool,
 ) -> Result<RecordBatch> {
     let owner = rankings
         .iter()
         .enumerate()
         .flat_map(|(r, list)| std::iter::repeat_n(positions[r], list.len()));
     let flat: Vec<(f64, usize)> = rankings.iter().flatten().copied().collect();
-    let rows = flat.len();
-    let mut fields = vec![
+    let fields = vec![
         Field::new(key_name, keys.data_type(), false),
         Field::new(item_name, m.items.data_type(), false),
         Field::new("score", DataType::Float64, false),
         Field::new("rank", DataType::Int64, false),
     ];
-    let mut columns: Vec<ArrayRef> = vec![
+    let columns: Vec<ArrayRef> = vec![
         keys.take(owner),
         m.items.take(flat.iter().map(|(_, i)| *i)),
         Arc::new(Float64Array::from_iter_values(flat.iter().map(|(s, _)| *s))),
@@ -137,12 +270,6 @@ pub(crate) fn ranking_batch(
             rankings.iter().flat_map(|list| 1..=list.len() as i64),
         )),
     ];
-    if with_source {
-        fields.push(Field::new("source", DataType::Utf8, false));
-        columns.push(Arc::new(StringArray::from_iter_values(
-            std::iter::repeat_n("model", rows),
-        )));
-    }
     Ok(RecordBatch::try_new(
         Arc::new(Schema::new(fields)),
         columns,

@@ -10,11 +10,11 @@ use datafusion::logical_expr::Documentation;
 use datafusion::logical_expr::planner::{
     PlannedRelation, RelationPlanner, RelationPlannerContext, RelationPlanning,
 };
-use datafusion::sql::sqlparser::ast::{
-    Expr as SqlExpr, FunctionArg, FunctionArgExpr, TableFactor, Value,
-};
+use datafusion::sql::sqlparser::ast::{Expr as SqlExpr, TableFactor, Value};
 
-use crate::predict_table::{literal, plan_derived, plan_query, quote, relation_query, table_form};
+use crate::predict_table::{
+    literal, named_argument, plan_derived, plan_query, quote, relation_query, table_form,
+};
 
 pub static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
@@ -85,18 +85,8 @@ impl RelationPlanner for RfmRelation {
         };
         let mut values: [Option<SqlExpr>; 4] = Default::default();
         for arg in named {
-            let (name, value) = match arg {
-                FunctionArg::Named {
-                    name,
-                    arg: FunctionArgExpr::Expr(e),
-                    ..
-                } => (name.value.to_lowercase(), e.clone()),
-                FunctionArg::ExprNamed {
-                    name: SqlExpr::Identifier(name),
-                    arg: FunctionArgExpr::Expr(e),
-                    ..
-                } => (name.value.to_lowercase(), e.clone()),
-                _ => return usage(),
+            let Some((name, value)) = named_argument(arg) else {
+                return usage();
             };
             match ARGUMENTS.iter().position(|a| *a == name) {
                 Some(i) => values[i] = Some(value),

@@ -52,7 +52,7 @@ impl TableFunctionImpl for SimilarItems {
                  SELECT * FROM similar_items('recs', 1234, 10)"
             );
         };
-        let k = count_argument("similar_items", k)?;
+        let k = count_argument("similar_items", "k", k)?;
         with_factorization(self.resolver.as_ref(), "similar_items", name, |m, name| {
             let Expr::Literal(value, _) = item else {
                 return plan_err!("similar_items' item must be a literal, got {item}");
@@ -75,7 +75,6 @@ impl TableFunctionImpl for SimilarItems {
                 ("item", &m.items, &[i]),
                 "similar_item",
                 &[ranking],
-                false,
             )?)
         })
     }

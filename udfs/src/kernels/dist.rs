@@ -1,5 +1,6 @@
 //! Tail probabilities for test statistics: Student's t (linear models) and the standard
-//! normal (logistic models), from the regularised incomplete beta and gamma functions.
+//! normal (logistic models), from the regularised incomplete beta and gamma functions; and
+//! the normal quantile (forecast intervals).
 
 /// Two-sided p-value of a t statistic with `df` degrees of freedom: `P(|T| > |t|)`.
 pub fn student_t_two_sided(t: f64, df: f64) -> f64 {
@@ -18,6 +19,66 @@ pub fn normal_two_sided(z: f64) -> f64 {
         return f64::NAN;
     }
     gamma_q(0.5, z * z / 2.0)
+}
+
+/// The standard normal quantile `Φ⁻¹(p)` for `0 < p < 1`: Acklam's rational approximation
+/// polished by one Halley step on `Φ`, to about 15 significant digits.
+pub fn normal_quantile(p: f64) -> f64 {
+    if !(p > 0.0 && p < 1.0) {
+        return f64::NAN;
+    }
+    const A: [f64; 6] = [
+        -3.969_683_028_665_376e1,
+        2.209_460_984_245_205e2,
+        -2.759_285_104_469_687e2,
+        1.383_577_518_672_69e2,
+        -3.066_479_806_614_716e1,
+        2.506_628_277_459_239,
+    ];
+    const B: [f64; 5] = [
+        -5.447_609_879_822_406e1,
+        1.615_858_368_580_409e2,
+        -1.556_989_798_598_866e2,
+        6.680_131_188_771_972e1,
+        -1.328_068_155_288_572e1,
+    ];
+    const C: [f64; 6] = [
+        -7.784_894_002_430_293e-3,
+        -3.223_964_580_411_365e-1,
+        -2.400_758_277_161_838,
+        -2.549_732_539_343_734,
+        4.374_664_141_464_968,
+        2.938_163_982_698_783,
+    ];
+    const D: [f64; 4] = [
+        7.784_695_709_041_462e-3,
+        3.224_671_290_700_398e-1,
+        2.445_134_137_142_996,
+        3.754_408_661_907_416,
+    ];
+    let tail = |q: f64| {
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    };
+    let x = if p < 0.02425 {
+        tail((-2.0 * p.ln()).sqrt())
+    } else if p > 1.0 - 0.02425 {
+        -tail((-2.0 * (1.0 - p).ln()).sqrt())
+    } else {
+        let q = p - 0.5;
+        let r = q * q;
+        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
+            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
+    };
+    // Φ(x) from the two-sided tail, then Halley's correction.
+    let below = if x < 0.0 {
+        normal_two_sided(x) / 2.0
+    } else {
+        1.0 - normal_two_sided(x) / 2.0
+    };
+    let e = below - p;
+    let u = e * (2.0 * std::f64::consts::PI).sqrt() * (x * x / 2.0).exp();
+    x - u / (1.0 + x * u / 2.0)
 }
 
 /// `ln Γ(x)` for `x > 0` (Lanczos, g = 7, n = 9; about 15 significant digits).
@@ -154,6 +215,16 @@ mod tests {
 
     fn close(a: f64, b: f64, rel: f64) {
         assert!((a - b).abs() <= rel * b.abs(), "{a} vs {b}");
+    }
+
+    #[test]
+    fn normal_quantiles() {
+        // scipy.stats.norm.ppf
+        close(normal_quantile(0.975), 1.959_963_984_540_054, 1e-13);
+        close(normal_quantile(0.9), 1.281_551_565_544_600_5, 1e-13);
+        close(normal_quantile(0.01), -2.326_347_874_040_841, 1e-13);
+        close(normal_quantile(1e-6), -4.753_424_308_822_899, 1e-12);
+        assert_eq!(normal_quantile(0.5), 0.0);
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod cholesky;
 pub mod cluster_quality;
 pub mod dist;
 pub mod distance;
+pub mod ets;
 pub mod gram;
 pub mod kmeans;
 pub mod linear;

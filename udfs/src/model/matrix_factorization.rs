@@ -33,7 +33,8 @@ pub struct MatrixFactorizationSettings {
 }
 
 /// The ids of one side, sorted: a row's index is its id's position.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Ids {
     Int(Vec<i64>),
     Text(Vec<String>),
@@ -68,7 +69,10 @@ impl Ids {
     /// The ids at `positions` as an Arrow array.
     pub fn take(&self, positions: impl Iterator<Item = usize>) -> ArrayRef {
         match self {
-            Ids::Text(v) => Arc::new(StringArray::from_iter_values(positions.map(|p| &v[p]))),
+            // A string array is built from an iterator of known length.
+            Ids::Text(v) => Arc::new(StringArray::from_iter_values(
+                positions.map(|p| &v[p]).collect::<Vec<_>>(),
+            )),
             Ids::Int(v) => Arc::new(Int64Array::from_iter_values(positions.map(|p| v[p]))),
         }
     }
@@ -125,27 +129,29 @@ fn is_text(t: &DataType) -> bool {
 }
 
 /// Ids as read from the training rows, before they are indexed.
-enum RawIds {
+/// Ids as read, one per row, before they are indexed.
+pub(crate) enum RawIds {
     Int(Vec<i64>),
     Text(Vec<String>),
 }
 
 impl RawIds {
-    fn for_type(t: &DataType, column: &str) -> Result<Self> {
+    /// Empty ids for a column of type `t`; `what` names them in the error.
+    pub(crate) fn for_type(t: &DataType, column: &str, what: &str) -> Result<Self> {
         if t.is_integer() {
             Ok(RawIds::Int(vec![]))
         } else if is_text(t) {
             Ok(RawIds::Text(vec![]))
         } else {
             plan_err!(
-                "column {column} is {t}; user and item ids must be integers or text \
-                 (cast them in the training query)"
+                "column {column} is {t}; {what} must be integers or text (cast them in the \
+                 training query)"
             )
         }
     }
 
     /// Appends the rows of `array` that `keep` marks.
-    fn extend(&mut self, array: &ArrayRef, keep: &[bool]) -> Result<()> {
+    pub(crate) fn extend(&mut self, array: &ArrayRef, keep: &[bool]) -> Result<()> {
         match self {
             RawIds::Int(v) => {
                 let a = cast(array, &DataType::Int64)?;
@@ -166,7 +172,7 @@ impl RawIds {
     }
 
     /// The sorted distinct ids and each row's index among them.
-    fn index(self) -> (Ids, Vec<u32>) {
+    pub(crate) fn index(self) -> (Ids, Vec<u32>) {
         fn sorted<T: Ord + Clone + Send + Sync>(raw: Vec<T>) -> (Vec<T>, Vec<u32>) {
             let mut ids = raw.clone();
             ids.par_sort_unstable();
@@ -274,8 +280,16 @@ impl MatrixFactorizationModel {
                 columns[2]
             );
         }
-        let mut users = RawIds::for_type(schema.field(index[0]).data_type(), &columns[0])?;
-        let mut items = RawIds::for_type(schema.field(index[1]).data_type(), &columns[1])?;
+        let mut users = RawIds::for_type(
+            schema.field(index[0]).data_type(),
+            &columns[0],
+            "user and item ids",
+        )?;
+        let mut items = RawIds::for_type(
+            schema.field(index[1]).data_type(),
+            &columns[1],
+            "user and item ids",
+        )?;
         let mut values = Vec::new();
         let (mut null_rows, mut not_finite) = (0u64, 0u64);
         let implicit = matches!(settings.feedback, Feedback::Implicit { .. });

@@ -1,7 +1,9 @@
 //! Trained models as the SQL functions see them, and how functions find them by name.
 
+pub mod calendar;
 pub mod coefficients;
 pub mod encoding;
+pub mod forecast;
 pub mod kmeans;
 pub mod linear;
 pub mod logistic;
@@ -18,6 +20,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::kernels::linear::Dropped;
 pub use coefficients::{Coefficients, Explained};
 pub use encoding::FeatureEncoding;
+pub use forecast::{ForecastModel, ForecastSettings};
 pub use kmeans::{Clusters, KMeansModel, KMeansSettings};
 pub use linear::LinearModel;
 pub use logistic::{LogisticModel, LogisticSettings};
@@ -49,6 +52,7 @@ pub enum Model {
     #[serde(rename = "kmeans")]
     KMeans(KMeansModel),
     MatrixFactorization(MatrixFactorizationModel),
+    Forecast(ForecastModel),
 }
 
 impl Model {
@@ -58,7 +62,7 @@ impl Model {
             Model::LinearReg(m) => &m.features,
             Model::LogisticReg(m) => &m.features,
             Model::KMeans(m) => &m.features,
-            Model::MatrixFactorization(_) => &[],
+            Model::MatrixFactorization(_) | Model::Forecast(_) => &[],
         }
     }
 
@@ -69,6 +73,7 @@ impl Model {
             Model::LogisticReg(_) => "logistic_reg",
             Model::KMeans(_) => "kmeans",
             Model::MatrixFactorization(_) => "matrix_factorization",
+            Model::Forecast(_) => "forecast",
         }
     }
 
@@ -77,7 +82,7 @@ impl Model {
         Ok(match self {
             Model::KMeans(m) => vec![(CENTROIDS, vec![m.centroid_batch()?])],
             Model::MatrixFactorization(m) => m.batches()?.into(),
-            Model::LinearReg(_) | Model::LogisticReg(_) => vec![],
+            Model::LinearReg(_) | Model::LogisticReg(_) | Model::Forecast(_) => vec![],
         })
     }
 
@@ -94,6 +99,7 @@ impl Model {
     pub fn feature_names(&self) -> Vec<&str> {
         match self {
             Model::MatrixFactorization(m) => vec![&m.columns[0], &m.columns[1]],
+            Model::Forecast(m) => m.feature_names(),
             _ => self.features().iter().map(|f| f.name()).collect(),
         }
     }
@@ -104,7 +110,7 @@ impl Model {
         match self {
             Model::LinearReg(m) => Some(m.explain()),
             Model::LogisticReg(m) => Some(m.explain()),
-            Model::KMeans(_) | Model::MatrixFactorization(_) => None,
+            Model::KMeans(_) | Model::MatrixFactorization(_) | Model::Forecast(_) => None,
         }
     }
 }

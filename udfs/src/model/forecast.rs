@@ -1,0 +1,698 @@
+//! Forecasting as a stored model: one ETS model per series (see [`crate::kernels::ets`]),
+//! chosen by AICc and fitted in parallel, with the time axis that places its forecasts.
+//!
+//! Times are dates, timestamps or integers. Their step is the median spacing within the
+//! series: about a month, a quarter or a year steps by calendar months; anything else by
+//! that fixed amount. With `seasonality = 'auto'` the period follows from the step
+//! (monthly 12, quarterly 4, weekly 52, daily 7, hourly 24) and is kept for a series only
+//! when it has two periods and two more values and AICc prefers a seasonal model.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Date32Array, Float64Array, Int64Array, RecordBatch,
+    TimestampMicrosecondArray,
+};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{
+    DataType, Date32Type, Field, Float64Type, Int64Type, Schema, TimeUnit, TimestampMicrosecondType,
+};
+use datafusion::common::{DataFusionError, Result, plan_err};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::Report;
+use super::calendar::{add_months, civil};
+use super::matrix_factorization::{Ids, RawIds};
+use super::training::Source;
+use crate::kernels::ets::{self, Fit, Seasonality};
+
+/// The `seasonality` option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeasonalityOption {
+    /// The period the time step implies, kept where the data show it.
+    Auto,
+    None,
+    Period(usize),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForecastSettings {
+    pub time_col: Option<String>,
+    pub value_col: Option<String>,
+    pub id_col: Option<String>,
+    pub seasonality: SeasonalityOption,
+    pub horizon: usize,
+    pub confidence_level: f64,
+}
+
+/// What the time column holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeKind {
+    /// Days since 1970-01-01.
+    Date,
+    /// Microseconds since 1970-01-01, in the column's time zone if it has one.
+    Timestamp {
+        timezone: Option<String>,
+    },
+    Integer,
+}
+
+/// The spacing of consecutive times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    Months(i64),
+    /// A fixed amount in the time column's units (days, microseconds or integers).
+    Units(i64),
+}
+
+const DAY_MICROS: i64 = 86_400_000_000;
+
+/// One series: when it ends, its model and the MASE scale (mean absolute error of the
+/// seasonal naive forecast in training; `None` where it is zero or undefined).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Series {
+    pub last: i64,
+    pub fit: Fit,
+    pub scale: Option<f64>,
+}
+
+/// A fitted forecast model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ForecastModel {
+    pub time_col: String,
+    pub value_col: String,
+    pub id_col: Option<String>,
+    pub time_kind: TimeKind,
+    pub step: Step,
+    /// The seasonal period looked for (1 for none).
+    pub period: usize,
+    pub horizon: usize,
+    pub confidence_level: f64,
+    /// The series ids, sorted, one per series; `None` without `id_col`.
+    pub ids: Option<Ids>,
+    pub series: Vec<Series>,
+}
+
+/// A series' fit, the AICc of each model tried, and how many of its steps were not one
+/// step apart.
+struct Fitted {
+    series: Series,
+    tried: Vec<(ets::Form, f64)>,
+    gaps: usize,
+}
+
+/// The rows read for training, one per observation, grouped by series and in time order.
+struct Observations {
+    ids: Option<Ids>,
+    /// Per series, its (time, value) pairs by time.
+    series: Vec<Vec<(i64, f64)>>,
+    rows_used: u64,
+    null_rows: u64,
+    not_finite: u64,
+}
+
+impl ForecastModel {
+    pub fn train(source: &impl Source, settings: &ForecastSettings) -> Result<(Self, Report)> {
+        let schema = source.schema();
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        let find = |name: &str, option: &str| {
+            schema.index_of(name).map_err(|_| {
+                DataFusionError::Plan(format!(
+                    "{option} {name} is not a column of the training query; its columns are {}",
+                    names.join(", ")
+                ))
+            })
+        };
+        let id_idx = match &settings.id_col {
+            Some(c) => Some(find(c, "id_col")?),
+            None => None,
+        };
+        let time_idx = match &settings.time_col {
+            Some(c) => find(c, "time_col")?,
+            None => match schema
+                .fields()
+                .iter()
+                .position(|f| f.data_type().is_temporal())
+            {
+                Some(i) => i,
+                None => {
+                    return plan_err!(
+                        "forecast needs OPTIONS (time_col = '<column>'), a column of dates, \
+                         timestamps or period numbers; the query has {}",
+                        names.join(", ")
+                    );
+                }
+            },
+        };
+        let value_idx = match &settings.value_col {
+            Some(c) => find(c, "value_col")?,
+            None => match (0..names.len()).find(|&i| {
+                i != time_idx && Some(i) != id_idx && schema.field(i).data_type().is_numeric()
+            }) {
+                Some(i) => i,
+                None => {
+                    return plan_err!(
+                        "forecast needs OPTIONS (value_col = '<column>'), the numeric column \
+                         to forecast; the query has {}",
+                        names.join(", ")
+                    );
+                }
+            },
+        };
+        let time_col = names[time_idx].to_string();
+        let value_col = names[value_idx].to_string();
+        let time_kind = time_kind(schema.field(time_idx).data_type(), &time_col)?;
+        let value_type = schema.field(value_idx).data_type();
+        if !value_type.is_numeric() {
+            return plan_err!(
+                "value_col {value_col} is {value_type}; the values to forecast must be numbers"
+            );
+        }
+        let observations = read(source, &time_kind, [time_idx, value_idx], id_idx)?;
+        let step = detect_step(&time_kind, &observations.series)?;
+        let period = match settings.seasonality {
+            SeasonalityOption::Auto => implied_period(&time_kind, step),
+            SeasonalityOption::None => 1,
+            SeasonalityOption::Period(m) => m,
+        };
+        let seasonality = match settings.seasonality {
+            SeasonalityOption::Auto if period > 1 => Seasonality::Auto(period),
+            SeasonalityOption::Period(m) if m > 1 => Seasonality::Fixed(m),
+            _ => Seasonality::None,
+        };
+        let axis = Axis::new(&time_kind, step);
+        let fitted: Vec<_> = observations
+            .series
+            .par_iter()
+            .map(|points| {
+                let values: Vec<f64> = points.iter().map(|(_, v)| *v).collect();
+                let gaps = points
+                    .windows(2)
+                    .filter(|w| axis.steps_between(w[0].0, w[1].0) != Some(1))
+                    .count();
+                ets::fit_best(&values, seasonality).map(|(fit, tried)| {
+                    let lag = if period > 1 && values.len() > period {
+                        period
+                    } else {
+                        1
+                    };
+                    let scale = (values.len() > lag).then(|| {
+                        values
+                            .windows(lag + 1)
+                            .map(|w| (w[lag] - w[0]).abs())
+                            .sum::<f64>()
+                            / (values.len() - lag) as f64
+                    });
+                    let last = points.last().map_or(0, |(t, _)| *t);
+                    Fitted {
+                        series: Series {
+                            last,
+                            fit,
+                            scale: scale.filter(|s| *s > 0.0),
+                        },
+                        tried,
+                        gaps,
+                    }
+                })
+            })
+            .collect();
+        let describe = |s: usize| match &observations.ids {
+            Some(ids) => format!("series {}", id_text(ids, s)),
+            None => "the series".to_string(),
+        };
+        let mut kept = Vec::new();
+        let mut failures = Vec::new();
+        for (s, result) in fitted.into_iter().enumerate() {
+            match result {
+                Ok(fit) => kept.push((s, fit)),
+                Err(why) => failures.push(format!("{} ({why})", describe(s))),
+            }
+        }
+        if kept.is_empty() {
+            return plan_err!(
+                "no series could be fitted: {}",
+                failures.first().map_or("there are no rows", String::as_str)
+            );
+        }
+        let mut warnings = Vec::new();
+        if !failures.is_empty() {
+            warnings.push(format!(
+                "{} series could not be fitted and have no forecast: {}{}",
+                failures.len(),
+                failures[..failures.len().min(5)].join(", "),
+                if failures.len() > 5 { ", ..." } else { "" }
+            ));
+        }
+        let gapped = kept.iter().filter(|(_, f)| f.gaps > 0).count();
+        if gapped > 0 {
+            warnings.push(format!(
+                "{gapped} series have gaps or uneven spacing in {time_col}; their values were \
+                 taken as consecutive steps"
+            ));
+        }
+        let metrics = metrics(&kept);
+        let ids = observations
+            .ids
+            .as_ref()
+            .map(|ids| subset(ids, kept.iter().map(|(s, _)| *s)));
+        let report = Report {
+            rows_used: observations.rows_used,
+            rows_skipped: observations.null_rows + observations.not_finite,
+            skipped_because: match (observations.null_rows, observations.not_finite) {
+                (0, 0) => String::new(),
+                (n, 0) => format!("{n} with a NULL time, value or id"),
+                (0, f) => format!("{f} with a NaN or infinite value"),
+                (n, f) => {
+                    format!("{n} with a NULL time, value or id; {f} with a NaN or infinite value")
+                }
+            },
+            warnings,
+            metrics,
+        };
+        let model = ForecastModel {
+            time_col,
+            value_col,
+            id_col: settings.id_col.clone(),
+            time_kind,
+            step,
+            period,
+            horizon: settings.horizon,
+            confidence_level: settings.confidence_level,
+            ids,
+            series: kept.into_iter().map(|(_, f)| f.series).collect(),
+        };
+        Ok((model, report))
+    }
+
+    /// The input columns scoring needs, in order: the id column (if any) and the time.
+    pub fn feature_names(&self) -> Vec<&str> {
+        self.id_col
+            .iter()
+            .map(String::as_str)
+            .chain([self.time_col.as_str()])
+            .collect()
+    }
+
+    /// Forecasts `horizon` steps for every series: id (with `id_col`), time, forecast,
+    /// lower and upper at `level`.
+    pub fn forecast(&self, horizon: usize, level: f64) -> Result<RecordBatch> {
+        let axis = Axis::new(&self.time_kind, self.step);
+        let paths: Vec<ets::Forecast> = self
+            .series
+            .par_iter()
+            .enumerate()
+            .map(|(s, series)| ets::forecast(&series.fit, horizon, level, 0, s as u64))
+            .collect();
+        let rows = horizon * self.series.len();
+        let mut fields = Vec::new();
+        let mut columns: Vec<ArrayRef> = Vec::new();
+        if let Some(ids) = &self.ids {
+            fields.push(Field::new("id", ids.data_type(), false));
+            columns.push(
+                ids.take((0..self.series.len()).flat_map(|s| std::iter::repeat_n(s, horizon))),
+            );
+        }
+        let times = self
+            .series
+            .iter()
+            .flat_map(|s| (1..=horizon as i64).map(move |h| axis.advance(s.last, h)));
+        let time = time_array(&self.time_kind, times.collect());
+        fields.push(Field::new("time", time.data_type().clone(), false));
+        columns.push(time);
+        let column = |part: fn(&ets::Forecast) -> &Vec<f64>| -> ArrayRef {
+            Arc::new(Float64Array::from_iter_values(
+                paths.iter().flat_map(|p| part(p).iter().copied()),
+            ))
+        };
+        for (name, part) in [
+            ("forecast", (|p| &p.mean) as fn(&ets::Forecast) -> &Vec<f64>),
+            ("lower", |p| &p.lower),
+            ("upper", |p| &p.upper),
+        ] {
+            fields.push(Field::new(name, DataType::Float64, false));
+            columns.push(column(part));
+        }
+        debug_assert!(columns.iter().all(|c| c.len() == rows));
+        Ok(RecordBatch::try_new(
+            Arc::new(Schema::new(fields)),
+            columns,
+        )?)
+    }
+
+    /// For each row of `columns` (the id, if the model has one, and the time): the point
+    /// forecast and the series' MASE scale; NULL where the series is unknown or the time
+    /// is not a step after the series' end.
+    pub fn point_forecasts(&self, columns: &[ArrayRef]) -> Result<(Float64Array, Float64Array)> {
+        let (positions, times) = match (&self.ids, columns) {
+            (Some(ids), [id, time]) => (Some(ids.positions(id, "series")?), time),
+            (None, [time]) => (None, time),
+            _ => {
+                return plan_err!(
+                    "a forecast model is scored with {}",
+                    self.feature_names().join(", ")
+                );
+            }
+        };
+        let times = time_values(times, &self.time_kind, &self.time_col)?;
+        let axis = Axis::new(&self.time_kind, self.step);
+        let scored: Vec<(Option<f64>, Option<f64>)> = (0..times.len())
+            .into_par_iter()
+            .map(|r| {
+                let series = match &positions {
+                    Some(p) => p[r]? as usize,
+                    None => 0,
+                };
+                let series = &self.series[series];
+                if times.is_null(r) {
+                    return None;
+                }
+                let h = axis.steps_between(series.last, times.value(r))?;
+                (h >= 1).then(|| {
+                    let mean = ets::means(&series.fit, h as usize);
+                    (mean.last().copied(), series.scale)
+                })
+            })
+            .map(|x| x.unwrap_or((None, None)))
+            .collect();
+        Ok((
+            scored.iter().map(|(f, _)| *f).collect(),
+            scored.iter().map(|(_, s)| *s).collect(),
+        ))
+    }
+}
+
+/// The metrics CREATE MODEL reports: for one series, its AICc and that of every model
+/// tried; for several, how many series chose each model.
+fn metrics(kept: &[(usize, Fitted)]) -> Vec<(String, f64)> {
+    if let [(_, Fitted { series, tried, .. })] = kept {
+        // A constant series is fitted exactly and has no AICc.
+        let mut metrics: Vec<(String, f64)> = series
+            .fit
+            .aicc
+            .map(|a| ("aicc".to_string(), a))
+            .into_iter()
+            .collect();
+        metrics.push(("sigma".to_string(), series.fit.sigma2.sqrt()));
+        metrics.extend(
+            tried
+                .iter()
+                .map(|(form, aicc)| (format!("aicc {}", form.name()), *aicc)),
+        );
+        return metrics;
+    }
+    let mut counts: Vec<(String, f64)> = Vec::new();
+    for (_, f) in kept {
+        let name = format!("series {}", f.series.fit.form.name());
+        match counts.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, c)) => *c += 1.0,
+            None => counts.push((name, 1.0)),
+        }
+    }
+    counts.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut metrics = vec![("series".to_string(), kept.len() as f64)];
+    metrics.extend(counts);
+    metrics
+}
+
+/// The ids at `positions`, in that order.
+fn subset(ids: &Ids, positions: impl Iterator<Item = usize>) -> Ids {
+    match ids {
+        Ids::Int(v) => Ids::Int(positions.map(|p| v[p]).collect()),
+        Ids::Text(v) => Ids::Text(positions.map(|p| v[p].clone()).collect()),
+    }
+}
+
+fn id_text(ids: &Ids, s: usize) -> String {
+    match ids {
+        Ids::Int(v) => v[s].to_string(),
+        Ids::Text(v) => format!("'{}'", v[s]),
+    }
+}
+
+fn time_kind(t: &DataType, column: &str) -> Result<TimeKind> {
+    match t {
+        DataType::Date32 | DataType::Date64 => Ok(TimeKind::Date),
+        DataType::Timestamp(_, tz) => Ok(TimeKind::Timestamp {
+            timezone: tz.as_ref().map(|z| z.to_string()),
+        }),
+        t if t.is_integer() => Ok(TimeKind::Integer),
+        _ => plan_err!(
+            "time_col {column} is {t}; it must be a date, a timestamp or an integer period \
+             number (CAST it in the training query)"
+        ),
+    }
+}
+
+/// The times of `array` as numbers of the model's units.
+fn time_values(array: &ArrayRef, kind: &TimeKind, column: &str) -> Result<Int64Array> {
+    let mismatch = || {
+        plan_err!(
+            "{column} must be {} as in training, got {}",
+            match kind {
+                TimeKind::Date => "a date",
+                TimeKind::Timestamp { .. } => "a timestamp",
+                TimeKind::Integer => "an integer",
+            },
+            array.data_type()
+        )
+    };
+    Ok(match kind {
+        TimeKind::Date if array.data_type().is_temporal() => {
+            let a = cast(array, &DataType::Date32)?;
+            a.as_primitive::<Date32Type>().unary(i64::from)
+        }
+        TimeKind::Timestamp { timezone } if array.data_type().is_temporal() => {
+            let target = DataType::Timestamp(
+                TimeUnit::Microsecond,
+                timezone.as_ref().map(|z| z.as_str().into()),
+            );
+            let a = cast(array, &target)?;
+            a.as_primitive::<TimestampMicrosecondType>().unary(|v| v)
+        }
+        TimeKind::Integer if array.data_type().is_integer() => cast(array, &DataType::Int64)?
+            .as_primitive::<Int64Type>()
+            .clone(),
+        _ => return mismatch(),
+    })
+}
+
+/// Times in the model's units as an array of the time column's kind.
+fn time_array(kind: &TimeKind, values: Vec<i64>) -> ArrayRef {
+    match kind {
+        TimeKind::Date => Arc::new(Date32Array::from_iter_values(
+            values.into_iter().map(|d| d as i32),
+        )),
+        TimeKind::Timestamp { timezone } => Arc::new(
+            TimestampMicrosecondArray::from(values)
+                .with_timezone_opt(timezone.as_ref().map(|z| z.as_str())),
+        ),
+        TimeKind::Integer => Arc::new(Int64Array::from(values)),
+    }
+}
+
+/// Reads (time, value) and the id of every usable row, grouped by series.
+fn read(
+    source: &impl Source,
+    kind: &TimeKind,
+    [time_idx, value_idx]: [usize; 2],
+    id_idx: Option<usize>,
+) -> Result<Observations> {
+    let schema = source.schema();
+    let mut raw_ids = match id_idx {
+        Some(i) => Some(RawIds::for_type(
+            schema.field(i).data_type(),
+            schema.field(i).name(),
+            "series ids",
+        )?),
+        None => None,
+    };
+    let time_col = schema.field(time_idx).name().clone();
+    let (mut times, mut values) = (Vec::new(), Vec::new());
+    let (mut null_rows, mut not_finite) = (0u64, 0u64);
+    source.scan(&mut |batches| {
+        for batch in batches {
+            let t = time_values(batch.column(time_idx), kind, &time_col)?;
+            let v = cast(batch.column(value_idx), &DataType::Float64)?;
+            let v = v.as_primitive::<Float64Type>();
+            let id = id_idx.map(|i| batch.column(i));
+            let mut keep = vec![true; batch.num_rows()];
+            for (r, k) in keep.iter_mut().enumerate() {
+                if t.is_null(r) || v.is_null(r) || id.is_some_and(|a| a.is_null(r)) {
+                    null_rows += 1;
+                    *k = false;
+                } else if !v.value(r).is_finite() {
+                    not_finite += 1;
+                    *k = false;
+                } else {
+                    times.push(t.value(r));
+                    values.push(v.value(r));
+                }
+            }
+            if let (Some(raw), Some(id)) = (raw_ids.as_mut(), id) {
+                raw.extend(id, &keep)?;
+            }
+        }
+        Ok(())
+    })?;
+    let (ids, positions) = match raw_ids {
+        Some(raw) => {
+            let (ids, positions) = raw.index();
+            (Some(ids), positions)
+        }
+        None => (None, vec![0; times.len()]),
+    };
+    let count = ids
+        .as_ref()
+        .map_or(usize::from(!times.is_empty()), Ids::len);
+    let mut series: Vec<Vec<(i64, f64)>> = vec![Vec::new(); count];
+    for ((p, t), v) in positions.iter().zip(&times).zip(&values) {
+        series[*p as usize].push((*t, *v));
+    }
+    for (s, points) in series.iter_mut().enumerate() {
+        points.sort_by_key(|(t, _)| *t);
+        if let Some(w) = points.windows(2).find(|w| w[0].0 == w[1].0) {
+            let which = ids.as_ref().map_or(String::new(), |ids| {
+                format!(" of series {}", id_text(ids, s))
+            });
+            return plan_err!(
+                "{time_col} {} appears more than once{which}; aggregate to one value per time \
+                 (e.g. GROUP BY), or name the series column with id_col",
+                display_time(kind, w[0].0)
+            );
+        }
+    }
+    Ok(Observations {
+        ids,
+        series,
+        rows_used: times.len() as u64,
+        null_rows,
+        not_finite,
+    })
+}
+
+/// A time as SQL would show it.
+fn display_time(kind: &TimeKind, t: i64) -> String {
+    let array = time_array(kind, vec![t]);
+    datafusion::arrow::util::display::array_value_to_string(&array, 0)
+        .unwrap_or_else(|_| t.to_string())
+}
+
+/// The step: calendar months when the median spacing is about a month, a quarter or a
+/// year; else the median spacing itself.
+fn detect_step(kind: &TimeKind, series: &[Vec<(i64, f64)>]) -> Result<Step> {
+    let mut gaps: Vec<i64> = series
+        .iter()
+        .flat_map(|s| s.windows(2).map(|w| w[1].0 - w[0].0))
+        .collect();
+    if gaps.is_empty() {
+        return plan_err!("forecast needs at least two times in a series");
+    }
+    let mid = gaps.len() / 2;
+    let median = *gaps.select_nth_unstable(mid).1;
+    let days = match kind {
+        TimeKind::Date => Some(median),
+        TimeKind::Timestamp { .. } if median % DAY_MICROS == 0 => Some(median / DAY_MICROS),
+        _ => None,
+    };
+    Ok(match days {
+        Some(28..=31) => Step::Months(1),
+        Some(89..=92) => Step::Months(3),
+        Some(365..=366) => Step::Months(12),
+        _ => Step::Units(median),
+    })
+}
+
+/// The seasonal period a step implies: a year of months or quarters, a week of days, a
+/// year of weeks, a day of hours.
+fn implied_period(kind: &TimeKind, step: Step) -> usize {
+    let day = match kind {
+        TimeKind::Date => 1,
+        TimeKind::Timestamp { .. } => DAY_MICROS,
+        TimeKind::Integer => return 1,
+    };
+    match step {
+        Step::Months(1) => 12,
+        Step::Months(3) => 4,
+        Step::Units(u) if u == day => 7,
+        Step::Units(u) if u == 7 * day => 52,
+        Step::Units(u) if matches!(kind, TimeKind::Timestamp { .. }) && u == day / 24 => 24,
+        _ => 1,
+    }
+}
+
+/// Steps along the time axis.
+#[derive(Debug, Clone, Copy)]
+struct Axis {
+    step: Step,
+    /// Time units in a day (1 for dates; microseconds for timestamps; 1 for integers,
+    /// which never step by months).
+    day: i64,
+}
+
+impl Axis {
+    fn new(kind: &TimeKind, step: Step) -> Self {
+        let day = match kind {
+            TimeKind::Timestamp { .. } => DAY_MICROS,
+            TimeKind::Date | TimeKind::Integer => 1,
+        };
+        Self { step, day }
+    }
+
+    /// How many steps from `from` to `to`, if `to` is on the grid from `from`.
+    fn steps_between(&self, from: i64, to: i64) -> Option<i64> {
+        match self.step {
+            Step::Months(k) => {
+                let (fd, td) = (from.div_euclid(self.day), to.div_euclid(self.day));
+                if from.rem_euclid(self.day) != to.rem_euclid(self.day) {
+                    return None;
+                }
+                let (a, b) = (civil(fd), civil(td));
+                let months = (b.0 - a.0) * 12 + (b.1 - a.1);
+                (months % k == 0 && add_months(fd, months) == td).then_some(months / k)
+            }
+            Step::Units(u) => ((to - from) % u == 0).then_some((to - from) / u),
+        }
+    }
+
+    /// The time `h` steps after `from`.
+    fn advance(&self, from: i64, h: i64) -> i64 {
+        match self.step {
+            Step::Months(k) => {
+                let days = add_months(from.div_euclid(self.day), h * k);
+                days * self.day + from.rem_euclid(self.day)
+            }
+            Step::Units(u) => from + h * u,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::calendar::days_from_civil;
+    use super::*;
+
+    #[test]
+    fn calendar_round_trips() {
+        for days in [-800_000, -1, 0, 59, 10_956, 19_723, 20_634, 2_000_000] {
+            let (y, m, d) = civil(days);
+            assert_eq!(days_from_civil(y, m, d), days);
+        }
+        assert_eq!(civil(19_723), (2024, 1, 1));
+        let jan31 = days_from_civil(2024, 1, 31);
+        assert_eq!(civil(add_months(jan31, 1)), (2024, 2, 29));
+        assert_eq!(civil(add_months(jan31, 13)), (2025, 2, 28));
+        let feb29 = days_from_civil(2024, 2, 29);
+        assert_eq!(civil(add_months(feb29, 1)), (2024, 3, 31));
+        let axis = Axis::new(&TimeKind::Date, Step::Months(1));
+        let jan1 = days_from_civil(2024, 1, 1);
+        assert_eq!(
+            axis.steps_between(jan1, days_from_civil(2025, 1, 1)),
+            Some(12)
+        );
+        assert_eq!(axis.steps_between(jan1, days_from_civil(2025, 1, 2)), None);
+        assert_eq!(axis.steps_between(jan31, feb29), Some(1));
+    }
+}
