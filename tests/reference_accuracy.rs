@@ -487,3 +487,59 @@ async fn demo_revenue_forecasts_recover_weekly_and_yearly_seasonality() {
     let error = mape(&monthly, &month_mean);
     assert!(error < 0.025, "monthly MAPE against the truth {error}");
 }
+
+/// Explicit matrix factorization of the demo's ratings against the generator's latent
+/// factors (`rating = round(3 + 1.5 u·v + noise)`): items have many ratings each, so the
+/// learnt item factors must point where the planted ones do. For the best sellers, the
+/// cosines between learnt item factors (SIMILAR_ITEMS) follow the planted cosines.
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_ratings_factorization_recovers_the_planted_item_factors() {
+    use cohort::demo::{DEFAULT_SEED, Dataset, item_factors};
+    let store = tempfile::tempdir().unwrap();
+    let engine = Engine::new(ModelStore::open(store.path()).unwrap()).unwrap();
+    Dataset::generate(2.0, DEFAULT_SEED)
+        .unwrap()
+        .register(engine.context())
+        .unwrap();
+    engine
+        .execute(
+            "CREATE MODEL stars OPTIONS (model_type = 'matrix_factorization', num_factors = 8) \
+             AS SELECT customer_id, product_id, rating FROM interactions",
+        )
+        .await
+        .unwrap();
+    let cosine = |a: &[f64], b: &[f64]| {
+        let dot = |x: &[f64], y: &[f64]| x.iter().zip(y).map(|(p, q)| p * q).sum::<f64>();
+        dot(a, b) / (dot(a, a) * dot(b, b)).sqrt()
+    };
+    let (mut learnt, mut planted) = (Vec::new(), Vec::new());
+    for product in 1..=10i64 {
+        let result = engine
+            .execute(&format!(
+                "SELECT similar_item, score FROM similar_items('stars', {product}, 1000)"
+            ))
+            .await
+            .unwrap();
+        let v = item_factors(DEFAULT_SEED, product);
+        for batch in &result.batches {
+            let items = batch
+                .column(0)
+                .as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+            for (r, score) in column(batch, 1).into_iter().enumerate() {
+                learnt.push(score);
+                planted.push(cosine(&v, &item_factors(DEFAULT_SEED, items.value(r))));
+            }
+        }
+    }
+    let n = learnt.len() as f64;
+    let mean = |x: &[f64]| x.iter().sum::<f64>() / n;
+    let (ml, mp) = (mean(&learnt), mean(&planted));
+    let cov: f64 = learnt
+        .iter()
+        .zip(&planted)
+        .map(|(a, b)| (a - ml) * (b - mp))
+        .sum();
+    let var = |x: &[f64], m: f64| x.iter().map(|a| (a - m).powi(2)).sum::<f64>();
+    let correlation = cov / (var(&learnt, ml) * var(&planted, mp)).sqrt();
+    assert!(correlation > 0.8, "correlation of cosines {correlation}");
+}

@@ -120,7 +120,9 @@ impl RelationPlanner for RecommendRelation {
                 Value::Number(n, _) => match n.parse::<i64>() {
                     Ok(k) if k >= 1 => k,
                     _ => {
-                        return plan_err!("recommend's k must be an integer of at least 1, got {n}");
+                        return plan_err!(
+                            "recommend's k must be an integer of at least 1, got {n}"
+                        );
                     }
                 },
                 other => return plan_err!("recommend's k must be an integer literal, got {other}"),

@@ -137,15 +137,43 @@ pub struct AlsOptions {
 /// Conjugate-gradient steps per row and half-step for implicit feedback.
 const CG_STEPS: usize = 3;
 
-/// Fitted factors: row-major `users × factors` and `items × factors`.
+/// Fitted factors: row-major `users × factors` and `items × factors`; for explicit
+/// feedback also the mean rating and each user's and item's offset from it (biases), so
+/// a rating is `mean + user bias + item bias + x·y`. Implicit feedback has no biases.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Factors {
     pub factors: usize,
     pub users: Vec<f64>,
     pub items: Vec<f64>,
+    pub mean: f64,
+    /// One per user, or empty (implicit feedback).
+    pub user_bias: Vec<f64>,
+    /// One per item, or empty (implicit feedback).
+    pub item_bias: Vec<f64>,
 }
 
 impl Factors {
+    /// The predicted value of (user `u`, item `i`).
+    pub fn predict(&self, u: usize, i: usize) -> f64 {
+        let bias = |b: &[f64], k: usize| b.get(k).copied().unwrap_or(0.0);
+        self.mean
+            + bias(&self.user_bias, u)
+            + bias(&self.item_bias, i)
+            + super::distance::dot(self.user(u), self.item(i))
+    }
+
+    /// The predicted value of every item for user `u`.
+    pub fn user_scores(&self, u: usize) -> Vec<f64> {
+        let mut out = scores(self.user(u), &self.items);
+        if !self.item_bias.is_empty() {
+            let base = self.mean + self.user_bias[u];
+            for (o, b) in out.iter_mut().zip(&self.item_bias) {
+                *o += base + b;
+            }
+        }
+        out
+    }
+
     pub fn user(&self, u: usize) -> &[f64] {
         &self.users[u * self.factors..(u + 1) * self.factors]
     }
@@ -169,39 +197,77 @@ pub fn fit(user_items: &Csr, item_users: &Csr, options: &AlsOptions) -> Factors 
     };
     let mut users = start(user_items.rows(), 0x7573_6572);
     let mut items = start(item_users.rows(), 0x6974_656D);
+    let explicit = options.feedback == Feedback::Explicit;
+    let values = &user_items.values;
+    let mean = if explicit && !values.is_empty() {
+        values.iter().sum::<f64>() / values.len() as f64
+    } else {
+        0.0
+    };
+    let biases = |rows: usize| if explicit { vec![0.0; rows] } else { vec![] };
+    let mut user_bias = biases(user_items.rows());
+    let mut item_bias = biases(item_users.rows());
     for _ in 0..options.iterations {
-        half_step(user_items, &items, &mut users, options);
-        half_step(item_users, &users, &mut items, options);
+        let fixed = Side {
+            factors: &items,
+            bias: &item_bias,
+            mean,
+        };
+        half_step(user_items, fixed, &mut users, &mut user_bias, options);
+        let fixed = Side {
+            factors: &users,
+            bias: &user_bias,
+            mean,
+        };
+        half_step(item_users, fixed, &mut items, &mut item_bias, options);
     }
     Factors {
         factors: f,
         users,
         items,
+        mean,
+        user_bias,
+        item_bias,
     }
 }
 
-/// Solves every row of `x` given the other side's factors `y`.
-fn half_step(matrix: &Csr, y: &[f64], x: &mut [f64], options: &AlsOptions) {
+/// The side held fixed in a half-step: its factors and biases, and the mean rating.
+#[derive(Clone, Copy)]
+struct Side<'a> {
+    factors: &'a [f64],
+    bias: &'a [f64],
+    mean: f64,
+}
+
+/// Solves every row of `x` (and its bias, for explicit feedback) given the other side.
+fn half_step(matrix: &Csr, y: Side, x: &mut [f64], x_bias: &mut [f64], options: &AlsOptions) {
     let f = options.factors;
-    let gram = match options.feedback {
-        Feedback::Implicit { .. } => Some(gramian(y, f)),
-        Feedback::Explicit => None,
-    };
-    x.par_chunks_mut(f).enumerate().for_each(|(r, xr)| {
-        let (columns, values) = matrix.row(r);
-        match (options.feedback, &gram) {
-            (Feedback::Implicit { alpha }, Some(gram)) => System {
-                gram,
-                y,
-                columns,
-                values,
-                alpha,
-                l2_reg: options.l2_reg,
-            }
-            .solve(xr),
-            _ => explicit_row(y, columns, values, options.l2_reg, xr),
+    match options.feedback {
+        Feedback::Implicit { alpha } => {
+            let gram = gramian(y.factors, f);
+            x.par_chunks_mut(f).enumerate().for_each(|(r, xr)| {
+                let (columns, values) = matrix.row(r);
+                System {
+                    gram: &gram,
+                    y: y.factors,
+                    columns,
+                    values,
+                    alpha,
+                    l2_reg: options.l2_reg,
+                }
+                .solve(xr)
+            });
         }
-    });
+        Feedback::Explicit => {
+            x.par_chunks_mut(f)
+                .zip(x_bias.par_iter_mut())
+                .enumerate()
+                .for_each(|(r, (xr, br))| {
+                    let (columns, values) = matrix.row(r);
+                    explicit_row(y, columns, values, options.l2_reg, xr, br)
+                });
+        }
+    }
 }
 
 /// `YᵀY`, row-major `f × f`, summed over fixed chunks of rows merged in order.
@@ -237,35 +303,56 @@ fn add_outer(a: &mut [f64], v: &[f64], w: f64) {
     }
 }
 
-/// Weighted-λ least squares of one row's ratings on the other side's factors.
-fn explicit_row(y: &[f64], columns: &[u32], values: &[f64], l2_reg: f64, x: &mut [f64]) {
+/// Weighted-λ least squares of one row's ratings, less the mean and the other side's
+/// biases, on the other side's factors and a constant: the row's factors `x` and its bias.
+fn explicit_row(
+    y: Side,
+    columns: &[u32],
+    values: &[f64],
+    l2_reg: f64,
+    x: &mut [f64],
+    bias: &mut f64,
+) {
     let f = x.len();
     if columns.is_empty() {
         x.fill(0.0);
+        *bias = 0.0;
         return;
     }
-    let mut a = vec![0.0; f * f];
-    let mut b = vec![0.0; f];
+    // Unknowns (x, bias): the design row of a rating is (y_c, 1).
+    let d = f + 1;
+    let mut a = vec![0.0; d * d];
+    let mut b = vec![0.0; d];
+    let mut design = vec![1.0; d];
     for (&c, &r) in columns.iter().zip(values) {
-        let yc = &y[c as usize * f..(c as usize + 1) * f];
-        add_outer(&mut a, yc, 1.0);
-        for (bi, v) in b.iter_mut().zip(yc) {
-            *bi += r * v;
+        let c = c as usize;
+        design[..f].copy_from_slice(&y.factors[c * f..(c + 1) * f]);
+        add_outer(&mut a, &design, 1.0);
+        let target = r - y.mean - y.bias[c];
+        for (bi, v) in b.iter_mut().zip(&design) {
+            *bi += target * v;
         }
     }
     let lambda = l2_reg * columns.len() as f64;
-    let rows: Vec<Vec<f64>> = (0..f)
+    let rows: Vec<Vec<f64>> = (0..d)
         .map(|i| {
-            let mut row = a[i * f..(i + 1) * f].to_vec();
+            let mut row = a[i * d..(i + 1) * d].to_vec();
             // λ > 0 keeps the system positive definite; with λ = 0 a row with fewer
             // ratings than factors is singular, and the smallest ridge that fixes it is used.
-            row[i] += lambda.max(1e-9 * (1.0 + a[i * f + i]));
+            row[i] += lambda.max(1e-9 * (1.0 + a[i * d + i]));
             row
         })
         .collect();
     match cholesky(&rows) {
-        Some(l) => x.copy_from_slice(&solve(&l, &b)),
-        None => x.fill(0.0),
+        Some(l) => {
+            let z = solve(&l, &b);
+            x.copy_from_slice(&z[..f]);
+            *bias = z[f];
+        }
+        None => {
+            x.fill(0.0);
+            *bias = 0.0;
+        }
     }
 }
 
@@ -489,10 +576,38 @@ mod tests {
             },
         );
         let rmse = (r.iter().zip(&c).zip(&x))
-            .map(|((&a, &b), v)| (dot(fit.user(a as usize), fit.item(b as usize)) - v).powi(2))
+            .map(|((&a, &b), v)| (fit.predict(a as usize, b as usize) - v).powi(2))
             .sum::<f64>()
             / x.len() as f64;
         assert!(rmse.sqrt() < 1e-3, "rmse {}", rmse.sqrt());
+    }
+
+    #[test]
+    fn explicit_learns_user_and_item_offsets() {
+        // Ratings with no interaction at all: 3 + a_u + b_i, fully observed.
+        let (users, items) = (12u32, 9u32);
+        let (mut r, mut c, mut x) = (vec![], vec![], vec![]);
+        for u in 0..users {
+            for i in 0..items {
+                r.push(u);
+                c.push(i);
+                x.push(3.0 + 0.1 * f64::from(u) - 0.2 * f64::from(i % 4));
+            }
+        }
+        let m = Csr::from_triples(users as usize, &r, &c, &x, Duplicates::Mean);
+        let options = AlsOptions {
+            factors: 1,
+            l2_reg: 1e-9,
+            iterations: 30,
+            seed: 1,
+            feedback: Feedback::Explicit,
+        };
+        let fit = fit(&m, &m.transpose(items as usize), &options);
+        for ((&u, &i), v) in r.iter().zip(&c).zip(&x) {
+            assert!((fit.predict(u as usize, i as usize) - v).abs() < 1e-6);
+        }
+        let spread = fit.user_bias[11] - fit.user_bias[0];
+        assert!((spread - 1.1).abs() < 1e-6, "{spread}");
     }
 
     #[test]

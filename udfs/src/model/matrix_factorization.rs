@@ -15,7 +15,6 @@ use serde::{Deserialize, Serialize};
 use super::Report;
 use super::training::Source;
 use crate::kernels::als::{self, AlsOptions, Csr, Duplicates, Factors, Feedback};
-use crate::kernels::distance::dot;
 
 /// Items (by index) with their scores, best first.
 pub type Ranking = Vec<(f64, usize)>;
@@ -207,6 +206,10 @@ pub struct MatrixFactorizationModel {
     pub factors: usize,
     pub l2_reg: f64,
     pub iterations: usize,
+    /// The mean training rating (explicit feedback; 0 for implicit), which the factors'
+    /// biases are offsets from.
+    #[serde(default)]
+    pub mean: f64,
     /// The arrays below live beside the description, as Arrow IPC.
     #[serde(skip)]
     pub users: Ids,
@@ -358,7 +361,7 @@ impl MatrixFactorizationModel {
                     let (cols, vals) = user_items.row(u);
                     cols.iter()
                         .zip(vals)
-                        .map(|(&i, &r)| (dot(fit.user(u), fit.item(i as usize)) - r).powi(2))
+                        .map(|(&i, &r)| (fit.predict(u, i as usize) - r).powi(2))
                         .sum::<f64>()
                 })
                 .sum();
@@ -403,6 +406,7 @@ impl MatrixFactorizationModel {
                 factors: settings.factors,
                 l2_reg: settings.l2_reg,
                 iterations: settings.iterations,
+                mean: fit.mean,
                 users,
                 items,
                 fit,
@@ -421,12 +425,7 @@ impl MatrixFactorizationModel {
         let i = self.items.positions(items, "item")?;
         Ok(u.iter()
             .zip(&i)
-            .map(|(u, i)| {
-                Some(dot(
-                    self.fit.user((*u)? as usize),
-                    self.fit.item((*i)? as usize),
-                ))
-            })
+            .map(|(u, i)| Some(self.fit.predict((*u)? as usize, (*i)? as usize)))
             .collect())
     }
 
@@ -434,8 +433,7 @@ impl MatrixFactorizationModel {
     /// user had unless `keep_seen`.
     pub fn recommend(&self, user: usize, k: usize, keep_seen: bool) -> Ranking {
         let (seen, _) = self.seen.row(user);
-        let x = self.fit.user(user);
-        als::top_k(als::scores(x, &self.fit.items).into_iter(), k, |i| {
+        als::top_k(self.fit.user_scores(user).into_iter(), k, |i| {
             keep_seen || seen.binary_search(&(i as u32)).is_err()
         })
     }
@@ -450,11 +448,15 @@ impl MatrixFactorizationModel {
             .collect()
     }
 
-    /// The batches the store keeps: users (id, factors), items (id, users who had it,
-    /// factors) and the training pairs (user and item index, value).
+    /// The batches the store keeps: users (id, factors[, bias]), items (id, users who had
+    /// it, factors[, bias]) and the training pairs (user and item index, value).
     pub fn batches(&self) -> Result<[(&'static str, Vec<RecordBatch>); 3]> {
         let f = self.factors;
-        let side = |ids: &Ids, factors: &[f64], extra: Option<ArrayRef>| -> Result<RecordBatch> {
+        let side = |ids: &Ids,
+                    factors: &[f64],
+                    bias: &[f64],
+                    extra: Option<ArrayRef>|
+         -> Result<RecordBatch> {
             let n = ids.len();
             let mut fields = vec![Field::new("id", ids.data_type(), false)];
             let mut columns = vec![ids.take(0..n)];
@@ -467,6 +469,10 @@ impl MatrixFactorizationModel {
                 columns.push(Arc::new(Float64Array::from_iter_values(
                     (0..n).map(|r| factors[r * f + d]),
                 )));
+            }
+            if !bias.is_empty() {
+                fields.push(Field::new("bias", DataType::Float64, false));
+                columns.push(Arc::new(Float64Array::from(bias.to_vec())));
             }
             Ok(RecordBatch::try_new(
                 Arc::new(Schema::new(fields)),
@@ -490,12 +496,21 @@ impl MatrixFactorizationModel {
             ],
         )?;
         Ok([
-            (USERS, vec![side(&self.users, &self.fit.users, None)?]),
+            (
+                USERS,
+                vec![side(
+                    &self.users,
+                    &self.fit.users,
+                    &self.fit.user_bias,
+                    None,
+                )?],
+            ),
             (
                 ITEMS,
                 vec![side(
                     &self.items,
                     &self.fit.items,
+                    &self.fit.item_bias,
                     Some(Arc::new(UInt32Array::from(self.item_users.clone()))),
                 )?],
             ),
@@ -506,50 +521,64 @@ impl MatrixFactorizationModel {
     /// The model with the arrays of [`Self::batches`] read back through `read`.
     pub fn with_batches(mut self, read: impl Fn(&str) -> Result<Vec<RecordBatch>>) -> Result<Self> {
         let f = self.factors;
-        let side =
-            |batches: Vec<RecordBatch>, counted: bool| -> Result<(Ids, Vec<f64>, Vec<u32>)> {
-                let batch = concat(batches)?;
-                let first = usize::from(counted) + 1;
-                if batch.num_columns() != first + f {
-                    return plan_err!("the stored factors have the wrong shape");
-                }
-                let id = batch.column(0);
-                let ids = if is_text(id.data_type()) {
-                    Ids::Text(
-                        id.as_string::<i32>()
-                            .iter()
-                            .map(|v| v.unwrap_or_default().to_string())
-                            .collect(),
-                    )
-                } else {
-                    Ids::Int(id.as_primitive::<Int64Type>().values().to_vec())
-                };
-                let n = batch.num_rows();
-                let mut factors = vec![0.0; n * f];
-                for d in 0..f {
-                    for (r, v) in batch
-                        .column(first + d)
-                        .as_primitive::<Float64Type>()
-                        .values()
+        let side = |batches: Vec<RecordBatch>, counted: bool| -> Result<StoredSide> {
+            let batch = concat(batches)?;
+            let first = usize::from(counted) + 1;
+            let biased = batch.num_columns() == first + f + 1;
+            if batch.num_columns() != first + f && !biased {
+                return plan_err!("the stored factors have the wrong shape");
+            }
+            let id = batch.column(0);
+            let ids = if is_text(id.data_type()) {
+                Ids::Text(
+                    id.as_string::<i32>()
                         .iter()
-                        .enumerate()
-                    {
-                        factors[r * f + d] = *v;
-                    }
-                }
-                let counts = if counted {
-                    batch
-                        .column(1)
-                        .as_primitive::<UInt32Type>()
-                        .values()
-                        .to_vec()
-                } else {
-                    vec![]
-                };
-                Ok((ids, factors, counts))
+                        .map(|v| v.unwrap_or_default().to_string())
+                        .collect(),
+                )
+            } else {
+                Ids::Int(id.as_primitive::<Int64Type>().values().to_vec())
             };
-        let (users, user_factors, _) = side(read(USERS)?, false)?;
-        let (items, item_factors, counts) = side(read(ITEMS)?, true)?;
+            let n = batch.num_rows();
+            let mut factors = vec![0.0; n * f];
+            for d in 0..f {
+                for (r, v) in batch
+                    .column(first + d)
+                    .as_primitive::<Float64Type>()
+                    .values()
+                    .iter()
+                    .enumerate()
+                {
+                    factors[r * f + d] = *v;
+                }
+            }
+            let bias = if biased {
+                batch
+                    .column(first + f)
+                    .as_primitive::<Float64Type>()
+                    .values()
+                    .to_vec()
+            } else {
+                vec![]
+            };
+            let counts = if counted {
+                batch
+                    .column(1)
+                    .as_primitive::<UInt32Type>()
+                    .values()
+                    .to_vec()
+            } else {
+                vec![]
+            };
+            Ok(StoredSide {
+                ids,
+                factors,
+                bias,
+                counts,
+            })
+        };
+        let users = side(read(USERS)?, false)?;
+        let items = side(read(ITEMS)?, true)?;
         let seen = concat(read(SEEN)?)?;
         if seen.num_columns() != 3 {
             return plan_err!("the stored training pairs have the wrong shape");
@@ -557,18 +586,30 @@ impl MatrixFactorizationModel {
         let u = seen.column(0).as_primitive::<UInt32Type>().values();
         let i = seen.column(1).as_primitive::<UInt32Type>().values();
         let v = seen.column(2).as_primitive::<Float64Type>().values();
-        self.seen = Csr::from_triples(users.len(), u, i, v, Duplicates::Sum);
-        self.users = users;
-        self.items = items;
+        self.seen = Csr::from_triples(users.ids.len(), u, i, v, Duplicates::Sum);
+        self.users = users.ids;
+        self.items = items.ids;
         self.fit = Factors {
             factors: f,
-            users: user_factors,
-            items: item_factors,
+            users: users.factors,
+            items: items.factors,
+            mean: self.mean,
+            user_bias: users.bias,
+            item_bias: items.bias,
         };
-        self.popular = by_popularity(&counts);
-        self.item_users = counts;
+        self.popular = by_popularity(&items.counts);
+        self.item_users = items.counts;
         Ok(self)
     }
+}
+
+/// One side of a stored model as read back: ids, factors, biases (explicit feedback) and,
+/// for items, how many users had each.
+struct StoredSide {
+    ids: Ids,
+    factors: Vec<f64>,
+    bias: Vec<f64>,
+    counts: Vec<u32>,
 }
 
 const USERS: &str = "users";
