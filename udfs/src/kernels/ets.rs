@@ -174,6 +174,8 @@ struct Filter<'a> {
     season: Vec<f64>,
     /// Index into `season` of the state used by the next step.
     at: usize,
+    /// Whether the mean must stay positive (a multiplicative part).
+    positive: bool,
 }
 
 impl<'a> Filter<'a> {
@@ -185,6 +187,7 @@ impl<'a> Filter<'a> {
             slope: state.slope,
             season: state.season.clone(),
             at: 0,
+            positive: form.multiplicative(),
         }
     }
 
@@ -213,11 +216,14 @@ impl<'a> Filter<'a> {
     #[inline(always)]
     fn step(&mut self, y: f64) -> Option<(f64, f64)> {
         let (mu, phib, base, s) = self.mean();
-        if !mu.is_finite() || (self.form.multiplicative() && mu <= 0.0) {
+        if !mu.is_finite() || (self.positive && mu <= 0.0) {
             return None;
         }
         let e = y - mu;
         let p = self.params;
+        // The next step waits on the level and slope only; what the seasonal state needs
+        // (a reciprocal, its own division) stays off that chain, as does the index below,
+        // stepped without a division.
         match self.form.season {
             SeasonKind::None => {
                 self.level = base + p.alpha * e;
@@ -229,13 +235,17 @@ impl<'a> Filter<'a> {
                 self.season[self.at] = s + p.gamma * e;
             }
             SeasonKind::Multiplicative => {
-                self.level = base + p.alpha * e / s;
-                self.slope = phib + p.beta * e / s;
+                let inverse = 1.0 / s;
+                self.level = base + (p.alpha * inverse) * e;
+                self.slope = phib + (p.beta * inverse) * e;
                 self.season[self.at] = s + p.gamma * e / base;
             }
         }
-        if !self.season.is_empty() {
-            self.at = (self.at + 1) % self.season.len();
+        if self.form.season != SeasonKind::None {
+            self.at += 1;
+            if self.at == self.season.len() {
+                self.at = 0;
+            }
         }
         Some((mu, e))
     }
@@ -252,19 +262,70 @@ impl<'a> Filter<'a> {
     }
 }
 
+/// Error and seasonal kinds as a constant for [`ErrorSums::of_kind`]: the seasonal kind
+/// in the low bits, the error kind above.
+const SEASON: u8 = 0b11;
+const MULTIPLICATIVE_ERROR: u8 = 0b100;
+const A_N: u8 = 0;
+const A_A: u8 = 1;
+const A_M: u8 = 2;
+const M_N: u8 = MULTIPLICATIVE_ERROR;
+const M_A: u8 = MULTIPLICATIVE_ERROR | 1;
+const M_M: u8 = MULTIPLICATIVE_ERROR | 2;
+
 /// Sums over the one-step errors of a fit.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 struct ErrorSums {
     /// Σ e² (additive error) or Σ (e/μ)² (multiplicative error).
     squares: f64,
-    /// Σ ln μ, for a multiplicative error.
-    log_means: f64,
+    /// Π μ for a multiplicative error, as `mantissa · 2^exponent` with the mantissa kept in
+    /// [1, 2): a logarithm per step would cost more than the rest of the step.
+    mantissa: f64,
+    exponent: i64,
 }
 
 impl ErrorSums {
     fn of(form: Form, params: &Params, initial: &State, y: &[f64]) -> Option<(Self, State)> {
+        // One loop per error and seasonal kind, so each runs without the other kinds'
+        // branches (this loop is nearly all of the fitting time).
+        use ErrorKind::{Additive as A, Multiplicative as M};
+        match (form.error, form.season) {
+            (A, SeasonKind::None) => Self::of_kind::<A_N>(form, params, initial, y),
+            (A, SeasonKind::Additive) => Self::of_kind::<A_A>(form, params, initial, y),
+            (A, SeasonKind::Multiplicative) => Self::of_kind::<A_M>(form, params, initial, y),
+            (M, SeasonKind::None) => Self::of_kind::<M_N>(form, params, initial, y),
+            (M, SeasonKind::Additive) => Self::of_kind::<M_A>(form, params, initial, y),
+            (M, SeasonKind::Multiplicative) => Self::of_kind::<M_M>(form, params, initial, y),
+        }
+    }
+
+    /// [`Self::of`] for the error and seasonal kinds coded in `KIND`.
+    #[inline(always)]
+    fn of_kind<const KIND: u8>(
+        form: Form,
+        params: &Params,
+        initial: &State,
+        y: &[f64],
+    ) -> Option<(Self, State)> {
+        let form = Form {
+            error: if KIND & MULTIPLICATIVE_ERROR != 0 {
+                ErrorKind::Multiplicative
+            } else {
+                ErrorKind::Additive
+            },
+            trend: form.trend,
+            season: match KIND & SEASON {
+                0 => SeasonKind::None,
+                1 => SeasonKind::Additive,
+                _ => SeasonKind::Multiplicative,
+            },
+        };
         let mut filter = Filter::new(form, params, initial);
-        let mut sums = ErrorSums::default();
+        let mut sums = ErrorSums {
+            squares: 0.0,
+            mantissa: 1.0,
+            exponent: 0,
+        };
         for &v in y {
             let (mu, e) = filter.step(v)?;
             match form.error {
@@ -272,18 +333,42 @@ impl ErrorSums {
                 ErrorKind::Multiplicative => {
                     let r = e / mu;
                     sums.squares += r * r;
-                    sums.log_means += mu.ln();
+                    sums.multiply(mu);
                 }
             }
         }
         Some((sums, filter.state()))
     }
 
+    /// Multiplies the product of means by `mu` (positive and finite).
+    #[inline(always)]
+    fn multiply(&mut self, mu: f64) {
+        const EXPONENT: u64 = 0x7ff << 52;
+        let m = self.mantissa * mu;
+        if m.is_normal() {
+            let bits = m.to_bits();
+            self.exponent += ((bits & EXPONENT) >> 52) as i64 - 1023;
+            self.mantissa = f64::from_bits((bits & !EXPONENT) | (1023 << 52));
+        } else {
+            // Below the normal range: take the logarithm's route.
+            let (lm, le) = (mu.ln(), self.mantissa.ln());
+            let total = lm + le;
+            self.exponent += (total / std::f64::consts::LN_2).floor() as i64;
+            self.mantissa =
+                (total - (total / std::f64::consts::LN_2).floor() * std::f64::consts::LN_2).exp();
+        }
+    }
+
+    /// Σ ln μ (0 for an additive error, whose product stays 1).
+    fn log_means(&self) -> f64 {
+        self.exponent as f64 * std::f64::consts::LN_2 + self.mantissa.ln()
+    }
+
     /// −2 log-likelihood with σ² at its maximum, `squares / n`.
     fn deviance(&self, n: usize) -> f64 {
         let n = n as f64;
         let sigma2 = (self.squares / n).max(f64::MIN_POSITIVE);
-        n * ((2.0 * std::f64::consts::PI * sigma2).ln() + 1.0) + 2.0 * self.log_means
+        n * ((2.0 * std::f64::consts::PI * sigma2).ln() + 1.0) + 2.0 * self.log_means()
     }
 }
 
@@ -456,6 +541,13 @@ impl Layout {
 /// Fits one model to `y` with seasonal period `m` (1 without seasonality); `None` when the
 /// series is too short for it or a multiplicative model does not suit it.
 pub fn fit(form: Form, y: &[f64], m: usize) -> Option<Fit> {
+    fit_from(form, y, m, None).map(|(fit, _)| fit)
+}
+
+/// [`fit`], with the optimiser started from `warm` when given: the optimum of a model with
+/// the same parameters (its twin with the other error type, say), which saves most of the
+/// search. Also returns the optimiser's point.
+fn fit_from(form: Form, y: &[f64], m: usize, warm: Option<&[f64]>) -> Option<(Fit, Vec<f64>)> {
     let m = if form.has_season() { m } else { 1 };
     let n = y.len();
     let k = form.parameters(m);
@@ -480,13 +572,18 @@ pub fn fit(form: Form, y: &[f64], m: usize) -> Option<Fit> {
         let (params, initial) = layout.decode(x);
         ErrorSums::of(form, &params, &initial, y).map_or(f64::INFINITY, |(s, _)| s.deviance(n))
     };
-    let (best, _) = nelder_mead(objective, &layout.start(m), 1.0, 2000);
+    let start = layout.start(m);
+    let (x0, step) = match warm {
+        Some(w) if w.len() == start.len() => (w.to_vec(), 0.5),
+        _ => (start, 1.0),
+    };
+    let (best, _) = nelder_mead(objective, &x0, step, 2000);
     let (params, initial) = layout.decode(&best);
     let (sums, last) = ErrorSums::of(form, &params, &initial, y)?;
     let deviance = sums.deviance(n);
     let kf = k as f64;
     let aicc = deviance + 2.0 * kf + 2.0 * kf * (kf + 1.0) / (n as f64 - kf - 1.0);
-    Some(Fit {
+    let fit = Fit {
         form,
         period: m,
         params,
@@ -495,7 +592,8 @@ pub fn fit(form: Form, y: &[f64], m: usize) -> Option<Fit> {
         sigma2: sums.squares / n as f64,
         aicc: aicc.is_finite().then_some(aicc),
         observations: n,
-    })
+    };
+    Some((fit, best))
 }
 
 /// Which seasonal models to try for a series.
@@ -549,10 +647,21 @@ pub fn fit_best(y: &[f64], seasonality: Seasonality) -> Result<(Fit, Vec<(Form, 
     if hi == lo {
         return Ok((constant(y[0], n), vec![]));
     }
-    let tried: Vec<Fit> = Form::candidates(lo > 0.0, seasons)
-        .into_iter()
-        .filter_map(|form| fit(form, y, m))
-        .collect();
+    // Models with the same parameters start where the last of them ended.
+    let mut warm: Vec<((TrendKind, bool), Vec<f64>)> = Vec::new();
+    let mut tried = Vec::new();
+    for form in Form::candidates(lo > 0.0, seasons) {
+        let key = (form.trend, form.has_season());
+        let from = warm
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, x)| x.as_slice());
+        if let Some((fit, x)) = fit_from(form, y, m, from) {
+            warm.retain(|(k, _)| *k != key);
+            warm.push((key, x));
+            tried.push(fit);
+        }
+    }
     let scores = tried
         .iter()
         .filter_map(|f| f.aicc.map(|a| (f.form, a)))
@@ -703,7 +812,7 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
 }
 
 /// Nelder–Mead downhill simplex (standard coefficients), from `x0` with initial steps
-/// `step` along each axis; stops when the simplex's values agree to 1e-10 relative or after
+/// `step` along each axis; stops when the simplex's values agree to 1e-8 relative (as R's optim) or after
 /// `max_evals` evaluations. Returns the best point and its value.
 pub(crate) fn nelder_mead(
     mut f: impl FnMut(&[f64]) -> f64,
@@ -732,7 +841,7 @@ pub(crate) fn nelder_mead(
         order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
         let (best, worst, second) = (order[0], order[d], order[d - 1]);
         let spread = values[worst] - values[best];
-        if spread.is_finite() && spread <= 1e-10 * (1.0 + values[best].abs()) {
+        if spread.is_finite() && spread <= 1e-8 * (1.0 + values[best].abs()) {
             break;
         }
         centroid.fill(0.0);
