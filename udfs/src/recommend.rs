@@ -20,7 +20,6 @@ use datafusion::logical_expr::{
     ColumnarValue, Documentation, Expr, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF,
     ScalarUDFImpl, Signature, Volatility,
 };
-use rayon::prelude::*;
 
 use crate::model::matrix_factorization::Ranking;
 use crate::model::{MatrixFactorizationModel, Model, ModelResolver, ResolvedModel};
@@ -280,15 +279,27 @@ fn recommend_rows(
     if let Some(bad) = k.iter().flatten().find(|&k| k < 1) {
         return plan_err!("recommend's k must be at least 1, got {bad}");
     }
+    // The known users' rows are ranked together, to the largest k asked, then cut to
+    // each row's own k.
+    let wanted = |r: usize| (users.is_valid(r) && k.is_valid(r)).then(|| k.value(r) as usize);
+    let known: Vec<usize> = (0..users.len())
+        .filter(|&r| wanted(r).is_some() && positions[r].is_some())
+        .collect();
+    let most = known.iter().filter_map(|&r| wanted(r)).max().unwrap_or(0);
+    let indices: Vec<usize> = known
+        .iter()
+        .filter_map(|&r| positions[r].map(|u| u as usize))
+        .collect();
+    let mut ranked = m.recommend_many(&indices, most, keep_seen).into_iter();
     Ok((0..users.len())
-        .into_par_iter()
         .map(|r| {
-            if users.is_null(r) || k.is_null(r) {
-                return None;
-            }
-            let k = k.value(r) as usize;
+            let k = wanted(r)?;
             Some(match positions[r] {
-                Some(u) => (m.recommend(u as usize, k, keep_seen), "model"),
+                Some(_) => {
+                    let mut ranking = ranked.next().unwrap_or_default();
+                    ranking.truncate(k);
+                    (ranking, "model")
+                }
                 None => (m.popular(k), "popular"),
             })
         })

@@ -162,16 +162,40 @@ impl Factors {
             + super::distance::dot(self.user(u), self.item(i))
     }
 
-    /// The predicted value of every item for user `u`.
-    pub fn user_scores(&self, u: usize) -> Vec<f64> {
-        let mut out = scores(self.user(u), &self.items);
-        if !self.item_bias.is_empty() {
-            let base = self.mean + self.user_bias[u];
-            for (o, b) in out.iter_mut().zip(&self.item_bias) {
-                *o += base + b;
-            }
-        }
-        out
+    /// For each user index in `users`, the `k` items of highest predicted value that
+    /// `keep(user, item)` accepts, best first (as [`top_k`] orders them). Users go in blocks
+    /// that share each tile of item factors while it is in cache: ranking every user is
+    /// bound by reading the item factors otherwise.
+    pub fn top_k_many(
+        &self,
+        users: &[usize],
+        k: usize,
+        keep: impl Fn(usize, usize) -> bool + Sync,
+    ) -> Vec<Vec<(f64, usize)>> {
+        let f = self.factors;
+        users
+            .par_chunks(USER_BLOCK)
+            .flat_map_iter(|block| {
+                let mut tops: Vec<TopK> = block.iter().map(|_| TopK::new(k)).collect();
+                for (t, tile) in self.items.chunks(ITEM_TILE * f).enumerate() {
+                    let first = t * ITEM_TILE;
+                    for (top, &u) in tops.iter_mut().zip(block) {
+                        let dots = scores(self.user(u), tile);
+                        let base = if self.item_bias.is_empty() {
+                            0.0
+                        } else {
+                            self.mean + self.user_bias[u]
+                        };
+                        for (j, d) in dots.into_iter().enumerate() {
+                            let i = first + j;
+                            let bias = self.item_bias.get(i).map_or(0.0, |b| base + b);
+                            top.push(d + bias, i, |i| keep(u, i));
+                        }
+                    }
+                }
+                tops.into_iter().map(TopK::finish)
+            })
+            .collect()
     }
 
     pub fn user(&self, u: usize) -> &[f64] {
@@ -473,6 +497,12 @@ fn scores_with<M: MulAdd>(x: &[f64], y: &[f64]) -> Vec<f64> {
     out
 }
 
+/// Users ranked together: each tile of item factors is read from memory once per block and
+/// reused from cache for every user in it.
+const USER_BLOCK: usize = 64;
+/// Items per tile: 256 rows of 64 factors are 128 KiB, within a core's L2 cache.
+const ITEM_TILE: usize = 256;
+
 /// The `k` best `(score, index)` of `scores` that `keep` accepts, best first; among equal
 /// scores the lower index. A heap of `k`, so the cost is one pass over the scores.
 pub fn top_k(
@@ -480,43 +510,77 @@ pub fn top_k(
     k: usize,
     keep: impl Fn(usize) -> bool,
 ) -> Vec<(f64, usize)> {
-    use std::cmp::{Ordering, Reverse};
-    use std::collections::BinaryHeap;
-
-    /// Orders by score, then by lower index first.
-    #[derive(PartialEq)]
-    struct Ranked(f64, usize);
-    impl Eq for Ranked {}
-    impl PartialOrd for Ranked {
-        fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-            Some(self.cmp(other))
-        }
-    }
-    impl Ord for Ranked {
-        fn cmp(&self, other: &Self) -> Ordering {
-            self.0.total_cmp(&other.0).then(other.1.cmp(&self.1))
-        }
-    }
-
-    if k == 0 {
-        return vec![];
-    }
-    let mut heap: BinaryHeap<Reverse<Ranked>> = BinaryHeap::with_capacity(k + 1);
+    let mut top = TopK::new(k);
     for (i, s) in scores.enumerate() {
-        if s.is_nan() || !keep(i) {
-            continue;
+        top.push(s, i, &keep);
+    }
+    top.finish()
+}
+
+/// Orders by score, then by lower index first.
+#[derive(PartialEq)]
+struct Ranked(f64, usize);
+impl Eq for Ranked {}
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Ranked {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0).then(other.1.cmp(&self.1))
+    }
+}
+
+/// The best `k` seen so far, worst on top of the heap.
+struct TopK {
+    k: usize,
+    heap: std::collections::BinaryHeap<std::cmp::Reverse<Ranked>>,
+}
+
+impl TopK {
+    fn new(k: usize) -> Self {
+        Self {
+            k,
+            heap: std::collections::BinaryHeap::with_capacity(k + 1),
+        }
+    }
+
+    /// Offers item `i` with score `s`; `keep` is asked only of an item that would enter.
+    #[inline]
+    fn push(&mut self, s: f64, i: usize, keep: impl Fn(usize) -> bool) {
+        use std::cmp::Reverse;
+        if s.is_nan() || self.k == 0 {
+            return;
         }
         let candidate = Ranked(s, i);
-        if heap.len() < k {
-            heap.push(Reverse(candidate));
-        } else if heap.peek().is_some_and(|Reverse(worst)| candidate > *worst) {
-            heap.pop();
-            heap.push(Reverse(candidate));
+        let full = self.heap.len() >= self.k;
+        if full
+            && self
+                .heap
+                .peek()
+                .is_some_and(|Reverse(worst)| candidate <= *worst)
+        {
+            return;
         }
+        if !keep(i) {
+            return;
+        }
+        if full {
+            self.heap.pop();
+        }
+        self.heap.push(Reverse(candidate));
     }
-    let mut best: Vec<(f64, usize)> = heap.into_iter().map(|Reverse(r)| (r.0, r.1)).collect();
-    best.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-    best
+
+    fn finish(self) -> Vec<(f64, usize)> {
+        let mut best: Vec<(f64, usize)> = self
+            .heap
+            .into_iter()
+            .map(|std::cmp::Reverse(r)| (r.0, r.1))
+            .collect();
+        best.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        best
+    }
 }
 
 #[cfg(test)]
