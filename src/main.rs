@@ -179,7 +179,11 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(&format!("cannot start the runtime: {e}")),
     };
-    runtime.block_on(run(cli, &matches))
+    let code = runtime.block_on(run(cli, &matches));
+    // Work a cancelled query left running (a task between two polls, a blocking thread)
+    // must not hold up the exit.
+    runtime.shutdown_background();
+    code
 }
 
 async fn run(cli: Cli, matches: &ArgMatches) -> ExitCode {

@@ -48,6 +48,17 @@ async fn engine_with(file: &str) -> (Engine, tempfile::TempDir) {
     (engine, store)
 }
 
+/// An engine over a fresh store with the demo data at `scale` (10,000 customers each).
+fn demo_engine(scale: f64) -> (Engine, tempfile::TempDir) {
+    let store = tempfile::tempdir().unwrap();
+    let engine = Engine::new(ModelStore::open(store.path()).unwrap()).unwrap();
+    cohort::demo::Dataset::generate(scale, cohort::demo::DEFAULT_SEED)
+        .unwrap()
+        .register(engine.context())
+        .unwrap();
+    (engine, store)
+}
+
 /// Compares EXPLAIN_MODEL of `model` with the coefficient rows of a reference file.
 async fn assert_explain_matches(engine: &Engine, model: &str, reference_file: &str) {
     let result = engine
@@ -184,14 +195,9 @@ async fn telco_logistic_reg(memory_limit: Option<&str>) {
 
 #[tokio::test]
 async fn demo_churn_model_recovers_the_generators_coefficients() {
-    use cohort::demo::{DEFAULT_SEED, Dataset, churn};
-    let store = tempfile::tempdir().unwrap();
-    let engine = Engine::new(ModelStore::open(store.path()).unwrap()).unwrap();
+    use cohort::demo::churn;
     // 100,000 customers.
-    Dataset::generate(10.0, DEFAULT_SEED)
-        .unwrap()
-        .register(engine.context())
-        .unwrap();
+    let (engine, _store) = demo_engine(10.0);
     engine
         .execute(
             "CREATE MODEL churn OPTIONS (model_type = 'logistic_reg', label = 'churned') AS \
@@ -384,14 +390,9 @@ async fn forecast_air_passengers_is_as_accurate_as_statsmodels() {
 /// seasonality would be off by about 8%).
 #[tokio::test(flavor = "multi_thread")]
 async fn demo_revenue_forecasts_recover_weekly_and_yearly_seasonality() {
-    use cohort::demo::{AS_OF, DEFAULT_SEED, Dataset, REGIONS, revenue};
+    use cohort::demo::{AS_OF, REGIONS, revenue};
     use cohort_udfs::model::calendar::civil;
-    let store = tempfile::tempdir().unwrap();
-    let engine = Engine::new(ModelStore::open(store.path()).unwrap()).unwrap();
-    Dataset::generate(1.0, DEFAULT_SEED)
-        .unwrap()
-        .register(engine.context())
-        .unwrap();
+    let (engine, _store) = demo_engine(1.0);
     let forecasts = |sql: String| {
         let engine = &engine;
         async move {
@@ -494,13 +495,8 @@ async fn demo_revenue_forecasts_recover_weekly_and_yearly_seasonality() {
 /// cosines between learnt item factors (SIMILAR_ITEMS) follow the planted cosines.
 #[tokio::test(flavor = "multi_thread")]
 async fn demo_ratings_factorization_recovers_the_planted_item_factors() {
-    use cohort::demo::{DEFAULT_SEED, Dataset, item_factors};
-    let store = tempfile::tempdir().unwrap();
-    let engine = Engine::new(ModelStore::open(store.path()).unwrap()).unwrap();
-    Dataset::generate(2.0, DEFAULT_SEED)
-        .unwrap()
-        .register(engine.context())
-        .unwrap();
+    use cohort::demo::{DEFAULT_SEED, item_factors};
+    let (engine, _store) = demo_engine(2.0);
     engine
         .execute(
             "CREATE MODEL stars OPTIONS (model_type = 'matrix_factorization', num_factors = 8) \
