@@ -32,7 +32,10 @@ pub static DOC: LazyLock<Documentation> = LazyLock::new(|| {
          ratings (pairs with a user or item unseen in training are skipped); with implicit \
          feedback: rows, rows_skipped, users, k, precision_at_k, recall_at_k, ndcg_at_k and \
          map_at_k of each user's top 10 (training items left out) against that user's \
-         (user, item) rows in the input, averaged over users.",
+         (user, item) rows in the input, averaged over users. forecast: mape, smape (both \
+         as fractions), mase (errors over the series' in-sample seasonal naive error), rows \
+         and rows_skipped, over the input's ([id,] time, value) rows whose time is a step \
+         after their series' end.",
         "SELECT * FROM evaluate(model_name, table_or_subquery)",
     )
     .with_argument("model_name", "Name of a model made with CREATE MODEL, as a string literal.")

@@ -21,10 +21,10 @@ use datafusion::common::{DataFusionError, Result, plan_err};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::Report;
 use super::calendar::{add_months, civil};
 use super::matrix_factorization::{Ids, RawIds};
 use super::training::Source;
+use super::{Report, skipped_because};
 use crate::kernels::ets::{self, Fit, Seasonality};
 
 /// The `seasonality` option.
@@ -261,14 +261,11 @@ impl ForecastModel {
         let report = Report {
             rows_used: observations.rows_used,
             rows_skipped: observations.null_rows + observations.not_finite,
-            skipped_because: match (observations.null_rows, observations.not_finite) {
-                (0, 0) => String::new(),
-                (n, 0) => format!("{n} with a NULL time, value or id"),
-                (0, f) => format!("{f} with a NaN or infinite value"),
-                (n, f) => {
-                    format!("{n} with a NULL time, value or id; {f} with a NaN or infinite value")
-                }
-            },
+            skipped_because: skipped_because(
+                observations.null_rows,
+                "time, value or id",
+                observations.not_finite,
+            ),
             warnings,
             metrics,
         };

@@ -12,8 +12,8 @@ use datafusion::common::{DataFusionError, Result, plan_err};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::Report;
 use super::training::Source;
+use super::{Report, skipped_because};
 use crate::kernels::als::{self, AlsOptions, Csr, Duplicates, Factors, Feedback};
 
 /// Items (by index) with their scores, best first.
@@ -383,14 +383,7 @@ impl MatrixFactorizationModel {
         let report = Report {
             rows_used: values.len() as u64,
             rows_skipped: null_rows + not_finite,
-            skipped_because: match (null_rows, not_finite) {
-                (0, 0) => String::new(),
-                (n, 0) => format!("{n} with a NULL user, item or value"),
-                (0, f) => format!("{f} with a NaN or infinite value"),
-                (n, f) => {
-                    format!("{n} with a NULL user, item or value; {f} with a NaN or infinite value")
-                }
-            },
+            skipped_because: skipped_because(null_rows, "user, item or value", not_finite),
             warnings,
             metrics,
         };

@@ -126,6 +126,17 @@ pub struct Report {
     pub metrics: Vec<(String, f64)>,
 }
 
+/// The report's reason for skipped rows: `nulls` with a NULL in one of `columns`,
+/// `not_finite` with a NaN or infinite value.
+pub fn skipped_because(nulls: u64, columns: &str, not_finite: u64) -> String {
+    match (nulls, not_finite) {
+        (0, 0) => String::new(),
+        (n, 0) => format!("{n} with a NULL {columns}"),
+        (0, f) => format!("{f} with a NaN or infinite value"),
+        (n, f) => format!("{n} with a NULL {columns}; {f} with a NaN or infinite value"),
+    }
+}
+
 /// The warnings for design columns a fit left out.
 pub fn dropped_warnings(design: &[String], dropped: &[(usize, Dropped)]) -> Vec<String> {
     dropped
