@@ -81,14 +81,21 @@ impl TableFunctionImpl for ExplainModel {
 /// The one argument of a table function that takes a model name.
 pub(crate) fn model_name_argument(function: &str, args: &[Expr]) -> Result<String> {
     match args {
-        [
-            Expr::Literal(
-                ScalarValue::Utf8(Some(s))
-                | ScalarValue::Utf8View(Some(s))
-                | ScalarValue::LargeUtf8(Some(s)),
-                _,
-            ),
-        ] => Ok(s.clone()),
+        [name] => model_name(function, name)
+            .or_else(|_| plan_err!("{function} takes one argument, the model name as a string")),
         _ => plan_err!("{function} takes one argument, the model name as a string"),
+    }
+}
+
+/// A model name argument: a string literal.
+pub(crate) fn model_name(function: &str, name: &Expr) -> Result<String> {
+    match name {
+        Expr::Literal(
+            ScalarValue::Utf8(Some(s))
+            | ScalarValue::Utf8View(Some(s))
+            | ScalarValue::LargeUtf8(Some(s)),
+            _,
+        ) => Ok(s.clone()),
+        _ => plan_err!("{function} needs the model name as a string literal first"),
     }
 }

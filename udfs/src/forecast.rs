@@ -8,6 +8,7 @@ use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::{Result, ScalarValue, plan_err};
 use datafusion::logical_expr::{Documentation, Expr};
 
+use crate::explain_model::model_name;
 use crate::model::{Model, ModelResolver};
 use crate::recommend_table::{count_argument, table};
 
@@ -73,16 +74,8 @@ impl TableFunctionImpl for Forecast {
                 );
             }
         };
-        let Expr::Literal(
-            ScalarValue::Utf8(Some(name))
-            | ScalarValue::Utf8View(Some(name))
-            | ScalarValue::LargeUtf8(Some(name)),
-            _,
-        ) = name
-        else {
-            return plan_err!("forecast needs the model name as a string literal first");
-        };
-        let resolved = self.resolver.resolve(name)?;
+        let name = model_name("forecast", name)?;
+        let resolved = self.resolver.resolve(&name)?;
         let Model::Forecast(m) = resolved.model.as_ref() else {
             return plan_err!(
                 "forecast needs a forecast model, but model {name} is {}",

@@ -19,6 +19,7 @@ use datafusion::logical_expr::planner::{
 use datafusion::logical_expr::{Documentation, Expr, LogicalPlan, LogicalPlanBuilder, lit};
 use datafusion::sql::sqlparser::ast::{Expr as SqlExpr, FunctionArg, FunctionArgExpr, Value};
 
+use crate::explain_model::model_name;
 use crate::model::matrix_factorization::{Ids, Ranking};
 use crate::model::{MatrixFactorizationModel, Model, ModelResolver};
 use crate::predict_table::{
@@ -215,15 +216,7 @@ pub(crate) fn with_factorization<T>(
     name: &Expr,
     f: impl FnOnce(&MatrixFactorizationModel, &str) -> Result<T>,
 ) -> Result<T> {
-    let name = match name {
-        Expr::Literal(
-            ScalarValue::Utf8(Some(s))
-            | ScalarValue::Utf8View(Some(s))
-            | ScalarValue::LargeUtf8(Some(s)),
-            _,
-        ) => s.clone(),
-        _ => return plan_err!("{function} needs the model name as a string literal first"),
-    };
+    let name = model_name(function, name)?;
     let resolved = resolver.resolve(&name)?;
     match resolved.model.as_ref() {
         Model::MatrixFactorization(m) => f(m, &name),

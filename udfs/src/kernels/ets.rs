@@ -285,7 +285,14 @@ struct ErrorSums {
 }
 
 impl ErrorSums {
-    fn of(form: Form, params: &Params, initial: &State, y: &[f64]) -> Option<(Self, State)> {
+    /// The sums over `y`, and the filter after its last value (whose `state()` a final fit
+    /// keeps; the optimiser only needs the sums).
+    fn of<'a>(
+        form: Form,
+        params: &'a Params,
+        initial: &State,
+        y: &[f64],
+    ) -> Option<(Self, Filter<'a>)> {
         // One loop per error and seasonal kind, so each runs without the other kinds'
         // branches (this loop is nearly all of the fitting time).
         use ErrorKind::{Additive as A, Multiplicative as M};
@@ -301,12 +308,12 @@ impl ErrorSums {
 
     /// [`Self::of`] for the error and seasonal kinds coded in `KIND`.
     #[inline(always)]
-    fn of_kind<const KIND: u8>(
+    fn of_kind<'a, const KIND: u8>(
         form: Form,
-        params: &Params,
+        params: &'a Params,
         initial: &State,
         y: &[f64],
-    ) -> Option<(Self, State)> {
+    ) -> Option<(Self, Filter<'a>)> {
         let form = Form {
             error: if KIND & MULTIPLICATIVE_ERROR != 0 {
                 ErrorKind::Multiplicative
@@ -337,26 +344,25 @@ impl ErrorSums {
                 }
             }
         }
-        Some((sums, filter.state()))
+        Some((sums, filter))
     }
 
-    /// Multiplies the product of means by `mu` (positive and finite).
+    /// Multiplies the product of means by `mu` (positive and finite; a mean below the
+    /// normal range counts as the smallest normal number).
     #[inline(always)]
     fn multiply(&mut self, mu: f64) {
-        const EXPONENT: u64 = 0x7ff << 52;
-        let m = self.mantissa * mu;
-        if m.is_normal() {
-            let bits = m.to_bits();
-            self.exponent += ((bits & EXPONENT) >> 52) as i64 - 1023;
-            self.mantissa = f64::from_bits((bits & !EXPONENT) | (1023 << 52));
-        } else {
-            // Below the normal range: take the logarithm's route.
-            let (lm, le) = (mu.ln(), self.mantissa.ln());
-            let total = lm + le;
-            self.exponent += (total / std::f64::consts::LN_2).floor() as i64;
-            self.mantissa =
-                (total - (total / std::f64::consts::LN_2).floor() * std::f64::consts::LN_2).exp();
+        /// `x = m · 2^e` with `m` in [1, 2), for a positive normal `x`.
+        fn split(x: f64) -> (f64, i64) {
+            const EXPONENT: u64 = 0x7ff << 52;
+            let bits = x.to_bits();
+            let m = f64::from_bits((bits & !EXPONENT) | (1023 << 52));
+            (m, ((bits & EXPONENT) >> 52) as i64 - 1023)
         }
+        let (m, e) = split(mu.max(f64::MIN_POSITIVE));
+        // Two mantissas in [1, 2) multiply to a normal number in [1, 4).
+        let (m, carry) = split(self.mantissa * m);
+        self.mantissa = m;
+        self.exponent += e + carry;
     }
 
     /// Σ ln μ (0 for an additive error, whose product stays 1).
@@ -579,7 +585,8 @@ fn fit_from(form: Form, y: &[f64], m: usize, warm: Option<&[f64]>) -> Option<(Fi
     };
     let (best, _) = nelder_mead(objective, &x0, step, 2000);
     let (params, initial) = layout.decode(&best);
-    let (sums, last) = ErrorSums::of(form, &params, &initial, y)?;
+    let (sums, filter) = ErrorSums::of(form, &params, &initial, y)?;
+    let last = filter.state();
     let deviance = sums.deviance(n);
     let kf = k as f64;
     let aicc = deviance + 2.0 * kf + 2.0 * kf * (kf + 1.0) / (n as f64 - kf - 1.0);
@@ -932,7 +939,8 @@ mod tests {
             slope: 0.0,
             season: vec![],
         };
-        let (sums, last) = ErrorSums::of(ANN, &params, &start, &[12.0, 11.0, 15.0]).unwrap();
+        let (sums, filter) = ErrorSums::of(ANN, &params, &start, &[12.0, 11.0, 15.0]).unwrap();
+        let last = filter.state();
         // Levels 11, 11, 13; errors 2, 0, 4.
         assert_eq!(last.level, 13.0);
         assert_eq!(sums.squares, 20.0);
