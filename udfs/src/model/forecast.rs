@@ -184,16 +184,22 @@ impl ForecastModel {
             _ => Seasonality::None,
         };
         let axis = Axis::new(&time_kind, step);
-        let fitted: Vec<_> = observations
+        let values: Vec<Vec<f64>> = observations
             .series
             .par_iter()
-            .map(|points| {
-                let values: Vec<f64> = points.iter().map(|(_, v)| *v).collect();
+            .map(|points| points.iter().map(|(_, v)| *v).collect())
+            .collect();
+        let slices: Vec<&[f64]> = values.iter().map(Vec::as_slice).collect();
+        let fitted: Vec<_> = ets::fit_best_many(&slices, seasonality)
+            .into_par_iter()
+            .zip(&observations.series)
+            .zip(&values)
+            .map(|((result, points), values)| {
                 let gaps = points
                     .windows(2)
                     .filter(|w| axis.steps_between(w[0].0, w[1].0) != Some(1))
                     .count();
-                ets::fit_best(&values, seasonality).map(|(fit, tried)| {
+                result.map(|(fit, tried)| {
                     let lag = if period > 1 && values.len() > period {
                         period
                     } else {
