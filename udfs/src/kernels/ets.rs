@@ -716,6 +716,11 @@ fn logit(u: f64) -> f64 {
     (u / (1.0 - u)).ln()
 }
 
+/// The optimiser's starting coordinate for the damping: 90% of the way up its range.
+fn phi_start() -> f64 {
+    logit(0.9)
+}
+
 /// Maps the optimiser's unbounded vector to parameters and starting states: `[alpha,
 /// beta?, gamma?, phi?, level, slope?]`, the weights through logistic transforms onto their
 /// bounds (`beta ≤ alpha`, `gamma ≤ 1 − alpha`), level and slope as shifts from the
@@ -772,7 +777,7 @@ impl Layout {
             x.push(logit(0.05));
         }
         if self.form.trend == TrendKind::Damped {
-            x.push(logit(0.9));
+            x.push(phi_start());
         }
         x.push(0.0);
         if self.form.has_trend() {
@@ -1077,10 +1082,26 @@ fn fit_all(ys: &[&[f64]], m: usize, forms: &[Form]) -> Vec<Result<Best, String>>
     let mut warm: Vec<Optima> = vec![Vec::new(); ys.len()];
     for &form in forms {
         let key = (form.trend, form.has_season());
-        let starts: Vec<Option<&[f64]>> = warm
+        let starts: Vec<Option<Vec<f64>>> = warm
             .iter()
-            .map(|w| w.iter().find(|(k, _)| *k == key).map(|(_, x)| x.as_slice()))
+            .map(|w| {
+                let optimum = |key| w.iter().find(|(k, _)| *k == key).map(|(_, x)| x);
+                match optimum(key) {
+                    Some(x) => Some(x.clone()),
+                    // A damped trend starts from the undamped trend's optimum: the same
+                    // coordinates, with the damping's start inserted before the level.
+                    None if form.trend == TrendKind::Damped => {
+                        optimum((TrendKind::Additive, key.1)).map(|x| {
+                            let mut x = x.clone();
+                            x.insert(2 + usize::from(key.1), phi_start());
+                            x
+                        })
+                    }
+                    None => None,
+                }
+            })
             .collect();
+        let starts: Vec<Option<&[f64]>> = starts.iter().map(Option::as_deref).collect();
         let fits = fit_form(form, m, ys, &starts);
         for (s, fit) in fits.into_iter().enumerate() {
             if let Some((fit, x)) = fit {
