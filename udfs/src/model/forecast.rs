@@ -96,12 +96,10 @@ pub struct ForecastModel {
     pub series: Vec<Series>,
 }
 
-/// A series' fit, the AICc of each model tried, and how many of its steps were not one
-/// step apart.
+/// A series' fit and the AICc of each model tried.
 struct Fitted {
     series: Series,
     tried: Vec<(ets::Form, f64)>,
-    gaps: usize,
 }
 
 /// The rows read for training, one per observation, grouped by series and in time order.
@@ -184,6 +182,29 @@ impl ForecastModel {
             _ => Seasonality::None,
         };
         let axis = Axis::new(&time_kind, step);
+        let describe = |s: usize| match &observations.ids {
+            Some(ids) => format!("series {}", id_text(ids, s)),
+            None => "the series".to_string(),
+        };
+        // The recursions take values as consecutive steps: a gap would be read as one step
+        // and bend every fit after it.
+        for (s, points) in observations.series.iter().enumerate() {
+            let gap = points
+                .windows(2)
+                .find(|w| axis.steps_between(w[0].0, w[1].0) != Some(1));
+            if let Some(w) = gap {
+                return plan_err!(
+                    "{} has a gap in {time_col}: {} is followed by {}, where the step of the \
+                     data gives {}; fill the missing times (e.g. join a calendar and \
+                     COALESCE the value; a NULL value leaves a gap too) or aggregate to a \
+                     coarser step",
+                    describe(s),
+                    display_time(&time_kind, w[0].0),
+                    display_time(&time_kind, w[1].0),
+                    display_time(&time_kind, axis.advance(w[0].0, 1))
+                );
+            }
+        }
         let values: Vec<Vec<f64>> = observations
             .series
             .par_iter()
@@ -195,10 +216,6 @@ impl ForecastModel {
             .zip(&observations.series)
             .zip(&values)
             .map(|((result, points), values)| {
-                let gaps = points
-                    .windows(2)
-                    .filter(|w| axis.steps_between(w[0].0, w[1].0) != Some(1))
-                    .count();
                 result.map(|(fit, tried)| {
                     let lag = if period > 1 && values.len() > period {
                         period
@@ -220,15 +237,10 @@ impl ForecastModel {
                             scale: scale.filter(|s| *s > 0.0),
                         },
                         tried,
-                        gaps,
                     }
                 })
             })
             .collect();
-        let describe = |s: usize| match &observations.ids {
-            Some(ids) => format!("series {}", id_text(ids, s)),
-            None => "the series".to_string(),
-        };
         let mut kept = Vec::new();
         let mut failures = Vec::new();
         for (s, result) in fitted.into_iter().enumerate() {
@@ -250,13 +262,6 @@ impl ForecastModel {
                 failures.len(),
                 failures[..failures.len().min(5)].join(", "),
                 if failures.len() > 5 { ", ..." } else { "" }
-            ));
-        }
-        let gapped = kept.iter().filter(|(_, f)| f.gaps > 0).count();
-        if gapped > 0 {
-            warnings.push(format!(
-                "{gapped} series have gaps or uneven spacing in {time_col}; their values were \
-                 taken as consecutive steps"
             ));
         }
         let metrics = metrics(&kept);
