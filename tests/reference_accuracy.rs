@@ -383,6 +383,38 @@ async fn forecast_air_passengers_is_as_accurate_as_statsmodels() {
     );
 }
 
+/// Twenty months of demo revenue per region: too short for yearly seasonality, so each
+/// series gets a model without it, and the CREATE MODEL report lists them.
+#[tokio::test]
+async fn short_series_are_fitted_without_seasonality_and_the_report_says_so() {
+    let (engine, _store) = demo_engine(1.0);
+    let result = engine
+        .execute(
+            "CREATE MODEL short OPTIONS (model_type = 'forecast', time_col = 'month', \
+             value_col = 'revenue', id_col = 'region') AS \
+             SELECT CAST(date_trunc('month', date) AS DATE) AS month, region, \
+             sum(revenue) AS revenue FROM daily_revenue \
+             WHERE date < DATE '2025-09-01' GROUP BY 1, 2",
+        )
+        .await
+        .unwrap();
+    let batch = &result.batches[0];
+    let i = batch.schema().index_of("warnings").unwrap();
+    let warnings = batch.column(i).as_string::<i32>().value(0);
+    assert!(
+        warnings.contains(
+            "5 series have fewer than 26 values (two full periods of 12 and two more) and \
+             were fitted without seasonality: series "
+        ),
+        "{warnings}"
+    );
+    let result = engine
+        .execute("SELECT CAST(count(*) AS DOUBLE) FROM forecast('short', 3)")
+        .await
+        .unwrap();
+    assert_eq!(column(&result.batches[0], 0), vec![15.0]);
+}
+
 /// Forecasts of the demo's daily_revenue against the generator's expected revenue (no
 /// noise) past the data: per region, the daily model finds the weekly pattern (Saturday
 /// highest, Monday lowest, two weeks ahead within 2% of the truth) and the model of monthly

@@ -258,11 +258,26 @@ impl ForecastModel {
         let mut warnings = Vec::new();
         if !failures.is_empty() {
             warnings.push(format!(
-                "{} series could not be fitted and have no forecast: {}{}",
+                "{} series could not be fitted and have no forecast: {}",
                 failures.len(),
-                failures[..failures.len().min(5)].join(", "),
-                if failures.len() > 5 { ", ..." } else { "" }
+                listed(&failures)
             ));
+        }
+        if let Seasonality::Auto(m) = seasonality {
+            let short: Vec<String> = kept
+                .iter()
+                .filter(|(s, _)| values[*s].len() < 2 * m + 2)
+                .map(|(s, _)| describe(*s))
+                .collect();
+            if !short.is_empty() {
+                warnings.push(format!(
+                    "{} series have fewer than {} values (two full periods of {m} and two \
+                     more) and were fitted without seasonality: {}",
+                    short.len(),
+                    2 * m + 2,
+                    listed(&short)
+                ));
+            }
         }
         let metrics = metrics(&kept);
         let ids = observations
@@ -579,6 +594,12 @@ fn read(
         null_rows,
         not_finite,
     })
+}
+
+/// The first few of `items`, comma-separated, with "..." when there are more.
+fn listed(items: &[String]) -> String {
+    let more = if items.len() > 5 { ", ..." } else { "" };
+    format!("{}{more}", items[..items.len().min(5)].join(", "))
 }
 
 /// A time as SQL would show it.
