@@ -116,6 +116,12 @@ fn reference_value(file: &str, name: &str) -> f64 {
         .unwrap()
 }
 
+/// The warnings column of a CREATE MODEL's report.
+fn warnings(report: &RecordBatch) -> &str {
+    let i = report.schema().index_of("warnings").unwrap();
+    report.column(i).as_string::<i32>().value(0)
+}
+
 /// Runs a CREATE MODEL; with `memory_limit`, under that memory pool, which the training rows
 /// must overflow, so that every pass of the fit reads them again, in small batches that make
 /// several groups.
@@ -129,9 +135,7 @@ async fn create_model(engine: &Engine, sql: &str, memory_limit: Option<&str>) {
         }
     }
     let result = engine.execute(sql).await.unwrap();
-    let batch = &result.batches[0];
-    let i = batch.schema().index_of("warnings").unwrap();
-    let warnings = batch.column(i).as_string::<i32>().value(0);
+    let warnings = warnings(&result.batches[0]);
     assert_eq!(
         warnings.contains("did not fit the memory pool"),
         memory_limit.is_some(),
@@ -398,9 +402,7 @@ async fn short_series_are_fitted_without_seasonality_and_the_report_says_so() {
         )
         .await
         .unwrap();
-    let batch = &result.batches[0];
-    let i = batch.schema().index_of("warnings").unwrap();
-    let warnings = batch.column(i).as_string::<i32>().value(0);
+    let warnings = warnings(&result.batches[0]);
     assert!(
         warnings.contains(
             "5 series have fewer than 26 values (two full periods of 12 and two more) and \

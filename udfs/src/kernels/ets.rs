@@ -267,10 +267,11 @@ fn advance<const L: usize>(
     (mu, e, inverse)
 }
 
-/// Whether `mu` can be a mean: finite, and positive where the model is `positive`
-/// (multiplicative).
-fn admissible(positive: bool, mu: f64) -> bool {
-    mu.is_finite() && !(positive && mu <= 0.0)
+/// The index of the seasonal states after `at` with `periods` of them (0 without
+/// seasonality), stepped without a division.
+#[inline(always)]
+fn next_season(at: usize, periods: usize) -> usize {
+    if at + 1 >= periods { 0 } else { at + 1 }
 }
 
 impl<const L: usize> Filter<L> {
@@ -296,9 +297,10 @@ impl<const L: usize> Filter<L> {
         }
     }
 
-    /// Whether `mu` can be a mean of this model.
+    /// Whether `mu` can be a mean of this model: finite, and positive for a multiplicative
+    /// one.
     fn valid(&self, mu: f64) -> bool {
-        admissible(self.form.multiplicative(), mu)
+        mu.is_finite() && !(self.form.multiplicative() && mu <= 0.0)
     }
 
     /// Lane `i`'s one-step mean.
@@ -325,13 +327,7 @@ impl<const L: usize> Filter<L> {
             row,
             y,
         );
-        // Stepped without a division.
-        if !self.season.is_empty() {
-            self.at += 1;
-            if self.at == self.season.len() {
-                self.at = 0;
-            }
-        }
+        self.at = next_season(self.at, self.season.len());
         (mu, e)
     }
 
@@ -373,7 +369,7 @@ const M_A: u8 = MULTIPLICATIVE_ERROR | 1;
 const M_M: u8 = MULTIPLICATIVE_ERROR | 2;
 
 /// Sums over the one-step errors of a fit.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 struct ErrorSums {
     /// Σ e² (additive error) or Σ (e/μ)² (multiplicative error).
     squares: f64,
@@ -594,12 +590,7 @@ impl ErrorSums {
             if form.error == ErrorKind::Multiplicative && t % RENORMALISE == RENORMALISE - 1 {
                 running.renormalise();
             }
-            if periods > 0 {
-                at += 1;
-                if at == periods {
-                    at = 0;
-                }
-            }
+            at = next_season(at, periods);
         }
         let filter = Filter {
             form,
