@@ -20,9 +20,9 @@ use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Int64Type,
 use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Signature, Volatility};
-use rayon::prelude::*;
 
 use crate::model::MatrixFactorizationModel;
+use crate::model::matrix_factorization::Ranking;
 
 /// The length of the ranked lists evaluated.
 pub const K: usize = 10;
@@ -168,12 +168,15 @@ impl Accumulator for RankingAccumulator {
         for (&u, &i) in self.users.iter().zip(&self.items) {
             held.entry(u).or_default().push(i);
         }
+        let users: Vec<usize> = held.keys().map(|&u| u as usize).collect();
+        let rankings = self.model.recommend_many(&users, K, false);
         let per_user: Vec<[f64; 4]> = held
-            .into_par_iter()
-            .map(|(u, mut relevant)| {
+            .into_values()
+            .zip(&rankings)
+            .map(|(mut relevant, ranked)| {
                 relevant.sort_unstable();
                 relevant.dedup();
-                user_metrics(&self.model, u as usize, &relevant)
+                user_metrics(ranked, &relevant)
             })
             .collect();
         let users = per_user.len();
@@ -202,10 +205,9 @@ impl Accumulator for RankingAccumulator {
     }
 }
 
-/// Precision, recall, NDCG and average precision at [`K`] of one user's recommendations
-/// against the sorted, distinct `relevant` items.
-fn user_metrics(model: &MatrixFactorizationModel, user: usize, relevant: &[u32]) -> [f64; 4] {
-    let ranked = model.recommend(user, K, false);
+/// Precision, recall, NDCG and average precision at [`K`] of one user's `ranked`
+/// recommendations against the sorted, distinct `relevant` items.
+fn user_metrics(ranked: &Ranking, relevant: &[u32]) -> [f64; 4] {
     let (mut hits, mut dcg, mut precision_sum) = (0usize, 0.0, 0.0);
     for (r, (_, item)) in ranked.iter().enumerate() {
         if relevant.binary_search(&(*item as u32)).is_ok() {

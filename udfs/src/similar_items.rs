@@ -6,8 +6,9 @@ use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::{Result, plan_err};
 use datafusion::logical_expr::{Documentation, Expr};
 
-use crate::kernels::als::{scores, top_k};
+use crate::kernels::als::scores;
 use crate::kernels::distance::dot;
+use crate::kernels::top_k::top_k;
 use crate::model::ModelResolver;
 use crate::recommend_table::{count_argument, ranking_batch, table, with_factorization};
 

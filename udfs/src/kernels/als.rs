@@ -21,6 +21,7 @@ use super::cholesky::{cholesky, solve};
 use super::distance::dot_with;
 use super::gram::{MulAdd, Plain};
 use super::rng::Rng;
+use super::top_k::{Items, best_products};
 
 /// A sparse matrix in compressed rows: row `r`'s columns are
 /// `indices[indptr[r]..indptr[r + 1]]`, ascending, with their `values`.
@@ -163,39 +164,26 @@ impl Factors {
     }
 
     /// For each user index in `users`, the `k` items of highest predicted value that
-    /// `keep(user, item)` accepts, best first (as [`top_k`] orders them). Users go in blocks
-    /// that share each tile of item factors while it is in cache: ranking every user is
-    /// bound by reading the item factors otherwise.
+    /// `keep(user, item)` accepts, best first, among equal values the lower item: the
+    /// ranking by [`Self::predict`], screened in f32 as [`super::top_k`] describes.
     pub fn top_k_many(
         &self,
         users: &[usize],
         k: usize,
         keep: impl Fn(usize, usize) -> bool + Sync,
     ) -> Vec<Vec<(f64, usize)>> {
-        let f = self.factors;
-        users
-            .par_chunks(USER_BLOCK)
-            .flat_map_iter(|block| {
-                let mut tops: Vec<TopK> = block.iter().map(|_| TopK::new(k)).collect();
-                for (t, tile) in self.items.chunks(ITEM_TILE * f).enumerate() {
-                    let first = t * ITEM_TILE;
-                    for (top, &u) in tops.iter_mut().zip(block) {
-                        let dots = scores(self.user(u), tile);
-                        let base = if self.item_bias.is_empty() {
-                            0.0
-                        } else {
-                            self.mean + self.user_bias[u]
-                        };
-                        for (j, d) in dots.into_iter().enumerate() {
-                            let i = first + j;
-                            let bias = self.item_bias.get(i).map_or(0.0, |b| base + b);
-                            top.push(d + bias, i, |i| keep(u, i));
-                        }
-                    }
-                }
-                tops.into_iter().map(TopK::finish)
-            })
-            .collect()
+        let items = Items::new(&self.items, self.factors, &self.item_bias);
+        best_products(
+            users,
+            |u| {
+                let bias = self.user_bias.get(u).copied().unwrap_or(0.0);
+                (self.user(u), self.mean + bias)
+            },
+            &items,
+            k,
+            |u, i| self.predict(u, i),
+            keep,
+        )
     }
 
     pub fn user(&self, u: usize) -> &[f64] {
@@ -497,96 +485,11 @@ fn scores_with<M: MulAdd>(x: &[f64], y: &[f64]) -> Vec<f64> {
     out
 }
 
-/// Users ranked together: each tile of item factors is read from memory once per block and
-/// reused from cache for every user in it.
-const USER_BLOCK: usize = 64;
-/// Items per tile: 256 rows of 64 factors are 128 KiB, within a core's L2 cache.
-const ITEM_TILE: usize = 256;
-
-/// The `k` best `(score, index)` of `scores` that `keep` accepts, best first; among equal
-/// scores the lower index. A heap of `k`, so the cost is one pass over the scores.
-pub fn top_k(
-    scores: impl Iterator<Item = f64>,
-    k: usize,
-    keep: impl Fn(usize) -> bool,
-) -> Vec<(f64, usize)> {
-    let mut top = TopK::new(k);
-    for (i, s) in scores.enumerate() {
-        top.push(s, i, &keep);
-    }
-    top.finish()
-}
-
-/// Orders by score, then by lower index first.
-#[derive(PartialEq)]
-struct Ranked(f64, usize);
-impl Eq for Ranked {}
-impl PartialOrd for Ranked {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Ranked {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.0.total_cmp(&other.0).then(other.1.cmp(&self.1))
-    }
-}
-
-/// The best `k` seen so far, worst on top of the heap.
-struct TopK {
-    k: usize,
-    heap: std::collections::BinaryHeap<std::cmp::Reverse<Ranked>>,
-}
-
-impl TopK {
-    fn new(k: usize) -> Self {
-        Self {
-            k,
-            heap: std::collections::BinaryHeap::with_capacity(k + 1),
-        }
-    }
-
-    /// Offers item `i` with score `s`; `keep` is asked only of an item that would enter.
-    #[inline]
-    fn push(&mut self, s: f64, i: usize, keep: impl Fn(usize) -> bool) {
-        use std::cmp::Reverse;
-        if s.is_nan() || self.k == 0 {
-            return;
-        }
-        let candidate = Ranked(s, i);
-        let full = self.heap.len() >= self.k;
-        if full
-            && self
-                .heap
-                .peek()
-                .is_some_and(|Reverse(worst)| candidate <= *worst)
-        {
-            return;
-        }
-        if !keep(i) {
-            return;
-        }
-        if full {
-            self.heap.pop();
-        }
-        self.heap.push(Reverse(candidate));
-    }
-
-    fn finish(self) -> Vec<(f64, usize)> {
-        let mut best: Vec<(f64, usize)> = self
-            .heap
-            .into_iter()
-            .map(|std::cmp::Reverse(r)| (r.0, r.1))
-            .collect();
-        best.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-        best
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::kernels::distance::dot;
+    use crate::kernels::top_k::top_k;
 
     /// A rank-2 rating matrix, fully observed.
     fn low_rank(users: usize, items: usize) -> (Vec<u32>, Vec<u32>, Vec<f64>) {
@@ -761,16 +664,5 @@ mod tests {
                 "{x:?} vs {exact:?}"
             );
         }
-    }
-
-    #[test]
-    fn top_k_orders_and_filters() {
-        let scores = [0.5, 2.0, f64::NAN, 2.0, 1.0, 3.0];
-        assert_eq!(
-            top_k(scores.into_iter(), 3, |i| i != 5),
-            vec![(2.0, 1), (2.0, 3), (1.0, 4)]
-        );
-        assert_eq!(top_k(scores.into_iter(), 10, |_| true).len(), 5);
-        assert!(top_k(scores.into_iter(), 0, |_| true).is_empty());
     }
 }

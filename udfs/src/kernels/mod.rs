@@ -15,3 +15,4 @@ pub mod logistic;
 pub mod moments;
 pub mod nelder_mead;
 pub mod rng;
+pub mod top_k;

@@ -422,15 +422,8 @@ impl MatrixFactorizationModel {
             .collect())
     }
 
-    /// The best `k` items for user index `user` (best first), leaving out the items the
-    /// user had unless `keep_seen`.
-    pub fn recommend(&self, user: usize, k: usize, keep_seen: bool) -> Ranking {
-        self.recommend_many(&[user], k, keep_seen)
-            .pop()
-            .unwrap_or_default()
-    }
-
-    /// [`Self::recommend`] for each user index of `users`, ranked in parallel blocks.
+    /// The best `k` items (best first) for each user index of `users`, ranked in parallel
+    /// blocks, leaving out the items the user had unless `keep_seen`.
     pub fn recommend_many(&self, users: &[usize], k: usize, keep_seen: bool) -> Vec<Ranking> {
         self.fit.top_k_many(users, k, |u, i| {
             keep_seen || self.seen.row(u).0.binary_search(&(i as u32)).is_err()
