@@ -21,7 +21,7 @@ use rayon::prelude::*;
 /// Users scored together: `GROUP × 2` accumulator registers and two for the items.
 const GROUP: usize = 6;
 /// Items per block: two AVX-512 registers of f32 (two halves of two AVX2 registers each).
-pub const LANES: usize = 32;
+const LANES: usize = 32;
 /// Blocks per tile: a tile of 256 items of 65 coordinates is 65 KiB of f32, kept in a
 /// core's L2 cache while every user of a chunk goes through it.
 const TILE: usize = 8;
