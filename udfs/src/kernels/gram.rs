@@ -55,6 +55,7 @@ unsafe fn accumulate_fma(
 /// multiply-add without hardware support is a slow library call).
 pub(super) trait MulAdd: Sized {
     fn mul_add(a: f64, b: f64, c: f64) -> f64;
+    fn mul_add_f32(a: f32, b: f32, c: f32) -> f32;
 
     /// A full `MR × NR` block.
     #[inline(always)]
@@ -69,6 +70,11 @@ pub(super) struct Plain;
 impl MulAdd for Fused {
     #[inline(always)]
     fn mul_add(a: f64, b: f64, c: f64) -> f64 {
+        a.mul_add(b, c)
+    }
+
+    #[inline(always)]
+    fn mul_add_f32(a: f32, b: f32, c: f32) -> f32 {
         a.mul_add(b, c)
     }
 
@@ -117,6 +123,11 @@ mod avx2 {
 impl MulAdd for Plain {
     #[inline(always)]
     fn mul_add(a: f64, b: f64, c: f64) -> f64 {
+        a * b + c
+    }
+
+    #[inline(always)]
+    fn mul_add_f32(a: f32, b: f32, c: f32) -> f32 {
         a * b + c
     }
 }
