@@ -192,6 +192,8 @@ def main():
         f"| top 10 for every user, users per second | {users / ours_top_s:,.0f} | {users / theirs_top_s:,.0f} | {theirs_top_s / ours_top_s:.2f}x |",
         "",
         "Seconds per iteration = (fit with 6 iterations - fit with 1) / 5 on each side.",
+        "Timings on a small shared VM move by up to a third between identical runs; the ratios",
+        "are from one run, both sides on the same data.",
         "cohort's top-10 time is the whole `SELECT count(*) FROM recommend('big', 10)`.",
         "cohort scores users against items in f32 only to screen them: an item whose f32 score",
         "is further below the 10th best than twice the proven rounding bound cannot be in the",
