@@ -292,7 +292,7 @@ fn explicit_half_step(
 /// Solves every row of `x` given the other side's factors `y`, implicit feedback.
 fn implicit_half_step(matrix: &Csr, y: &[f32], x: &mut [f32], alpha: f64, options: &AlsOptions) {
     let f = options.factors;
-    let gram: Vec<f32> = gramian(y, f).into_iter().map(|g| g as f32).collect();
+    let gram = gramian(y, f);
     x.par_chunks_mut(f).enumerate().for_each(|(r, xr)| {
         let (columns, values) = matrix.row(r);
         System {
@@ -307,8 +307,9 @@ fn implicit_half_step(matrix: &Csr, y: &[f32], x: &mut [f32], alpha: f64, option
     });
 }
 
-/// `YᵀY`, row-major `f × f`, summed in f64 over fixed chunks of rows merged in order.
-fn gramian<T: Copy + Into<f64> + Sync>(y: &[T], f: usize) -> Vec<f64> {
+/// `YᵀY`, row-major `f × f`, summed in f64 over fixed chunks of rows merged in order, then
+/// rounded to f32.
+fn gramian(y: &[f32], f: usize) -> Vec<f32> {
     const ROWS: usize = 1024;
     let parts: Vec<Vec<f64>> = y
         .par_chunks(ROWS * f)
@@ -317,7 +318,7 @@ fn gramian<T: Copy + Into<f64> + Sync>(y: &[T], f: usize) -> Vec<f64> {
             let mut row64 = vec![0.0; f];
             for row in chunk.chunks_exact(f) {
                 for (d, v) in row64.iter_mut().zip(row) {
-                    *d = (*v).into();
+                    *d = f64::from(*v);
                 }
                 add_outer(&mut g, &row64, 1.0);
             }
@@ -330,7 +331,7 @@ fn gramian<T: Copy + Into<f64> + Sync>(y: &[T], f: usize) -> Vec<f64> {
             *t += p;
         }
     }
-    total
+    total.into_iter().map(|t| t as f32).collect()
 }
 
 /// `a += w · v vᵀ`.
@@ -711,7 +712,10 @@ mod tests {
         let y32: Vec<f32> = y.iter().map(|&v| v as f32).collect();
         let (columns, values) = ([1u32, 4, 5], [2.0, 1.0, 5.0]);
         let (alpha, l2) = (3.0, 0.5);
-        let mut a = gramian(&y, f);
+        let mut a = vec![0.0; f * f];
+        for row in y.chunks_exact(f) {
+            add_outer(&mut a, row, 1.0);
+        }
         let mut b = vec![0.0; f];
         for (&c, &r) in columns.iter().zip(&values) {
             let yc = &y[c as usize * f..(c as usize + 1) * f];
@@ -729,7 +733,7 @@ mod tests {
             .collect();
         let exact = solve(&cholesky(&rows).unwrap(), &b);
         let mut x = vec![0.0f32; f];
-        let gram: Vec<f32> = gramian(&y32, f).into_iter().map(|g| g as f32).collect();
+        let gram = gramian(&y32, f);
         System {
             gram: &gram,
             y: &y32,

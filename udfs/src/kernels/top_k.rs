@@ -85,7 +85,8 @@ impl Items {
             width,
             count,
             largest_norm,
-            screenable: largest.is_finite() && largest < SCREENABLE,
+            // The error bound holds for up to 10⁵ coordinates.
+            screenable: largest.is_finite() && largest < SCREENABLE && width < 100_000,
         }
     }
 }
@@ -171,10 +172,8 @@ impl Screen {
         vector32.resize(items.width, 1.0);
         // The norm of the vector with the 1 for the bias, or more.
         let norm = vector.iter().map(|v| v * v).sum::<f64>().sqrt() + 1.0;
-        let screenable = items.screenable
-            && vector.iter().all(|v| v.abs() < SCREENABLE)
-            && offset.is_finite()
-            && items.width < 100_000;
+        let screenable =
+            items.screenable && vector.iter().all(|v| v.abs() < SCREENABLE) && offset.is_finite();
         let screen = Self {
             // Twice the bound for the two scores a comparison involves.
             margin: 2.0 * error_bound(items.width, norm, items.largest_norm, offset),
