@@ -24,6 +24,7 @@ use rayon::prelude::*;
 use super::cholesky::{cholesky, solve};
 use super::distance::dot_with;
 use super::gram::{MulAdd, Plain};
+use super::prefetch::prefetch;
 use super::rng::Rng;
 use super::top_k::{Items, best_products};
 
@@ -505,21 +506,6 @@ impl System<'_> {
 
 /// Rows asked for ahead of their use in a pass over a row's items.
 const PREFETCH_AHEAD: usize = 4;
-
-/// Asks the cache for `row` ahead of its use: the other side's rows are read in scattered
-/// order, and waiting for each in turn leaves a long row's pass bound by memory latency.
-#[inline(always)]
-fn prefetch(row: &[f32]) {
-    #[cfg(target_arch = "x86_64")]
-    for line in row.chunks(16) {
-        // SAFETY: a prefetch only hints the cache, and the address is in bounds anyway.
-        unsafe {
-            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                line.as_ptr().cast(),
-            )
-        };
-    }
-}
 
 /// `a · b` in f32 with sixteen partial sums (one AVX-512 register, two AVX2): a short chain
 /// per sum, and a shape the compiler keeps in whole registers.

@@ -10,14 +10,25 @@
 //! distance to its centre and a lower bound on the distance to any other; per centre half
 //! the distance to its nearest other centre. A point whose upper bound is below both needs
 //! no distance computed, which after the first few passes is most points.
+//!
+//! On large data a pass is bound by memory, not arithmetic. So the points the bounds leave
+//! open are first screened, a block at a time, on a 16-bit copy of the data
+//! ([`super::quantised`], a quarter of the bytes), which proves the nearest centre of all
+//! but near ties; those, and blocks with too few open points to pay for a screen, are
+//! scanned in f64. Labels and sums stay those of exact Lloyd: a point's f64 row is read
+//! only when it changes cluster, to move it between the sums.
 
 use std::ops::Range;
 
 use rayon::prelude::*;
 
 use super::distance::{CentreTable, POINTS, dot, each_distance, sq_dist};
+use super::prefetch::prefetch;
+use super::quantised::{Found, LANES, Quantised, Screen};
 use super::rng::Rng;
 
+/// How many blocks ahead of the screen a pass asks the cache for the copy's.
+const PREFETCH_BLOCKS: usize = 8;
 /// Rows per chunk of a parallel pass.
 const CHUNK: usize = 2048;
 
@@ -112,11 +123,18 @@ pub fn kmeans(points: &Points, options: &KMeansOptions) -> Result<Clustering, KM
         return Err(KMeansError::TooFewDistinct { k, distinct });
     }
     let tolerance = options.tolerance * mean_variance(points);
+    let copy = Quantised::new(points);
     let mut best: Option<Clustering> = None;
     for run in 0..options.n_init.max(1) {
         let mut rng = Rng::keyed(options.seed, 0x6B6D_6561_6E73, run as u64);
         let start = plus_plus(points, k, &mut rng);
-        let fit = lloyd(points, start, options.max_iterations, tolerance);
+        let fit = lloyd(
+            points,
+            copy.as_ref(),
+            start,
+            options.max_iterations,
+            tolerance,
+        );
         if best.as_ref().is_none_or(|b| fit.inertia < b.inertia) {
             best = Some(fit);
         }
@@ -265,15 +283,14 @@ fn weighted_pick(weights: &[f64], chunk_totals: &[f64], target: f64) -> usize {
     weights.iter().rposition(|w| *w > 0.0).unwrap_or(0)
 }
 
-/// Per-point state of Lloyd's passes.
+/// Per-point state of Lloyd's passes. The bounds are kept in f32, rounded outward, as
+/// they are read and written by every pass: half the memory traffic of f64.
 struct Bounds {
     labels: Vec<u32>,
     /// Upper bound on the distance to the point's centre.
-    upper: Vec<f64>,
+    upper: Vec<f32>,
     /// Lower bound on the distance to every other centre.
-    lower: Vec<f64>,
-    /// `|x|²` per point, for distances from dot products.
-    squares: Vec<f64>,
+    lower: Vec<f32>,
 }
 
 /// Per-cluster sums and counts of an assignment pass, and the labels it changed. A full
@@ -316,9 +333,10 @@ impl PassSums {
 }
 
 /// Lloyd's iterations from `centres` until no label changes, the centres move less than
-/// `tolerance`, or `max_iterations` updates.
+/// `tolerance`, or `max_iterations` updates; `copy` screens the passes where there is one.
 fn lloyd(
     points: &Points,
+    copy: Option<&Quantised>,
     mut centres: Vec<f64>,
     max_iterations: usize,
     tolerance: f64,
@@ -327,20 +345,16 @@ fn lloyd(
     let k = centres.len() / dim;
     let mut bounds = Bounds {
         labels: vec![0; n],
-        upper: vec![f64::INFINITY; n],
+        upper: vec![f32::INFINITY; n],
         lower: vec![0.0; n],
-        squares: points
-            .data
-            .par_chunks(CHUNK * dim)
-            .flat_map_iter(|rows| rows.chunks_exact(dim).map(|x| dot(x, x)))
-            .collect(),
     };
     let mut pass = assign(
         points,
+        copy,
         &centres,
         &half_gaps(&centres, dim),
         &mut bounds,
-        true,
+        None,
     );
     let mut iterations = 0;
     let mut converged = false;
@@ -358,19 +372,12 @@ fn lloyd(
             .collect();
         centres = updated;
         iterations += 1;
-        let moved: f64 = shifts.iter().map(|s| s * s).sum();
         let gaps = half_gaps(&centres, dim);
-        if moved <= tolerance {
-            // Labels for the final centres, as scikit-learn does after stopping.
-            converged = true;
-            pass = assign(points, &centres, &gaps, &mut bounds, true);
-            break;
-        }
-        widen(&mut bounds, &shifts);
-        let changes = assign(points, &centres, &gaps, &mut bounds, false);
+        // Labels for the new centres; after the last update too, as scikit-learn does.
+        let changes = assign(points, copy, &centres, &gaps, &mut bounds, Some(&shifts));
         pass.changed = 0;
         pass.merge(&changes);
-        if pass.changed == 0 {
+        if pass.changed == 0 || shifts.iter().map(|s| s * s).sum::<f64>() <= tolerance {
             converged = true;
             break;
         }
@@ -421,8 +428,9 @@ fn half_gaps(centres: &[f64], dim: usize) -> Vec<f64> {
         .collect()
 }
 
-/// Loosens the bounds by how far the centres moved.
-fn widen(bounds: &mut Bounds, shifts: &[f64]) {
+/// How far each centre's bounds drop when the centres move by `shifts`: the largest shift
+/// of the other centres.
+fn drops(shifts: &[f64]) -> Vec<f64> {
     let (mut first, mut second, mut arg) = (0.0f64, 0.0f64, usize::MAX);
     for (j, &s) in shifts.iter().enumerate() {
         if s > first {
@@ -431,38 +439,39 @@ fn widen(bounds: &mut Bounds, shifts: &[f64]) {
             second = s;
         }
     }
-    bounds
-        .labels
-        .par_iter()
-        .zip(bounds.upper.par_iter_mut())
-        .zip(bounds.lower.par_iter_mut())
-        .with_min_len(CHUNK)
-        .for_each(|((&a, u), l)| {
-            *u += shifts[a as usize];
-            *l -= if a as usize == arg { second } else { first };
-        });
+    (0..shifts.len())
+        .map(|j| if j == arg { second } else { first })
+        .collect()
 }
 
-/// Assigns every point to its nearest centre, computing distances only where the bounds
-/// cannot tell (every point when `full`). A full pass returns the clusters' sums; a bounded
-/// one the changes to them.
+/// Assigns every point to its nearest centre. With `shifts`, how far each centre moved
+/// since the last pass, the bounds are loosened by them and only the points they cannot
+/// settle are looked at, and the changes to the clusters' sums are returned; without, every
+/// point is, and the sums themselves. A block of points with enough to look at is first
+/// screened on `copy`; what that cannot settle, and the points of other blocks, are
+/// scanned in f64.
 fn assign(
     points: &Points,
+    copy: Option<&Quantised>,
     centres: &[f64],
     gaps: &[f64],
     bounds: &mut Bounds,
-    full: bool,
+    shifts: Option<&[f64]>,
 ) -> PassSums {
-    let dim = points.dim;
-    let k = gaps.len();
-    let table = CentreTable::new(centres, dim);
-    let centre = |j: usize| &centres[j * dim..(j + 1) * dim];
-    // How far `|x|² + |c|² - 2 x·c` can round from the squared distance, relative to
-    // (|x| + |c|)²: the bounds must stay on their side of the true distances.
-    let rounding = (dim as f64 + 2.0) * f64::EPSILON;
-    let reach = table.largest_norm().sqrt();
-    let squares = &bounds.squares;
-    let one_block = table.blocks() == 1;
+    let table = CentreTable::new(centres, points.dim);
+    let pass = Pass {
+        points: *points,
+        centres,
+        gaps,
+        screen: copy.map(|copy| Screen::new(copy, centres)),
+        widening: shifts.map(|s| (s, drops(s))),
+        // How far `|x|² + |c|² - 2 x·c` can round from the squared distance, relative to
+        // (|x| + |c|)²: the bounds must stay on their side of the true distances.
+        rounding: (points.dim as f64 + 2.0) * f64::EPSILON,
+        reach: table.largest_norm().sqrt(),
+        one_block: table.blocks() == 1,
+        table,
+    };
     let parts: Vec<PassSums> = bounds
         .labels
         .par_chunks_mut(CHUNK)
@@ -470,61 +479,307 @@ fn assign(
         .zip(bounds.lower.par_chunks_mut(CHUNK))
         .enumerate()
         .map(|(c, ((labels, upper), lower))| {
-            let rows = points.rows(c * CHUNK..c * CHUNK + labels.len());
-            let squares = &squares[c * CHUNK..c * CHUNK + labels.len()];
-            let row = |r: usize| &rows[r * dim..(r + 1) * dim];
-            // The rows the bounds cannot settle, scanned in tiles below.
-            let mut unsettled = Vec::with_capacity(if full { labels.len() } else { 0 });
-            for r in 0..labels.len() {
-                if full {
-                    unsettled.push(r);
-                    continue;
-                }
-                let bound = gaps[labels[r] as usize].max(lower[r]);
-                if upper[r] > bound {
-                    // With one block of centres a scan costs what this one distance does.
-                    if !one_block {
-                        upper[r] = sq_dist(row(r), centre(labels[r] as usize)).sqrt();
-                    }
-                    if one_block || upper[r] > bound {
-                        unsettled.push(r);
-                    }
-                }
-            }
-            let mut part = PassSums::zero(k, dim);
-            for tile in unsettled.chunks(POINTS) {
-                // A short last tile repeats its last row.
-                let found =
-                    table.nearest(std::array::from_fn(|p| row(tile[p.min(tile.len() - 1)])));
-                for (&r, near) in tile.iter().zip(found) {
-                    let x = row(r);
-                    let old = labels[r] as usize;
-                    let slack = rounding * (squares[r].sqrt() + reach).powi(2);
-                    upper[r] = (near.first + squares[r] + slack).max(0.0).sqrt();
-                    lower[r] = (near.second + squares[r] - slack).max(0.0).sqrt();
-                    if old != near.centre {
-                        part.changed += 1;
-                        labels[r] = near.centre as u32;
-                        if !full {
-                            part.add(old, x, -1);
-                            part.add(near.centre, x, 1);
-                        }
-                    }
-                }
-            }
-            if full {
-                for (r, &label) in labels.iter().enumerate() {
-                    part.add(label as usize, row(r), 1);
-                }
-            }
-            part
+            pass.chunk(
+                c * CHUNK,
+                ChunkBounds {
+                    labels,
+                    upper,
+                    lower,
+                },
+            )
         })
         .collect();
-    let mut total = PassSums::zero(k, dim);
+    let mut total = PassSums::zero(gaps.len(), points.dim);
     for part in &parts {
         total.merge(part);
     }
     total
+}
+
+/// One assignment pass's centres and what it derives from them.
+struct Pass<'a> {
+    points: Points<'a>,
+    centres: &'a [f64],
+    gaps: &'a [f64],
+    table: CentreTable,
+    screen: Option<Screen<'a>>,
+    /// In a bounded pass, each centre's shift and how far its points' lower bounds drop.
+    widening: Option<(&'a [f64], Vec<f64>)>,
+    /// How far the f64 scan's squared distances can round, relative to `(|x| + |c|)²`.
+    rounding: f64,
+    /// The largest `|c|`.
+    reach: f64,
+    /// Whether the centres fit one block of the f64 scan.
+    one_block: bool,
+}
+
+/// The per-point state of one chunk's rows.
+struct ChunkBounds<'b> {
+    labels: &'b mut [u32],
+    upper: &'b mut [f32],
+    lower: &'b mut [f32],
+}
+
+impl Pass<'_> {
+    /// The pass over the rows from `first` on, whose state `bounds` is.
+    fn chunk(&self, first: usize, bounds: ChunkBounds) -> PassSums {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has the features the function is compiled for.
+            return unsafe { self.chunk_avx512(first, bounds) };
+        }
+        self.chunk_with(first, bounds)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    unsafe fn chunk_avx512(&self, first: usize, bounds: ChunkBounds) -> PassSums {
+        self.chunk_with(first, bounds)
+    }
+
+    /// Plain loops over the lanes of [`Block`]s, compiled twice: with AVX-512, where a
+    /// block's bounds stay in vector registers, and without.
+    #[inline(always)]
+    fn chunk_with(&self, first: usize, bounds: ChunkBounds) -> PassSums {
+        let ChunkBounds {
+            labels,
+            upper,
+            lower,
+        } = bounds;
+        let dim = self.points.dim;
+        let rows = self.points.rows(first..first + labels.len());
+        let mut part = PassSums::zero(self.gaps.len(), dim);
+        // Rows that changed cluster, as (row, old, new). Their f64 rows are asked for as they
+        // are found and added in at the end of the chunk, by when they are in the cache: a
+        // bounded pass reads no other f64 rows, and waiting for each in turn would leave it
+        // bound by memory latency.
+        let mut moves = Vec::new();
+        // Rows left to the f64 scan.
+        let mut exact = Vec::new();
+        let mut values = vec![[0.0f32; LANES]; dim];
+        for start in (0..labels.len()).step_by(LANES) {
+            if let Some(screen) = &self.screen {
+                screen.prefetch((first + start) / LANES + PREFETCH_BLOCKS);
+            }
+            let lanes = start..labels.len().min(start + LANES);
+            let mut block = Block::load(
+                &labels[lanes.clone()],
+                &upper[lanes.clone()],
+                &lower[lanes.clone()],
+            );
+            let mut open = match &self.widening {
+                Some((shifts, drops)) => block.widen(shifts, drops, self.gaps),
+                None => block.valid,
+            };
+            // With one block of centres a scan costs what this one distance does.
+            if !self.one_block {
+                for l in bits(open) {
+                    let a = block.labels[l] as usize;
+                    let x = &rows[(start + l) * dim..(start + l + 1) * dim];
+                    block.upper[l] = sq_dist(x, &self.centres[a * dim..(a + 1) * dim]).sqrt();
+                    if block.upper[l] <= self.gaps[a].max(block.lower[l]) {
+                        open &= !(1 << l);
+                    }
+                }
+            }
+            let screen = self
+                .screen
+                .as_ref()
+                .filter(|s| open.count_ones() as usize >= s.worth_from());
+            if let Some(screen) = screen {
+                let found = screen.scan((first + start) / LANES, &mut values);
+                let old = block.labels;
+                let proven = block.settle(&found);
+                for l in bits(block.valid & proven) {
+                    if old[l] != block.labels[l] {
+                        let r = start + l;
+                        prefetch(&rows[r * dim..(r + 1) * dim]);
+                        moves.push((r, old[l] as usize, block.labels[l] as usize));
+                    }
+                }
+                open &= !proven;
+            }
+            exact.extend(bits(open).map(|l| start + l));
+            block.store(
+                &mut labels[lanes.clone()],
+                &mut upper[lanes.clone()],
+                &mut lower[lanes],
+            );
+        }
+        for tile in exact.chunks(POINTS) {
+            // A short last tile repeats its last row.
+            let found = self.table.nearest(std::array::from_fn(|p| {
+                let r = tile[p.min(tile.len() - 1)];
+                &rows[r * dim..(r + 1) * dim]
+            }));
+            for (&r, near) in tile.iter().zip(found) {
+                let x = &rows[r * dim..(r + 1) * dim];
+                let square = dot(x, x);
+                let slack = self.rounding * (square.sqrt() + self.reach).powi(2);
+                upper[r] = outward_up((near.first + square + slack).max(0.0).sqrt());
+                lower[r] = outward_down((near.second + square - slack).max(0.0).sqrt());
+                let old = labels[r] as usize;
+                if old != near.centre {
+                    labels[r] = near.centre as u32;
+                    moves.push((r, old, near.centre));
+                }
+            }
+        }
+        part.changed = moves.len() as u64;
+        if self.widening.is_some() {
+            for (r, old, new) in moves {
+                let x = &rows[r * dim..(r + 1) * dim];
+                part.add(old, x, -1);
+                part.add(new, x, 1);
+            }
+        } else {
+            for (r, x) in rows.chunks_exact(dim).enumerate() {
+                part.add(labels[r] as usize, x, 1);
+            }
+        }
+        part
+    }
+}
+
+/// How far a bound is moved outward when stored in f32: more than its rounding, 2⁻²⁴
+/// relative, and f32's smallest normal number absolute, for distances in its subnormal
+/// range. Bounds loosen by at most 2⁻²² relative per pass, far less than centres move.
+const OUTWARD: f64 = 1.0 / (1u64 << 22) as f64;
+
+/// An upper bound `x ≥ 0` in f32, at or above it (infinite past f32's range).
+#[inline(always)]
+fn outward_up(x: f64) -> f32 {
+    (x * (1.0 + OUTWARD) + f64::from(f32::MIN_POSITIVE)) as f32
+}
+
+/// A lower bound in f32, at or below it: never negative, as distances are not, and never
+/// past f32's range.
+#[inline(always)]
+fn outward_down(x: f64) -> f32 {
+    let x = x * (1.0 - OUTWARD) - f64::from(f32::MIN_POSITIVE);
+    let x = if x > 0.0 { x } else { 0.0 };
+    (if x < f64::from(f32::MAX) {
+        x
+    } else {
+        f64::from(f32::MAX)
+    }) as f32
+}
+
+/// The lanes set in `mask`, lowest first.
+#[inline(always)]
+fn bits(mut mask: u32) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        (mask != 0).then(|| {
+            let l = mask.trailing_zeros() as usize;
+            mask &= mask - 1;
+            l
+        })
+    })
+}
+
+/// The state of up to [`LANES`] consecutive points in fixed arrays, which the compiler
+/// keeps in vector registers; lanes past the end of the rows are padding, never valid.
+struct Block {
+    labels: [u32; LANES],
+    upper: [f64; LANES],
+    lower: [f64; LANES],
+    /// The mask of the lanes that hold points.
+    valid: u32,
+}
+
+impl Block {
+    #[inline(always)]
+    fn load(labels: &[u32], upper: &[f32], lower: &[f32]) -> Self {
+        let mut block = Block {
+            labels: [0; LANES],
+            upper: [f64::INFINITY; LANES],
+            lower: [0.0; LANES],
+            valid: u32::MAX >> (32 - labels.len()),
+        };
+        block.labels[..labels.len()].copy_from_slice(labels);
+        for (b, u) in block.upper.iter_mut().zip(upper) {
+            *b = f64::from(*u);
+        }
+        for (b, l) in block.lower.iter_mut().zip(lower) {
+            *b = f64::from(*l);
+        }
+        block
+    }
+
+    #[inline(always)]
+    fn store(&self, labels: &mut [u32], upper: &mut [f32], lower: &mut [f32]) {
+        labels.copy_from_slice(&self.labels[..labels.len()]);
+        for (u, b) in upper.iter_mut().zip(&self.upper) {
+            *u = outward_up(*b);
+        }
+        for (l, b) in lower.iter_mut().zip(&self.lower) {
+            *l = outward_down(*b);
+        }
+    }
+
+    /// Loosens the bounds by the centres' `shifts` and `drops`; the mask of the lanes they
+    /// no longer settle.
+    #[inline(always)]
+    fn widen(&mut self, shifts: &[f64], drops: &[f64], gaps: &[f64]) -> u32 {
+        let k = shifts.len();
+        assert!(drops.len() == k && gaps.len() == k, "a value per centre");
+        assert!(
+            self.labels.iter().all(|&a| (a as usize) < k),
+            "labels of centres"
+        );
+        let mut open = 0;
+        for l in 0..LANES {
+            let a = self.labels[l] as usize;
+            // SAFETY: every label is below `k`, the length of the three, as checked above.
+            let (shift, drop, gap) = unsafe {
+                (
+                    *shifts.get_unchecked(a),
+                    *drops.get_unchecked(a),
+                    *gaps.get_unchecked(a),
+                )
+            };
+            self.upper[l] += shift;
+            self.lower[l] -= drop;
+            let bound = if gap > self.lower[l] {
+                gap
+            } else {
+                self.lower[l]
+            };
+            open |= u32::from(self.upper[l] > bound) << l;
+        }
+        open & self.valid
+    }
+
+    /// Takes the screen's answers where they are proven: label and bounds, the tighter of
+    /// old and new where the label stays. The mask of the proven lanes.
+    #[inline(always)]
+    fn settle(&mut self, found: &Found) -> u32 {
+        let mut proven = 0;
+        for l in 0..LANES {
+            let (near, far) = (found.upper[l], found.lower[l]);
+            let same = self.labels[l] == found.centre[l];
+            let up = if same && self.upper[l] < near {
+                self.upper[l]
+            } else {
+                near
+            };
+            let low = if same && self.lower[l] > far {
+                self.lower[l]
+            } else {
+                far
+            };
+            let take = near < far;
+            self.upper[l] = if take { up } else { self.upper[l] };
+            self.lower[l] = if take { low } else { self.lower[l] };
+            self.labels[l] = if take {
+                found.centre[l]
+            } else {
+                self.labels[l]
+            };
+            proven |= u32::from(take) << l;
+        }
+        proven
+    }
 }
 
 /// Gives each empty cluster the point farthest from its centre (as scikit-learn does),
@@ -562,7 +817,7 @@ fn relocate_empty(points: &Points, centres: &[f64], bounds: &mut Bounds, pass: &
         pass.sums[j * dim..(j + 1) * dim].copy_from_slice(x);
         bounds.labels[i] = j as u32;
     }
-    bounds.upper.fill(f64::INFINITY);
+    bounds.upper.fill(f32::INFINITY);
     bounds.lower.fill(0.0);
 }
 

@@ -14,5 +14,7 @@ pub mod linear;
 pub mod logistic;
 pub mod moments;
 pub mod nelder_mead;
+mod prefetch;
+mod quantised;
 pub mod rng;
 pub mod top_k;
