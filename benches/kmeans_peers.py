@@ -132,7 +132,7 @@ def main():
         "all but near ties; a point's f64 row is read only for a near tie or when the point",
         "changes cluster (to move it between the sums), so the labels and centres are those of",
         "exact Lloyd. With these overlapping groups and k = 8 the bounds settle few points in",
-        "the first half of a run, and the copy is what makes cohort's passes the faster there.",
+        "the first half of a run, and the copy is what makes cohort's passes faster there.",
         "The whole fit also holds what both do once (k-means++, copying the data in; for",
         "cohort also the 16-bit copy and the model's quality metrics). The difference of two",
         "noisy fit times over 30-50 iterations is a rough figure.",
