@@ -14,6 +14,7 @@ use cohort::output::Format;
 use cohort::script::{self, ScriptError, ScriptOptions, Source, parse_param};
 use cohort::shell::{self, ShellOptions};
 use cohort::store::ModelStore;
+use cohort_udfs::error::describe;
 
 /// Exit codes, as scripts and schedulers see them.
 const EXIT_FAILED: u8 = 1;
@@ -192,13 +193,13 @@ async fn run(cli: Cli, matches: &ArgMatches) -> ExitCode {
     };
     let engine = match ModelStore::open(&store_dir).and_then(Engine::new) {
         Ok(e) => e,
-        Err(e) => return fail(&e.strip_backtrace()),
+        Err(e) => return fail(&describe(&e)),
     };
     if let Some(limit) = &cli.memory_limit {
         // The same setting a script can change later with SET.
         let set = format!("SET datafusion.runtime.memory_limit = '{limit}'");
         if let Err(e) = engine.execute(&set).await {
-            return fail(&e.strip_backtrace());
+            return fail(&describe(&e));
         }
     }
     let mut loaded = Vec::new();
@@ -216,7 +217,7 @@ async fn run(cli: Cli, matches: &ArgMatches) -> ExitCode {
                     .collect::<Vec<_>>()
                     .join(", ")
             )),
-            Err(e) => return fail(&e.strip_backtrace()),
+            Err(e) => return fail(&describe(&e)),
         }
     }
     match register_files(engine.context(), &cli.files).await {

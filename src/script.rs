@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::io::Write;
 
+use cohort_udfs::error::describe;
 use datafusion::common::DataFusionError;
 
 use crate::engine::Engine;
@@ -55,7 +56,7 @@ impl fmt::Display for ScriptError {
                 source,
                 line,
                 error,
-            } => write!(f, "{source}:{line}: {}", error.strip_backtrace()),
+            } => write!(f, "{source}:{line}: {}", describe(error)),
             ScriptError::BrokenPipe => f.write_str("broken pipe"),
         }
     }

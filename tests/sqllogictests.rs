@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use cohort::Engine;
 use cohort::demo::{DEFAULT_SEED, Dataset};
 use cohort::store::ModelStore;
+use cohort_udfs::error::describe;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
@@ -22,12 +23,30 @@ struct CohortDb {
     _store: tempfile::TempDir,
 }
 
+/// An engine error as users see it: what the expected messages in the .slt files match.
+#[derive(Debug)]
+struct Described(String);
+
+impl std::fmt::Display for Described {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Described {}
+
+impl From<DataFusionError> for Described {
+    fn from(e: DataFusionError) -> Self {
+        Described(describe(&e))
+    }
+}
+
 #[async_trait]
 impl AsyncDB for CohortDb {
-    type Error = DataFusionError;
+    type Error = Described;
     type ColumnType = DefaultColumnType;
 
-    async fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, DataFusionError> {
+    async fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, Described> {
         let result = self.engine.execute(sql).await?;
         if result.schema.fields().is_empty() {
             return Ok(DBOutput::StatementComplete(0));
@@ -82,8 +101,8 @@ fn format_rows(batch: &RecordBatch) -> Result<Vec<Vec<String>>, DataFusionError>
         .collect())
 }
 
-async fn new_db() -> Result<CohortDb, DataFusionError> {
-    let store = tempfile::tempdir()?;
+async fn new_db() -> Result<CohortDb, Described> {
+    let store = tempfile::tempdir().map_err(DataFusionError::from)?;
     let engine = Engine::new(ModelStore::open(store.path())?)?;
     Dataset::generate(0.1, DEFAULT_SEED)?.register(engine.context())?;
     Ok(CohortDb {

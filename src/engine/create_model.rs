@@ -9,82 +9,43 @@ use std::time::Instant;
 
 use datafusion::arrow::array::{Float64Array, Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use datafusion::common::{DataFusionError, Result, plan_err};
+use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::memory::MemoryStream;
 
-use cohort_udfs::Model;
-use cohort_udfs::kernels::als::Feedback;
-use cohort_udfs::kernels::linear::LinearOptions;
-use cohort_udfs::model::forecast::SeasonalityOption;
-use cohort_udfs::model::training::{InMemory, Source};
-use cohort_udfs::model::{
-    Clusters, ForecastModel, ForecastSettings, KMeansModel, KMeansSettings, LinearModel,
-    LogisticModel, LogisticSettings, MatrixFactorizationModel, MatrixFactorizationSettings, Report,
-};
+use cohort_udfs::Error;
+use cohort_udfs::model::training::InMemory;
+use cohort_udfs::model::{self, Options};
 
 use super::training_rows::TrainingRows;
 use super::{CreateModel, Engine, OptionValue, rows};
 use crate::store::{Feature, ModelDescription, now_rfc3339};
 
-/// The model types of the SQL surface.
-const MODEL_TYPES: [&str; 5] = [
-    "linear_reg",
-    "logistic_reg",
-    "kmeans",
-    "matrix_factorization",
-    "forecast",
-];
-
-/// How to train, from the checked options.
-enum Training {
-    Linear(String, LinearOptions),
-    Logistic(String, LogisticSettings),
-    KMeans(KMeansSettings),
-    MatrixFactorization(MatrixFactorizationSettings),
-    Forecast(ForecastSettings),
-}
-
-impl Training {
-    fn label(&self) -> Option<&str> {
-        match self {
-            Training::Linear(label, _) | Training::Logistic(label, _) => Some(label),
-            Training::KMeans(_) | Training::MatrixFactorization(_) | Training::Forecast(_) => None,
-        }
-    }
-}
-
 pub async fn create_model(engine: &Engine, c: CreateModel) -> Result<SendableRecordBatchStream> {
-    let fail = |msg: String| DataFusionError::Plan(format!("CREATE MODEL {}: {msg}", c.name));
+    let fail = |e: Error| DataFusionError::from(e.in_create_model(&c.name));
     let model_type = match c.option("model_type") {
-        Some(OptionValue::String(t)) => t.to_lowercase(),
-        Some(other) => return Err(fail(format!("model_type must be a string, got {other}"))),
-        None => {
-            return Err(fail(format!(
-                "OPTIONS (model_type = ...) is required; one of {}",
-                type_names()
-            )));
-        }
-    };
-    if !MODEL_TYPES.contains(&model_type.as_str()) {
-        return Err(fail(format!(
-            "unknown model_type '{model_type}'; use one of {}",
-            type_names()
-        )));
+        Some(OptionValue::String(t)) => model::model_type(t).ok_or_else(|| {
+            Error::InvalidOption(format!(
+                "unknown model_type '{}'; use one of {}",
+                t.to_lowercase(),
+                model::type_names()
+            ))
+        }),
+        Some(other) => Err(Error::InvalidOption(format!(
+            "model_type must be a string, got {other}"
+        ))),
+        None => Err(Error::InvalidOption(format!(
+            "OPTIONS (model_type = ...) is required; one of {}",
+            model::type_names()
+        ))),
     }
-    let training = match model_type.as_str() {
-        "linear_reg" => Training::Linear(
-            label(&c, &model_type).map_err(fail)?,
-            linear_options(&c).map_err(fail)?,
-        ),
-        "logistic_reg" => Training::Logistic(
-            label(&c, &model_type).map_err(fail)?,
-            logistic_settings(&c).map_err(fail)?,
-        ),
-        "kmeans" => Training::KMeans(kmeans_settings(&c).map_err(fail)?),
-        "forecast" => Training::Forecast(forecast_settings(&c).map_err(fail)?),
-        _ => Training::MatrixFactorization(factorization_settings(&c).map_err(fail)?),
-    };
+    .map_err(fail)?;
+    let trainer = model_type
+        .trainer(&Options {
+            model_type: model_type.name(),
+            values: &c.options,
+        })
+        .map_err(fail)?;
 
     let store = engine.store();
     if store.exists(&c.name)? {
@@ -92,11 +53,12 @@ pub async fn create_model(engine: &Engine, c: CreateModel) -> Result<SendableRec
             return rows(&[], vec![]);
         }
         if !c.or_replace {
-            return plan_err!(
+            return Err(Error::AlreadyExists(format!(
                 "model {} already exists; use CREATE OR REPLACE MODEL to train a new version, \
                  or DROP MODEL first",
                 c.name
-            );
+            ))
+            .into());
         }
     }
 
@@ -107,22 +69,23 @@ pub async fn create_model(engine: &Engine, c: CreateModel) -> Result<SendableRec
         Err(e) => Err(e),
     }
     .map_err(|e| {
-        fail(format!(
-            "the training query failed: {}",
-            e.strip_backtrace()
-        ))
+        fail(Error::Query {
+            context: "the training query failed".to_string(),
+            source: Box::new(e),
+        })
     })?;
-    let label = training.label().map(str::to_string);
     // Training is CPU-bound and parallel: keep it off the async workers.
     let (model, mut report, reread) = tokio::task::spawn_blocking(move || match &data {
         TrainingRows::InMemory {
             schema, batches, ..
-        } => train(&InMemory { schema, batches }, &training).map(|(m, r)| (m, r, false)),
-        TrainingRows::Replay(replay) => train(replay, &training).map(|(m, r)| (m, r, true)),
+        } => trainer
+            .train(&InMemory { schema, batches })
+            .map(|(m, r)| (m, r, false)),
+        TrainingRows::Replay(replay) => trainer.train(replay).map(|(m, r)| (m, r, true)),
     })
     .await
     .map_err(|e| DataFusionError::Execution(format!("training stopped: {e}")))?
-    .map_err(|e| fail(e.message().into_owned()))?;
+    .map_err(|e| in_create_model(e, &c.name))?;
     if reread {
         report.warnings.push(
             "the training rows did not fit the memory pool, so every pass read them again; \
@@ -136,8 +99,8 @@ pub async fn create_model(engine: &Engine, c: CreateModel) -> Result<SendableRec
         format_version: crate::store::FORMAT_VERSION,
         name: c.name.clone(),
         version: 0,
-        model_type: model_type.clone(),
-        label,
+        model_type: model_type.name().to_string(),
+        label: model.label().map(str::to_string),
         features: model
             .features()
             .iter()
@@ -163,8 +126,7 @@ pub async fn create_model(engine: &Engine, c: CreateModel) -> Result<SendableRec
             .cloned()
             .collect(),
         created_at: now_rfc3339(),
-        parameters: serde_json::to_value(&model)
-            .map_err(|e| DataFusionError::External(Box::new(e)))?,
+        parameters: model::to_json(model.as_ref())?,
         arrays: vec![],
     };
     let version = store.save(description, &model.arrays()?)?;
@@ -198,297 +160,19 @@ pub async fn create_model(engine: &Engine, c: CreateModel) -> Result<SendableRec
     Ok(Box::pin(MemoryStream::try_new(vec![batch], schema, None)?))
 }
 
-/// Trains the model `training` describes on `source`.
-fn train(source: &impl Source, training: &Training) -> Result<(Model, Report)> {
-    match training {
-        Training::Linear(label, o) => {
-            LinearModel::train(source, label, *o).map(|(m, r)| (Model::LinearReg(m), r))
-        }
-        Training::Logistic(label, s) => {
-            LogisticModel::train(source, label, s).map(|(m, r)| (Model::LogisticReg(m), r))
-        }
-        Training::KMeans(s) => KMeansModel::train(source, s).map(|(m, r)| (Model::KMeans(m), r)),
-        Training::MatrixFactorization(s) => MatrixFactorizationModel::train(source, s)
-            .map(|(m, r)| (Model::MatrixFactorization(m), r)),
-        Training::Forecast(s) => {
-            ForecastModel::train(source, s).map(|(m, r)| (Model::Forecast(m), r))
-        }
-    }
-}
-
-/// The `label` option, required by supervised models.
-fn label(c: &CreateModel, model_type: &str) -> std::result::Result<String, String> {
-    match c.option("label") {
-        Some(OptionValue::String(l)) => Ok(l.clone()),
-        Some(other) => Err(format!("label must be a column name string, got {other}")),
-        None => Err(format!(
-            "OPTIONS (label = '<column>') is required for {model_type}"
-        )),
-    }
-}
-
-/// An integer option in `range`, `default` when absent.
-fn integer(
-    c: &CreateModel,
-    name: &str,
-    range: std::ops::RangeInclusive<i64>,
-    default: i64,
-) -> std::result::Result<i64, String> {
-    match c.option(name) {
-        None => Ok(default),
-        Some(v) => match v.as_i64() {
-            Some(n) if range.contains(&n) => Ok(n),
-            _ => Err(format!(
-                "{name} must be an integer from {} to {}, got {v}",
-                range.start(),
-                range.end()
-            )),
+/// A training error as CREATE MODEL's: cohort's errors keep their kind, anything else
+/// becomes bad input (training reads nothing but the rows).
+fn in_create_model(e: DataFusionError, name: &str) -> DataFusionError {
+    match e {
+        DataFusionError::External(boxed) => match boxed.downcast::<Error>() {
+            Ok(e) => e.in_create_model(name).into(),
+            Err(other) => Error::BadInput(other.to_string())
+                .in_create_model(name)
+                .into(),
         },
+        e @ DataFusionError::Internal(_) => e,
+        other => Error::BadInput(other.message().into_owned())
+            .in_create_model(name)
+            .into(),
     }
-}
-
-/// The kmeans options, checked.
-fn kmeans_settings(c: &CreateModel) -> std::result::Result<KMeansSettings, String> {
-    check_known(
-        c,
-        "kmeans",
-        &[
-            "model_type",
-            "num_clusters",
-            "standardize",
-            "n_init",
-            "max_iterations",
-            "seed",
-        ],
-    )?;
-    let clusters = match c.option("num_clusters") {
-        Some(OptionValue::String(s)) if s.eq_ignore_ascii_case("auto") => Clusters::Auto,
-        None => {
-            return Err(
-                "OPTIONS (num_clusters = <k>) is required for kmeans: a number of segments \
-                 from 1 to 1000, or 'auto' to pick k in 2..10 by silhouette"
-                    .to_string(),
-            );
-        }
-        Some(_) => Clusters::Fixed(integer(c, "num_clusters", 1..=1000, 0)? as usize),
-    };
-    let standardize = match c.option("standardize") {
-        None => true,
-        Some(OptionValue::Bool(b)) => *b,
-        Some(v) => return Err(format!("standardize must be true or false, got {v}")),
-    };
-    Ok(KMeansSettings {
-        clusters,
-        standardize,
-        n_init: integer(c, "n_init", 1..=100, 4)? as usize,
-        max_iterations: integer(c, "max_iterations", 1..=10_000, 100)? as usize,
-        seed: integer(c, "seed", 0..=i64::MAX, 42)? as u64,
-    })
-}
-
-/// The matrix_factorization options, checked.
-fn factorization_settings(
-    c: &CreateModel,
-) -> std::result::Result<MatrixFactorizationSettings, String> {
-    check_known(
-        c,
-        "matrix_factorization",
-        &[
-            "model_type",
-            "feedback_type",
-            "num_factors",
-            "l2_reg",
-            "max_iterations",
-            "alpha",
-            "seed",
-            "user_col",
-            "item_col",
-            "rating_col",
-        ],
-    )?;
-    let implicit = match c.option("feedback_type") {
-        None => false,
-        Some(OptionValue::String(s)) if s.eq_ignore_ascii_case("explicit") => false,
-        Some(OptionValue::String(s)) if s.eq_ignore_ascii_case("implicit") => true,
-        Some(v) => {
-            return Err(format!(
-                "feedback_type must be 'explicit' (ratings) or 'implicit' (counts of \
-                 interactions), got {v}"
-            ));
-        }
-    };
-    let feedback = match (implicit, c.option("alpha")) {
-        (false, Some(_)) => {
-            return Err(
-                "alpha weighs implicit feedback; it needs feedback_type = 'implicit'".to_string(),
-            );
-        }
-        (false, None) => Feedback::Explicit,
-        (true, None) => Feedback::Implicit { alpha: 40.0 },
-        (true, Some(v)) => match v.as_f64() {
-            Some(alpha) if alpha > 0.0 && alpha.is_finite() => Feedback::Implicit { alpha },
-            _ => return Err(format!("alpha must be a number > 0, got {v}")),
-        },
-    };
-    let column = |name: &str| column_option(c, name);
-    Ok(MatrixFactorizationSettings {
-        feedback,
-        factors: integer(c, "num_factors", 1..=1024, 32)? as usize,
-        l2_reg: l2_reg(c, 0.1)?,
-        iterations: integer(c, "max_iterations", 1..=1000, 15)? as usize,
-        seed: integer(c, "seed", 0..=i64::MAX, 42)? as u64,
-        columns: [
-            column("user_col")?,
-            column("item_col")?,
-            column("rating_col")?,
-        ],
-    })
-}
-
-/// A column name option, `None` when absent.
-fn column_option(c: &CreateModel, name: &str) -> std::result::Result<Option<String>, String> {
-    match c.option(name) {
-        None => Ok(None),
-        Some(OptionValue::String(s)) => Ok(Some(s.clone())),
-        Some(v) => Err(format!("{name} must be a column name string, got {v}")),
-    }
-}
-
-/// The forecast options, checked.
-fn forecast_settings(c: &CreateModel) -> std::result::Result<ForecastSettings, String> {
-    check_known(
-        c,
-        "forecast",
-        &[
-            "model_type",
-            "time_col",
-            "value_col",
-            "id_col",
-            "seasonality",
-            "horizon",
-            "confidence_level",
-        ],
-    )?;
-    let seasonality = match c.option("seasonality") {
-        None => SeasonalityOption::Auto,
-        Some(OptionValue::String(s)) if s.eq_ignore_ascii_case("auto") => SeasonalityOption::Auto,
-        Some(OptionValue::String(s)) if s.eq_ignore_ascii_case("none") => SeasonalityOption::None,
-        Some(v) => match v.as_i64() {
-            Some(1) => SeasonalityOption::None,
-            Some(m) if (2..=1000).contains(&m) => SeasonalityOption::Period(m as usize),
-            _ => {
-                return Err(format!(
-                    "seasonality must be 'auto', 'none' or a period from 2 to 1000 (12 for \
-                     months in a year), got {v}"
-                ));
-            }
-        },
-    };
-    let confidence_level = match c.option("confidence_level") {
-        None => 0.95,
-        Some(v) => match v.as_f64() {
-            Some(level) if level > 0.0 && level < 1.0 => level,
-            _ => return Err(format!("confidence_level must be between 0 and 1, got {v}")),
-        },
-    };
-    Ok(ForecastSettings {
-        time_col: column_option(c, "time_col")?,
-        value_col: column_option(c, "value_col")?,
-        id_col: column_option(c, "id_col")?,
-        seasonality,
-        horizon: integer(c, "horizon", 1..=100_000, 12)? as usize,
-        confidence_level,
-    })
-}
-
-fn type_names() -> String {
-    MODEL_TYPES
-        .iter()
-        .map(|t| format!("'{t}'"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// Rejects options that `model_type` does not take.
-fn check_known(
-    c: &CreateModel,
-    model_type: &str,
-    known: &[&str],
-) -> std::result::Result<(), String> {
-    match c.options.iter().find(|(k, _)| !known.contains(&k.as_str())) {
-        Some((k, _)) => Err(format!(
-            "unknown option {k} for {model_type}; its options are {}",
-            known.join(", ")
-        )),
-        None => Ok(()),
-    }
-}
-
-/// `l2_reg`: a number >= 0, 0 when absent.
-fn l2_reg(c: &CreateModel, default: f64) -> std::result::Result<f64, String> {
-    match c.option("l2_reg") {
-        None => Ok(default),
-        Some(v) => match v.as_f64() {
-            Some(l2) if l2 >= 0.0 && l2.is_finite() => Ok(l2),
-            _ => Err(format!("l2_reg must be a number >= 0, got {v}")),
-        },
-    }
-}
-
-/// The linear_reg options, checked: unknown names and wrong types are errors.
-fn linear_options(c: &CreateModel) -> std::result::Result<LinearOptions, String> {
-    check_known(
-        c,
-        "linear_reg",
-        &["model_type", "label", "l2_reg", "fit_intercept"],
-    )?;
-    let mut options = LinearOptions {
-        l2: l2_reg(c, 0.0)?,
-        ..LinearOptions::default()
-    };
-    match c.option("fit_intercept") {
-        None => {}
-        Some(OptionValue::Bool(b)) => options.fit_intercept = *b,
-        Some(v) => return Err(format!("fit_intercept must be true or false, got {v}")),
-    }
-    Ok(options)
-}
-
-/// The logistic_reg options, checked.
-fn logistic_settings(c: &CreateModel) -> std::result::Result<LogisticSettings, String> {
-    check_known(
-        c,
-        "logistic_reg",
-        &[
-            "model_type",
-            "label",
-            "l2_reg",
-            "class_weight",
-            "max_iterations",
-            "positive_class",
-        ],
-    )?;
-    let mut settings = LogisticSettings {
-        l2: l2_reg(c, 0.0)?,
-        ..LogisticSettings::default()
-    };
-    match c.option("class_weight") {
-        None => {}
-        Some(OptionValue::String(w)) if w.eq_ignore_ascii_case("none") => {}
-        Some(OptionValue::String(w)) if w.eq_ignore_ascii_case("balanced") => {
-            settings.balanced = true
-        }
-        Some(v) => {
-            return Err(format!(
-                "class_weight must be 'none' or 'balanced', got {v}"
-            ));
-        }
-    }
-    settings.max_iterations = integer(c, "max_iterations", 1..=10_000, 50)? as usize;
-    match c.option("positive_class") {
-        None => {}
-        Some(OptionValue::String(p)) => settings.positive_class = Some(p.clone()),
-        Some(v) => return Err(format!("positive_class must be a string, got {v}")),
-    }
-    Ok(settings)
 }

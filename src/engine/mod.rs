@@ -15,11 +15,12 @@ mod training_rows;
 
 use std::sync::Arc;
 
+use cohort_udfs::Error;
 use datafusion::arrow::array::StringArray;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::{MemorySchemaProvider, SchemaProvider};
-use datafusion::common::{DataFusionError, ParamValues, Result, plan_err};
+use datafusion::common::{DataFusionError, ParamValues, Result, TableReference, plan_err};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::LogicalPlan;
@@ -176,7 +177,29 @@ impl Engine {
         let mut statement = state.sql_to_statement(sql, &dialect)?;
         expose_table_arguments(&mut statement)?;
         number_placeholders(&mut statement)?;
-        state.statement_to_plan(statement).await
+        let tables = state.resolve_table_references(&statement)?;
+        state
+            .statement_to_plan(statement)
+            .await
+            .map_err(|e| self.name_missing_table(e, &tables))
+    }
+
+    /// A planning error as [`Error::TableNotFound`] when a table the statement names does
+    /// not exist: that is what stopped it, and clients act on it differently.
+    fn name_missing_table(&self, e: DataFusionError, tables: &[TableReference]) -> DataFusionError {
+        let missing = tables
+            .iter()
+            .find(|t| !matches!(self.ctx.table_exist((*t).clone()), Ok(true)));
+        match (missing, &e) {
+            (Some(table), DataFusionError::Plan(_) | DataFusionError::Diagnostic(..)) => {
+                Error::TableNotFound {
+                    table: table.to_string(),
+                    message: e.find_root().message().into_owned(),
+                }
+                .into()
+            }
+            _ => e,
+        }
     }
 
     async fn execute_model_statement(

@@ -4,8 +4,7 @@
 //! here: `CREATE [OR REPLACE] MODEL`, `DROP MODEL`, `SHOW MODELS` and `DESCRIBE MODEL` become a
 //! typed [`ModelStatement`]; anything else is handed to DataFusion untouched.
 
-use std::fmt;
-
+pub use cohort_udfs::model::OptionValue;
 use datafusion::common::{DataFusionError, Result};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
@@ -46,41 +45,6 @@ impl CreateModel {
     pub fn option(&self, key: &str) -> Option<&OptionValue> {
         let key = key.to_ascii_lowercase();
         self.options.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
-    }
-}
-
-/// A literal option value.
-#[derive(Debug, Clone, PartialEq)]
-pub enum OptionValue {
-    String(String),
-    /// A numeric literal kept as written, so integers stay exact.
-    Number(String),
-    Bool(bool),
-}
-
-impl OptionValue {
-    pub fn as_f64(&self) -> Option<f64> {
-        match self {
-            OptionValue::Number(n) => n.parse().ok(),
-            _ => None,
-        }
-    }
-
-    pub fn as_i64(&self) -> Option<i64> {
-        match self {
-            OptionValue::Number(n) => n.parse().ok(),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for OptionValue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            OptionValue::String(s) => write!(f, "'{}'", s.replace('\'', "''")),
-            OptionValue::Number(n) => f.write_str(n),
-            OptionValue::Bool(b) => write!(f, "{b}"),
-        }
     }
 }
 

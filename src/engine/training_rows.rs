@@ -124,9 +124,13 @@ impl Source for Replay {
         }
     }
 
-    fn first<T>(&self, visit: impl FnOnce(&[RecordBatch]) -> T) -> Result<Option<T>> {
+    fn first(&self, visit: &mut dyn FnMut(&[RecordBatch])) -> Result<bool> {
         let mut stream = self.execute()?;
         let group = self.next_group(&mut stream)?;
-        Ok((!group.is_empty()).then(|| visit(&group)))
+        if group.is_empty() {
+            return Ok(false);
+        }
+        visit(&group);
+        Ok(true)
     }
 }

@@ -25,6 +25,8 @@ use arrow_flight::{
     FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse, IpcMessage,
     SchemaAsIpc, Ticket, decode::FlightRecordBatchStream,
 };
+use cohort_udfs::Error;
+use cohort_udfs::error::describe;
 use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use datafusion::arrow::ipc::writer::IpcWriteOptions;
@@ -35,7 +37,7 @@ use futures::stream::{AbortHandle, Abortable};
 use futures::{Stream, StreamExt, TryStreamExt};
 use prost::Message;
 use tonic::metadata::MetadataMap;
-use tonic::{Request, Response, Status, Streaming};
+use tonic::{Code, Request, Response, Status, Streaming};
 
 use super::auth::Credentials;
 use crate::Engine;
@@ -248,18 +250,36 @@ impl CohortFlightSql {
     }
 }
 
-/// A DataFusion error as the gRPC status a client can act on.
+/// A DataFusion error as the gRPC status a client can act on, chosen by its kind.
 pub fn status(e: DataFusionError) -> Status {
-    let e = e.find_root().strip_backtrace();
-    let lower = e.to_lowercase();
-    if lower.contains("no model named") || (lower.contains("table") && lower.contains("not found"))
-    {
-        Status::not_found(e)
-    } else if lower.starts_with("internal error") {
-        Status::internal(e)
-    } else {
-        Status::invalid_argument(e)
-    }
+    let message = describe(&e);
+    let code = match Error::find(&e).map(Error::root) {
+        Some(Error::ModelNotFound { .. } | Error::TableNotFound { .. }) => Code::NotFound,
+        Some(Error::AlreadyExists(_)) => Code::AlreadyExists,
+        Some(Error::Store(_)) => Code::Unavailable,
+        Some(Error::Query { source, .. }) => return status_of(source, message),
+        Some(
+            Error::WrongModelType(_)
+            | Error::BadInput(_)
+            | Error::InvalidOption(_)
+            | Error::InvalidArgument(_)
+            | Error::CreateModel { .. },
+        ) => Code::InvalidArgument,
+        None => return status_of(&e, message),
+    };
+    Status::new(code, message)
+}
+
+/// The status of one of DataFusion's own errors, by its variant.
+fn status_of(e: &DataFusionError, message: String) -> Status {
+    let code = match e.find_root() {
+        DataFusionError::Internal(_) => Code::Internal,
+        DataFusionError::ResourcesExhausted(_) => Code::ResourceExhausted,
+        DataFusionError::NotImplemented(_) => Code::Unimplemented,
+        DataFusionError::IoError(_) => Code::Unavailable,
+        _ => Code::InvalidArgument,
+    };
+    Status::new(code, message)
 }
 
 /// Batches as Flight data; Utf8View and BinaryView, which BI drivers reject, are sent as
@@ -835,7 +855,10 @@ mod tests {
 
     #[test]
     fn errors_map_to_codes() {
-        let plan = DataFusionError::Plan("no model named x; did you mean y?".into());
+        let plan = DataFusionError::from(Error::ModelNotFound {
+            name: "x".into(),
+            message: "no model named x; did you mean y?".into(),
+        });
         assert_eq!(status(plan).code(), tonic::Code::NotFound);
         let sql = DataFusionError::Plan("syntax error".into());
         assert_eq!(status(sql).code(), tonic::Code::InvalidArgument);

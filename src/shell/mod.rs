@@ -9,6 +9,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::time::Instant;
 
+use cohort_udfs::error::describe;
 use datafusion::common::{DataFusionError, Result};
 use rustyline::Editor;
 use rustyline::config::{CompletionType, Config};
@@ -361,5 +362,5 @@ impl Shell {
 }
 
 fn report(e: &DataFusionError) {
-    eprintln!("Error: {}", e.strip_backtrace());
+    eprintln!("Error: {}", describe(e));
 }

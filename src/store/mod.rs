@@ -24,8 +24,9 @@ use serde::{Deserialize, Serialize};
 
 pub use table::ModelsTable;
 
-use cohort_udfs::{Model, ModelResolver, ResolvedModel};
-use std::sync::Arc;
+use cohort_udfs::model;
+use cohort_udfs::{Error, ModelResolver, ResolvedModel};
+use datafusion::common::utils::datafusion_strsim::levenshtein;
 
 /// The description format this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
@@ -128,7 +129,11 @@ impl ModelStore {
     pub fn load(&self, name: &str) -> Result<StoredModel> {
         match self.latest(name)? {
             Some(m) => Ok(m),
-            None => Err(DataFusionError::Plan(self.unknown(name)?)),
+            None => Err(Error::ModelNotFound {
+                name: name.to_string(),
+                message: self.unknown(name)?,
+            }
+            .into()),
         }
     }
 
@@ -265,11 +270,11 @@ impl ModelStore {
         let format = probe.get("format_version").and_then(|v| v.as_u64());
         match format {
             Some(f) if f > u64::from(FORMAT_VERSION) => {
-                return Err(DataFusionError::Plan(format!(
+                return Err(DataFusionError::from(Error::Store(format!(
                     "{} was written by a newer cohort (model format {f}; this build reads up to \
                      {FORMAT_VERSION}); upgrade cohort to use model {name}",
                     path.display()
-                )));
+                ))));
             }
             Some(_) => {}
             None => return Err(corrupt(&path, &"no format_version")),
@@ -284,13 +289,11 @@ impl ModelResolver for ModelStore {
     fn resolve(&self, name: &str) -> Result<ResolvedModel> {
         let stored = self.load(name)?;
         let d = stored.description.clone();
-        let model: Model = serde_json::from_value::<Model>(d.parameters)
-            .map_err(|e| corrupt(&stored.dir.join(DESCRIPTION), &format!("parameters: {e}")))?
-            .with_arrays(|array| stored.array(array))?;
+        let model = model::from_json(d.parameters, &|array| stored.array(array))?;
         Ok(ResolvedModel {
             name: d.name,
             version: d.version,
-            model: Arc::new(model),
+            model,
         })
     }
 }
@@ -316,10 +319,11 @@ fn validate_name(name: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(DataFusionError::Plan(format!(
+        Err(Error::InvalidArgument(format!(
             "model name {name:?} can hold only letters, digits, '_', '-' and '.', and may not \
              start with '.'"
-        )))
+        ))
+        .into())
     }
 }
 
@@ -383,35 +387,21 @@ fn sync_dir(dir: &Path) -> Result<()> {
 }
 
 fn io_error(path: &Path, e: io::Error) -> DataFusionError {
-    DataFusionError::Execution(format!("model store: {}: {e}", path.display()))
+    Error::Store(format!("model store: {}: {e}", path.display())).into()
 }
 
 fn corrupt(path: &Path, e: &dyn std::fmt::Display) -> DataFusionError {
-    DataFusionError::Execution(format!(
+    Error::Store(format!(
         "model store: {} is damaged ({e}); drop the model with DROP MODEL and create it again",
         path.display()
     ))
+    .into()
 }
 
 /// Near names: one is a prefix of the other, or they differ by at most two edits.
 fn similar(a: &str, b: &str) -> bool {
     let (a, b) = (a.to_lowercase(), b.to_lowercase());
-    a.starts_with(&b) || b.starts_with(&a) || edit_distance(&a, &b) <= 2
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
+    a.starts_with(&b) || b.starts_with(&a) || levenshtein(&a, &b) <= 2
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use datafusion::common::{Result, ScalarValue, plan_err};
 use datafusion::logical_expr::{Documentation, Expr};
 
 use crate::explain_model::model_name;
-use crate::model::{Model, ModelResolver};
+use crate::model::{ForecastModel, ModelResolver};
 use crate::recommend_table::{count_argument, table};
 
 pub static DOC: LazyLock<Documentation> = LazyLock::new(|| {
@@ -76,12 +76,7 @@ impl TableFunctionImpl for Forecast {
         };
         let name = model_name("forecast", name)?;
         let resolved = self.resolver.resolve(&name)?;
-        let Model::Forecast(m) = resolved.model.as_ref() else {
-            return plan_err!(
-                "forecast needs a forecast model, but model {name} is {}",
-                resolved.model.type_name()
-            );
-        };
+        let m = resolved.downcast::<ForecastModel>("forecast", "")?;
         let horizon = match horizon {
             Some(h) => count_argument("forecast", "horizon", h)?,
             None => m.horizon,

@@ -5,6 +5,7 @@
 //! input encoding. Any DataFusion application gets all the functions with one call to
 //! [`register_all`], giving it a [`ModelResolver`] that finds models by name.
 
+pub mod error;
 pub mod evaluate;
 pub mod evaluate_kmeans;
 pub mod evaluate_ranking;
@@ -28,6 +29,7 @@ use datafusion::common::Result;
 use datafusion::logical_expr::{AggregateUDF, DocSection, Documentation, ScalarUDF, WindowUDF};
 use datafusion::prelude::SessionContext;
 
+pub use error::Error;
 pub use model::{Model, ModelResolver, ResolvedModel};
 
 /// Where cohort's functions appear in generated documentation.
@@ -41,9 +43,9 @@ pub(crate) const DOC_SECTION: DocSection = DocSection {
 /// through `models`.
 pub fn register_all(ctx: &SessionContext, models: Arc<dyn ModelResolver>) -> Result<()> {
     for scoring in [
-        predict::Scoring::Predict,
-        predict::Scoring::Churn,
-        predict::Scoring::Segment,
+        model::Scoring::Predict,
+        model::Scoring::Churn,
+        model::Scoring::Segment,
     ] {
         ctx.register_udf(ScalarUDF::new_from_impl(predict::Predict::new(
             models.clone(),

@@ -8,10 +8,10 @@ use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array};
+use datafusion::arrow::array::{Array, AsArray, Float64Array};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{DataFusionError, Result, ScalarValue, plan_err};
+use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
 use datafusion::logical_expr::{
@@ -19,7 +19,8 @@ use datafusion::logical_expr::{
     Volatility,
 };
 
-use crate::model::{Model, ModelResolver, ResolvedModel};
+use crate::error::{invalid_argument, invalid_argument_err, wrong_model_type_err};
+use crate::model::{self, Model, ModelResolver, ResolvedModel, Scoring};
 
 static PREDICT_DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
@@ -120,42 +121,6 @@ pub fn segment_doc() -> Option<&'static Documentation> {
     Some(&SEGMENT_DOC)
 }
 
-/// Which scoring function.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Scoring {
-    /// `predict`: regression and classification models.
-    Predict,
-    /// `predict_churn`: binary classifiers only.
-    Churn,
-    /// `segment`: kmeans models.
-    Segment,
-    /// The distance to the segment's centre, for the table form of `segment`.
-    Distance,
-    /// The MASE scale of a forecast row's series, for `evaluate`.
-    ForecastScale,
-}
-
-impl Scoring {
-    fn name(self) -> &'static str {
-        match self {
-            Scoring::Predict => "predict",
-            Scoring::Churn => "predict_churn",
-            Scoring::Segment => "segment",
-            Scoring::Distance => "segment_distance",
-            Scoring::ForecastScale => "forecast_scale",
-        }
-    }
-
-    fn return_type(self) -> DataType {
-        match self {
-            Scoring::Segment => DataType::Int64,
-            Scoring::Predict | Scoring::Churn | Scoring::Distance | Scoring::ForecastScale => {
-                DataType::Float64
-            }
-        }
-    }
-}
-
 /// The unbound `predict` or `predict_churn`: resolves its model while the query is planned.
 #[derive(Debug)]
 pub struct Predict {
@@ -214,7 +179,7 @@ impl ScalarUDFImpl for Predict {
             Some(Expr::Literal(k, _))
                 if self.scoring == Scoring::Segment && k.data_type().is_integer() =>
             {
-                return plan_err!(
+                return invalid_argument_err!(
                     "segment({k}, ...) trains {k} segments per partition and needs a window: \
                      segment({k}, f1, ..., fn) OVER (PARTITION BY ...); to score with a stored \
                      model give its name, segment('model', f1, ..., fn)"
@@ -225,20 +190,20 @@ impl ScalarUDFImpl for Predict {
                 return Ok(ExprSimplifyResult::Original(args));
             }
             Some(_) => {
-                return plan_err!(
+                return invalid_argument_err!(
                     "segment needs the name of a kmeans model as a string literal first, e.g. \
                      segment('seg', recency_days, frequency)"
                 );
             }
             None => {
-                return plan_err!(
+                return invalid_argument_err!(
                     "{f} needs a model name (or a TRAIN_REGRESSION value) first, e.g. \
                      {f}('churn', tenure, plan)"
                 );
             }
         };
         let resolved = self.resolver.resolve(&name)?;
-        check_call(self.scoring, &name, &resolved.model, args.len() - 1)?;
+        check_call(self.scoring, &name, resolved.model.as_ref(), args.len() - 1)?;
         let arity = resolved.model.feature_names().len();
         let bound = bound_predict(resolved, arity, self.scoring);
         Ok(ExprSimplifyResult::Simplified(Expr::ScalarFunction(
@@ -255,7 +220,7 @@ impl ScalarUDFImpl for Predict {
             first,
             DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8
         ) {
-            return plan_err!(
+            return invalid_argument_err!(
                 "{} takes a model name (a string literal) or a TRAIN_REGRESSION value first, \
                  got a {first} column",
                 self.scoring.name()
@@ -275,15 +240,17 @@ impl ScalarUDFImpl for Predict {
                 continue;
             }
             let text = values.value(r);
-            let model: Model = serde_json::from_str(text).map_err(|_| {
-                DataFusionError::Plan(format!(
+            let not_a_model = || {
+                invalid_argument(format!(
                     "{}: the first argument is neither a model name literal nor a \
                      TRAIN_REGRESSION value",
                     self.scoring.name()
                 ))
-            })?;
-            check_call(self.scoring, "(value)", &model, columns.len() - 1)?;
-            let scores = score(&model, &columns[1..], self.scoring)?;
+            };
+            let value = serde_json::from_str(text).map_err(|_| not_a_model())?;
+            let model = model::from_json(value, &|_| Err(not_a_model()))?;
+            check_call(self.scoring, "(value)", model.as_ref(), columns.len() - 1)?;
+            let scores = model.score(self.scoring, &columns[1..])?;
             let scores = scores.as_primitive::<datafusion::arrow::datatypes::Float64Type>();
             for (i, o) in out.iter_mut().enumerate() {
                 if values.is_valid(i) && values.value(i) == text {
@@ -299,77 +266,22 @@ impl ScalarUDFImpl for Predict {
     }
 }
 
-/// The errors a call can have whatever its model's source: a linear model in
-/// predict_churn, or the wrong number of features.
-fn check_call(scoring: Scoring, name: &str, model: &Model, given: usize) -> Result<()> {
+/// The errors a call can have whatever its model's source: a model the function does not
+/// score, or the wrong number of features.
+fn check_call(scoring: Scoring, name: &str, model: &dyn Model, given: usize) -> Result<()> {
     let f = scoring.name();
-    match (scoring, model) {
-        (Scoring::Churn, Model::LinearReg(_)) => {
-            return plan_err!(
-                "{f} needs a binary classifier, but model {name} is linear_reg; use \
-                 predict('{name}', ...) for its predictions"
-            );
-        }
-        (Scoring::Predict | Scoring::Churn, Model::KMeans(_)) => {
-            return plan_err!(
-                "{f} scores regression and churn models, but model {name} is kmeans; use \
-                 segment('{name}', ...) for its segments"
-            );
-        }
-        (Scoring::Churn | Scoring::Segment | Scoring::Distance, Model::MatrixFactorization(_)) => {
-            return plan_err!(
-                "{f} does not score matrix_factorization models, and model {name} is one; use \
-                 predict('{name}', user, item) or recommend('{name}', user, k)"
-            );
-        }
-        (Scoring::Churn | Scoring::Segment | Scoring::Distance, Model::Forecast(_)) => {
-            return plan_err!(
-                "{f} does not score forecast models, and model {name} is one; use \
-                 predict('{name}', {}) for the forecast at given times, or SELECT * FROM \
-                 forecast('{name}', horizon)",
-                model.feature_names().join(", ")
-            );
-        }
-        (Scoring::ForecastScale, other) if !matches!(other, Model::Forecast(_)) => {
-            return plan_err!("{f} needs a forecast model, but model {name} is not one");
-        }
-        (Scoring::Segment | Scoring::Distance, Model::LinearReg(_) | Model::LogisticReg(_)) => {
-            return plan_err!(
-                "{f} needs a kmeans model, but model {name} is {}; use predict('{name}', ...)",
-                model.type_name()
-            );
-        }
-        _ => {}
+    if let Some(why) = model.refuses(scoring, f, name) {
+        return wrong_model_type_err!("{why}");
     }
     let features = model.feature_names();
     if given != features.len() {
-        return plan_err!(
+        return invalid_argument_err!(
             "{f}('{name}', ...) got {given} feature argument(s); model {name} expects {}: {}",
             features.len(),
             features.join(", ")
         );
     }
     Ok(())
-}
-
-/// Scores of `model` for its feature columns: predictions, or a kmeans model's segments
-/// or distances.
-fn score(model: &Model, columns: &[ArrayRef], scoring: Scoring) -> Result<ArrayRef> {
-    Ok(match model {
-        Model::LinearReg(m) => Arc::new(m.predict(columns)?),
-        Model::LogisticReg(m) => Arc::new(m.predict(columns)?),
-        Model::KMeans(m) if scoring == Scoring::Distance => Arc::new(m.assign(columns)?.1),
-        Model::KMeans(m) => Arc::new(m.assign(columns)?.0),
-        Model::MatrixFactorization(m) => Arc::new(m.predict(&columns[0], &columns[1])?),
-        Model::Forecast(m) => {
-            let (forecast, scale) = m.point_forecasts(columns)?;
-            Arc::new(if scoring == Scoring::ForecastScale {
-                scale
-            } else {
-                forecast
-            })
-        }
-    })
 }
 
 fn doc(scoring: Scoring) -> &'static Documentation {
@@ -441,11 +353,9 @@ impl ScalarUDFImpl for BoundPredict {
             .iter()
             .map(|a| a.to_array(args.number_rows))
             .collect::<Result<Vec<_>>>()?;
-        Ok(ColumnarValue::Array(score(
-            self.model.model.as_ref(),
-            &columns,
-            self.scoring,
-        )?))
+        Ok(ColumnarValue::Array(
+            self.model.model.score(self.scoring, &columns)?,
+        ))
     }
 
     fn documentation(&self) -> Option<&Documentation> {

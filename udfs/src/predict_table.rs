@@ -9,7 +9,7 @@ use std::ops::ControlFlow;
 use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::datatypes::{DataType, Fields};
-use datafusion::common::{Column, Result, ScalarValue, plan_err};
+use datafusion::common::{Column, Result, plan_err};
 use datafusion::functions::core::expr_fn::{get_field, nullif};
 use datafusion::functions::math::expr_fn::abs;
 use datafusion::functions_aggregate::expr_fn::{avg, count};
@@ -26,12 +26,11 @@ use datafusion::sql::sqlparser::ast::{
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
+use crate::error::wrong_model_type_err;
 use crate::evaluate::{EvaluateAggregate, Metrics};
-use crate::evaluate_kmeans::{self, EvaluateKMeans};
-use crate::evaluate_ranking::{self, EvaluateRanking};
 use crate::model::logistic::Classes;
-use crate::model::{Model, ModelResolver};
-use crate::predict::{Scoring, bound_predict};
+use crate::model::{LogisticModel, Model, ModelResolver, Scored, Scoring};
+use crate::predict::bound_predict;
 use crate::segment_window::SEGMENT_WINDOW;
 
 pub static DOC: LazyLock<Documentation> =
@@ -143,65 +142,34 @@ impl RelationPlanner for PredictRelation {
         } else {
             let input = plan_derived(context, query)?;
             let resolved = self.resolver.resolve(&model_name)?;
-            let features = match_features(&input, &model_name, &resolved.model)?;
+            let model = resolved.model.as_ref();
+            let features = match_features(&input, &model_name, model)?;
             let arity = features.len();
-            let model = resolved.model.clone();
             let call = |scoring| {
                 let udf = bound_predict(resolved.clone(), arity, scoring);
                 Expr::ScalarFunction(ScalarFunction::new_udf(Arc::new(udf), features.clone()))
             };
-            match (function.as_str(), model.as_ref()) {
-                ("segment", Model::KMeans(_)) => appended(
-                    input,
-                    [
-                        call(Scoring::Segment).alias("segment"),
-                        call(Scoring::Distance).alias("distance"),
-                    ],
-                )?,
-                ("evaluate", Model::KMeans(m)) => {
-                    let key = format!("{}@{}", resolved.name, resolved.version);
-                    let aggregate =
-                        AggregateUDF::new_from_impl(EvaluateKMeans::new(Arc::new(m.clone()), key));
-                    metrics_plan(
+            let scored = Scored {
+                name: &model_name,
+                key: format!("{}@{}", resolved.name, resolved.version),
+                features: features.clone(),
+                call: &call,
+            };
+            match function.as_str() {
+                "segment" => {
+                    if let Some(why) = model.refuses(Scoring::Segment, "segment", &model_name) {
+                        return wrong_model_type_err!("{why}");
+                    }
+                    appended(
                         input,
-                        aggregate.call(features.clone()),
-                        evaluate_kmeans::fields(),
+                        [
+                            call(Scoring::Segment).alias("segment"),
+                            call(Scoring::Distance).alias("distance"),
+                        ],
                     )?
                 }
-                ("segment", other) => {
-                    return plan_err!(
-                        "segment needs a kmeans model, but model {model_name} is {}; use \
-                         predict('{model_name}', ...)",
-                        other.type_name()
-                    );
-                }
-                ("evaluate", Model::MatrixFactorization(m)) if m.feedback == "implicit" => {
-                    let key = format!("{}@{}", resolved.name, resolved.version);
-                    let aggregate =
-                        AggregateUDF::new_from_impl(EvaluateRanking::new(Arc::new(m.clone()), key));
-                    metrics_plan(
-                        input,
-                        aggregate.call(features.clone()),
-                        evaluate_ranking::fields(),
-                    )?
-                }
-                (_, Model::KMeans(_)) => {
-                    return plan_err!(
-                        "{function} scores regression and churn models, but model {model_name} \
-                         is kmeans; use segment('{model_name}', ...) or evaluate"
-                    );
-                }
-                ("evaluate", Model::Forecast(m)) => forecast_evaluate_plan(
-                    input,
-                    &model_name,
-                    &m.value_col,
-                    call(Scoring::Predict),
-                    call(Scoring::ForecastScale),
-                )?,
-                ("evaluate", _) => {
-                    evaluate_plan(input, &model_name, &model, call(Scoring::Predict))?
-                }
-                _ => predict_plan(input, &model, call(Scoring::Predict))?,
+                "evaluate" => model.evaluate_plan(input, &scored)?,
+                _ => model.predict_plan(input, &scored)?,
             }
         };
         Ok(RelationPlanning::Planned(Box::new(PlannedRelation::new(
@@ -213,7 +181,7 @@ impl RelationPlanner for PredictRelation {
 
 /// The input columns that carry the model's features, by name, in training order; the
 /// error lists what is missing and what the input has.
-fn match_features(input: &LogicalPlan, model_name: &str, model: &Model) -> Result<Vec<Expr>> {
+fn match_features(input: &LogicalPlan, model_name: &str, model: &dyn Model) -> Result<Vec<Expr>> {
     let columns = input.schema().columns();
     let mut features = Vec::new();
     let mut missing = Vec::new();
@@ -234,46 +202,11 @@ fn match_features(input: &LogicalPlan, model_name: &str, model: &Model) -> Resul
     Ok(features)
 }
 
-/// PREDICT's plan: every input column, then `predicted_<label>` (and `probability`).
-fn predict_plan(input: LogicalPlan, model: &Model, score: Expr) -> Result<LogicalPlan> {
-    let m = match model {
-        Model::LinearReg(m) => {
-            return appended(input, [score.alias(format!("predicted_{}", m.label))]);
-        }
-        Model::LogisticReg(m) => m,
-        Model::MatrixFactorization(m) => {
-            return appended(input, [score.alias(format!("predicted_{}", m.columns[2]))]);
-        }
-        Model::Forecast(m) => {
-            return appended(input, [score.alias(format!("predicted_{}", m.value_col))]);
-        }
-        Model::KMeans(_) => return plan_err!("predict needs a regression or churn model"),
-    };
-    let (positive, negative) = match &m.classes {
-        Classes::Boolean => (lit(true), lit(false)),
-        Classes::Numeric => (lit(1i64), lit(0i64)),
-        Classes::Text { positive, negative } => (lit(positive.as_str()), lit(negative.as_str())),
-    };
-    // The class is computed over the probability column, so each row is scored once.
-    let plan = appended(input, [score.alias("probability")])?;
-    let mut outer: Vec<Expr> = plan
-        .schema()
-        .columns()
-        .into_iter()
-        .map(Expr::Column)
-        .collect();
-    let predicted = when(
-        Expr::Column(Column::from_name("probability")).gt_eq(lit(0.5)),
-        positive,
-    )
-    .otherwise(negative)?
-    .alias(format!("predicted_{}", m.label));
-    outer.insert(outer.len() - 1, predicted);
-    LogicalPlanBuilder::from(plan).project(outer)?.build()
-}
-
 /// Every column of `input`, then `more`.
-fn appended(input: LogicalPlan, more: impl IntoIterator<Item = Expr>) -> Result<LogicalPlan> {
+pub(crate) fn appended(
+    input: LogicalPlan,
+    more: impl IntoIterator<Item = Expr>,
+) -> Result<LogicalPlan> {
     let mut exprs: Vec<Expr> = input
         .schema()
         .columns()
@@ -330,71 +263,40 @@ pub(crate) fn string_argument(arg: &FunctionArg) -> Option<String> {
     }
 }
 
-/// EVALUATE's plan: the metrics aggregate over (score, label as 0/1 or number), one column
-/// per metric.
-fn evaluate_plan(
+/// EVALUATE's plan for a supervised model: the metrics aggregate over the prediction and
+/// the label column `label_name` made a number by `actual`, one column per metric.
+pub(crate) fn labelled_metrics(
     input: LogicalPlan,
-    model_name: &str,
-    model: &Model,
-    score: Expr,
+    scored: &Scored,
+    label_name: &str,
+    metrics: Metrics,
+    actual: impl FnOnce(Expr) -> Result<Expr>,
 ) -> Result<LogicalPlan> {
-    let (label_name, metrics) = match model {
-        Model::LinearReg(m) => (
-            &m.label,
-            Metrics::Regression {
-                parameters: m
-                    .coefficients
-                    .std_err
-                    .iter()
-                    .filter(|s| s.is_finite())
-                    .count(),
-            },
-        ),
-        Model::LogisticReg(m) => (&m.label, Metrics::Classification),
-        // Adjusted R² would need the number of free factors, which the ratings do not
-        // pin down: it is left equal to R².
-        Model::MatrixFactorization(m) => (&m.columns[2], Metrics::Regression { parameters: 0 }),
-        Model::KMeans(_) | Model::Forecast(_) => {
-            return plan_err!("evaluate's labelled metrics need a supervised model");
-        }
-    };
     let Some(label) = input
         .schema()
         .columns()
         .into_iter()
-        .find(|c| c.name == *label_name)
+        .find(|c| c.name == label_name)
     else {
         return plan_err!(
-            "evaluate('{model_name}', ...) needs the label column {label_name} in its input"
+            "evaluate('{}', ...) needs the label column {label_name} in its input",
+            scored.name
         );
     };
-    let label = Expr::Column(label);
-    let null = lit(ScalarValue::Float64(None));
-    let actual = match model {
-        Model::LinearReg(_)
-        | Model::KMeans(_)
-        | Model::MatrixFactorization(_)
-        | Model::Forecast(_) => cast(label, DataType::Float64),
-        Model::LogisticReg(m) => {
-            let positive = match &m.classes {
-                Classes::Boolean => label.clone(),
-                Classes::Numeric => cast(label.clone(), DataType::Float64).eq(lit(1.0)),
-                Classes::Text { positive, .. } => label.clone().eq(lit(positive.as_str())),
-            };
-            when(label.is_null(), null)
-                .when(positive, lit(1.0))
-                .otherwise(lit(0.0))?
-        }
-    };
+    let actual = actual(Expr::Column(label))?;
     let aggregate = AggregateUDF::new_from_impl(EvaluateAggregate::new(metrics));
-    metrics_plan(input, aggregate.call(vec![score, actual]), metrics.fields())
+    metrics_plan(
+        input,
+        aggregate.call(vec![(scored.call)(Scoring::Predict), actual]),
+        metrics.fields(),
+    )
 }
 
 /// EVALUATE's plan for a forecast model: over the rows whose time is a step after their
 /// series' end, MAPE, sMAPE (both as fractions; rows with a zero denominator left out) and
 /// MASE (errors over the series' in-sample seasonal naive error), then rows and
 /// rows_skipped.
-fn forecast_evaluate_plan(
+pub(crate) fn forecast_evaluate_plan(
     input: LogicalPlan,
     model_name: &str,
     value_col: &str,
@@ -440,7 +342,11 @@ fn forecast_evaluate_plan(
 
 /// One row of metrics: `aggregate` (a struct of `fields`) over the input, one column per
 /// field.
-fn metrics_plan(input: LogicalPlan, aggregate: Expr, fields: Fields) -> Result<LogicalPlan> {
+pub(crate) fn metrics_plan(
+    input: LogicalPlan,
+    aggregate: Expr,
+    fields: Fields,
+) -> Result<LogicalPlan> {
     let plan = LogicalPlanBuilder::from(input)
         .aggregate(Vec::<Expr>::new(), vec![aggregate.alias("metrics")])?
         .build()?;
@@ -469,9 +375,10 @@ fn lift_plan(
     groups: u32,
 ) -> Result<LogicalPlan> {
     let resolved = resolver.resolve(model_name)?;
-    let Model::LogisticReg(m) = resolved.model.as_ref() else {
-        return plan_err!("lift needs a binary classifier, but model {model_name} is linear_reg");
-    };
+    if let Some(why) = resolved.model.refuses(Scoring::Churn, "lift", model_name) {
+        return wrong_model_type_err!("{why}");
+    }
+    let m = resolved.downcast::<LogisticModel>("lift", "")?;
     let label = quote(&m.label);
     let actual = match &m.classes {
         Classes::Boolean => format!("CASE WHEN {label} THEN 1.0 WHEN NOT {label} THEN 0.0 END"),

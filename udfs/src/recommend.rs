@@ -88,12 +88,7 @@ impl Recommend {
             }
         };
         let resolved = self.resolver.resolve(name)?;
-        if !matches!(resolved.model.as_ref(), Model::MatrixFactorization(_)) {
-            return plan_err!(
-                "recommend needs a matrix_factorization model, but model {name} is {}",
-                resolved.model.type_name()
-            );
-        }
+        resolved.downcast::<MatrixFactorizationModel>("recommend", "")?;
         Ok(resolved)
     }
 }
@@ -121,11 +116,11 @@ fn check_arity(given: usize) -> Result<()> {
 }
 
 /// `List(Struct(item, score))` for a model's item ids, with rank and source when `ranked`.
-fn list_type(model: &Model, ranked: bool) -> DataType {
-    let item = match model {
-        Model::MatrixFactorization(m) => m.items.data_type(),
-        _ => DataType::Int64,
-    };
+fn list_type(model: &dyn Model, ranked: bool) -> DataType {
+    let item = model
+        .as_any()
+        .downcast_ref::<MatrixFactorizationModel>()
+        .map_or(DataType::Int64, |m| m.items.data_type());
     DataType::List(Arc::new(Field::new(
         "item",
         DataType::Struct(struct_fields(item, ranked)),
@@ -163,7 +158,7 @@ impl ScalarUDFImpl for Recommend {
         let resolved = self.model(args.scalar_arguments[0])?;
         Ok(Arc::new(Field::new(
             "recommend",
-            list_type(&resolved.model, false),
+            list_type(resolved.model.as_ref(), false),
             true,
         )))
     }
@@ -244,13 +239,13 @@ impl ScalarUDFImpl for BoundRecommend {
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Ok(list_type(&self.model.model, self.ranked))
+        Ok(list_type(self.model.model.as_ref(), self.ranked))
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let Model::MatrixFactorization(m) = self.model.model.as_ref() else {
-            return plan_err!("recommend is bound to a model that is not a matrix factorization");
-        };
+        let m = self
+            .model
+            .downcast::<MatrixFactorizationModel>("recommend", "")?;
         let rows = args.number_rows;
         let users = args.args[0].to_array(rows)?;
         let k = args.args[1].to_array(rows)?;

@@ -21,7 +21,7 @@ use datafusion::sql::sqlparser::ast::{Expr as SqlExpr, FunctionArg, FunctionArgE
 
 use crate::explain_model::model_name;
 use crate::model::matrix_factorization::{Ids, Ranking};
-use crate::model::{MatrixFactorizationModel, Model, ModelResolver};
+use crate::model::{MatrixFactorizationModel, ModelResolver};
 use crate::predict_table::{
     named_argument, plan_derived, relation_query, string_argument, table_form,
 };
@@ -131,12 +131,7 @@ impl RelationPlanner for RecommendRelation {
             _ => return usage(),
         };
         let resolved = self.resolver.resolve(&name)?;
-        let Model::MatrixFactorization(m) = resolved.model.as_ref() else {
-            return plan_err!(
-                "recommend needs a matrix_factorization model, but model {name} is {}",
-                resolved.model.type_name()
-            );
-        };
+        let m = resolved.downcast::<MatrixFactorizationModel>("recommend", "")?;
         let users = match users {
             None => all_users(m)?,
             Some(arg) => {
@@ -144,7 +139,7 @@ impl RelationPlanner for RecommendRelation {
                     return usage();
                 };
                 let input = plan_derived(context, query)?;
-                let user = user_column(&input, &name, &m.columns[0])?;
+                let user = user_column(&input, &name, &m.columns.user)?;
                 LogicalPlanBuilder::from(input)
                     .filter(Expr::Column(user.clone()).is_not_null())?
                     .project(vec![Expr::Column(user).alias("user")])?
@@ -218,13 +213,10 @@ pub(crate) fn with_factorization<T>(
 ) -> Result<T> {
     let name = model_name(function, name)?;
     let resolved = resolver.resolve(&name)?;
-    match resolved.model.as_ref() {
-        Model::MatrixFactorization(m) => f(m, &name),
-        other => plan_err!(
-            "{function} needs a matrix_factorization model, but model {name} is {}",
-            other.type_name()
-        ),
-    }
+    f(
+        resolved.downcast::<MatrixFactorizationModel>(function, "")?,
+        &name,
+    )
 }
 
 /// A positive integer literal argument, `what` (such as `k`) of `function`.

@@ -5,12 +5,12 @@ use std::sync::{Arc, LazyLock};
 use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
-use datafusion::common::{Result, plan_err};
+use datafusion::common::Result;
 use datafusion::datasource::MemTable;
 use datafusion::logical_expr::Documentation;
 
 use crate::explain_model::model_name_argument;
-use crate::model::{FeatureEncoding, Model, ModelResolver};
+use crate::model::{FeatureEncoding, KMeansModel, ModelResolver};
 
 pub static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
@@ -45,13 +45,8 @@ impl TableFunctionImpl for SegmentProfile {
     fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
         let name = model_name_argument("segment_profile", args.exprs())?;
         let resolved = self.resolver.resolve(&name)?;
-        let Model::KMeans(m) = resolved.model.as_ref() else {
-            return plan_err!(
-                "segment_profile needs a kmeans model, but model {name} is {}; explain_model \
-                 describes it",
-                resolved.model.type_name()
-            );
-        };
+        let m =
+            resolved.downcast::<KMeansModel>("segment_profile", "; explain_model describes it")?;
         let k = m.k();
         let dim = m.dim();
         let total: u64 = m.sizes.iter().sum();

@@ -15,7 +15,7 @@ use datafusion::logical_expr::{
 };
 
 use crate::model::training::InMemory;
-use crate::model::{Clusters, KMeansModel, KMeansSettings};
+use crate::model::{Clusters, KMeansModel, KMeansSettings, ModelKind};
 
 /// The window function's name; `segment(...) OVER (...)` is rewritten to it (see
 /// [`crate::predict_table::rewrite_cohort_forms`]).

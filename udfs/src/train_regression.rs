@@ -23,7 +23,7 @@ use datafusion::logical_expr::{
 use crate::kernels::linear::LinearOptions;
 use crate::kernels::moments::Moments;
 use crate::model::training::InMemory;
-use crate::model::{LinearModel, LogisticModel, LogisticSettings, Model};
+use crate::model::{self, LinearModel, LogisticModel, LogisticSettings, ModelKind};
 
 static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
@@ -230,10 +230,12 @@ impl Accumulator for TrainAccumulator {
                     schema: &schema,
                     batches: &[batch],
                 },
-                label,
-                &LogisticSettings::default(),
+                &LogisticSettings {
+                    label: label.to_string(),
+                    ..LogisticSettings::default()
+                },
             )?;
-            Model::LogisticReg(m)
+            model::to_json(&m)?
         } else {
             let features: Vec<(String, String)> = self.names[1..]
                 .iter()
@@ -245,11 +247,9 @@ impl Accumulator for TrainAccumulator {
                 &self.moments,
                 LinearOptions::default(),
             )?;
-            Model::LinearReg(m)
+            model::to_json(&m)?
         };
-        let json =
-            serde_json::to_string(&model).map_err(|e| DataFusionError::External(Box::new(e)))?;
-        Ok(ScalarValue::Utf8(Some(json)))
+        Ok(ScalarValue::Utf8(Some(model.to_string())))
     }
 
     fn size(&self) -> usize {

@@ -121,7 +121,9 @@ impl Csr {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Stored with a model as `feedback` ('explicit' or 'implicit') and `alpha`.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "feedback", rename_all = "snake_case")]
 pub enum Feedback {
     /// Values are ratings to reproduce.
     Explicit,

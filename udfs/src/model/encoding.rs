@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Float64Type};
-use datafusion::common::{DataFusionError, Result, plan_err};
+use datafusion::common::Result;
+
+use crate::error::{bad_input, bad_input_err};
 use serde::{Deserialize, Serialize};
 
 use crate::kernels::moments::{sum, sum_squared_deviations};
@@ -127,15 +129,14 @@ pub fn is_categorical(t: &DataType) -> bool {
 
 /// The column as Float64 (NULLs kept).
 pub fn as_f64(array: &ArrayRef, name: &str) -> Result<ArrayRef> {
-    cast(array, &DataType::Float64).map_err(|e| {
-        DataFusionError::Plan(format!("column {name} cannot be read as a number: {e}"))
-    })
+    cast(array, &DataType::Float64)
+        .map_err(|e| bad_input(format!("column {name} cannot be read as a number: {e}")))
 }
 
 /// The column as Utf8 text (NULLs kept); booleans become `true`/`false`.
 pub fn as_text(array: &ArrayRef, name: &str) -> Result<ArrayRef> {
     cast(array, &DataType::Utf8)
-        .map_err(|e| DataFusionError::Plan(format!("column {name} cannot be read as text: {e}")))
+        .map_err(|e| bad_input(format!("column {name} cannot be read as text: {e}")))
 }
 
 /// Running statistics of one feature over the training rows, to fit its encoding.
@@ -158,7 +159,7 @@ impl FeatureStats {
                 counts: BTreeMap::new(),
             })
         } else {
-            plan_err!(
+            bad_input_err!(
                 "feature {name} has type {t}, which a model cannot use; cast it to a number \
                  (e.g. a date to days since an epoch) or to a string in the query"
             )
@@ -244,7 +245,7 @@ impl FeatureStats {
         match self {
             FeatureStats::Numeric { n, mean, m2 } => {
                 if n == 0.0 {
-                    return plan_err!(
+                    return bad_input_err!(
                         "feature {name} is NULL in every training row; leave it out of the query"
                     );
                 }
@@ -263,7 +264,7 @@ impl FeatureStats {
                     .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
                     .map(|(l, _)| l.clone())
                 else {
-                    return plan_err!(
+                    return bad_input_err!(
                         "feature {name} is NULL in every training row; leave it out of the query"
                     );
                 };

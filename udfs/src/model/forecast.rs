@@ -17,15 +17,19 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{
     DataType, Date32Type, Field, Float64Type, Int64Type, Schema, TimeUnit, TimestampMicrosecondType,
 };
-use datafusion::common::{DataFusionError, Result, plan_err};
+use datafusion::common::Result;
+use datafusion::logical_expr::LogicalPlan;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::calendar::{add_months, civil};
 use super::matrix_factorization::{Ids, RawIds};
+use super::options::Options;
 use super::training::Source;
-use super::{Report, skipped_because};
+use super::{Model, ModelKind, Report, Scored, Scoring, skipped_because};
+use crate::error::{Error, bad_input, bad_input_err};
 use crate::kernels::ets::{self, Fit, Seasonality};
+use crate::predict_table::{appended, forecast_evaluate_plan};
 
 /// The `seasonality` option.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,13 +116,58 @@ struct Observations {
     not_finite: u64,
 }
 
-impl ForecastModel {
-    pub fn train(source: &impl Source, settings: &ForecastSettings) -> Result<(Self, Report)> {
+impl ModelKind for ForecastModel {
+    const NAME: &'static str = "forecast";
+    const OPTIONS: &'static [&'static str] = &[
+        "model_type",
+        "time_col",
+        "value_col",
+        "id_col",
+        "seasonality",
+        "horizon",
+        "confidence_level",
+    ];
+    type Settings = ForecastSettings;
+
+    fn settings(options: &Options) -> Result<ForecastSettings, Error> {
+        let seasonality = match options.get("seasonality") {
+            None => SeasonalityOption::Auto,
+            Some(v) if v.is_word("auto") => SeasonalityOption::Auto,
+            Some(v) if v.is_word("none") => SeasonalityOption::None,
+            Some(v) => match v.as_i64() {
+                Some(1) => SeasonalityOption::None,
+                Some(m) if (2..=1000).contains(&m) => SeasonalityOption::Period(m as usize),
+                _ => {
+                    return Err(options.wrong(
+                        "seasonality",
+                        "'auto', 'none' or a period from 2 to 1000 (12 for months in a year)",
+                    ));
+                }
+            },
+        };
+        let confidence_level = match options.get("confidence_level") {
+            None => 0.95,
+            Some(v) => match v.as_f64() {
+                Some(level) if level > 0.0 && level < 1.0 => level,
+                _ => return Err(options.wrong("confidence_level", "between 0 and 1")),
+            },
+        };
+        Ok(ForecastSettings {
+            time_col: options.column("time_col")?,
+            value_col: options.column("value_col")?,
+            id_col: options.column("id_col")?,
+            seasonality,
+            horizon: options.count("horizon", 1..=100_000, 12)?,
+            confidence_level,
+        })
+    }
+
+    fn train(source: &dyn Source, settings: &ForecastSettings) -> Result<(Self, Report)> {
         let schema = source.schema();
         let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
         let find = |name: &str, option: &str| {
             schema.index_of(name).map_err(|_| {
-                DataFusionError::Plan(format!(
+                bad_input(format!(
                     "{option} {name} is not a column of the training query; its columns are {}",
                     names.join(", ")
                 ))
@@ -137,7 +186,7 @@ impl ForecastModel {
             {
                 Some(i) => i,
                 None => {
-                    return plan_err!(
+                    return bad_input_err!(
                         "forecast needs OPTIONS (time_col = '<column>'), a column of dates, \
                          timestamps or period numbers; the query has {}",
                         names.join(", ")
@@ -152,7 +201,7 @@ impl ForecastModel {
             }) {
                 Some(i) => i,
                 None => {
-                    return plan_err!(
+                    return bad_input_err!(
                         "forecast needs OPTIONS (value_col = '<column>'), the numeric column \
                          to forecast; the query has {}",
                         names.join(", ")
@@ -165,7 +214,7 @@ impl ForecastModel {
         let time_kind = time_kind(schema.field(time_idx).data_type(), &time_col)?;
         let value_type = schema.field(value_idx).data_type();
         if !value_type.is_numeric() {
-            return plan_err!(
+            return bad_input_err!(
                 "value_col {value_col} is {value_type}; the values to forecast must be numbers"
             );
         }
@@ -193,7 +242,7 @@ impl ForecastModel {
                 .windows(2)
                 .find(|w| axis.steps_between(w[0].0, w[1].0) != Some(1));
             if let Some(w) = gap {
-                return plan_err!(
+                return bad_input_err!(
                     "{} has a gap in {time_col}: {} is followed by {}, where the step of the \
                      data gives {}; fill the missing times (e.g. join a calendar and \
                      COALESCE the value; a NULL value leaves a gap too) or aggregate to a \
@@ -250,7 +299,7 @@ impl ForecastModel {
             }
         }
         if kept.is_empty() {
-            return plan_err!(
+            return bad_input_err!(
                 "no series could be fitted: {}",
                 failures.first().map_or("there are no rows", String::as_str)
             );
@@ -309,9 +358,11 @@ impl ForecastModel {
         };
         Ok((model, report))
     }
+}
 
+impl Model for ForecastModel {
     /// The input columns scoring needs, in order: the id column (if any) and the time.
-    pub fn feature_names(&self) -> Vec<&str> {
+    fn feature_names(&self) -> Vec<&str> {
         self.id_col
             .iter()
             .map(String::as_str)
@@ -319,6 +370,46 @@ impl ForecastModel {
             .collect()
     }
 
+    fn refuses(&self, scoring: Scoring, f: &str, name: &str) -> Option<String> {
+        match scoring {
+            Scoring::Predict | Scoring::ForecastScale => None,
+            Scoring::Churn | Scoring::Segment | Scoring::Distance => Some(format!(
+                "{f} does not score forecast models, and model {name} is one; use \
+                 predict('{name}', {}) for the forecast at given times, or SELECT * FROM \
+                 forecast('{name}', horizon)",
+                self.feature_names().join(", ")
+            )),
+        }
+    }
+
+    /// Point forecasts, or with [`Scoring::ForecastScale`] each row's series' MASE scale.
+    fn score(&self, scoring: Scoring, columns: &[ArrayRef]) -> Result<ArrayRef> {
+        let (forecast, scale) = self.point_forecasts(columns)?;
+        Ok(Arc::new(if scoring == Scoring::ForecastScale {
+            scale
+        } else {
+            forecast
+        }))
+    }
+
+    fn predict_plan(&self, input: LogicalPlan, scored: &Scored) -> Result<LogicalPlan> {
+        let predicted =
+            (scored.call)(Scoring::Predict).alias(format!("predicted_{}", self.value_col));
+        appended(input, [predicted])
+    }
+
+    fn evaluate_plan(&self, input: LogicalPlan, scored: &Scored) -> Result<LogicalPlan> {
+        forecast_evaluate_plan(
+            input,
+            scored.name,
+            &self.value_col,
+            (scored.call)(Scoring::Predict),
+            (scored.call)(Scoring::ForecastScale),
+        )
+    }
+}
+
+impl ForecastModel {
     /// Forecasts `horizon` steps for every series: id (with `id_col`), time, forecast,
     /// lower and upper at `level`.
     pub fn forecast(&self, horizon: usize, level: f64) -> Result<RecordBatch> {
@@ -373,7 +464,7 @@ impl ForecastModel {
             (Some(ids), [id, time]) => (Some(ids.positions(id, "series")?), time),
             (None, [time]) => (None, time),
             _ => {
-                return plan_err!(
+                return bad_input_err!(
                     "a forecast model is scored with {}",
                     self.feature_names().join(", ")
                 );
@@ -462,7 +553,7 @@ fn time_kind(t: &DataType, column: &str) -> Result<TimeKind> {
             timezone: tz.as_ref().map(|z| z.to_string()),
         }),
         t if t.is_integer() => Ok(TimeKind::Integer),
-        _ => plan_err!(
+        _ => bad_input_err!(
             "time_col {column} is {t}; it must be a date, a timestamp or an integer period \
              number (CAST it in the training query)"
         ),
@@ -472,7 +563,7 @@ fn time_kind(t: &DataType, column: &str) -> Result<TimeKind> {
 /// The times of `array` as numbers of the model's units.
 fn time_values(array: &ArrayRef, kind: &TimeKind, column: &str) -> Result<Int64Array> {
     let mismatch = || {
-        plan_err!(
+        bad_input_err!(
             "{column} must be {} as in training, got {}",
             match kind {
                 TimeKind::Date => "a date",
@@ -518,7 +609,7 @@ fn time_array(kind: &TimeKind, values: Vec<i64>) -> ArrayRef {
 
 /// Reads (time, value) and the id of every usable row, grouped by series.
 fn read(
-    source: &impl Source,
+    source: &dyn Source,
     kind: &TimeKind,
     [time_idx, value_idx]: [usize; 2],
     id_idx: Option<usize>,
@@ -580,7 +671,7 @@ fn read(
             let which = ids.as_ref().map_or(String::new(), |ids| {
                 format!(" of series {}", id_text(ids, s))
             });
-            return plan_err!(
+            return bad_input_err!(
                 "{time_col} {} appears more than once{which}; aggregate to one value per time \
                  (e.g. GROUP BY), or name the series column with id_col",
                 display_time(kind, w[0].0)
@@ -617,7 +708,7 @@ fn detect_step(kind: &TimeKind, series: &[Vec<(i64, f64)>]) -> Result<Step> {
         .flat_map(|s| s.windows(2).map(|w| w[1].0 - w[0].0))
         .collect();
     if gaps.is_empty() {
-        return plan_err!("forecast needs at least two times in a series");
+        return bad_input_err!("forecast needs at least two times in a series");
     }
     let mid = gaps.len() / 2;
     let median = *gaps.select_nth_unstable(mid).1;

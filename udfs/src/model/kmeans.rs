@@ -9,16 +9,21 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Schema};
-use datafusion::common::{Result, plan_err};
+use datafusion::common::Result;
+use datafusion::logical_expr::{AggregateUDF, LogicalPlan};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::Report;
 use super::encoding::{FeatureEncoding, as_f64};
+use super::options::Options;
 use super::training::{Source, TrainingSet};
+use super::{Model, ModelKind, Report, Scored, Scoring};
+use crate::error::{Error, bad_input, bad_input_err, store_err, wrong_model_type_err};
+use crate::evaluate_kmeans::{self, EvaluateKMeans};
 use crate::kernels::cluster_quality::{davies_bouldin, sample_by_hash, silhouette};
 use crate::kernels::distance::{nearest_two, sq_dist};
 use crate::kernels::kmeans::{Clustering, KMeansError, KMeansOptions, Points, kmeans};
+use crate::predict_table::metrics_plan;
 
 /// Rows the silhouette is computed on: it is quadratic in them.
 pub const SILHOUETTE_SAMPLE: usize = 4000;
@@ -26,6 +31,8 @@ pub const SILHOUETTE_SAMPLE: usize = 4000;
 pub const AUTO_K: std::ops::RangeInclusive<usize> = 2..=10;
 /// Seed of the content hash that picks the silhouette sample.
 const SAMPLE_SEED: u64 = 0x5EED;
+/// The name of the centroid array in the store.
+const CENTROIDS: &str = "centroids";
 
 /// How many clusters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -83,9 +90,40 @@ struct Design {
     rows_with_nulls: u64,
 }
 
-impl KMeansModel {
+impl ModelKind for KMeansModel {
+    const NAME: &'static str = "kmeans";
+    const OPTIONS: &'static [&'static str] = &[
+        "model_type",
+        "num_clusters",
+        "standardize",
+        "n_init",
+        "max_iterations",
+        "seed",
+    ];
+    type Settings = KMeansSettings;
+
+    fn settings(options: &Options) -> Result<KMeansSettings, Error> {
+        let clusters = match options.get("num_clusters") {
+            Some(v) if v.is_word("auto") => Clusters::Auto,
+            None => {
+                return Err(options.error(
+                    "OPTIONS (num_clusters = <k>) is required for kmeans: a number of segments \
+                     from 1 to 1000, or 'auto' to pick k in 2..10 by silhouette",
+                ));
+            }
+            Some(_) => Clusters::Fixed(options.count("num_clusters", 1..=1000, 0)?),
+        };
+        Ok(KMeansSettings {
+            clusters,
+            standardize: options.boolean("standardize", true)?,
+            n_init: options.count("n_init", 1..=100, 4)?,
+            max_iterations: options.count("max_iterations", 1..=10_000, 100)?,
+            seed: options.seed()?,
+        })
+    }
+
     /// Clusters the rows of the source on every column.
-    pub fn train(source: &impl Source, settings: &KMeansSettings) -> Result<(Self, Report)> {
+    fn train(source: &dyn Source, settings: &KMeansSettings) -> Result<(Self, Report)> {
         let mut set = TrainingSet::unlabelled(source.schema())?.fit(source)?;
         if !settings.standardize {
             for f in &mut set.features {
@@ -132,7 +170,7 @@ impl KMeansModel {
                 }
                 match best {
                     Some((fit, s)) => (fit, s, scores),
-                    None => return plan_err!("no k in 2..10 could be fitted"),
+                    None => return bad_input_err!("no k in 2..10 could be fitted"),
                 }
             }
         };
@@ -193,6 +231,64 @@ impl KMeansModel {
         Ok((model, report))
     }
 
+    fn with_arrays(self, read: &dyn Fn(&str) -> Result<Vec<RecordBatch>>) -> Result<Self> {
+        self.with_centroids(&read(CENTROIDS)?)
+    }
+}
+
+impl Model for KMeansModel {
+    fn features(&self) -> &[FeatureEncoding] {
+        &self.features
+    }
+
+    fn arrays(&self) -> Result<Vec<(&'static str, Vec<RecordBatch>)>> {
+        Ok(vec![(CENTROIDS, vec![self.centroid_batch()?])])
+    }
+
+    fn refuses(&self, scoring: Scoring, f: &str, name: &str) -> Option<String> {
+        match scoring {
+            Scoring::Segment | Scoring::Distance => None,
+            Scoring::Predict | Scoring::Churn => Some(format!(
+                "{f} scores regression and churn models, but model {name} is kmeans; use \
+                 segment('{name}', ...) for its segments"
+            )),
+            Scoring::ForecastScale => scoring.needs(f, name, Self::NAME, ""),
+        }
+    }
+
+    /// Segments, or with [`Scoring::Distance`] the distance to the segment's centre.
+    fn score(&self, scoring: Scoring, columns: &[ArrayRef]) -> Result<ArrayRef> {
+        let (segments, distances) = self.assign(columns)?;
+        Ok(if scoring == Scoring::Distance {
+            Arc::new(distances)
+        } else {
+            Arc::new(segments)
+        })
+    }
+
+    fn predict_plan(&self, _input: LogicalPlan, scored: &Scored) -> Result<LogicalPlan> {
+        let name = scored.name;
+        wrong_model_type_err!(
+            "predict scores regression and churn models, but model {name} is kmeans; use \
+             segment('{name}', ...) or evaluate"
+        )
+    }
+
+    /// Inertia, Davies-Bouldin and the silhouette of a sample, in the model's space.
+    fn evaluate_plan(&self, input: LogicalPlan, scored: &Scored) -> Result<LogicalPlan> {
+        let aggregate = AggregateUDF::new_from_impl(EvaluateKMeans::new(
+            Arc::new(self.clone()),
+            scored.key.clone(),
+        ));
+        metrics_plan(
+            input,
+            aggregate.call(scored.features.clone()),
+            evaluate_kmeans::fields(),
+        )
+    }
+}
+
+impl KMeansModel {
     pub fn k(&self) -> usize {
         self.sizes.len()
     }
@@ -249,13 +345,13 @@ impl KMeansModel {
     }
 
     /// Reads the centroids back from [`KMeansModel::centroid_batch`]'s batches.
-    pub fn with_centroids(mut self, batches: &[RecordBatch]) -> Result<Self> {
+    fn with_centroids(mut self, batches: &[RecordBatch]) -> Result<Self> {
         let dim = self.dim();
         let mut centroids = vec![0.0; self.k() * dim];
         let mut rows = 0;
         for batch in batches {
             if batch.num_columns() != dim + 1 {
-                return plan_err!("the stored centroids have the wrong shape");
+                return store_err!("the stored centroids have the wrong shape");
             }
             for d in 0..dim {
                 let column = as_f64(batch.column(d + 1), "centroid")?;
@@ -273,7 +369,7 @@ impl KMeansModel {
             rows += batch.num_rows();
         }
         if rows != self.k() {
-            return plan_err!(
+            return bad_input_err!(
                 "the stored centroids have {rows} rows for {} segments",
                 self.k()
             );
@@ -300,11 +396,11 @@ fn cluster_error(e: KMeansError) -> datafusion::common::DataFusionError {
              use num_clusters <= {distinct}"
         ),
     };
-    datafusion::common::DataFusionError::Plan(message)
+    bad_input(message)
 }
 
 /// The used rows of every batch, encoded, as one row-major matrix.
-fn encode_rows(source: &impl Source, set: &TrainingSet) -> Result<Design> {
+fn encode_rows(source: &dyn Source, set: &TrainingSet) -> Result<Design> {
     let width: usize = set.features.iter().map(|f| f.design_names().len()).sum();
     let mut design = Design {
         data: Vec::new(),

@@ -1,18 +1,25 @@
 //! Linear regression as a stored model: training over Arrow batches and scoring.
 
 use datafusion::arrow::array::{Array, ArrayRef, Float64Array, RecordBatch};
-use datafusion::arrow::datatypes::Schema;
-use datafusion::common::{DataFusionError, Result, plan_err};
+use datafusion::arrow::datatypes::{DataType, Schema};
+use datafusion::logical_expr::{LogicalPlan, cast};
+use std::sync::Arc;
+
+use datafusion::common::{DataFusionError, Result};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::coefficients::{Coefficients, Explained};
 use super::encoding::{FeatureEncoding, is_numeric};
+use super::options::Options;
 use super::training::{Source, TrainingSet};
-use super::{Report, dropped_warnings};
+use super::{Model, ModelKind, Report, Scored, Scoring, dropped_warnings};
+use crate::error::{Error, bad_input};
+use crate::evaluate::Metrics;
 use crate::kernels::dist::student_t_two_sided;
 use crate::kernels::linear::{LinearOptions, fit_linear};
 use crate::kernels::moments::Moments;
+use crate::predict_table::{appended, labelled_metrics};
 
 /// A fitted linear regression with the encoding of its inputs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -23,22 +30,40 @@ pub struct LinearModel {
     pub df_resid: f64,
 }
 
-impl LinearModel {
-    /// Fits `label` on every other column of the source (in schema order): two passes,
+/// The linear_reg options, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinearSettings {
+    pub label: String,
+    pub options: LinearOptions,
+}
+
+impl ModelKind for LinearModel {
+    const NAME: &'static str = "linear_reg";
+    const OPTIONS: &'static [&'static str] = &["model_type", "label", "l2_reg", "fit_intercept"];
+    type Settings = LinearSettings;
+
+    fn settings(options: &Options) -> Result<LinearSettings, Error> {
+        Ok(LinearSettings {
+            label: options.label()?,
+            options: LinearOptions {
+                l2: options.l2_reg(0.0)?,
+                fit_intercept: options.boolean("fit_intercept", true)?,
+            },
+        })
+    }
+
+    /// Fits the label on every other column of the source (in schema order): two passes,
     /// one for the encoding of the features and one for the moments of the design.
-    pub fn train(
-        source: &impl Source,
-        label: &str,
-        options: LinearOptions,
-    ) -> Result<(Self, Report)> {
+    fn train(source: &dyn Source, settings: &LinearSettings) -> Result<(Self, Report)> {
+        let (label, options) = (settings.label.as_str(), settings.options);
         if let Some((_, f)) = source.schema().column_with_name(label)
             && !f.data_type().is_numeric()
         {
-            return plan_err!(
+            return Err(bad_input(format!(
                 "label {label} has type {}; linear_reg needs a numeric label (use \
                  model_type = 'logistic_reg' for a yes/no label)",
                 f.data_type()
-            );
+            )));
         }
         let set = TrainingSet::new(source.schema(), label)?;
         if let Some(batches) = raw_batches(source, &set) {
@@ -78,7 +103,64 @@ impl LinearModel {
             report.skipped_because = because;
         })
     }
+}
 
+impl Model for LinearModel {
+    fn label(&self) -> Option<&str> {
+        Some(&self.label)
+    }
+
+    fn features(&self) -> &[FeatureEncoding] {
+        &self.features
+    }
+
+    fn explain(&self) -> Option<Vec<Explained>> {
+        Some(
+            self.coefficients
+                .explain(&self.features, |t| student_t_two_sided(t, self.df_resid)),
+        )
+    }
+
+    fn refuses(&self, scoring: Scoring, f: &str, name: &str) -> Option<String> {
+        scoring.needs(
+            f,
+            name,
+            Self::NAME,
+            &format!("use predict('{name}', ...) for its predictions"),
+        )
+    }
+
+    /// Predictions for feature columns given in training order. NULL features score as the
+    /// training mean; NaN features give NaN.
+    fn score(&self, _scoring: Scoring, columns: &[ArrayRef]) -> Result<ArrayRef> {
+        Ok(Arc::new(Float64Array::from(
+            self.coefficients.score(&self.features, columns)?,
+        )))
+    }
+
+    fn predict_plan(&self, input: LogicalPlan, scored: &Scored) -> Result<LogicalPlan> {
+        let predicted = (scored.call)(Scoring::Predict).alias(format!("predicted_{}", self.label));
+        appended(input, [predicted])
+    }
+
+    fn evaluate_plan(&self, input: LogicalPlan, scored: &Scored) -> Result<LogicalPlan> {
+        let parameters = self
+            .coefficients
+            .std_err
+            .iter()
+            .filter(|s| s.is_finite())
+            .count();
+        labelled_metrics(
+            input,
+            scored,
+            &self.label,
+            Metrics::Regression { parameters },
+            |label| Ok(cast(label, DataType::Float64)),
+        )
+    }
+}
+
+impl LinearModel {
     /// One pass straight over the Arrow columns (see [`raw_batches`]): the moments of the raw
     /// features and label, from which [`LinearModel::from_moments`] standardises.
     fn train_raw(
@@ -138,7 +220,7 @@ impl LinearModel {
         options: LinearOptions,
         finish: impl FnOnce(&mut Report),
     ) -> Result<(Self, Report)> {
-        let fit = fit_linear(moments, options).map_err(|e| DataFusionError::Plan(e.to_string()))?;
+        let fit = fit_linear(moments, options).map_err(|e| bad_input(e.to_string()))?;
         let design: Vec<String> = features.iter().flat_map(|f| f.design_names()).collect();
         let mut report = Report {
             rows_used: fit.rows as u64,
@@ -211,26 +293,12 @@ impl LinearModel {
             |_| {},
         )
     }
-
-    /// The weights in the original units of each feature, intercept first.
-    pub fn explain(&self) -> Vec<Explained> {
-        self.coefficients
-            .explain(&self.features, |t| student_t_two_sided(t, self.df_resid))
-    }
-
-    /// Predictions for feature columns given in training order. NULL features score as the
-    /// training mean; NaN features give NaN.
-    pub fn predict(&self, columns: &[ArrayRef]) -> Result<Float64Array> {
-        Ok(Float64Array::from(
-            self.coefficients.score(&self.features, columns)?,
-        ))
-    }
 }
 
 /// The batches, when one pass over their raw columns can train: they are in memory, every
 /// feature is numeric, and no feature value is NULL (a NULL is imputed with the training
 /// mean, which takes a pass to know). Otherwise training prepares the encoding first.
-fn raw_batches<'a>(source: &'a impl Source, set: &TrainingSet) -> Option<&'a [RecordBatch]> {
+fn raw_batches<'a>(source: &'a dyn Source, set: &TrainingSet) -> Option<&'a [RecordBatch]> {
     let batches = source.resident()?;
     let schema = source.schema();
     let raw = set

@@ -1,23 +1,31 @@
 //! Logistic regression (churn and other yes/no labels) as a stored model.
 
+use std::sync::Arc;
+
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Float64Type};
-use datafusion::common::{DataFusionError, Result, plan_err};
+use datafusion::common::{Column, DataFusionError, Result, ScalarValue};
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, cast, lit, when};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::coefficients::{Coefficients, Explained};
 use super::encoding::{FeatureEncoding, as_f64, as_text};
+use super::options::Options;
 use super::training::{Rows, Source, TrainingSet};
-use super::{Dropped, Report, dropped_warnings};
+use super::{Dropped, Model, ModelKind, Report, Scored, Scoring, dropped_warnings};
+use crate::error::{Error, bad_input, bad_input_err};
+use crate::evaluate::Metrics;
 use crate::kernels::dist::normal_two_sided;
 use crate::kernels::logistic::{
     Block, LogisticError, LogisticOptions, Rows as FitRows, fit_logistic,
 };
+use crate::predict_table::{appended, labelled_metrics};
 
 /// Settings of a logistic_reg model, from CREATE MODEL's options.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogisticSettings {
+    pub label: String,
     pub l2: f64,
     /// Weight the classes inversely to their frequency (`class_weight = 'balanced'`).
     pub balanced: bool,
@@ -29,6 +37,7 @@ pub struct LogisticSettings {
 impl Default for LogisticSettings {
     fn default() -> Self {
         Self {
+            label: String::new(),
             l2: 0.0,
             balanced: false,
             max_iterations: 50,
@@ -61,15 +70,39 @@ pub enum Classes {
     },
 }
 
-impl LogisticModel {
-    /// Fits the yes/no `label` on every other column of the source (in schema order). The
+impl ModelKind for LogisticModel {
+    const NAME: &'static str = "logistic_reg";
+    const OPTIONS: &'static [&'static str] = &[
+        "model_type",
+        "label",
+        "l2_reg",
+        "class_weight",
+        "max_iterations",
+        "positive_class",
+    ];
+    type Settings = LogisticSettings;
+
+    fn settings(options: &Options) -> Result<LogisticSettings, Error> {
+        let balanced = match options.get("class_weight") {
+            None => false,
+            Some(w) if w.is_word("none") => false,
+            Some(w) if w.is_word("balanced") => true,
+            Some(_) => return Err(options.wrong("class_weight", "'none' or 'balanced'")),
+        };
+        Ok(LogisticSettings {
+            label: options.label()?,
+            l2: options.l2_reg(0.0)?,
+            balanced,
+            max_iterations: options.count("max_iterations", 1..=10_000, 50)?,
+            positive_class: options.string("positive_class")?,
+        })
+    }
+
+    /// Fits the yes/no label on every other column of the source (in schema order). The
     /// design is built once and kept when the source is in memory; otherwise every pass
     /// builds it afresh from a new read of the source.
-    pub fn train(
-        source: &impl Source,
-        label: &str,
-        settings: &LogisticSettings,
-    ) -> Result<(Self, Report)> {
+    fn train(source: &dyn Source, settings: &LogisticSettings) -> Result<(Self, Report)> {
+        let label = settings.label.as_str();
         let set = TrainingSet::prepare(source, label)?;
         let label_type = source.schema().field(set.label_column()?).data_type();
         let mut design = Design {
@@ -161,20 +194,93 @@ impl LogisticModel {
         };
         Ok((model, report))
     }
+}
+
+impl Model for LogisticModel {
+    fn label(&self) -> Option<&str> {
+        Some(&self.label)
+    }
+
+    fn features(&self) -> &[FeatureEncoding] {
+        &self.features
+    }
 
     /// The weights (log-odds) in the original units of each feature, intercept first.
-    pub fn explain(&self) -> Vec<Explained> {
-        self.coefficients.explain(&self.features, normal_two_sided)
+    fn explain(&self) -> Option<Vec<Explained>> {
+        Some(self.coefficients.explain(&self.features, normal_two_sided))
+    }
+
+    fn refuses(&self, scoring: Scoring, f: &str, name: &str) -> Option<String> {
+        match scoring {
+            Scoring::Churn => None,
+            _ => scoring.needs(f, name, Self::NAME, &format!("use predict('{name}', ...)")),
+        }
     }
 
     /// Probabilities of the positive class for feature columns given in training order.
-    pub fn predict(&self, columns: &[ArrayRef]) -> Result<Float64Array> {
-        Ok(self
-            .coefficients
-            .score(&self.features, columns)?
+    fn score(&self, _scoring: Scoring, columns: &[ArrayRef]) -> Result<ArrayRef> {
+        Ok(Arc::new(
+            self.coefficients
+                .score(&self.features, columns)?
+                .into_iter()
+                .map(sigmoid)
+                .collect::<Float64Array>(),
+        ))
+    }
+
+    /// The probability and, computed over it so each row is scored once, the class.
+    fn predict_plan(&self, input: LogicalPlan, scored: &Scored) -> Result<LogicalPlan> {
+        let (positive, negative) = match &self.classes {
+            Classes::Boolean => (lit(true), lit(false)),
+            Classes::Numeric => (lit(1i64), lit(0i64)),
+            Classes::Text { positive, negative } => {
+                (lit(positive.as_str()), lit(negative.as_str()))
+            }
+        };
+        let plan = appended(
+            input,
+            [(scored.call)(Scoring::Predict).alias("probability")],
+        )?;
+        let mut outer: Vec<Expr> = plan
+            .schema()
+            .columns()
             .into_iter()
-            .map(sigmoid)
-            .collect())
+            .map(Expr::Column)
+            .collect();
+        let predicted = when(
+            Expr::Column(Column::from_name("probability")).gt_eq(lit(0.5)),
+            positive,
+        )
+        .otherwise(negative)?
+        .alias(format!("predicted_{}", self.label));
+        outer.insert(outer.len() - 1, predicted);
+        LogicalPlanBuilder::from(plan).project(outer)?.build()
+    }
+
+    fn evaluate_plan(&self, input: LogicalPlan, scored: &Scored) -> Result<LogicalPlan> {
+        labelled_metrics(
+            input,
+            scored,
+            &self.label,
+            Metrics::Classification,
+            |label| {
+                self.is_positive(label)
+                    .unwrap_or_else(|| Ok(lit(ScalarValue::Float64(None))))
+            },
+        )
+    }
+
+    fn is_positive(&self, label: Expr) -> Option<Result<Expr>> {
+        let positive = match &self.classes {
+            Classes::Boolean => label.clone(),
+            Classes::Numeric => cast(label.clone(), DataType::Float64).eq(lit(1.0)),
+            Classes::Text { positive, .. } => label.clone().eq(lit(positive.as_str())),
+        };
+        Some(
+            when(label.is_null(), lit(ScalarValue::Float64(None)))
+                .when(positive, lit(1.0))
+                .otherwise(lit(0.0)),
+        )
     }
 }
 
@@ -191,7 +297,7 @@ fn label_kind(
         return Ok(Classes::Numeric);
     }
     if !super::encoding::is_categorical(t) {
-        return plan_err!(
+        return bad_input_err!(
             "label {label} has type {t}; logistic_reg needs a boolean, 0/1 or two-valued \
              string label"
         );
@@ -209,7 +315,7 @@ fn label_kind(
             .cloned()
             .collect::<Vec<_>>()
             .join(", ");
-        return plan_err!(
+        return bad_input_err!(
             "label {label} has {count} distinct values ({shown}{more}); logistic_reg needs \
              exactly two"
         );
@@ -219,12 +325,12 @@ fn label_kind(
             positive: p.clone(),
             negative: values.iter().find(|v| *v != p).cloned().unwrap_or_default(),
         }),
-        Some(p) => plan_err!(
+        Some(p) => bad_input_err!(
             "positive_class '{p}' is not a value of label {label}; its values are '{}' and '{}'",
             values[0],
             values[1]
         ),
-        None => plan_err!(
+        None => bad_input_err!(
             "label {label} has the values '{}' and '{}'; say which is positive with \
              positive_class = '{}' (or '{}')",
             values[0],
@@ -286,7 +392,7 @@ impl Design {
         if let Classes::Numeric = self.kind
             && let Some(bad) = y.iter().find(|v| **v != 0.0 && **v != 1.0)
         {
-            return plan_err!(
+            return bad_input_err!(
                 "label {label} has the value {bad}; logistic_reg needs 0/1, true/false or two \
                  strings (for a numeric target use model_type = 'linear_reg')"
             );
@@ -295,7 +401,7 @@ impl Design {
     }
 
     /// Inverse class frequencies n / (2 n_class), from one pass over the labels.
-    fn class_weights(&self, source: &impl Source) -> Result<(f64, f64)> {
+    fn class_weights(&self, source: &dyn Source) -> Result<(f64, f64)> {
         let (mut n, mut positives) = (0.0, 0.0);
         source.scan(&mut |group| {
             for batch in group {
@@ -337,12 +443,12 @@ fn blocks(parts: &[Part]) -> Vec<Block<'_>> {
 }
 
 /// A source too large for memory, read again for every pass of the fit.
-struct Streamed<'a, S: Source> {
-    source: &'a S,
+struct Streamed<'a> {
+    source: &'a dyn Source,
     design: &'a Design,
 }
 
-impl<S: Source> FitRows for Streamed<'_, S> {
+impl FitRows for Streamed<'_> {
     type Error = DataFusionError;
 
     fn each<T: Send>(&self, visit: &(dyn Fn(&[Block]) -> T + Sync)) -> Result<Vec<T>> {
@@ -355,15 +461,17 @@ impl<S: Source> FitRows for Streamed<'_, S> {
     }
 
     fn first<T: Send>(&self, visit: &(dyn Fn(&[Block]) -> T + Sync)) -> Result<Option<T>> {
-        self.source
-            .first(|group| -> Result<T> { Ok(visit(&blocks(&self.design.parts(group)?))) })?
-            .transpose()
+        let mut out = None;
+        self.source.first(&mut |group| {
+            out = Some(self.design.parts(group).map(|parts| visit(&blocks(&parts))));
+        })?;
+        out.transpose()
     }
 }
 
 impl From<LogisticError> for DataFusionError {
     fn from(e: LogisticError) -> Self {
-        DataFusionError::Plan(e.to_string())
+        bad_input(e.to_string())
     }
 }
 

@@ -8,13 +8,19 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema, UInt32Type};
-use datafusion::common::{DataFusionError, Result, plan_err};
+use datafusion::common::Result;
+use datafusion::logical_expr::{AggregateUDF, LogicalPlan};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::options::Options;
 use super::training::Source;
-use super::{Report, skipped_because};
+use super::{Model, ModelKind, Report, Scored, Scoring, skipped_because};
+use crate::error::{Error, bad_input, bad_input_err, store_err};
+use crate::evaluate::Metrics;
+use crate::evaluate_ranking::{self, EvaluateRanking};
 use crate::kernels::als::{self, AlsOptions, Csr, Duplicates, Factors, Feedback};
+use crate::predict_table::{appended, labelled_metrics, metrics_plan};
 
 /// Items (by index) with their scores, best first.
 pub type Ranking = Vec<(f64, usize)>;
@@ -80,7 +86,7 @@ impl Ids {
     /// the array's type cannot hold these ids.
     pub fn positions(&self, array: &ArrayRef, what: &str) -> Result<Vec<Option<u32>>> {
         let mismatch = || {
-            DataFusionError::Plan(format!(
+            bad_input(format!(
                 "the model's {what} ids are {}, got {}; cast the argument",
                 if matches!(self, Ids::Text(_)) {
                     "text"
@@ -142,7 +148,7 @@ impl RawIds {
         } else if is_text(t) {
             Ok(RawIds::Text(vec![]))
         } else {
-            plan_err!(
+            bad_input_err!(
                 "column {column} is {t}; {what} must be integers or text (cast them in the \
                  training query)"
             )
@@ -195,14 +201,35 @@ impl RawIds {
     }
 }
 
+/// The user, item and value columns of the training query.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(from = "[String; 3]", into = "[String; 3]")]
+pub struct Columns {
+    pub user: String,
+    pub item: String,
+    pub value: String,
+}
+
+impl From<[String; 3]> for Columns {
+    fn from([user, item, value]: [String; 3]) -> Self {
+        Columns { user, item, value }
+    }
+}
+
+impl From<Columns> for [String; 3] {
+    fn from(c: Columns) -> Self {
+        [c.user, c.item, c.value]
+    }
+}
+
 /// A fitted matrix factorization.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MatrixFactorizationModel {
-    /// The user, item and value columns of the training query.
-    pub columns: [String; 3],
-    /// 'explicit' or 'implicit'.
-    pub feedback: String,
-    pub alpha: Option<f64>,
+    pub columns: Columns,
+    /// Explicit ratings or implicit counts (with its confidence weight), stored as
+    /// `feedback` and `alpha`.
+    #[serde(flatten)]
+    pub feedback: Feedback,
     pub factors: usize,
     pub l2_reg: f64,
     pub iterations: usize,
@@ -239,9 +266,62 @@ fn by_popularity(item_users: &[u32]) -> Vec<u32> {
     order
 }
 
-impl MatrixFactorizationModel {
-    pub fn train(
-        source: &impl Source,
+impl ModelKind for MatrixFactorizationModel {
+    const NAME: &'static str = "matrix_factorization";
+    const OPTIONS: &'static [&'static str] = &[
+        "model_type",
+        "feedback_type",
+        "num_factors",
+        "l2_reg",
+        "max_iterations",
+        "alpha",
+        "seed",
+        "user_col",
+        "item_col",
+        "rating_col",
+    ];
+    type Settings = MatrixFactorizationSettings;
+
+    fn settings(options: &Options) -> Result<MatrixFactorizationSettings, Error> {
+        let implicit = match options.get("feedback_type") {
+            None => false,
+            Some(v) if v.is_word("explicit") => false,
+            Some(v) if v.is_word("implicit") => true,
+            Some(_) => {
+                return Err(options.wrong(
+                    "feedback_type",
+                    "'explicit' (ratings) or 'implicit' (counts of interactions)",
+                ));
+            }
+        };
+        let feedback = match (implicit, options.get("alpha")) {
+            (false, Some(_)) => {
+                return Err(options
+                    .error("alpha weighs implicit feedback; it needs feedback_type = 'implicit'"));
+            }
+            (false, None) => Feedback::Explicit,
+            (true, None) => Feedback::Implicit { alpha: 40.0 },
+            (true, Some(v)) => match v.as_f64() {
+                Some(alpha) if alpha > 0.0 && alpha.is_finite() => Feedback::Implicit { alpha },
+                _ => return Err(options.wrong("alpha", "a number > 0")),
+            },
+        };
+        Ok(MatrixFactorizationSettings {
+            feedback,
+            factors: options.count("num_factors", 1..=1024, 32)?,
+            l2_reg: options.l2_reg(0.1)?,
+            iterations: options.count("max_iterations", 1..=1000, 15)?,
+            seed: options.seed()?,
+            columns: [
+                options.column("user_col")?,
+                options.column("item_col")?,
+                options.column("rating_col")?,
+            ],
+        })
+    }
+
+    fn train(
+        source: &dyn Source,
         settings: &MatrixFactorizationSettings,
     ) -> Result<(Self, Report)> {
         let schema = source.schema();
@@ -251,7 +331,7 @@ impl MatrixFactorizationModel {
                 Some(c) => c.clone(),
                 None if i < schema.fields().len() => schema.field(i).name().clone(),
                 None => {
-                    return plan_err!(
+                    return bad_input_err!(
                         "matrix_factorization needs user, item and value columns: the query \
                          has {} column(s); select three, or name them with user_col, item_col \
                          and rating_col",
@@ -264,7 +344,7 @@ impl MatrixFactorizationModel {
             .iter()
             .map(|c| {
                 schema.index_of(c).map_err(|_| {
-                    DataFusionError::Plan(format!(
+                    bad_input(format!(
                         "column {c} is not in the training query; its columns are {}",
                         schema
                             .fields()
@@ -278,7 +358,7 @@ impl MatrixFactorizationModel {
             .collect::<Result<_>>()?;
         let value_type = schema.field(index[2]).data_type();
         if !value_type.is_numeric() {
-            return plan_err!(
+            return bad_input_err!(
                 "column {} is {value_type}; the rating or count column must be numeric",
                 columns[2]
             );
@@ -310,7 +390,7 @@ impl MatrixFactorizationModel {
                         not_finite += 1;
                         *k = false;
                     } else if implicit && v.value(r) < 0.0 {
-                        return plan_err!(
+                        return bad_input_err!(
                             "column {} has a negative value ({}); implicit feedback counts \
                              interactions, which cannot be negative: filter such rows out, \
                              or use feedback_type = 'explicit' for ratings",
@@ -326,7 +406,7 @@ impl MatrixFactorizationModel {
             Ok(())
         })?;
         if values.is_empty() {
-            return plan_err!(
+            return bad_input_err!(
                 "no training rows: the query returned none with a user, an item and a value \
                  ({null_rows} had a NULL)"
             );
@@ -387,15 +467,10 @@ impl MatrixFactorizationModel {
             warnings,
             metrics,
         };
-        let (feedback, alpha) = match settings.feedback {
-            Feedback::Explicit => ("explicit", None),
-            Feedback::Implicit { alpha } => ("implicit", Some(alpha)),
-        };
         Ok((
             Self {
-                columns,
-                feedback: feedback.to_string(),
-                alpha,
+                columns: columns.into(),
+                feedback: settings.feedback,
                 factors: settings.factors,
                 l2_reg: settings.l2_reg,
                 iterations: settings.iterations,
@@ -411,6 +486,67 @@ impl MatrixFactorizationModel {
         ))
     }
 
+    fn with_arrays(self, read: &dyn Fn(&str) -> Result<Vec<RecordBatch>>) -> Result<Self> {
+        self.with_batches(read)
+    }
+}
+
+impl Model for MatrixFactorizationModel {
+    fn feature_names(&self) -> Vec<&str> {
+        vec![&self.columns.user, &self.columns.item]
+    }
+
+    fn arrays(&self) -> Result<Vec<(&'static str, Vec<RecordBatch>)>> {
+        Ok(self.batches()?.into())
+    }
+
+    fn refuses(&self, scoring: Scoring, f: &str, name: &str) -> Option<String> {
+        (scoring != Scoring::Predict).then(|| {
+            format!(
+                "{f} does not score matrix_factorization models, and model {name} is one; use \
+                 predict('{name}', user, item) or recommend('{name}', user, k)"
+            )
+        })
+    }
+
+    fn score(&self, _scoring: Scoring, columns: &[ArrayRef]) -> Result<ArrayRef> {
+        Ok(Arc::new(self.predict(&columns[0], &columns[1])?))
+    }
+
+    fn predict_plan(&self, input: LogicalPlan, scored: &Scored) -> Result<LogicalPlan> {
+        let predicted =
+            (scored.call)(Scoring::Predict).alias(format!("predicted_{}", self.columns.value));
+        appended(input, [predicted])
+    }
+
+    /// Implicit feedback: ranking metrics of the top 10 for each user; explicit: the
+    /// regression metrics of the predicted ratings (adjusted R² would need the number of
+    /// free factors, which the ratings do not pin down: it is left equal to R²).
+    fn evaluate_plan(&self, input: LogicalPlan, scored: &Scored) -> Result<LogicalPlan> {
+        match self.feedback {
+            Feedback::Implicit { .. } => {
+                let aggregate = AggregateUDF::new_from_impl(EvaluateRanking::new(
+                    Arc::new(self.clone()),
+                    scored.key.clone(),
+                ));
+                metrics_plan(
+                    input,
+                    aggregate.call(scored.features.clone()),
+                    evaluate_ranking::fields(),
+                )
+            }
+            Feedback::Explicit => labelled_metrics(
+                input,
+                scored,
+                &self.columns.value,
+                Metrics::Regression { parameters: 0 },
+                |label| Ok(datafusion::logical_expr::cast(label, DataType::Float64)),
+            ),
+        }
+    }
+}
+
+impl MatrixFactorizationModel {
     /// The predicted value of each (user, item) pair: a rating for explicit feedback, a
     /// preference for implicit; NULL where either id is NULL or was not in training.
     pub fn predict(&self, users: &ArrayRef, items: &ArrayRef) -> Result<Float64Array> {
@@ -511,14 +647,14 @@ impl MatrixFactorizationModel {
     }
 
     /// The model with the arrays of [`Self::batches`] read back through `read`.
-    pub fn with_batches(mut self, read: impl Fn(&str) -> Result<Vec<RecordBatch>>) -> Result<Self> {
+    fn with_batches(mut self, read: &dyn Fn(&str) -> Result<Vec<RecordBatch>>) -> Result<Self> {
         let f = self.factors;
         let side = |batches: Vec<RecordBatch>, counted: bool| -> Result<StoredSide> {
             let batch = concat(batches)?;
             let first = usize::from(counted) + 1;
             let biased = batch.num_columns() == first + f + 1;
             if batch.num_columns() != first + f && !biased {
-                return plan_err!("the stored factors have the wrong shape");
+                return store_err!("the stored factors have the wrong shape");
             }
             let id = batch.column(0);
             let ids = if is_text(id.data_type()) {
@@ -573,7 +709,7 @@ impl MatrixFactorizationModel {
         let items = side(read(ITEMS)?, true)?;
         let seen = concat(read(SEEN)?)?;
         if seen.num_columns() != 3 {
-            return plan_err!("the stored training pairs have the wrong shape");
+            return store_err!("the stored training pairs have the wrong shape");
         }
         let u = seen.column(0).as_primitive::<UInt32Type>().values();
         let i = seen.column(1).as_primitive::<UInt32Type>().values();
@@ -614,6 +750,6 @@ fn concat(batches: Vec<RecordBatch>) -> Result<RecordBatch> {
             &first.schema(),
             &batches,
         )?),
-        None => plan_err!("a stored array of the model is empty"),
+        None => store_err!("a stored array of the model is empty"),
     }
 }

@@ -8,14 +8,23 @@ pub mod kmeans;
 pub mod linear;
 pub mod logistic;
 pub mod matrix_factorization;
+pub mod options;
 pub mod training;
 
+use std::any::Any;
 use std::fmt::Debug;
+use std::marker::PhantomData;
 use std::sync::Arc;
 
-use datafusion::arrow::array::RecordBatch;
-use datafusion::common::Result;
-use serde::{Deserialize, Serialize};
+use datafusion::arrow::array::{ArrayRef, RecordBatch};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::{DataFusionError, Result};
+use datafusion::logical_expr::{Expr, LogicalPlan};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, wrong_model_type};
+use training::Source;
 
 pub use crate::kernels::linear::Dropped;
 pub use coefficients::{Coefficients, Explained};
@@ -25,6 +34,7 @@ pub use kmeans::{Clusters, KMeansModel, KMeansSettings};
 pub use linear::LinearModel;
 pub use logistic::{LogisticModel, LogisticSettings};
 pub use matrix_factorization::{MatrixFactorizationModel, MatrixFactorizationSettings};
+pub use options::{OptionValue, Options};
 
 /// Serde for float vectors that hold NaN (JSON has no NaN): NaN is written as null.
 pub(crate) mod nan_as_null {
@@ -40,78 +50,283 @@ pub(crate) mod nan_as_null {
     }
 }
 
-/// The name of a k-means model's centroid array in the store.
-const CENTROIDS: &str = "centroids";
-
-/// A trained model of any type.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "model_type", rename_all = "snake_case")]
-pub enum Model {
-    LinearReg(LinearModel),
-    LogisticReg(LogisticModel),
-    #[serde(rename = "kmeans")]
-    KMeans(KMeansModel),
-    MatrixFactorization(MatrixFactorizationModel),
-    Forecast(ForecastModel),
-}
-
-impl Model {
-    /// The input encodings, in training order.
-    pub fn features(&self) -> &[FeatureEncoding] {
-        match self {
-            Model::LinearReg(m) => &m.features,
-            Model::LogisticReg(m) => &m.features,
-            Model::KMeans(m) => &m.features,
-            Model::MatrixFactorization(_) | Model::Forecast(_) => &[],
-        }
+/// A trained model of any type: what the SQL functions, the engine and the store need of
+/// it. Each type lives in one module of its own that implements this and [`ModelKind`],
+/// and is listed once in [`MODEL_TYPES`].
+pub trait Model: Stored + Debug + Send + Sync {
+    /// The label column of a supervised model.
+    fn label(&self) -> Option<&str> {
+        None
     }
 
-    /// The model type as CREATE MODEL names it.
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            Model::LinearReg(_) => "linear_reg",
-            Model::LogisticReg(_) => "logistic_reg",
-            Model::KMeans(_) => "kmeans",
-            Model::MatrixFactorization(_) => "matrix_factorization",
-            Model::Forecast(_) => "forecast",
-        }
-    }
-
-    /// The large arrays the store keeps beside the description, by name.
-    pub fn arrays(&self) -> Result<Vec<(&'static str, Vec<RecordBatch>)>> {
-        Ok(match self {
-            Model::KMeans(m) => vec![(CENTROIDS, vec![m.centroid_batch()?])],
-            Model::MatrixFactorization(m) => m.batches()?.into(),
-            Model::LinearReg(_) | Model::LogisticReg(_) | Model::Forecast(_) => vec![],
-        })
-    }
-
-    /// The model with its large arrays read back through `read` (by name).
-    pub fn with_arrays(self, read: impl Fn(&str) -> Result<Vec<RecordBatch>>) -> Result<Self> {
-        Ok(match self {
-            Model::KMeans(m) => Model::KMeans(m.with_centroids(&read(CENTROIDS)?)?),
-            Model::MatrixFactorization(m) => Model::MatrixFactorization(m.with_batches(read)?),
-            other => other,
-        })
+    /// The input encodings, in training order; empty for a model whose inputs are not
+    /// encoded features.
+    fn features(&self) -> &[FeatureEncoding] {
+        &[]
     }
 
     /// The input columns, in training order.
-    pub fn feature_names(&self) -> Vec<&str> {
-        match self {
-            Model::MatrixFactorization(m) => vec![&m.columns[0], &m.columns[1]],
-            Model::Forecast(m) => m.feature_names(),
-            _ => self.features().iter().map(|f| f.name()).collect(),
-        }
+    fn feature_names(&self) -> Vec<&str> {
+        self.features().iter().map(|f| f.name()).collect()
+    }
+
+    /// The large arrays the store keeps beside the description, by name.
+    fn arrays(&self) -> Result<Vec<(&'static str, Vec<RecordBatch>)>> {
+        Ok(vec![])
     }
 
     /// The weights in the original units of each feature, intercept first; `None` for a
     /// model without weights.
-    pub fn explain(&self) -> Option<Vec<Explained>> {
+    fn explain(&self) -> Option<Vec<Explained>> {
+        None
+    }
+
+    /// Why `scoring` does not apply to this model, saying what to call instead; `None` when
+    /// it applies. `f` is the function's name and `name` the model's.
+    fn refuses(&self, scoring: Scoring, f: &str, name: &str) -> Option<String>;
+
+    /// The scores of `scoring` for the feature columns, in training order; only called
+    /// when [`Model::refuses`] does not.
+    fn score(&self, scoring: Scoring, columns: &[ArrayRef]) -> Result<ArrayRef>;
+
+    /// PREDICT in FROM: `input` with this model's predictions appended.
+    fn predict_plan(&self, input: LogicalPlan, scored: &Scored) -> Result<LogicalPlan>;
+
+    /// EVALUATE in FROM: one row of this model's metrics over `input`.
+    fn evaluate_plan(&self, input: LogicalPlan, scored: &Scored) -> Result<LogicalPlan>;
+
+    /// For a binary classifier: 1.0 where `label` holds the positive class, 0.0 where it
+    /// holds the other and NULL where it is NULL; `None` for other models.
+    fn is_positive(&self, label: Expr) -> Option<Result<Expr>> {
+        let _ = label;
+        None
+    }
+}
+
+/// A model applied to the rows of a table form's input, for the plans of
+/// [`Model::predict_plan`] and [`Model::evaluate_plan`].
+pub struct Scored<'a> {
+    /// The model's name, for messages.
+    pub name: &'a str,
+    /// Name and version: what identifies the model in a bound function.
+    pub key: String,
+    /// The input's feature columns, in training order.
+    pub features: Vec<Expr>,
+    /// A scoring function called on the features.
+    pub call: &'a dyn Fn(Scoring) -> Expr,
+}
+
+/// What every model type has without writing it: its name, its parameters as stored, and
+/// its concrete type for the functions that take one type only.
+pub trait Stored {
+    /// The model type as CREATE MODEL names it.
+    fn type_name(&self) -> &'static str;
+    /// The parameters the store writes in the model's description (the large arrays apart).
+    fn parameters(&self) -> Result<serde_json::Value>;
+    fn as_any(&self) -> &dyn Any;
+}
+
+impl<M: ModelKind> Stored for M {
+    fn type_name(&self) -> &'static str {
+        M::NAME
+    }
+
+    fn parameters(&self) -> Result<serde_json::Value> {
+        serde_json::to_value(self).map_err(|e| DataFusionError::External(Box::new(e)))
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// A model type's side that needs no model: its name and options in CREATE MODEL, and
+/// how it trains and is read back.
+pub trait ModelKind: Serialize + DeserializeOwned + Send + Sync + Sized + 'static {
+    /// `model_type` in CREATE MODEL.
+    const NAME: &'static str;
+    /// The options it takes, `model_type` first.
+    const OPTIONS: &'static [&'static str];
+    /// The options, checked.
+    type Settings: Send + Sync;
+
+    /// Checks the options into settings; the options' names were checked against
+    /// [`ModelKind::OPTIONS`] already.
+    fn settings(options: &Options) -> std::result::Result<Self::Settings, Error>;
+
+    /// Trains on the rows of `source`.
+    fn train(source: &dyn Source, settings: &Self::Settings) -> Result<(Self, Report)>;
+
+    /// The model with its large arrays read back through `read` (by name).
+    fn with_arrays(self, read: &dyn Fn(&str) -> Result<Vec<RecordBatch>>) -> Result<Self> {
+        let _ = read;
+        Ok(self)
+    }
+}
+
+/// A model type as the engine and the store see it, whatever its Rust type.
+pub trait ModelType: Send + Sync {
+    fn name(&self) -> &'static str;
+
+    /// Checks CREATE MODEL's options into what trains the model.
+    fn trainer(&self, options: &Options) -> std::result::Result<Box<dyn Trainer>, Error>;
+
+    /// A model of this type from its stored parameters, its arrays read through `read`.
+    fn load(
+        &self,
+        parameters: serde_json::Value,
+        read: &dyn Fn(&str) -> Result<Vec<RecordBatch>>,
+    ) -> Result<Arc<dyn Model>>;
+}
+
+/// Checked settings of one model type, ready to train.
+pub trait Trainer: Send + Sync {
+    fn train(&self, source: &dyn Source) -> Result<(Arc<dyn Model>, Report)>;
+}
+
+/// [`ModelType`] for a [`ModelKind`].
+struct Kind<M>(PhantomData<fn() -> M>);
+
+impl<M: ModelKind + Model> ModelType for Kind<M> {
+    fn name(&self) -> &'static str {
+        M::NAME
+    }
+
+    fn trainer(&self, options: &Options) -> std::result::Result<Box<dyn Trainer>, Error> {
+        options.check_known(M::OPTIONS)?;
+        Ok(Box::new(Settings::<M>(M::settings(options)?)))
+    }
+
+    fn load(
+        &self,
+        parameters: serde_json::Value,
+        read: &dyn Fn(&str) -> Result<Vec<RecordBatch>>,
+    ) -> Result<Arc<dyn Model>> {
+        let model: M = serde_json::from_value(parameters).map_err(|e| {
+            Error::Store(format!("the stored {} model does not read: {e}", M::NAME))
+        })?;
+        Ok(Arc::new(model.with_arrays(read)?))
+    }
+}
+
+struct Settings<M: ModelKind>(M::Settings);
+
+impl<M: ModelKind + Model> Trainer for Settings<M> {
+    fn train(&self, source: &dyn Source) -> Result<(Arc<dyn Model>, Report)> {
+        let (model, report) = M::train(source, &self.0)?;
+        Ok((Arc::new(model), report))
+    }
+}
+
+/// Every model type CREATE MODEL knows; a new type is one module and one line here.
+pub static MODEL_TYPES: [&dyn ModelType; 5] = [
+    &Kind::<LinearModel>(PhantomData),
+    &Kind::<LogisticModel>(PhantomData),
+    &Kind::<KMeansModel>(PhantomData),
+    &Kind::<MatrixFactorizationModel>(PhantomData),
+    &Kind::<ForecastModel>(PhantomData),
+];
+
+/// The model type named `name` (any case).
+pub fn model_type(name: &str) -> Option<&'static dyn ModelType> {
+    MODEL_TYPES
+        .iter()
+        .copied()
+        .find(|t| t.name().eq_ignore_ascii_case(name))
+}
+
+/// The model types' names, quoted, for messages.
+pub fn type_names() -> String {
+    MODEL_TYPES
+        .iter()
+        .map(|t| format!("'{}'", t.name()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The tag that names a model's type in its JSON form.
+const TYPE_TAG: &str = "model_type";
+
+/// A model as one JSON object: its parameters and its type (as [`TYPE_TAG`]). Large arrays
+/// are not included: TRAIN_REGRESSION's models have none, and the store writes them apart.
+pub fn to_json(model: &dyn Model) -> Result<serde_json::Value> {
+    let mut value = model.parameters()?;
+    if let serde_json::Value::Object(fields) = &mut value {
+        fields.insert(TYPE_TAG.to_string(), model.type_name().into());
+    }
+    Ok(value)
+}
+
+/// The model [`to_json`] wrote, its arrays read through `read`.
+pub fn from_json(
+    mut value: serde_json::Value,
+    read: &dyn Fn(&str) -> Result<Vec<RecordBatch>>,
+) -> Result<Arc<dyn Model>> {
+    let tag = value
+        .as_object_mut()
+        .and_then(|fields| fields.remove(TYPE_TAG));
+    let Some(kind) = tag.as_ref().and_then(|t| t.as_str()).and_then(model_type) else {
+        return Err(Error::Store(format!(
+            "the model's type {} is not one this build knows ({})",
+            tag.map_or_else(|| "(none)".to_string(), |t| t.to_string()),
+            type_names()
+        ))
+        .into());
+    };
+    kind.load(value, read)
+}
+
+/// Which scoring function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scoring {
+    /// `predict`: regression and classification models.
+    Predict,
+    /// `predict_churn`: binary classifiers only.
+    Churn,
+    /// `segment`: kmeans models.
+    Segment,
+    /// The distance to the segment's centre, for the table form of `segment`.
+    Distance,
+    /// The MASE scale of a forecast row's series, for `evaluate`.
+    ForecastScale,
+}
+
+impl Scoring {
+    pub fn name(self) -> &'static str {
         match self {
-            Model::LinearReg(m) => Some(m.explain()),
-            Model::LogisticReg(m) => Some(m.explain()),
-            Model::KMeans(_) | Model::MatrixFactorization(_) | Model::Forecast(_) => None,
+            Scoring::Predict => "predict",
+            Scoring::Churn => "predict_churn",
+            Scoring::Segment => "segment",
+            Scoring::Distance => "segment_distance",
+            Scoring::ForecastScale => "forecast_scale",
         }
+    }
+
+    pub fn return_type(self) -> DataType {
+        match self {
+            Scoring::Segment => DataType::Int64,
+            Scoring::Predict | Scoring::Churn | Scoring::Distance | Scoring::ForecastScale => {
+                DataType::Float64
+            }
+        }
+    }
+
+    /// The refusal every model type but one gives a scoring that belongs to that one:
+    /// `instead` says what to call for this model.
+    pub fn needs(self, f: &str, name: &str, type_name: &str, instead: &str) -> Option<String> {
+        let needs = match self {
+            Scoring::Predict => return None,
+            Scoring::Churn => "a binary classifier",
+            Scoring::Segment | Scoring::Distance => "a kmeans model",
+            Scoring::ForecastScale => {
+                return Some(format!(
+                    "{f} needs a forecast model, but model {name} is not one"
+                ));
+            }
+        };
+        Some(format!(
+            "{f} needs {needs}, but model {name} is {type_name}; {instead}"
+        ))
     }
 }
 
@@ -161,7 +376,22 @@ pub fn dropped_warnings(design: &[String], dropped: &[(usize, Dropped)]) -> Vec<
 pub struct ResolvedModel {
     pub name: String,
     pub version: u64,
-    pub model: Arc<Model>,
+    pub model: Arc<dyn Model>,
+}
+
+impl ResolvedModel {
+    /// The model as type `M`, for a function (`f`) that takes that type only; the error
+    /// names the model and its type, and ends with `hint` when there is one.
+    pub fn downcast<M: ModelKind>(&self, f: &str, hint: &str) -> Result<&M> {
+        self.model.as_any().downcast_ref::<M>().ok_or_else(|| {
+            wrong_model_type(format!(
+                "{f} needs a {} model, but model {} is {}{hint}",
+                M::NAME,
+                self.name,
+                self.model.type_name()
+            ))
+        })
+    }
 }
 
 /// Where functions such as PREDICT look models up by name: cohort's model store, or

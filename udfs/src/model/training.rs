@@ -5,11 +5,12 @@ use std::collections::BTreeSet;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{Float64Type, Schema};
-use datafusion::common::{Result, plan_err};
+use datafusion::common::Result;
 use rayon::prelude::*;
 
 use super::Report;
 use super::encoding::{FeatureEncoding, FeatureStats, as_f64, as_text, is_categorical};
+use crate::error::bad_input_err;
 
 /// The rows a model trains on, read as often as its fit needs: a pass visits them in groups
 /// of batches, one group in memory at a time, whose batches are worked on in parallel.
@@ -23,10 +24,8 @@ pub trait Source: Sync {
     /// Calls `visit` on every group of batches in turn; stops at the first error.
     fn scan(&self, visit: &mut dyn FnMut(&[RecordBatch]) -> Result<()>) -> Result<()>;
 
-    /// What `visit` makes of the first group only.
-    fn first<T>(&self, visit: impl FnOnce(&[RecordBatch]) -> T) -> Result<Option<T>>
-    where
-        Self: Sized;
+    /// Calls `visit` on the first group only; false when there is none.
+    fn first(&self, visit: &mut dyn FnMut(&[RecordBatch])) -> Result<bool>;
 }
 
 /// Batches held in memory: one group of all of them.
@@ -49,8 +48,9 @@ impl Source for InMemory<'_> {
         visit(self.batches)
     }
 
-    fn first<T>(&self, visit: impl FnOnce(&[RecordBatch]) -> T) -> Result<Option<T>> {
-        Ok(Some(visit(self.batches)))
+    fn first(&self, visit: &mut dyn FnMut(&[RecordBatch])) -> Result<bool> {
+        visit(self.batches);
+        Ok(true)
     }
 }
 
@@ -137,13 +137,13 @@ impl TrainingSet {
     pub fn new(schema: &Schema, label: &str) -> Result<Self> {
         let Some((label_idx, _)) = schema.column_with_name(label) else {
             let names: Vec<_> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-            return plan_err!(
+            return bad_input_err!(
                 "label column {label} is not in the training query; its columns are: {}",
                 names.join(", ")
             );
         };
         if schema.fields().len() == 1 {
-            return plan_err!(
+            return bad_input_err!(
                 "the training query has only the label {label}; add feature columns to it"
             );
         }
@@ -153,7 +153,7 @@ impl TrainingSet {
     /// A set of features only, every column of `schema`, for models without a label.
     pub fn unlabelled(schema: &Schema) -> Result<Self> {
         if schema.fields().is_empty() {
-            return plan_err!("the training query has no columns; select the feature columns");
+            return bad_input_err!("the training query has no columns; select the feature columns");
         }
         Self::with_label(schema, String::new(), None)
     }
@@ -192,13 +192,13 @@ impl TrainingSet {
 
     /// [`TrainingSet::new`], then one pass over the source that skips rows with a NULL
     /// label or a NaN/infinite number and fits each feature's encoding on the rows left.
-    pub fn prepare(source: &impl Source, label: &str) -> Result<Self> {
+    pub fn prepare(source: &dyn Source, label: &str) -> Result<Self> {
         Self::new(source.schema(), label)?.fit(source)
     }
 
     /// The pass of [`TrainingSet::prepare`] over the source, for a set from
     /// [`TrainingSet::new`].
-    pub fn fit(mut self, source: &impl Source) -> Result<Self> {
+    pub fn fit(mut self, source: &dyn Source) -> Result<Self> {
         let schema = source.schema();
         let set = &mut self;
         let label = set.label.clone();
@@ -276,7 +276,7 @@ impl TrainingSet {
                  or infinite values)"
             )
         };
-        plan_err!("nothing to train on: {why}")
+        bad_input_err!("nothing to train on: {why}")
     }
 
     /// Which rows of `batch` are used: those with a label and only finite numbers.
@@ -341,7 +341,7 @@ impl TrainingSet {
     pub fn label_column(&self) -> Result<usize> {
         match self.label_idx {
             Some(l) => Ok(l),
-            None => plan_err!("this model needs a label column"),
+            None => bad_input_err!("this model needs a label column"),
         }
     }
 
@@ -349,7 +349,7 @@ impl TrainingSet {
     pub fn label_numbers(&self, rows: &Rows) -> Result<Vec<f64>> {
         match &rows.numbers[self.label_column()?] {
             Some(y) => Ok(rows.kept(y.as_primitive::<Float64Type>().values().iter().copied())),
-            None => plan_err!("label {} is not numeric", self.label),
+            None => bad_input_err!("label {} is not numeric", self.label),
         }
     }
 
