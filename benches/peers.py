@@ -131,11 +131,11 @@ def main():
     for n, d, ours, lin_time, intelex_time, log_time, score_time, ll_ours, ll_theirs in rows:
         lines.append(
             f"| {n:,} × {d} | {ours['floor']:.3f} s | {ours['linear']:.3f} s | "
-            f"{ours['linear'] / ours['floor']:.1f}× floor | {lin_time / ours['linear']:.1f}× faster | "
-            f"{intelex_time / ours['linear']:.1f}× faster | "
-            f"{ours['logistic']:.3f} s | {log_time / ours['logistic']:.1f}× faster | "
+            f"{ours['linear'] / ours['floor']:.2f}× floor | {lin_time / ours['linear']:.2f}× faster | "
+            f"{intelex_time / ours['linear']:.2f}× faster | "
+            f"{ours['logistic']:.3f} s | {log_time / ours['logistic']:.2f}× faster | "
             f"{ll_ours:.6f} / {ll_theirs:.6f} | {ours['score']:.3f} s | "
-            f"{ours['score'] / ours['floor']:.1f}× floor | {score_time / ours['score']:.1f}× |"
+            f"{ours['score'] / ours['floor']:.2f}× floor | {score_time / ours['score']:.2f}× |"
         )
     lines += [
         "",
