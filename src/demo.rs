@@ -12,10 +12,10 @@
 //!   `rating = clamp(round(3 + 1.5 · u·v + ε), 1, 5)`, `ε ~ N(0, 0.5²)`;
 //! - `daily_revenue` is level + trend + weekly + yearly seasonality + noise, see [`revenue`].
 
+use chrono::Datelike;
 use std::sync::Arc;
 
 use cohort_udfs::kernels::rng::Rng;
-use cohort_udfs::model::calendar::{civil, days_from_civil};
 use datafusion::arrow::array::{
     ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray,
 };
@@ -571,8 +571,8 @@ fn daily_revenue(seed: u64) -> Result<Table> {
 
 /// 1-based day of the year of a date given as days since 1970-01-01.
 fn day_of_year(date: i32) -> i32 {
-    let (year, ..) = civil(i64::from(date));
-    (i64::from(date) - days_from_civil(year, 1, 1) + 1) as i32
+    // The demo's dates are a few years around today, always in chrono's range.
+    chrono::NaiveDate::from_epoch_days(date).map_or(1, |d| d.ordinal() as i32)
 }
 
 fn round2(x: f64) -> f64 {

@@ -424,8 +424,8 @@ async fn short_series_are_fitted_without_seasonality_and_the_report_says_so() {
 /// seasonality would be off by about 8%).
 #[tokio::test(flavor = "multi_thread")]
 async fn demo_revenue_forecasts_recover_weekly_and_yearly_seasonality() {
+    use chrono::Datelike;
     use cohort::demo::{AS_OF, REGIONS, revenue};
-    use cohort_udfs::model::calendar::civil;
     let (engine, _store) = demo_engine(1.0);
     let forecasts = |sql: String| {
         let engine = &engine;
@@ -508,10 +508,8 @@ async fn demo_revenue_forecasts_recover_weekly_and_yearly_seasonality() {
         let mut day = first;
         let mut sum = 0.0;
         let mut n = 0.0;
-        let month_of = |d: i32| {
-            let (y, m, _) = civil(i64::from(d));
-            (y, m)
-        };
+        let month_of =
+            |d: i32| chrono::NaiveDate::from_epoch_days(d).map(|d| (d.year(), d.month()));
         while month_of(day) == month_of(first) {
             sum += revenue::expected(r, day);
             n += 1.0;

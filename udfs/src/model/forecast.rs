@@ -22,14 +22,15 @@ use datafusion::logical_expr::LogicalPlan;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::calendar::{add_months, civil};
+use super::calendar::{add_months, date};
 use super::matrix_factorization::{Ids, RawIds};
 use super::options::Options;
 use super::training::Source;
 use super::{Model, ModelKind, Report, Scored, Scoring, skipped_because};
-use crate::error::{Error, bad_input, bad_input_err};
+use crate::error::{Error, bad_input, bad_input_err, invalid_argument_err};
 use crate::kernels::ets::{self, Fit, Seasonality};
 use crate::predict_table::{appended, forecast_evaluate_plan};
+use chrono::Datelike;
 
 /// The `seasonality` option.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -250,7 +251,8 @@ impl ModelKind for ForecastModel {
                     describe(s),
                     display_time(&time_kind, w[0].0),
                     display_time(&time_kind, w[1].0),
-                    display_time(&time_kind, axis.advance(w[0].0, 1))
+                    axis.advance(w[0].0, 1)
+                        .map_or_else(String::new, |t| display_time(&time_kind, t))
                 );
             }
         }
@@ -429,11 +431,18 @@ impl ForecastModel {
                 ids.take((0..self.series.len()).flat_map(|s| std::iter::repeat_n(s, horizon))),
             );
         }
-        let times = self
+        let times: Option<Vec<i64>> = self
             .series
             .iter()
-            .flat_map(|s| (1..=horizon as i64).map(move |h| axis.advance(s.last, h)));
-        let time = time_array(&self.time_kind, times.collect());
+            .flat_map(|s| (1..=horizon as i64).map(move |h| axis.advance(s.last, h)))
+            .collect();
+        let Some(times) = times else {
+            return invalid_argument_err!(
+                "a horizon of {horizon} steps runs past the last date the calendar holds; \
+                 forecast fewer steps"
+            );
+        };
+        let time = time_array(&self.time_kind, times);
         fields.push(Field::new("time", time.data_type().clone(), false));
         columns.push(time);
         let column = |part: fn(&ets::Forecast) -> &Vec<f64>| -> ArrayRef {
@@ -769,50 +778,57 @@ impl Axis {
                 if from.rem_euclid(self.day) != to.rem_euclid(self.day) {
                     return None;
                 }
-                let (a, b) = (civil(fd), civil(td));
-                let months = (b.0 - a.0) * 12 + (b.1 - a.1);
-                (months % k == 0 && add_months(fd, months) == td).then_some(months / k)
+                let (a, b) = (date(fd)?, date(td)?);
+                let months = i64::from(b.year() - a.year()) * 12
+                    + (i64::from(b.month()) - i64::from(a.month()));
+                (months % k == 0 && add_months(fd, months) == Some(td)).then_some(months / k)
             }
             Step::Units(u) => ((to - from) % u == 0).then_some((to - from) / u),
         }
     }
 
-    /// The time `h` steps after `from`.
-    fn advance(&self, from: i64, h: i64) -> i64 {
+    /// The time `h` steps after `from`; `None` past the calendar's range.
+    fn advance(&self, from: i64, h: i64) -> Option<i64> {
         match self.step {
             Step::Months(k) => {
-                let days = add_months(from.div_euclid(self.day), h * k);
-                days * self.day + from.rem_euclid(self.day)
+                let days = add_months(from.div_euclid(self.day), h * k)?;
+                Some(days * self.day + from.rem_euclid(self.day))
             }
-            Step::Units(u) => from + h * u,
+            Step::Units(u) => Some(from + h * u),
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::calendar::days_from_civil;
     use super::*;
 
     #[test]
     fn calendar_round_trips() {
+        let civil = |days: i64| date(days).map(|d| (d.year(), d.month(), d.day()));
+        let days_from_civil = |y, m, d| {
+            chrono::NaiveDate::from_ymd_opt(y, m, d).map(|d| i64::from(d.to_epoch_days()))
+        };
         for days in [-800_000, -1, 0, 59, 10_956, 19_723, 20_634, 2_000_000] {
-            let (y, m, d) = civil(days);
-            assert_eq!(days_from_civil(y, m, d), days);
+            let (y, m, d) = civil(days).unwrap();
+            assert_eq!(days_from_civil(y, m, d), Some(days));
         }
-        assert_eq!(civil(19_723), (2024, 1, 1));
-        let jan31 = days_from_civil(2024, 1, 31);
-        assert_eq!(civil(add_months(jan31, 1)), (2024, 2, 29));
-        assert_eq!(civil(add_months(jan31, 13)), (2025, 2, 28));
-        let feb29 = days_from_civil(2024, 2, 29);
-        assert_eq!(civil(add_months(feb29, 1)), (2024, 3, 31));
+        assert_eq!(civil(19_723), Some((2024, 1, 1)));
+        let jan31 = days_from_civil(2024, 1, 31).unwrap();
+        assert_eq!(civil(add_months(jan31, 1).unwrap()), Some((2024, 2, 29)));
+        assert_eq!(civil(add_months(jan31, 13).unwrap()), Some((2025, 2, 28)));
+        let feb29 = days_from_civil(2024, 2, 29).unwrap();
+        assert_eq!(civil(add_months(feb29, 1).unwrap()), Some((2024, 3, 31)));
         let axis = Axis::new(&TimeKind::Date, Step::Months(1));
-        let jan1 = days_from_civil(2024, 1, 1);
+        let jan1 = days_from_civil(2024, 1, 1).unwrap();
         assert_eq!(
-            axis.steps_between(jan1, days_from_civil(2025, 1, 1)),
+            axis.steps_between(jan1, days_from_civil(2025, 1, 1).unwrap()),
             Some(12)
         );
-        assert_eq!(axis.steps_between(jan1, days_from_civil(2025, 1, 2)), None);
+        assert_eq!(
+            axis.steps_between(jan1, days_from_civil(2025, 1, 2).unwrap()),
+            None
+        );
         assert_eq!(axis.steps_between(jan31, feb29), Some(1));
     }
 }
