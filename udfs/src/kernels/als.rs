@@ -19,6 +19,7 @@
 //! Users, then items, are solved in parallel, each row independently of the others, so the
 //! result depends on the seed alone. Rows with no interactions get zero factors.
 
+use ndarray::{Array2, ArrayView1};
 use rayon::prelude::*;
 
 use super::cholesky::{cholesky, solve};
@@ -379,19 +380,22 @@ fn explicit_row(
         }
     }
     let lambda = l2_reg * columns.len() as f64;
-    let rows: Vec<Vec<f64>> = (0..d)
-        .map(|i| {
-            let mut row = a[i * d..(i + 1) * d].to_vec();
-            // λ > 0 keeps the system positive definite; with λ = 0 a row with fewer
-            // ratings than factors is singular, and the smallest ridge that fixes it is used.
-            row[i] += lambda.max(1e-9 * (1.0 + a[i * d + i]));
-            row
-        })
-        .collect();
-    match cholesky(&rows) {
+    let system = Array2::from_shape_fn((d, d), |(i, j)| {
+        let v = a[i * d + j];
+        // λ > 0 keeps the system positive definite; with λ = 0 a row with fewer
+        // ratings than factors is singular, and the smallest ridge that fixes it is used.
+        if i == j {
+            v + lambda.max(1e-9 * (1.0 + v))
+        } else {
+            v
+        }
+    });
+    match cholesky(system.view()) {
         Some(l) => {
-            let z = solve(&l, &b);
-            x.copy_from_slice(&z[..f]);
+            let z = solve(l.view(), ArrayView1::from(&b));
+            for (xi, zi) in x.iter_mut().zip(&z) {
+                *xi = *zi;
+            }
             *bias = z[f];
         }
         None => {
@@ -712,14 +716,9 @@ mod tests {
                 *bi += (1.0 + alpha * r) * v;
             }
         }
-        let rows: Vec<Vec<f64>> = (0..f)
-            .map(|i| {
-                let mut row = a[i * f..(i + 1) * f].to_vec();
-                row[i] += l2;
-                row
-            })
-            .collect();
-        let exact = solve(&cholesky(&rows).unwrap(), &b);
+        let mut system = Array2::from_shape_vec((f, f), a).unwrap();
+        system.diag_mut().iter_mut().for_each(|v| *v += l2);
+        let exact = solve(cholesky(system.view()).unwrap().view(), ArrayView1::from(&b));
         let mut x = vec![0.0f32; f];
         let gram = gramian(&y32, f);
         System {

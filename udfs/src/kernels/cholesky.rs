@@ -1,74 +1,73 @@
 //! Small dense Cholesky routines for the normal equations of models with up to a few
 //! hundred parameters: the solve is negligible next to the pass over the data.
 
-pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, s};
+
+/// `Σ aᵢ bᵢ`, summed in order.
+pub(crate) fn dot<'a>(
+    a: impl IntoIterator<Item = &'a f64>,
+    b: impl IntoIterator<Item = &'a f64>,
+) -> f64 {
+    a.into_iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-/// Solves `L x = b` for lower-triangular `L` given by rows.
-pub(crate) fn forward(l: &[Vec<f64>], b: &[f64]) -> Vec<f64> {
+/// Solves `L x = b` for lower-triangular `L` (only its lower triangle is read).
+pub(crate) fn forward(l: ArrayView2<f64>, b: ArrayView1<f64>) -> Array1<f64> {
     let mut x = Vec::with_capacity(b.len());
-    for (i, row) in l.iter().enumerate() {
-        let s = b[i] - dot(&row[..i], &x);
+    for (i, row) in l.rows().into_iter().enumerate() {
+        let s = b[i] - dot(row.slice(s![..i]), &x);
         x.push(s / row[i]);
     }
-    x
+    Array1::from(x)
 }
 
 /// Solves `Lᵀ x = b`.
-fn backward(l: &[Vec<f64>], b: &[f64]) -> Vec<f64> {
+fn backward(l: ArrayView2<f64>, b: ArrayView1<f64>) -> Array1<f64> {
     let n = b.len();
-    let mut x = vec![0.0; n];
+    let mut x = Array1::zeros(n);
     for i in (0..n).rev() {
-        let s: f64 = ((i + 1)..n).map(|k| l[k][i] * x[k]).sum();
-        x[i] = (b[i] - s) / l[i][i];
+        let s: f64 = dot(l.column(i).slice(s![i + 1..]), x.slice(s![i + 1..]));
+        x[i] = (b[i] - s) / l[[i, i]];
     }
     x
 }
 
 /// Solves `L Lᵀ x = b`.
-pub(crate) fn solve(l: &[Vec<f64>], b: &[f64]) -> Vec<f64> {
-    backward(l, &forward(l, b))
+pub(crate) fn solve(l: ArrayView2<f64>, b: ArrayView1<f64>) -> Array1<f64> {
+    backward(l, forward(l, b).view())
 }
 
 /// `(L Lᵀ)⁻¹`, column by column.
-pub(crate) fn invert(l: &[Vec<f64>]) -> Vec<Vec<f64>> {
-    let n = l.len();
-    let columns: Vec<Vec<f64>> = (0..n)
-        .map(|j| {
-            let e: Vec<f64> = (0..n).map(|i| f64::from(u8::from(i == j))).collect();
-            solve(l, &e)
-        })
-        .collect();
-    (0..n)
-        .map(|i| (0..n).map(|j| columns[j][i]).collect())
-        .collect()
+pub(crate) fn invert(l: ArrayView2<f64>) -> Array2<f64> {
+    let n = l.nrows();
+    let mut inverse = Array2::zeros((n, n));
+    for (j, mut column) in inverse.columns_mut().into_iter().enumerate() {
+        let e: Array1<f64> = (0..n).map(|i| f64::from(u8::from(i == j))).collect();
+        column.assign(&solve(l, e.view()));
+    }
+    inverse
 }
 
 /// The Cholesky factor of a symmetric positive definite matrix, or `None` if it is not.
-pub(crate) fn cholesky(a: &[Vec<f64>]) -> Option<Vec<Vec<f64>>> {
-    let mut l: Vec<Vec<f64>> = Vec::with_capacity(a.len());
-    for (j, row) in a.iter().enumerate() {
-        let mut lj = forward(&l, &row[..j]);
+/// Only the lower triangle of `a` is read.
+pub(crate) fn cholesky(a: ArrayView2<f64>) -> Option<Array2<f64>> {
+    let n = a.nrows();
+    let mut l = Array2::zeros((n, n));
+    for (j, row) in a.rows().into_iter().enumerate() {
+        let lj = forward(l.slice(s![..j, ..j]), row.slice(s![..j]));
         let d = row[j] - lj.iter().map(|v| v * v).sum::<f64>();
         if d <= 0.0 {
             return None;
         }
-        lj.push(d.sqrt());
-        l.push(lj);
+        l.slice_mut(s![j, ..j]).assign(&lj);
+        l[[j, j]] = d.sqrt();
     }
     Some(l)
 }
 
-pub(crate) fn matmul(a: &[Vec<f64>], b: &[Vec<f64>]) -> Vec<Vec<f64>> {
-    let m = b.first().map_or(0, Vec::len);
-    a.iter()
-        .map(|row| {
-            (0..m)
-                .map(|j| row.iter().zip(b).map(|(x, r)| x * r[j]).sum())
-                .collect()
-        })
-        .collect()
+/// `A B`, each entry summed in order.
+pub(crate) fn matmul(a: ArrayView2<f64>, b: ArrayView2<f64>) -> Array2<f64> {
+    Array2::from_shape_fn((a.nrows(), b.ncols()), |(i, j)| dot(a.row(i), b.column(j)))
 }
 
 /// Picks, in order, the columns of a Gram matrix that are not linear combinations of those
@@ -78,13 +77,16 @@ pub(crate) fn independent_columns(
     candidates: impl IntoIterator<Item = usize>,
     gram: impl Fn(usize, usize) -> f64,
     tol: f64,
-) -> (Vec<Vec<f64>>, Vec<usize>, Vec<usize>) {
-    let mut chol: Vec<Vec<f64>> = Vec::new();
+) -> (Array2<f64>, Vec<usize>, Vec<usize>) {
+    let candidates: Vec<usize> = candidates.into_iter().collect();
+    // The factor of the columns kept so far is the top-left `kept × kept` block.
+    let mut chol = Array2::zeros((candidates.len(), candidates.len()));
     let mut kept: Vec<usize> = Vec::new();
     let mut dropped = Vec::new();
     for j in candidates {
-        let a: Vec<f64> = kept.iter().map(|&i| gram(i, j)).collect();
-        let mut row = forward(&chol, &a);
+        let a: Array1<f64> = kept.iter().map(|&i| gram(i, j)).collect();
+        let r = kept.len();
+        let row = forward(chol.slice(s![..r, ..r]), a.view());
         let ajj = gram(j, j);
         let residual = ajj - row.iter().map(|v| v * v).sum::<f64>();
         // Written so that a NaN residual also counts as dependent.
@@ -92,9 +94,10 @@ pub(crate) fn independent_columns(
             dropped.push(j);
             continue;
         }
-        row.push(residual.sqrt());
-        chol.push(row);
+        chol.slice_mut(s![r, ..r]).assign(&row);
+        chol[[r, r]] = residual.sqrt();
         kept.push(j);
     }
-    (chol, kept, dropped)
+    let r = kept.len();
+    (chol.slice(s![..r, ..r]).to_owned(), kept, dropped)
 }

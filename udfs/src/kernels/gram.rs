@@ -6,6 +6,8 @@
 //! each value loaded feeds several multiply-adds instead of one. On x86-64 with AVX2 and
 //! FMA (checked at run time) the same code is compiled with fused multiply-adds.
 
+use ndarray::ArrayViewMut2;
+
 /// Rows per tile; a multiple of [`LANES`].
 const TILE: usize = 256;
 /// Independent partial sums per product, one SIMD register of f64 with AVX2.
@@ -14,14 +16,24 @@ const LANES: usize = 4;
 const MR: usize = 3;
 const NR: usize = 4;
 
-/// Adds the shifted, weighted cross-products of `columns` (equal lengths) to the row-major
-/// `k × k` matrix `out`. Only the upper triangle (`j ≥ i`) is written; call [`mirror`] once
-/// at the end. `shift` (one per column) is subtracted before multiplying; `weight` scales
-/// each row's contribution.
-pub fn accumulate(columns: &[&[f64]], shift: &[f64], weight: Option<&[f64]>, out: &mut [f64]) {
+/// Adds the shifted, weighted cross-products of `columns` (equal lengths) to the `k × k`
+/// matrix `out`, which must be in standard (row-major) layout, as `Array2::zeros` makes it
+/// (it panics otherwise).
+/// Only the upper triangle (`j ≥ i`) is written; call [`mirror`] once at the end. `shift`
+/// (one per column) is subtracted before multiplying; `weight` scales each row's
+/// contribution.
+pub fn accumulate(
+    columns: &[&[f64]],
+    shift: &[f64],
+    weight: Option<&[f64]>,
+    mut out: ArrayViewMut2<f64>,
+) {
     let k = columns.len();
     assert_eq!(shift.len(), k, "one shift per column");
-    assert_eq!(out.len(), k * k, "a k × k output");
+    assert_eq!(out.dim(), (k, k), "a k × k output");
+    let out = out
+        .as_slice_mut()
+        .expect("the output in standard layout");
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
         // SAFETY: the CPU supports the features the function is compiled for.
@@ -31,8 +43,14 @@ pub fn accumulate(columns: &[&[f64]], shift: &[f64], weight: Option<&[f64]>, out
     accumulate_with::<Plain>(columns, shift, weight, out);
 }
 
-/// Copies the upper triangle of the row-major `k × k` matrix onto the lower one.
-pub fn mirror(m: &mut [f64], k: usize) {
+/// Copies the upper triangle of the square matrix `m` onto the lower one.
+pub fn mirror(mut m: ArrayViewMut2<f64>) {
+    let k = m.nrows();
+    assert_eq!(m.ncols(), k, "a square matrix");
+    // Through the values, as `accumulate` wrote them.
+    let m = m
+        .as_slice_mut()
+        .expect("the matrix in standard layout");
     for i in 0..k {
         for j in i + 1..k {
             m[j * k + i] = m[i * k + j];
@@ -273,9 +291,9 @@ mod tests {
                 let shift: Vec<f64> = (0..k).map(|c| c as f64 * 0.5).collect();
                 for w in [None, Some(weight.as_slice())] {
                     let slices: Vec<&[f64]> = columns.iter().map(Vec::as_slice).collect();
-                    let mut got = vec![0.0; k * k];
-                    accumulate(&slices, &shift, w, &mut got);
-                    mirror(&mut got, k);
+                    let mut got = ndarray::Array2::zeros((k, k));
+                    accumulate(&slices, &shift, w, got.view_mut());
+                    mirror(got.view_mut());
                     let want = naive(&columns, &shift, w);
                     for (g, e) in got.iter().zip(&want) {
                         assert!((g - e).abs() <= 1e-9 * (1.0 + e.abs()), "k={k} rows={rows}");
@@ -297,8 +315,8 @@ mod tests {
         let slices: Vec<&[f64]> = columns.iter().map(Vec::as_slice).collect();
         let mut plain = vec![0.0; 36];
         accumulate_with::<Plain>(&slices, &[0.0; 6], None, &mut plain);
-        let mut best = vec![0.0; 36];
-        accumulate(&slices, &[0.0; 6], None, &mut best);
+        let mut best = ndarray::Array2::zeros((6, 6));
+        accumulate(&slices, &[0.0; 6], None, best.view_mut());
         for (p, b) in plain.iter().zip(&best) {
             assert!((p - b).abs() <= 1e-12 * (1.0 + p.abs()));
         }

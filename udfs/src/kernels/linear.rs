@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use ndarray::{Array1, Array2};
+
 use super::cholesky::{cholesky, dot, independent_columns, invert, matmul, solve};
 use super::dist::student_t_two_sided;
 use super::moments::Moments;
@@ -42,14 +44,13 @@ pub struct LinearFit {
     pub intercept: f64,
     /// NaN when fitted without an intercept.
     pub intercept_std_err: f64,
-    pub coef: Vec<f64>,
+    pub coef: Array1<f64>,
     pub std_err: Vec<f64>,
     pub t: Vec<f64>,
     pub p: Vec<f64>,
     pub dropped: Vec<(usize, Dropped)>,
-    /// Covariance of the coefficients, row-major `d × d`; rows and columns of dropped
-    /// features are 0.
-    pub cov: Vec<f64>,
+    /// Covariance of the coefficients, `d × d`; rows and columns of dropped features are 0.
+    pub cov: Array2<f64>,
     /// Covariance of the intercept with each coefficient (0 without an intercept).
     pub intercept_cov: Vec<f64>,
     pub r2: f64,
@@ -150,54 +151,44 @@ pub fn fit_linear(moments: &Moments, options: LinearOptions) -> Result<LinearFit
     let parameters = kept.len() + usize::from(options.fit_intercept);
 
     // Solve (A + λI) β = c on the kept features.
-    let a: Vec<Vec<f64>> = kept
-        .iter()
-        .map(|&i| kept.iter().map(|&j| raw(i, j)).collect())
-        .collect();
-    let c: Vec<f64> = kept.iter().map(|&i| raw(i, d)).collect();
+    let a = Array2::from_shape_fn((kept.len(), kept.len()), |(i, j)| raw(kept[i], kept[j]));
+    let c: Array1<f64> = kept.iter().map(|&i| raw(i, d)).collect();
     let factor = if options.l2 > 0.0 {
         let mut penalised = a.clone();
-        for (i, row) in penalised.iter_mut().enumerate() {
-            row[i] += options.l2;
-        }
-        cholesky(&penalised).ok_or(FitError::ConstantLabel)?
+        penalised.diag_mut().iter_mut().for_each(|v| *v += options.l2);
+        cholesky(penalised.view()).ok_or(FitError::ConstantLabel)?
     } else {
         chol
     };
-    let beta = solve(&factor, &c);
-    let inverse = invert(&factor);
+    let beta = solve(factor.view(), c.view());
+    let inverse = invert(factor.view());
 
-    let a_beta: Vec<f64> = a.iter().map(|row| dot(row, &beta)).collect();
+    let a_beta: Array1<f64> = a.rows().into_iter().map(|row| dot(row, &beta)).collect();
     let rss = (yy - 2.0 * dot(&beta, &c) + dot(&beta, &a_beta)).max(0.0);
     let df_resid = n - parameters as f64;
     let sigma2 = rss / df_resid;
     // Cov(β) = σ² (A+λI)⁻¹ A (A+λI)⁻¹, which is σ² A⁻¹ without a penalty.
-    let cov: Vec<Vec<f64>> = if options.l2 > 0.0 {
-        let ia = matmul(&inverse, &a);
-        matmul(&ia, &inverse)
-            .into_iter()
-            .map(|r| r.into_iter().map(|v| v * sigma2).collect())
-            .collect()
+    let cov = if options.l2 > 0.0 {
+        let ia = matmul(inverse.view(), a.view());
+        matmul(ia.view(), inverse.view())
     } else {
         inverse
-            .iter()
-            .map(|r| r.iter().map(|v| v * sigma2).collect())
-            .collect()
-    };
+    }
+    .mapv_into(|v| v * sigma2);
 
-    let mut cov_full = vec![0.0; d * d];
+    let mut cov_full = Array2::zeros((d, d));
     for (a, &i) in kept.iter().enumerate() {
         for (b, &j) in kept.iter().enumerate() {
-            cov_full[i * d + j] = cov[a][b];
+            cov_full[[i, j]] = cov[[a, b]];
         }
     }
-    let mut coef = vec![0.0; d];
+    let mut coef = Array1::zeros(d);
     let mut std_err = vec![f64::NAN; d];
     let mut t = vec![f64::NAN; d];
     let mut pv = vec![f64::NAN; d];
     for (slot, &j) in kept.iter().enumerate() {
         coef[j] = beta[slot];
-        std_err[j] = cov[slot][slot].sqrt();
+        std_err[j] = cov[[slot, slot]].sqrt();
         t[j] = coef[j] / std_err[j];
         pv[j] = student_t_two_sided(t[j], df_resid);
     }
@@ -205,7 +196,7 @@ pub fn fit_linear(moments: &Moments, options: LinearOptions) -> Result<LinearFit
     let mut intercept_cov = vec![0.0; d];
     let (intercept, intercept_std_err) = if options.fit_intercept {
         let xm: Vec<f64> = kept.iter().map(|&j| mean[j]).collect();
-        let cov_xm: Vec<f64> = cov.iter().map(|row| dot(row, &xm)).collect();
+        let cov_xm: Vec<f64> = cov.rows().into_iter().map(|row| dot(row, &xm)).collect();
         for (slot, &j) in kept.iter().enumerate() {
             intercept_cov[j] = -cov_xm[slot];
         }

@@ -5,6 +5,7 @@
 //! exactly. Standard errors come from the Hessian at the final coefficients, as in
 //! statsmodels' `Logit`.
 
+use ndarray::{Array1, Array2, ArrayView1, Axis};
 use rayon::prelude::*;
 
 use super::cholesky::{cholesky, independent_columns, invert, solve};
@@ -26,12 +27,12 @@ pub struct LogisticOptions {
 /// NaN statistics.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogisticFit {
-    pub coef: Vec<f64>,
+    pub coef: Array1<f64>,
     pub std_err: Vec<f64>,
     pub z: Vec<f64>,
     pub p: Vec<f64>,
-    /// Covariance of the coefficients, row-major, 0 for dropped columns.
-    pub cov: Vec<f64>,
+    /// Covariance of the coefficients, 0 for dropped columns.
+    pub cov: Array2<f64>,
     /// Columns left out as linear combinations of earlier ones (or constant, when there is
     /// an intercept).
     pub dropped: Vec<usize>,
@@ -75,10 +76,10 @@ const COLLINEAR_TOL: f64 = 1e-9;
 /// Standardised coefficients beyond this mean the likelihood has no maximum.
 const SEPARATION_LIMIT: f64 = 30.0;
 
-/// Gradient, Hessian (row-major, full) and log-likelihood of the rows, as sums.
+/// Gradient, Hessian (full, standard layout) and log-likelihood of the rows, as sums.
 struct Pass {
     gradient: Vec<f64>,
-    hessian: Vec<f64>,
+    hessian: Array2<f64>,
     log_likelihood: f64,
 }
 
@@ -86,14 +87,14 @@ impl Pass {
     fn zero(k: usize) -> Self {
         Self {
             gradient: vec![0.0; k],
-            hessian: vec![0.0; k * k],
+            hessian: Array2::zeros((k, k)),
             log_likelihood: 0.0,
         }
     }
 
     /// The Hessian made whole from its upper triangle.
-    fn mirrored(mut self, k: usize) -> Pass {
-        mirror(&mut self.hessian, k);
+    fn mirrored(mut self) -> Pass {
+        mirror(self.hessian.view_mut());
         self
     }
 
@@ -101,9 +102,7 @@ impl Pass {
         for (a, b) in self.gradient.iter_mut().zip(&other.gradient) {
             *a += b;
         }
-        for (a, b) in self.hessian.iter_mut().zip(&other.hessian) {
-            *a += b;
-        }
+        self.hessian += &other.hessian;
         self.log_likelihood += other.log_likelihood;
         self
     }
@@ -186,7 +185,7 @@ fn pass<R: Rows + ?Sized>(rows: &R, kept: &[usize], beta: &[f64]) -> Result<Pass
     Ok(parts
         .into_iter()
         .fold(Pass::zero(k), Pass::merge)
-        .mirrored(k))
+        .mirrored())
 }
 
 /// The pass over one piece, with the upper triangle of the Hessian.
@@ -222,7 +221,7 @@ fn piece_pass(piece: &Block, kept: &[usize], beta: &[f64]) -> Pass {
     for (g, x) in out.gradient.iter_mut().zip(&chunk) {
         *g = dot(x, &resid);
     }
-    accumulate(&chunk, &vec![0.0; k], Some(&curv), &mut out.hessian);
+    accumulate(&chunk, &vec![0.0; k], Some(&curv), out.hessian.view_mut());
     out
 }
 
@@ -289,26 +288,21 @@ pub fn fit_logistic<R: Rows + ?Sized>(
     }
 
     // Covariance from the (penalised) Hessian at the final coefficients.
-    let k = kept.len();
-    let mut h = to_rows(&current.hessian, k);
-    for (i, row) in h.iter_mut().enumerate() {
-        row[i] += penalty[i];
-    }
-    let cov_kept = cholesky(&h)
-        .map(|l| invert(&l))
+    let cov_kept = cholesky(penalised(current.hessian, &penalty).view())
+        .map(|l| invert(l.view()))
         .ok_or(LogisticError::Separation)?;
-    let mut coef = vec![0.0; d];
+    let mut coef = Array1::zeros(d);
     let mut std_err = vec![f64::NAN; d];
     let mut z = vec![f64::NAN; d];
     let mut p = vec![f64::NAN; d];
-    let mut cov = vec![0.0; d * d];
+    let mut cov = Array2::zeros((d, d));
     for (a, &i) in kept.iter().enumerate() {
         coef[i] = beta[a];
-        std_err[i] = cov_kept[a][a].sqrt();
+        std_err[i] = cov_kept[[a, a]].sqrt();
         z[i] = coef[i] / std_err[i];
         p[i] = normal_two_sided(z[i]);
         for (b, &j) in kept.iter().enumerate() {
-            cov[i * d + j] = cov_kept[a][b];
+            cov[[i, j]] = cov_kept[[a, b]];
         }
     }
     Ok(LogisticFit {
@@ -339,8 +333,7 @@ fn start_at<R: Rows + ?Sized>(rows: &R, beta: &[f64]) -> Result<Start, R::Error>
     let d = beta.len();
     let all: Vec<usize> = (0..d).collect();
     let first = pass(rows, &all, beta)?;
-    let (_, kept, dropped) =
-        independent_columns(0..d, |i, j| first.hessian[i * d + j], COLLINEAR_TOL);
+    let (_, kept, dropped) = independent_columns(0..d, |i, j| first.hessian[[i, j]], COLLINEAR_TOL);
     let restricted: Vec<f64> = kept.iter().map(|&j| beta[j]).collect();
     if dropped.iter().any(|&j| beta[j] != 0.0) {
         // The pass was at coefficients the restricted model cannot hold: take it again.
@@ -354,11 +347,12 @@ fn start_at<R: Rows + ?Sized>(rows: &R, beta: &[f64]) -> Result<Start, R::Error>
     }
     let at = Pass {
         gradient: kept.iter().map(|&i| first.gradient[i]).collect(),
-        hessian: kept
-            .iter()
-            .flat_map(|&i| kept.iter().map(move |&j| (i, j)))
-            .map(|(i, j)| first.hessian[i * d + j])
-            .collect(),
+        hessian: first
+            .hessian
+            .select(Axis(0), &kept)
+            .select(Axis(1), &kept)
+            .as_standard_layout()
+            .into_owned(),
         log_likelihood: first.log_likelihood,
     };
     Ok(Start {
@@ -438,17 +432,14 @@ fn newton<R: Rows + ?Sized>(
     let mut converged = false;
     while iterations < max_iterations {
         iterations += 1;
-        let mut h = to_rows(&current.hessian, k);
-        for (i, row) in h.iter_mut().enumerate() {
-            row[i] += penalty[i];
-        }
+        let h = penalised(current.hessian.clone(), &penalty);
         let g: Vec<f64> = (0..k)
             .map(|i| current.gradient[i] - penalty[i] * beta[i])
             .collect();
-        let Some(l) = cholesky(&h) else {
+        let Some(l) = cholesky(h.view()) else {
             return Err(LogisticError::Separation.into());
         };
-        let step = solve(&l, &g);
+        let step = solve(l.view(), ArrayView1::from(&g));
         // Halve the step until the objective does not fall (Newton can overshoot far from
         // the optimum).
         let before = objective(&current, &beta);
@@ -482,8 +473,12 @@ fn newton<R: Rows + ?Sized>(
     })
 }
 
-fn to_rows(flat: &[f64], k: usize) -> Vec<Vec<f64>> {
-    flat.chunks(k.max(1)).map(<[f64]>::to_vec).take(k).collect()
+/// The Hessian `h` with the ridge penalty of each column added on its diagonal.
+fn penalised(mut h: Array2<f64>, penalty: &[f64]) -> Array2<f64> {
+    for (v, l) in h.diag_mut().iter_mut().zip(penalty) {
+        *v += l;
+    }
+    h
 }
 
 #[cfg(test)]

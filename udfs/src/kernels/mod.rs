@@ -1,5 +1,10 @@
-//! Numerical kernels. They work on plain slices and know nothing of SQL, so they can be
-//! tested against reference libraries directly and reused by any front end.
+//! Numerical kernels. They take slices and `ndarray` views (dense matrices are `ndarray`
+//! arrays) and know nothing of SQL, so they can be tested against reference libraries
+//! directly and reused by any front end.
+
+use std::borrow::Cow;
+
+use ndarray::ArrayView2;
 
 pub mod als;
 mod cholesky;
@@ -18,3 +23,12 @@ mod prefetch;
 mod quantised;
 pub mod rng;
 pub mod top_k;
+
+/// A matrix's values row by row, for hot loops over plain slices: borrowed when it is in
+/// standard (row-major) layout, as every matrix the kernels build is, copied otherwise.
+pub fn row_major(m: ArrayView2<'_, f64>) -> Cow<'_, [f64]> {
+    match m.to_slice() {
+        Some(values) => Cow::Borrowed(values),
+        None => Cow::Owned(m.iter().copied().collect()),
+    }
+}

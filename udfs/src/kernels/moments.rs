@@ -6,6 +6,8 @@
 //! be accumulated independently, in any order, and combined. Centring per batch keeps the
 //! sums well conditioned even when columns have large means.
 
+use ndarray::{Array2, ArrayView2, Zip};
+
 use super::gram::{accumulate, mirror};
 
 /// Count, means and centred co-moments of `k` columns.
@@ -13,8 +15,8 @@ use super::gram::{accumulate, mirror};
 pub struct Moments {
     n: f64,
     mean: Vec<f64>,
-    /// Row-major `k × k`, symmetric (both halves kept).
-    comoment: Vec<f64>,
+    /// `k × k`, symmetric (both halves kept).
+    comoment: Array2<f64>,
 }
 
 impl Moments {
@@ -23,7 +25,7 @@ impl Moments {
         Self {
             n: 0.0,
             mean: vec![0.0; k],
-            comoment: vec![0.0; k * k],
+            comoment: Array2::zeros((k, k)),
         }
     }
 
@@ -44,7 +46,12 @@ impl Moments {
 
     /// The centred co-moment of columns `i` and `j`.
     pub fn comoment(&self, i: usize, j: usize) -> f64 {
-        self.comoment[i * self.width() + j]
+        self.comoment[[i, j]]
+    }
+
+    /// The centred co-moment matrix, `k × k`.
+    pub fn comoments(&self) -> ArrayView2<'_, f64> {
+        self.comoment.view()
     }
 
     /// Adds the rows of `columns` (all of one length, no missing values).
@@ -61,8 +68,8 @@ impl Moments {
             debug_assert_eq!(c.len(), rows);
             *m = sum(c) / rows as f64;
         }
-        accumulate(columns, &batch.mean, None, &mut batch.comoment);
-        mirror(&mut batch.comoment, k);
+        accumulate(columns, &batch.mean, None, batch.comoment.view_mut());
+        mirror(batch.comoment.view_mut());
         self.merge(&batch);
     }
 
@@ -76,7 +83,6 @@ impl Moments {
             self.clone_from(other);
             return;
         }
-        let k = self.width();
         let n = self.n + other.n;
         let delta: Vec<f64> = other
             .mean
@@ -85,11 +91,9 @@ impl Moments {
             .map(|(b, a)| b - a)
             .collect();
         let scale = self.n * other.n / n;
-        for i in 0..k {
-            for j in 0..k {
-                self.comoment[i * k + j] += other.comoment[i * k + j] + scale * delta[i] * delta[j];
-            }
-        }
+        Zip::indexed(&mut self.comoment)
+            .and(&other.comoment)
+            .for_each(|(i, j), m, o| *m += o + scale * delta[i] * delta[j]);
         for (m, d) in self.mean.iter_mut().zip(&delta) {
             *m += d * other.n / n;
         }
@@ -102,11 +106,7 @@ impl Moments {
         let k = self.width();
         let factor = |i: usize| if i + 1 < k { scale[i] } else { 1.0 };
         let mut out = self.clone();
-        for i in 0..k {
-            for j in 0..k {
-                out.comoment[i * k + j] /= factor(i) * factor(j);
-            }
-        }
+        Zip::indexed(&mut out.comoment).for_each(|(i, j), m| *m /= factor(i) * factor(j));
         for m in &mut out.mean[..k - 1] {
             *m = 0.0;
         }
@@ -119,7 +119,7 @@ impl Moments {
         let mut v = Vec::with_capacity(1 + self.mean.len() + self.comoment.len());
         v.push(self.n);
         v.extend_from_slice(&self.mean);
-        v.extend_from_slice(&self.comoment);
+        v.extend(self.comoment.iter());
         v
     }
 
@@ -131,7 +131,7 @@ impl Moments {
         Some(Self {
             n: v[0],
             mean: v[1..=k].to_vec(),
-            comoment: v[1 + k..].to_vec(),
+            comoment: Array2::from_shape_vec((k, k), v[1 + k..].to_vec()).ok()?,
         })
     }
 }
@@ -224,7 +224,7 @@ mod tests {
         let mut whole = Moments::new(3);
         whole.update(&cols.iter().map(|c| c.as_slice()).collect::<Vec<_>>());
         close(whole.mean(), &mean);
-        close(&whole.comoment, &m);
+        close(whole.comoment.as_slice().unwrap(), &m);
 
         // Uneven pieces merged in a different order give the same state.
         let mut parts = Vec::new();
@@ -239,7 +239,7 @@ mod tests {
         }
         assert_eq!(merged.count(), 103.0);
         close(merged.mean(), &mean);
-        close(&merged.comoment, &m);
+        close(merged.comoment.as_slice().unwrap(), &m);
     }
 
     #[test]

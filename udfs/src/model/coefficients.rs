@@ -4,16 +4,19 @@
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::datatypes::Float64Type;
 use datafusion::common::Result;
+use ndarray::{Array1, Array2, s};
 use serde::{Deserialize, Serialize};
 
 use super::encoding::{FeatureEncoding, as_f64};
 
-/// Intercept and weights in standardised design units, with their uncertainty.
+/// Intercept and weights in standardised design units, with their uncertainty. Stored as
+/// JSON with the weights and the covariance as plain arrays of numbers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Coefficients {
     pub intercept: f64,
     /// One weight per design column (0 for a dropped column).
-    pub weights: Vec<f64>,
+    #[serde(with = "super::flat_vector")]
+    pub weights: Array1<f64>,
     /// Standard errors, test statistics (t or z) and p-values (NaN where dropped).
     #[serde(with = "super::nan_as_null")]
     pub std_err: Vec<f64>,
@@ -21,8 +24,10 @@ pub struct Coefficients {
     pub statistic: Vec<f64>,
     #[serde(with = "super::nan_as_null")]
     pub p_value: Vec<f64>,
-    /// Covariance of the weights, row-major (0 for dropped columns).
-    pub covariance: Vec<f64>,
+    /// Covariance of the weights, design columns × design columns (0 for dropped columns);
+    /// stored row by row.
+    #[serde(with = "super::flat_square")]
+    pub covariance: Array2<f64>,
     /// Variance of the intercept and its covariance with each weight; `None` without one.
     pub intercept_variance: Option<f64>,
     pub intercept_covariance: Vec<f64>,
@@ -90,7 +95,7 @@ impl Coefficients {
                 FeatureEncoding::OneHot { levels, .. } => {
                     let mut design = Vec::with_capacity(levels.len());
                     f.encode(column, &mut design)?;
-                    for (w, d) in self.weights[j..j + levels.len()].iter().zip(&design) {
+                    for (w, d) in self.weights.slice(s![j..j + levels.len()]).iter().zip(&design) {
                         if *w != 0.0 {
                             for (o, v) in out.iter_mut().zip(d) {
                                 *o += w * v;
@@ -140,10 +145,10 @@ impl Coefficients {
                     .sum::<f64>();
             // Var(b0 - aᵀw) = Var(b0) - 2 aᵀ Cov(w, b0) + aᵀ Cov(w) a.
             let mut var = var0;
-            for i in 0..d {
+            for (i, row) in self.covariance.rows().into_iter().enumerate() {
                 var -= 2.0 * shift[i] * self.intercept_covariance[i];
-                for j in 0..d {
-                    var += shift[i] * self.covariance[i * d + j] * shift[j];
+                for (c, a) in row.iter().zip(&shift) {
+                    var += shift[i] * c * a;
                 }
             }
             let se = var.sqrt();
@@ -169,5 +174,33 @@ impl Coefficients {
             });
         }
         rows
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_with_plain_arrays() {
+        // The form models have always been stored in: weights and covariance (row by row)
+        // as plain arrays of numbers, NaN as null.
+        let stored = serde_json::json!({
+            "intercept": 0.5,
+            "weights": [1.5, 0.0],
+            "std_err": [0.1, null],
+            "statistic": [15.0, null],
+            "p_value": [0.001, null],
+            "covariance": [0.01, 0.0, 0.0, 0.0],
+            "intercept_variance": 0.02,
+            "intercept_covariance": [0.003, 0.0],
+        });
+        let c: Coefficients = serde_json::from_value(stored.clone()).unwrap();
+        assert_eq!(c.weights, ndarray::arr1(&[1.5, 0.0]));
+        assert_eq!(c.covariance, ndarray::arr2(&[[0.01, 0.0], [0.0, 0.0]]));
+        assert_eq!(serde_json::to_value(&c).unwrap(), stored);
+        let mut not_square = stored;
+        not_square["covariance"] = serde_json::json!([0.01, 0.0, 0.0]);
+        assert!(serde_json::from_value::<Coefficients>(not_square).is_err());
     }
 }

@@ -6,6 +6,7 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, RecordBat
 use datafusion::arrow::datatypes::{DataType, Float64Type};
 use datafusion::common::{Column, DataFusionError, Result, ScalarValue};
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, cast, lit, when};
+use ndarray::{ArrayView1, s};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -122,7 +123,7 @@ impl ModelKind for LogisticModel {
             Some(batches) => {
                 let parts = design.parts(batches)?;
                 let fit = fit_logistic(&blocks(&parts)[..], options)?;
-                let summary = Summary::of(&parts, &fit.coef);
+                let summary = Summary::of(&parts, fit.coef.view());
                 (fit, summary)
             }
             None => {
@@ -135,7 +136,7 @@ impl ModelKind for LogisticModel {
                 )?;
                 let mut summary = Summary::default();
                 source.scan(&mut |group| {
-                    summary.merge(Summary::of(&design.parts(group)?, &fit.coef));
+                    summary.merge(Summary::of(&design.parts(group)?, fit.coef.view()));
                     Ok(())
                 })?;
                 (fit, summary)
@@ -163,19 +164,16 @@ impl ModelKind for LogisticModel {
                 fit.iterations
             ));
         }
-        let k = names.len() + 1;
+        // Design column 0 is the intercept.
         let coefficients = Coefficients {
             intercept: fit.coef[0],
-            weights: fit.coef[1..].to_vec(),
+            weights: fit.coef.slice(s![1..]).to_owned(),
             std_err: fit.std_err[1..].to_vec(),
             statistic: fit.z[1..].to_vec(),
             p_value: fit.p[1..].to_vec(),
-            covariance: (1..k)
-                .flat_map(|i| (1..k).map(move |j| (i, j)))
-                .map(|(i, j)| fit.cov[i * k + j])
-                .collect(),
-            intercept_variance: Some(fit.cov[0]),
-            intercept_covariance: (1..k).map(|j| fit.cov[j]).collect(),
+            covariance: fit.cov.slice(s![1.., 1..]).to_owned(),
+            intercept_variance: Some(fit.cov[[0, 0]]),
+            intercept_covariance: fit.cov.slice(s![0, 1..]).to_vec(),
         };
         let Summary { p, y, .. } = summary;
         let report = set.report(
@@ -485,7 +483,7 @@ struct Summary {
 }
 
 impl Summary {
-    fn of(parts: &[Part], coef: &[f64]) -> Summary {
+    fn of(parts: &[Part], coef: ArrayView1<f64>) -> Summary {
         let each: Vec<Summary> = parts
             .par_iter()
             .map(|part| {

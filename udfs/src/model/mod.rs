@@ -50,6 +50,40 @@ pub(crate) mod nan_as_null {
     }
 }
 
+/// Serde for a vector as a plain JSON array of its values, as the store has always written
+/// it (ndarray's own form is an object with a shape).
+pub(crate) mod flat_vector {
+    use ndarray::Array1;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Array1<f64>, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(v.iter())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Array1<f64>, D::Error> {
+        Vec::<f64>::deserialize(d).map(Array1::from)
+    }
+}
+
+/// Serde for a square matrix as one plain JSON array of its values, row by row, as the
+/// store has always written it; the side is the square root of the length.
+pub(crate) mod flat_square {
+    use ndarray::Array2;
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(m: &Array2<f64>, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(m.iter())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Array2<f64>, D::Error> {
+        let values = Vec::<f64>::deserialize(d)?;
+        let side = values.len().isqrt();
+        Array2::from_shape_vec((side, side), values)
+            .map_err(|_| D::Error::custom("a square matrix's values, row by row"))
+    }
+}
+
 /// A trained model of any type: what the SQL functions, the engine and the store need of
 /// it. Each type lives in one module of its own that implements this and [`ModelKind`],
 /// and is listed once in [`MODEL_TYPES`].
