@@ -2,20 +2,25 @@
 //! the script runner and the server use. Each file gets a fresh engine with the demo data at
 //! scale 0.1 (1,000 customers, seed 42) and an empty model store of its own.
 //!
-//! `cargo test --test sqllogictests -- NAME` runs only the files whose name contains NAME.
+//! `cargo test --test sqllogictests -- NAME` runs only the files whose name contains NAME;
+//! `-- --complete` (with or without NAME) rewrites the expected results and errors in the
+//! files from what the engine now returns, leaving the records that already pass as written.
 
-use std::path::PathBuf;
+#[path = "integration/common/engines.rs"]
+mod engines;
+
+use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use cohort::Engine;
-use cohort::demo::{DEFAULT_SEED, Dataset};
-use cohort::store::ModelStore;
 use cohort_udfs::error::describe;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::common::DataFusionError;
-use sqllogictest::{AsyncDB, DBOutput, DefaultColumnType};
+use sqllogictest::{
+    AsyncDB, DBOutput, Runner, default_column_validator, default_normalizer, default_validator,
+};
 
 struct CohortDb {
     engine: Engine,
@@ -41,12 +46,28 @@ impl From<DataFusionError> for Described {
     }
 }
 
+/// A result column's type letter, as DataFusion's own .slt files write them: `B`oolean,
+/// `I`nteger, `R`eal, `T`ext. Letters read from a file are kept as written, so `--complete`
+/// rewrites only what differs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ColumnType(char);
+
+impl sqllogictest::ColumnType for ColumnType {
+    fn from_char(letter: char) -> Option<Self> {
+        Some(Self(letter))
+    }
+
+    fn to_char(&self) -> char {
+        self.0
+    }
+}
+
 #[async_trait]
 impl AsyncDB for CohortDb {
     type Error = Described;
-    type ColumnType = DefaultColumnType;
+    type ColumnType = ColumnType;
 
-    async fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, Described> {
+    async fn run(&mut self, sql: &str) -> Result<DBOutput<ColumnType>, Described> {
         let result = self.engine.execute(sql).await?;
         if result.schema.fields().is_empty() {
             return Ok(DBOutput::StatementComplete(0));
@@ -71,14 +92,16 @@ impl AsyncDB for CohortDb {
     }
 }
 
-fn column_type(t: &DataType) -> DefaultColumnType {
-    if t.is_integer() {
-        DefaultColumnType::Integer
+fn column_type(t: &DataType) -> ColumnType {
+    ColumnType(if t.is_integer() {
+        'I'
     } else if t.is_floating() || matches!(t, DataType::Decimal128(..) | DataType::Decimal256(..)) {
-        DefaultColumnType::FloatingPoint
+        'R'
+    } else if t == &DataType::Boolean {
+        'B'
     } else {
-        DefaultColumnType::Text
-    }
+        'T'
+    })
 }
 
 fn format_rows(batch: &RecordBatch) -> Result<Vec<Vec<String>>, DataFusionError> {
@@ -102,26 +125,41 @@ fn format_rows(batch: &RecordBatch) -> Result<Vec<Vec<String>>, DataFusionError>
 }
 
 async fn new_db() -> Result<CohortDb, Described> {
-    let store = tempfile::tempdir().map_err(DataFusionError::from)?;
-    let engine = Engine::new(ModelStore::open(store.path())?)?;
-    Dataset::generate(0.1, DEFAULT_SEED)?.register(engine.context())?;
+    let (engine, store) = engines::demo_engine(0.1)?;
     Ok(CohortDb {
         engine,
         _store: store,
     })
 }
 
+/// Rewrites `file` with the results the engine gives now; whether anything changed.
+async fn complete(file: &Path) -> Result<bool, Box<dyn std::error::Error>> {
+    let before = std::fs::read_to_string(file)?;
+    Runner::new(new_db)
+        .update_test_file(
+            file,
+            " ",
+            default_validator,
+            default_normalizer,
+            default_column_validator,
+        )
+        .await?;
+    Ok(std::fs::read_to_string(file)? != before)
+}
+
 fn main() -> std::process::ExitCode {
-    let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let completing = args.iter().any(|a| a == "--complete");
+    let filter = args.iter().find(|a| !a.starts_with('-'));
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sql");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("tests/sql exists")
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "slt"))
         .filter(|p| {
-            filter.as_ref().is_none_or(|f| {
+            filter.is_none_or(|f| {
                 p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().contains(f))
+                    .is_some_and(|n| n.to_string_lossy().contains(f.as_str()))
             })
         })
         .collect();
@@ -129,11 +167,21 @@ fn main() -> std::process::ExitCode {
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     let (mut passed, mut failed) = (0, 0);
     for file in &files {
-        let mut runner = sqllogictest::Runner::new(new_db);
-        match runtime.block_on(runner.run_file_async(file)) {
-            Ok(()) => {
+        let outcome = if completing {
+            runtime
+                .block_on(complete(file))
+                .map(|changed| if changed { "rewritten" } else { "ok" })
+                .map_err(|e| e.to_string())
+        } else {
+            runtime
+                .block_on(Runner::new(new_db).run_file_async(file))
+                .map(|()| "ok")
+                .map_err(|e| e.to_string())
+        };
+        match outcome {
+            Ok(outcome) => {
                 passed += 1;
-                println!("test {} ... ok", file.display());
+                println!("test {} ... {outcome}", file.display());
             }
             Err(e) => {
                 failed += 1;

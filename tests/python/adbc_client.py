@@ -1,5 +1,5 @@
 """cohort serve through the real Python ADBC Flight SQL driver, as a notebook or BI tool
-would use it. Run by tests/flight.rs with the server's address and password:
+would use it. Run by tests/integration/flight.rs with the server's address and password:
 
     python tests/python/adbc_client.py grpc://127.0.0.1:PORT USER PASSWORD
 

@@ -1,5 +1,5 @@
 """cohort serve through SQLAlchemy, as Superset uses a database: the Flight SQL dialect
-`datafusion://` of flightsql-dbapi. Run by tests/flight.rs with the server's port and
+`datafusion://` of flightsql-dbapi. Run by tests/integration/flight.rs with the server's port and
 password:
 
     python tests/python/sqlalchemy_client.py PORT USER PASSWORD

@@ -1,4 +1,4 @@
-"""Reference forecasts for tests/reference_accuracy.rs: statsmodels' ETSModel with AICc
+"""Reference forecasts for tests/integration/reference_accuracy.rs: statsmodels' ETSModel with AICc
 selection on the air passengers series.
 
 Copies ../shared/datasets/air_passengers.csv to tests/data/air_passengers.csv, fits every

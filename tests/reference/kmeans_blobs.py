@@ -1,4 +1,4 @@
-"""Reference k-means results from scikit-learn for tests/reference_accuracy.rs.
+"""Reference k-means results from scikit-learn for tests/integration/kmeans_reference.rs.
 
 Writes tests/data/kmeans_blobs.csv (3,000 points in 4-D around 5 centres of different
 spreads, from numpy's seeded generator) and tests/reference/kmeans_blobs.csv: for

@@ -1,4 +1,4 @@
-"""Reference RFM scores for tests/reference_accuracy.rs, from pandas.qcut.
+"""Reference RFM scores for tests/integration/reference_accuracy.rs, from pandas.qcut.
 
 Reads ../shared/datasets/cdnow_transactions.csv (CDNOW purchases), writes a gzipped copy to
 tests/data/cdnow_transactions.csv.gz and every customer's RFM as of 1998-07-01 to

@@ -718,7 +718,10 @@ mod tests {
         }
         let mut system = Array2::from_shape_vec((f, f), a).unwrap();
         system.diag_mut().iter_mut().for_each(|v| *v += l2);
-        let exact = solve(cholesky(system.view()).unwrap().view(), ArrayView1::from(&b));
+        let exact = solve(
+            cholesky(system.view()).unwrap().view(),
+            ArrayView1::from(&b),
+        );
         let mut x = vec![0.0f32; f];
         let gram = gramian(&y32, f);
         System {

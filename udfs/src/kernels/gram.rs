@@ -31,9 +31,7 @@ pub fn accumulate(
     let k = columns.len();
     assert_eq!(shift.len(), k, "one shift per column");
     assert_eq!(out.dim(), (k, k), "a k × k output");
-    let out = out
-        .as_slice_mut()
-        .expect("the output in standard layout");
+    let out = out.as_slice_mut().expect("the output in standard layout");
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
         // SAFETY: the CPU supports the features the function is compiled for.
@@ -48,9 +46,7 @@ pub fn mirror(mut m: ArrayViewMut2<f64>) {
     let k = m.nrows();
     assert_eq!(m.ncols(), k, "a square matrix");
     // Through the values, as `accumulate` wrote them.
-    let m = m
-        .as_slice_mut()
-        .expect("the matrix in standard layout");
+    let m = m.as_slice_mut().expect("the matrix in standard layout");
     for i in 0..k {
         for j in i + 1..k {
             m[j * k + i] = m[i * k + j];

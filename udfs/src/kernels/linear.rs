@@ -155,7 +155,10 @@ pub fn fit_linear(moments: &Moments, options: LinearOptions) -> Result<LinearFit
     let c: Array1<f64> = kept.iter().map(|&i| raw(i, d)).collect();
     let factor = if options.l2 > 0.0 {
         let mut penalised = a.clone();
-        penalised.diag_mut().iter_mut().for_each(|v| *v += options.l2);
+        penalised
+            .diag_mut()
+            .iter_mut()
+            .for_each(|v| *v += options.l2);
         cholesky(penalised.view()).ok_or(FitError::ConstantLabel)?
     } else {
         chol

@@ -95,7 +95,12 @@ impl Coefficients {
                 FeatureEncoding::OneHot { levels, .. } => {
                     let mut design = Vec::with_capacity(levels.len());
                     f.encode(column, &mut design)?;
-                    for (w, d) in self.weights.slice(s![j..j + levels.len()]).iter().zip(&design) {
+                    for (w, d) in self
+                        .weights
+                        .slice(s![j..j + levels.len()])
+                        .iter()
+                        .zip(&design)
+                    {
                         if *w != 0.0 {
                             for (o, v) in out.iter_mut().zip(d) {
                                 *o += w * v;

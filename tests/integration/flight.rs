@@ -15,6 +15,8 @@ use futures::TryStreamExt;
 use std::sync::Arc;
 use tonic::transport::{Channel, Endpoint};
 
+use crate::common::{cohort_binary, root};
+
 const PASSWORD: &str = "correct horse";
 
 /// How the client reports the gRPC codes (by their descriptions).
@@ -41,7 +43,7 @@ impl Server {
             .unwrap()
             .port();
         let store = tempfile::tempdir().unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_cohort"))
+        let child = cohort_binary()
             .args(["--demo", "--demo-scale", "0.1", "--store"])
             .arg(store.path())
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
@@ -382,9 +384,7 @@ async fn python_client(script: &str, address: impl FnOnce(u16) -> String, ok_lin
     let server = Server::start();
     // Wait until it answers.
     drop(server.client().await);
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/python")
-        .join(script);
+    let script = root().join("tests/python").join(script);
     let python = client_python();
     // The server is another process: blocking here holds nothing up.
     let out = Command::new(python)

@@ -1,13 +1,13 @@
 //! The interactive shell driven through a real pseudo-terminal, as a person types.
 
-use std::process::Command;
-
 use rexpect::session::{PtySession, spawn_command};
+
+use crate::common::cohort_binary;
 
 const PROMPT: &str = "cohort> ";
 
 fn start(home: &std::path::Path) -> PtySession {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cohort"));
+    let mut cmd = cohort_binary();
     cmd.args(["--demo", "--demo-scale", "1"])
         .env("XDG_DATA_HOME", home)
         .env("HOME", home)

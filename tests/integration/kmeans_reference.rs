@@ -2,63 +2,27 @@
 //! expected values), and against the segments the demo generator planted.
 
 use std::collections::HashMap;
-use std::path::Path;
 
-use cohort::Engine;
-use cohort::demo::{DEFAULT_SEED, Dataset, Segment, planted_segment};
-use cohort::engine::files::register_files;
-use cohort::store::ModelStore;
-use datafusion::arrow::array::{AsArray, RecordBatch};
-use datafusion::arrow::compute::concat_batches;
-use datafusion::arrow::datatypes::{Float64Type, Int64Type};
+use cohort::demo::{DEFAULT_SEED, Segment, planted_segment};
+use datafusion::arrow::array::RecordBatch;
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-async fn query(engine: &Engine, sql: &str) -> RecordBatch {
-    let result = engine.execute(sql).await.unwrap();
-    let schema = result.batches[0].schema();
-    concat_batches(&schema, &result.batches).unwrap()
-}
+use crate::common::engines::demo_engine;
+use crate::common::{engine_with, query, reference};
 
 fn floats(batch: &RecordBatch, name: &str) -> Vec<f64> {
-    batch
-        .column_by_name(name)
-        .unwrap()
-        .as_primitive::<Float64Type>()
-        .values()
-        .to_vec()
+    crate::common::floats(batch.column_by_name(name).unwrap())
 }
 
 fn ints(batch: &RecordBatch, name: &str) -> Vec<i64> {
-    batch
-        .column_by_name(name)
-        .unwrap()
-        .as_primitive::<Int64Type>()
-        .values()
-        .to_vec()
+    crate::common::ints(batch.column_by_name(name).unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn kmeans_matches_scikit_learn() {
-    let store = tempfile::tempdir().unwrap();
-    let engine = Engine::new(ModelStore::open(store.path()).unwrap()).unwrap();
-    register_files(
-        engine.context(),
-        &[root().join("tests/data/kmeans_blobs.csv")],
-    )
-    .await
-    .unwrap();
-    let reference =
-        std::fs::read_to_string(root().join("tests/reference/kmeans_blobs.csv")).unwrap();
-    let rows: Vec<Vec<&str>> = reference
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').collect())
-        .collect();
+    let (engine, _store) = engine_with("kmeans_blobs.csv").await;
+    let rows = reference("kmeans_blobs.csv");
     for standardize in ["true", "false"] {
-        let expected: Vec<&Vec<&str>> = rows.iter().filter(|r| r[0] == standardize).collect();
+        let expected: Vec<&Vec<String>> = rows.iter().filter(|r| r[0] == standardize).collect();
         engine
             .execute(&format!(
                 "CREATE OR REPLACE MODEL blobs OPTIONS (model_type = 'kmeans', num_clusters = 5, \
@@ -139,12 +103,7 @@ fn adjusted_rand_of_known_cases() {
 /// The demo's planted behavioural segments, recovered from each customer's orders.
 #[tokio::test(flavor = "multi_thread")]
 async fn demo_segments_are_recovered() {
-    let store = tempfile::tempdir().unwrap();
-    let engine = Engine::new(ModelStore::open(store.path()).unwrap()).unwrap();
-    Dataset::generate(1.0, DEFAULT_SEED)
-        .unwrap()
-        .register(engine.context())
-        .unwrap();
+    let (engine, _store) = demo_engine(1.0).unwrap();
     // Per customer: days since the last order, orders per month over the months the
     // generator could place orders in (since signup, at most two years), and order value.
     let features = "SELECT o.customer_id, \

@@ -1,31 +1,14 @@
 //! The linear kernel against statsmodels OLS on the diabetes data
 //! (tests/reference/diabetes_ols.py wrote the expected values).
 
-use std::path::Path;
-
 use cohort_udfs::kernels::linear::{LinearOptions, fit_linear};
 use cohort_udfs::kernels::moments::Moments;
 
-fn read(path: &str) -> Vec<Vec<String>> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    std::fs::read_to_string(root.join(path))
-        .unwrap()
-        .lines()
-        .map(|l| l.split(',').map(str::to_string).collect())
-        .collect()
-}
-
-fn assert_rel(actual: f64, expected: f64, tol: f64, what: &str) {
-    let rel = (actual - expected).abs() / expected.abs();
-    assert!(
-        rel <= tol,
-        "{what}: {actual} vs {expected} (relative {rel:e})"
-    );
-}
+use crate::common::{assert_rel, csv, reference};
 
 #[test]
 fn diabetes_matches_statsmodels_ols() {
-    let rows = read("tests/data/diabetes.csv");
+    let rows = csv("tests/data/diabetes.csv");
     let header = &rows[0];
     let columns: Vec<Vec<f64>> = (0..header.len())
         .map(|j| rows[1..].iter().map(|r| r[j].parse().unwrap()).collect())
@@ -42,8 +25,7 @@ fn diabetes_matches_statsmodels_ols() {
     let fit = fit_linear(&total, LinearOptions::default()).unwrap();
     assert!(fit.dropped.is_empty());
 
-    let reference = read("tests/reference/diabetes_ols.csv");
-    for row in &reference[1..] {
+    for row in &reference("diabetes_ols.csv") {
         let value = |i: usize| row[i].parse::<f64>().unwrap();
         match row[0].as_str() {
             "r2" => assert_rel(fit.r2, value(1), 1e-9, "r2"),

@@ -5,59 +5,11 @@ use std::path::Path;
 
 use cohort::Engine;
 use cohort::engine::files::register_files;
-use cohort::store::ModelStore;
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::Float64Type;
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn reference(name: &str) -> Vec<Vec<String>> {
-    std::fs::read_to_string(root().join("tests/reference").join(name))
-        .unwrap()
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').map(str::to_string).collect())
-        .collect()
-}
-
-fn assert_rel(actual: f64, expected: f64, tol: f64, what: &str) {
-    let rel = (actual - expected).abs() / expected.abs();
-    assert!(
-        rel <= tol,
-        "{what}: {actual} vs {expected} (relative {rel:e})"
-    );
-}
-
-fn column(batch: &RecordBatch, i: usize) -> Vec<f64> {
-    batch
-        .column(i)
-        .as_primitive::<Float64Type>()
-        .values()
-        .to_vec()
-}
-
-/// An engine over a fresh store with `file` registered; the store lives as long as the guard.
-async fn engine_with(file: &str) -> (Engine, tempfile::TempDir) {
-    let store = tempfile::tempdir().unwrap();
-    let engine = Engine::new(ModelStore::open(store.path()).unwrap()).unwrap();
-    register_files(engine.context(), &[root().join("tests/data").join(file)])
-        .await
-        .unwrap();
-    (engine, store)
-}
-
-/// An engine over a fresh store with the demo data at `scale` (10,000 customers each).
-fn demo_engine(scale: f64) -> (Engine, tempfile::TempDir) {
-    let store = tempfile::tempdir().unwrap();
-    let engine = Engine::new(ModelStore::open(store.path()).unwrap()).unwrap();
-    cohort::demo::Dataset::generate(scale, cohort::demo::DEFAULT_SEED)
-        .unwrap()
-        .register(engine.context())
-        .unwrap();
-    (engine, store)
-}
+use crate::common::engines::{demo_engine, engine};
+use crate::common::{assert_rel, data, engine_with, floats, reference};
 
 /// Compares EXPLAIN_MODEL of `model` with the coefficient rows of a reference file.
 async fn assert_explain_matches(engine: &Engine, model: &str, reference_file: &str) {
@@ -75,10 +27,10 @@ async fn assert_explain_matches(engine: &Engine, model: &str, reference_file: &s
         .map(|s| s.unwrap().replace("(intercept)", "const"))
         .collect();
     let (w, se, t, p) = (
-        column(batch, 1),
-        column(batch, 2),
-        column(batch, 3),
-        column(batch, 4),
+        floats(batch.column(1)),
+        floats(batch.column(2)),
+        floats(batch.column(3)),
+        floats(batch.column(4)),
     );
 
     let expected = reference(reference_file);
@@ -201,7 +153,7 @@ async fn telco_logistic_reg(memory_limit: Option<&str>) {
 async fn demo_churn_model_recovers_the_generators_coefficients() {
     use cohort::demo::churn;
     // 100,000 customers.
-    let (engine, _store) = demo_engine(10.0);
+    let (engine, _store) = demo_engine(10.0).unwrap();
     engine
         .execute(
             "CREATE MODEL churn OPTIONS (model_type = 'logistic_reg', label = 'churned') AS \
@@ -216,7 +168,7 @@ async fn demo_churn_model_recovers_the_generators_coefficients() {
         .unwrap();
     let batch = &result.batches[0];
     let names = batch.column(0).as_string::<i32>();
-    let (w, se) = (column(batch, 1), column(batch, 2));
+    let (w, se) = (floats(batch.column(1)), floats(batch.column(2)));
     // The reference levels are the most frequent ones, basic and web, as in the generator.
     let truth = [
         ("(intercept)", churn::INTERCEPT),
@@ -248,7 +200,7 @@ async fn demo_churn_model_recovers_the_generators_coefficients() {
 /// Splits `file` into `<stem>_train.csv` (its first `rows` rows) and `<stem>_test.csv` (the
 /// rest) in `dir` and registers both.
 async fn register_split(engine: &Engine, dir: &Path, file: &str, rows: usize) {
-    let text = std::fs::read_to_string(root().join("tests/data").join(file)).unwrap();
+    let text = std::fs::read_to_string(data(file)).unwrap();
     let mut lines = text.lines();
     let header = lines.next().unwrap();
     let body: Vec<&str> = lines.collect();
@@ -264,8 +216,8 @@ async fn register_split(engine: &Engine, dir: &Path, file: &str, rows: usize) {
 
 #[tokio::test]
 async fn evaluate_on_a_holdout_matches_scikit_learn() {
+    let (engine, _store) = engine().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::new(ModelStore::open(dir.path().join("models")).unwrap()).unwrap();
     register_split(&engine, dir.path(), "diabetes.csv", 300).await;
     register_split(&engine, dir.path(), "telco_sample.csv", 1500).await;
     engine
@@ -313,7 +265,7 @@ async fn rfm_matches_pandas_qcut_on_cdnow() {
     let (engine, _store) = engine_with("cdnow_transactions.csv.gz").await;
     register_files(
         engine.context(),
-        &[root().join("tests/reference/rfm_cdnow.csv.gz")],
+        &[crate::common::root().join("tests/reference/rfm_cdnow.csv.gz")],
     )
     .await
     .unwrap();
@@ -372,7 +324,7 @@ async fn forecast_air_passengers_is_as_accurate_as_statsmodels() {
         .await
         .unwrap();
     let batch = &result.batches[0];
-    let mape = column(batch, 0)[0];
+    let mape = floats(batch.column(0))[0];
     let count = |i: usize| {
         batch
             .column(i)
@@ -391,7 +343,7 @@ async fn forecast_air_passengers_is_as_accurate_as_statsmodels() {
 /// series gets a model without it, and the CREATE MODEL report lists them.
 #[tokio::test]
 async fn short_series_are_fitted_without_seasonality_and_the_report_says_so() {
-    let (engine, _store) = demo_engine(1.0);
+    let (engine, _store) = demo_engine(1.0).unwrap();
     let result = engine
         .execute(
             "CREATE MODEL short OPTIONS (model_type = 'forecast', time_col = 'month', \
@@ -414,7 +366,7 @@ async fn short_series_are_fitted_without_seasonality_and_the_report_says_so() {
         .execute("SELECT CAST(count(*) AS DOUBLE) FROM forecast('short', 3)")
         .await
         .unwrap();
-    assert_eq!(column(&result.batches[0], 0), vec![15.0]);
+    assert_eq!(floats(result.batches[0].column(0)), vec![15.0]);
 }
 
 /// Forecasts of the demo's daily_revenue against the generator's expected revenue (no
@@ -426,7 +378,7 @@ async fn short_series_are_fitted_without_seasonality_and_the_report_says_so() {
 async fn demo_revenue_forecasts_recover_weekly_and_yearly_seasonality() {
     use chrono::Datelike;
     use cohort::demo::{AS_OF, REGIONS, revenue};
-    let (engine, _store) = demo_engine(1.0);
+    let (engine, _store) = demo_engine(1.0).unwrap();
     let forecasts = |sql: String| {
         let engine = &engine;
         async move {
@@ -528,7 +480,7 @@ async fn demo_revenue_forecasts_recover_weekly_and_yearly_seasonality() {
 #[tokio::test(flavor = "multi_thread")]
 async fn demo_ratings_factorization_recovers_the_planted_item_factors() {
     use cohort::demo::{DEFAULT_SEED, item_factors};
-    let (engine, _store) = demo_engine(2.0);
+    let (engine, _store) = demo_engine(2.0).unwrap();
     engine
         .execute(
             "CREATE MODEL stars OPTIONS (model_type = 'matrix_factorization', num_factors = 8) \
@@ -553,7 +505,7 @@ async fn demo_ratings_factorization_recovers_the_planted_item_factors() {
             let items = batch
                 .column(0)
                 .as_primitive::<datafusion::arrow::datatypes::Int64Type>();
-            for (r, score) in column(batch, 1).into_iter().enumerate() {
+            for (r, score) in floats(batch.column(1)).into_iter().enumerate() {
                 learnt.push(score);
                 planted.push(cosine(&v, &item_factors(DEFAULT_SEED, items.value(r))));
             }

@@ -5,8 +5,10 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use crate::common::{cohort_binary, root};
+
 fn cohort() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cohort"));
+    let mut cmd = cohort_binary();
     let store = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-model-store");
     cmd.stdin(Stdio::null())
         .env("NO_COLOR", "1")
@@ -26,12 +28,9 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// `tests/data/NAME` as a command-line argument.
 fn data(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(name)
-        .display()
-        .to_string()
+    crate::common::data(name).display().to_string()
 }
 
 /// Asserts that `o` is a usage error (exit 2) saying `message` on standard error.
@@ -472,7 +471,7 @@ fn demo_is_deterministic_and_scales() {
 fn readme_tour_runs_on_demo_data() {
     // The README's first command, run in a scratch directory: churn.sql writes its CSV there.
     let dir = tempfile::tempdir().unwrap();
-    let queries = Path::new(env!("CARGO_MANIFEST_DIR")).join("queries");
+    let queries = root().join("queries");
     let o = cohort()
         .current_dir(dir.path())
         .args([
@@ -598,9 +597,7 @@ fn example_scripts_run_on_the_demo_data() {
         "recommend.sql",
         "forecast.sql",
     ] {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("queries")
-            .join(script);
+        let path = root().join("queries").join(script);
         let out = cohort()
             .current_dir(dir.path())
             .args(["--demo", "--demo-scale", "0.2", "--store"])

@@ -1,0 +1,81 @@
+//! What the integration tests share: engines, the test and reference files, query results
+//! as plain vectors, and the `cohort` binary.
+
+pub mod engines;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use cohort::Engine;
+use cohort::engine::files::register_files;
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::compute::concat_batches;
+use datafusion::arrow::datatypes::{Float64Type, Int64Type};
+use tempfile::TempDir;
+
+/// The repository root.
+pub fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `tests/data/NAME`.
+pub fn data(name: &str) -> PathBuf {
+    root().join("tests/data").join(name)
+}
+
+/// The lines of a CSV file (`path` from the repository root) split at commas, header first:
+/// the test and reference files quote nothing.
+pub fn csv(path: &str) -> Vec<Vec<String>> {
+    std::fs::read_to_string(root().join(path))
+        .unwrap()
+        .lines()
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect()
+}
+
+/// The rows of `tests/reference/NAME` below its header.
+pub fn reference(name: &str) -> Vec<Vec<String>> {
+    let mut rows = csv(&format!("tests/reference/{name}"));
+    rows.remove(0);
+    rows
+}
+
+/// Asserts that `actual` is within relative `tol` of `expected`.
+pub fn assert_rel(actual: f64, expected: f64, tol: f64, what: &str) {
+    let rel = (actual - expected).abs() / expected.abs();
+    assert!(
+        rel <= tol,
+        "{what}: {actual} vs {expected} (relative {rel:e})"
+    );
+}
+
+/// An engine over a fresh store with `tests/data/FILE` registered.
+pub async fn engine_with(file: &str) -> (Engine, TempDir) {
+    let (engine, store) = engines::engine().unwrap();
+    register_files(engine.context(), &[data(file)])
+        .await
+        .unwrap();
+    (engine, store)
+}
+
+/// Runs `sql`; its result as one batch.
+pub async fn query(engine: &Engine, sql: &str) -> RecordBatch {
+    let result = engine.execute(sql).await.unwrap();
+    let schema = result.batches[0].schema();
+    concat_batches(&schema, &result.batches).unwrap()
+}
+
+/// The values of a Float64 column.
+pub fn floats(column: &dyn Array) -> Vec<f64> {
+    column.as_primitive::<Float64Type>().values().to_vec()
+}
+
+/// The values of an Int64 column.
+pub fn ints(column: &dyn Array) -> Vec<i64> {
+    column.as_primitive::<Int64Type>().values().to_vec()
+}
+
+/// The `cohort` binary this package builds.
+pub fn cohort_binary() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_cohort"))
+}
