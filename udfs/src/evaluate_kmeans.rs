@@ -159,7 +159,7 @@ impl Accumulator for KMeansAccumulator {
                 continue;
             }
             let row = &rows[i * dim..(i + 1) * dim];
-            let (j, d, _) = nearest_two(row, &self.model.centroids);
+            let (j, d, _) = nearest_two(row, self.model.centroids.view());
             self.counts[j] += 1;
             self.distances[j] += d.sqrt();
             self.inertia += d;
@@ -271,7 +271,7 @@ impl Accumulator for KMeansAccumulator {
                 .collect();
             let labels: Vec<u32> = self.sample.iter().map(|s| s.1).collect();
             (
-                davies_bouldin(&self.model.centroids, dim, &scatter, &sizes),
+                davies_bouldin(self.model.centroids.view(), &scatter, &sizes),
                 silhouette(&Points::new(&sampled, dim), &labels, k),
             )
         };

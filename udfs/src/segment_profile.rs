@@ -48,7 +48,6 @@ impl TableFunctionImpl for SegmentProfile {
         let m =
             resolved.downcast::<KMeansModel>("segment_profile", "; explain_model describes it")?;
         let k = m.k();
-        let dim = m.dim();
         let total: u64 = m.sizes.iter().sum();
         let mut fields = vec![
             Field::new("segment", DataType::Int64, false),
@@ -73,7 +72,7 @@ impl TableFunctionImpl for SegmentProfile {
                 FeatureEncoding::OneHot { .. } => (1.0, 0.0),
             };
             for design_name in f.design_names() {
-                let centre = |j: usize| m.centroids[j * dim + d];
+                let centre = |j: usize| m.centroids[(j, d)];
                 fields.push(Field::new(&design_name, DataType::Float64, false));
                 columns.push(Arc::new(Float64Array::from_iter_values(
                     (0..k).map(|j| centre(j) * scale + shift),

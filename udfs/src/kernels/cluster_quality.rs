@@ -1,10 +1,12 @@
 //! How good a clustering is: the silhouette and the Davies–Bouldin index, defined as
 //! scikit-learn's `silhouette_score` and `davies_bouldin_score`.
 
+use ndarray::ArrayView2;
 use rayon::prelude::*;
 
 use super::distance::sq_dist;
 use super::kmeans::Points;
+use super::row;
 
 /// Mean silhouette of the points: for each, `(b - a) / max(a, b)` where `a` is the mean
 /// distance to the other points of its cluster and `b` the least mean distance to the
@@ -50,12 +52,12 @@ pub fn silhouette(points: &Points, labels: &[u32], k: usize) -> f64 {
 /// Davies–Bouldin index from each cluster's centre and mean distance of its points to that
 /// centre (`scatter`): the mean over clusters of the worst `(s_i + s_j) / d(c_i, c_j)`.
 /// Lower is better; clusters without points are left out.
-pub fn davies_bouldin(centres: &[f64], dim: usize, scatter: &[f64], sizes: &[u64]) -> f64 {
+pub fn davies_bouldin(centres: ArrayView2<f64>, scatter: &[f64], sizes: &[u64]) -> f64 {
     let used: Vec<usize> = (0..sizes.len()).filter(|&j| sizes[j] > 0).collect();
     if used.len() < 2 {
         return f64::NAN;
     }
-    let centre = |j: usize| &centres[j * dim..(j + 1) * dim];
+    let centre = |j: usize| row(centres, j);
     let worst: f64 = used
         .iter()
         .map(|&i| {
@@ -108,7 +110,8 @@ mod tests {
 
     #[test]
     fn davies_bouldin_of_two_clusters() {
-        let db = davies_bouldin(&[0.0, 0.0, 3.0, 4.0], 2, &[1.0, 2.0], &[5, 5]);
+        let centres = ndarray::arr2(&[[0.0, 0.0], [3.0, 4.0]]);
+        let db = davies_bouldin(centres.view(), &[1.0, 2.0], &[5, 5]);
         assert!((db - 3.0 / 5.0).abs() < 1e-15);
     }
 }

@@ -10,7 +10,10 @@
 //! the kernels use those registers explicitly; the compiler's own vectorisation of the
 //! plain versions leaves them several times slower than the FMA units allow.
 
+use ndarray::ArrayView2;
+
 use super::gram::{MulAdd, Plain};
+use super::row_major;
 
 /// Points per tile of the nearest-centre scan.
 pub const POINTS: usize = 6;
@@ -38,13 +41,13 @@ pub struct Nearest {
 }
 
 impl CentreTable {
-    /// The table of the row-major `k × dim` `centres`.
-    pub fn new(centres: &[f64], dim: usize) -> Self {
-        let k = centres.len() / dim;
+    /// The table of the `k × dim` `centres`, one per row.
+    pub fn new(centres: ArrayView2<f64>) -> Self {
+        let (k, dim) = centres.dim();
         let width = k.div_ceil(BLOCK) * BLOCK;
         let mut coords = vec![0.0; dim * width];
         let mut norms = vec![f64::INFINITY; width];
-        for (j, c) in centres.chunks_exact(dim).enumerate() {
+        for (j, c) in row_major(centres).chunks_exact(dim).enumerate() {
             for (d, v) in c.iter().enumerate() {
                 coords[d * width + j] = *v;
             }
@@ -173,9 +176,11 @@ pub fn sq_dist(a: &[f64], b: &[f64]) -> f64 {
     sq_dist_with::<Plain>(a, b)
 }
 
-/// The nearest centre of `x`, its squared distance and the squared distance to the second
-/// nearest (infinite with one centre).
-pub fn nearest_two(x: &[f64], centres: &[f64]) -> (usize, f64, f64) {
+/// The nearest centre of `x` among the rows of `centres`, its squared distance and the
+/// squared distance to the second nearest (infinite with one centre).
+pub fn nearest_two(x: &[f64], centres: ArrayView2<f64>) -> (usize, f64, f64) {
+    assert_eq!(centres.ncols(), x.len(), "centres of the point's width");
+    let centres = &*row_major(centres);
     #[cfg(target_arch = "x86_64")]
     if fused() {
         // SAFETY: as in `sq_dist`.
@@ -507,14 +512,14 @@ mod tests {
         let mut rng = Rng::keyed(4, 4, 4);
         for k in [1, 3, 8, 13, 64] {
             for dim in [1, 3, 32] {
-                let centres: Vec<f64> = (0..k * dim).map(|_| rng.normal()).collect();
+                let centres = ndarray::Array2::from_shape_simple_fn((k, dim), || rng.normal());
                 let points: Vec<f64> = (0..POINTS * dim).map(|_| rng.normal()).collect();
-                let table = CentreTable::new(&centres, dim);
+                let table = CentreTable::new(centres.view());
                 let rows = std::array::from_fn(|p| &points[p * dim..(p + 1) * dim]);
                 // The dispatched kernel and the plain one.
                 let found = [table.nearest(rows), table.lanes(rows).merge()];
                 for (x, near) in rows.iter().cycle().zip(found.as_flattened()) {
-                    let (j, d1, d2) = nearest_two(x, &centres);
+                    let (j, d1, d2) = nearest_two(x, centres.view());
                     let xx = dot(x, x);
                     assert_eq!(near.centre, j, "k = {k}, dim = {dim}");
                     assert!(close(near.first + xx, d1), "{} vs {d1}", near.first + xx);
@@ -531,8 +536,8 @@ mod tests {
     #[test]
     fn equal_centres_go_to_the_first() {
         let (a, b) = ([1.0, 2.0], [5.0, 5.0]);
-        let centres: Vec<f64> = [b, a, b, a, a, b, b, b, b, a].concat();
-        let table = CentreTable::new(&centres, 2);
+        let centres = ndarray::arr2(&[b, a, b, a, a, b, b, b, b, a]);
+        let table = CentreTable::new(centres.view());
         let rows = [&a[..]; POINTS];
         let found = [table.nearest(rows), table.lanes(rows).merge()];
         assert!(

@@ -20,12 +20,14 @@
 
 use std::ops::Range;
 
+use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
 
 use super::distance::{CentreTable, POINTS, dot, each_distance, sq_dist};
 use super::prefetch::prefetch;
 use super::quantised::{Found, LANES, Quantised, Screen};
 use super::rng::Rng;
+use super::{row, row_major};
 
 /// How many blocks ahead of the screen a pass asks the cache for the copy's.
 const PREFETCH_BLOCKS: usize = 8;
@@ -93,8 +95,8 @@ impl Default for KMeansOptions {
 /// A fitted clustering.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Clustering {
-    /// Row-major `k × dim`.
-    pub centroids: Vec<f64>,
+    /// `k × dim`, one centre per row.
+    pub centroids: Array2<f64>,
     pub labels: Vec<u32>,
     pub sizes: Vec<u64>,
     /// Sum of squared distances to the nearest centre.
@@ -216,7 +218,7 @@ fn chunk_sums(n: usize, width: usize, f: impl Fn(Range<usize>, &mut [f64]) + Syn
 /// Greedy k-means++ (Arthur and Vassilvitskii; as scikit-learn): each new centre is the
 /// best of `2 + ln k` candidates drawn in proportion to the squared distance to the nearest
 /// centre so far, the one that lowers the total most.
-fn plus_plus(points: &Points, k: usize, rng: &mut Rng) -> Vec<f64> {
+fn plus_plus(points: &Points, k: usize, rng: &mut Rng) -> Array2<f64> {
     let n = points.len();
     let trials = 2 + (k as f64).ln() as usize;
     let mut centres = Vec::with_capacity(k * points.dim);
@@ -261,7 +263,7 @@ fn plus_plus(points: &Points, k: usize, rng: &mut Rng) -> Vec<f64> {
         centres.extend_from_slice(candidates[best]);
         lower(&mut closest, candidates[best]);
     }
-    centres
+    Array2::from_shape_vec((k, dim), centres).expect("k centres of dim values")
 }
 
 /// The first index whose running total of `weights` reaches `target`.
@@ -337,12 +339,11 @@ impl PassSums {
 fn lloyd(
     points: &Points,
     copy: Option<&Quantised>,
-    mut centres: Vec<f64>,
+    mut centres: Array2<f64>,
     max_iterations: usize,
     tolerance: f64,
 ) -> Clustering {
-    let (n, dim) = (points.len(), points.dim);
-    let k = centres.len() / dim;
+    let n = points.len();
     let mut bounds = Bounds {
         labels: vec![0; n],
         upper: vec![f32::INFINITY; n],
@@ -351,30 +352,32 @@ fn lloyd(
     let mut pass = assign(
         points,
         copy,
-        &centres,
-        &half_gaps(&centres, dim),
+        centres.view(),
+        &half_gaps(centres.view()),
         &mut bounds,
         None,
     );
     let mut iterations = 0;
     let mut converged = false;
     while iterations < max_iterations {
-        relocate_empty(points, &centres, &mut bounds, &mut pass);
-        let updated = means(&pass, &centres, dim);
-        let shifts: Vec<f64> = (0..k)
-            .map(|j| {
-                sq_dist(
-                    &updated[j * dim..(j + 1) * dim],
-                    &centres[j * dim..(j + 1) * dim],
-                )
-                .sqrt()
-            })
+        relocate_empty(points, centres.view(), &mut bounds, &mut pass);
+        let updated = means(&pass, centres.view());
+        let shifts: Vec<f64> = rows(updated.view())
+            .zip(rows(centres.view()))
+            .map(|(u, c)| sq_dist(u, c).sqrt())
             .collect();
         centres = updated;
         iterations += 1;
-        let gaps = half_gaps(&centres, dim);
+        let gaps = half_gaps(centres.view());
         // Labels for the new centres; after the last update too, as scikit-learn does.
-        let changes = assign(points, copy, &centres, &gaps, &mut bounds, Some(&shifts));
+        let changes = assign(
+            points,
+            copy,
+            centres.view(),
+            &gaps,
+            &mut bounds,
+            Some(&shifts),
+        );
         pass.changed = 0;
         pass.merge(&changes);
         if pass.changed == 0 || shifts.iter().map(|s| s * s).sum::<f64>() <= tolerance {
@@ -382,10 +385,11 @@ fn lloyd(
             break;
         }
     }
+    let (values, dim) = (row_major(centres.view()), centres.ncols());
     let inertia = chunk_sums(n, 1, |range, acc| {
         for i in range {
             let j = bounds.labels[i] as usize;
-            acc[0] += sq_dist(points.row(i), &centres[j * dim..(j + 1) * dim]);
+            acc[0] += sq_dist(points.row(i), &values[j * dim..(j + 1) * dim]);
         }
     })[0];
     Clustering {
@@ -399,12 +403,17 @@ fn lloyd(
 }
 
 /// The mean of each cluster; a cluster with no points keeps its centre.
-fn means(pass: &PassSums, centres: &[f64], dim: usize) -> Vec<f64> {
-    let mut out = centres.to_vec();
-    for (j, &count) in pass.counts.iter().enumerate() {
+fn means(pass: &PassSums, centres: ArrayView2<f64>) -> Array2<f64> {
+    let mut out = centres.to_owned();
+    for ((mut centre, sums), &count) in out
+        .rows_mut()
+        .into_iter()
+        .zip(pass.sums.chunks_exact(centres.ncols()))
+        .zip(&pass.counts)
+    {
         if count > 0 {
-            for d in 0..dim {
-                out[j * dim + d] = pass.sums[j * dim + d] / count as f64;
+            for (c, s) in centre.iter_mut().zip(sums) {
+                *c = s / count as f64;
             }
         }
     }
@@ -413,19 +422,24 @@ fn means(pass: &PassSums, centres: &[f64], dim: usize) -> Vec<f64> {
 
 /// Half the distance from each centre to its nearest other centre: a point closer than
 /// that to its centre is closer to it than to any other.
-fn half_gaps(centres: &[f64], dim: usize) -> Vec<f64> {
-    let k = centres.len() / dim;
+fn half_gaps(centres: ArrayView2<f64>) -> Vec<f64> {
+    let k = centres.nrows();
     (0..k)
         .map(|j| {
-            let c = &centres[j * dim..(j + 1) * dim];
+            let c = row(centres, j);
             (0..k)
                 .filter(|&o| o != j)
-                .map(|o| sq_dist(c, &centres[o * dim..(o + 1) * dim]))
+                .map(|o| sq_dist(c, row(centres, o)))
                 .fold(f64::INFINITY, f64::min)
                 .sqrt()
                 / 2.0
         })
         .collect()
+}
+
+/// The rows of a matrix in standard layout, as slices.
+fn rows(m: ArrayView2<'_, f64>) -> impl Iterator<Item = &[f64]> {
+    (0..m.nrows()).map(move |i| row(m, i))
 }
 
 /// How far each centre's bounds drop when the centres move by `shifts`: the largest shift
@@ -453,15 +467,15 @@ fn drops(shifts: &[f64]) -> Vec<f64> {
 fn assign(
     points: &Points,
     copy: Option<&Quantised>,
-    centres: &[f64],
+    centres: ArrayView2<'_, f64>,
     gaps: &[f64],
     bounds: &mut Bounds,
     shifts: Option<&[f64]>,
 ) -> PassSums {
-    let table = CentreTable::new(centres, points.dim);
+    let table = CentreTable::new(centres);
     let pass = Pass {
         points: *points,
-        centres,
+        centres: centres.to_slice().expect("centres in standard layout"),
         gaps,
         screen: copy.map(|copy| Screen::new(copy, centres)),
         widening: shifts.map(|s| (s, drops(s))),
@@ -499,6 +513,7 @@ fn assign(
 /// One assignment pass's centres and what it derives from them.
 struct Pass<'a> {
     points: Points<'a>,
+    /// The centres' values row by row, for the hot loop.
     centres: &'a [f64],
     gaps: &'a [f64],
     table: CentreTable,
@@ -784,20 +799,25 @@ impl Block {
 
 /// Gives each empty cluster the point farthest from its centre (as scikit-learn does),
 /// moving that point's contribution to the sums; the bounds are reset.
-fn relocate_empty(points: &Points, centres: &[f64], bounds: &mut Bounds, pass: &mut PassSums) {
+fn relocate_empty(
+    points: &Points,
+    centres: ArrayView2<f64>,
+    bounds: &mut Bounds,
+    pass: &mut PassSums,
+) {
     let empty: Vec<usize> = (0..pass.counts.len())
         .filter(|&j| pass.counts[j] == 0)
         .collect();
     if empty.is_empty() {
         return;
     }
-    let dim = points.dim;
+    let (values, dim) = (row_major(centres), points.dim);
     let mut far: Vec<(f64, usize)> = (0..points.len())
         .into_par_iter()
         .with_min_len(CHUNK)
         .map(|i| {
             let a = bounds.labels[i] as usize;
-            (sq_dist(points.row(i), &centres[a * dim..(a + 1) * dim]), i)
+            (sq_dist(points.row(i), &values[a * dim..(a + 1) * dim]), i)
         })
         .collect();
     // Farthest first; the lower index among equals.
@@ -901,7 +921,7 @@ mod tests {
             .unwrap();
             assert!(fit.iterations > 3, "the bounds were used");
             for i in 0..points.len() {
-                let (j, _, _) = nearest_two(points.row(i), &fit.centroids);
+                let (j, _, _) = nearest_two(points.row(i), fit.centroids.view());
                 assert_eq!(fit.labels[i] as usize, j);
             }
         }

@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use ndarray::ArrayView2;
+use ndarray::{ArrayView2, Axis};
 
 pub mod als;
 mod cholesky;
@@ -31,4 +31,12 @@ pub fn row_major(m: ArrayView2<'_, f64>) -> Cow<'_, [f64]> {
         Some(values) => Cow::Borrowed(values),
         None => Cow::Owned(m.iter().copied().collect()),
     }
+}
+
+/// Row `i` of a matrix in standard (row-major) layout, as every matrix the kernels build
+/// is, for the kernels on slices; it panics on any other layout.
+pub fn row<A>(m: ArrayView2<'_, A>, i: usize) -> &[A] {
+    m.index_axis_move(Axis(0), i)
+        .to_slice()
+        .expect("a matrix in standard layout")
 }

@@ -17,11 +17,13 @@
 //! explicitly; elsewhere plain loops over the lanes, compiled for AVX2 and FMA where the CPU
 //! has them.
 
+use ndarray::ArrayView2;
 use rayon::prelude::*;
 
 use super::gram::{Fused, MulAdd, Plain};
 use super::kmeans::Points;
 use super::prefetch::prefetch;
+use super::row_major;
 
 /// Points per block.
 pub const LANES: usize = 16;
@@ -183,14 +185,15 @@ pub struct Found {
 }
 
 impl<'a> Screen<'a> {
-    /// The screen of the row-major `k × dim` `centres` against `copy`.
-    pub fn new(copy: &'a Quantised, centres: &[f64]) -> Self {
+    /// The screen of the `k × dim` `centres`, one per row, against `copy`.
+    pub fn new(copy: &'a Quantised, centres: ArrayView2<f64>) -> Self {
         let dim = copy.dim;
-        let groups = (centres.len() / dim).div_ceil(GROUP);
+        assert_eq!(centres.ncols(), dim, "centres of the copy's width");
+        let groups = centres.nrows().div_ceil(GROUP);
         let mut shifted = vec![[0.0f32; GROUP]; groups * dim];
         let mut norms = vec![[f32::INFINITY; GROUP]; groups];
         let mut reach = 0.0f64;
-        for (j, c) in centres.chunks_exact(dim).enumerate() {
+        for (j, c) in row_major(centres).chunks_exact(dim).enumerate() {
             let (g, lane) = (j / GROUP, j % GROUP);
             let mut norm = 0.0;
             for (d, ((x, offset), step)) in c.iter().zip(&copy.offsets).zip(&copy.steps).enumerate()
@@ -481,7 +484,8 @@ mod tests {
     fn check(data: &[f64], dim: usize, centres: &[f64]) -> usize {
         let points = Points::new(data, dim);
         let copy = Quantised::new(&points).unwrap();
-        let screen = Screen::new(&copy, centres);
+        let matrix = ArrayView2::from_shape((centres.len() / dim, dim), centres).unwrap();
+        let screen = Screen::new(&copy, matrix);
         let mut values = vec![[0.0; LANES]; dim];
         let mut fewest = usize::MAX;
         for kernel in kernels() {

@@ -11,6 +11,7 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, Int64Arra
 use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Schema};
 use datafusion::common::Result;
 use datafusion::logical_expr::{AggregateUDF, LogicalPlan};
+use ndarray::{Array2, ArrayView2, Axis};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +24,7 @@ use crate::evaluate_kmeans::{self, EvaluateKMeans};
 use crate::kernels::cluster_quality::{davies_bouldin, sample_by_hash, silhouette};
 use crate::kernels::distance::{nearest_two, sq_dist};
 use crate::kernels::kmeans::{Clustering, KMeansError, KMeansOptions, Points, kmeans};
+use crate::kernels::row_major;
 use crate::predict_table::metrics_plan;
 
 /// Rows the silhouette is computed on: it is quadratic in them.
@@ -68,10 +70,10 @@ impl Default for KMeansSettings {
 pub struct KMeansModel {
     pub features: Vec<FeatureEncoding>,
     pub standardize: bool,
-    /// Row-major `k × design columns` in the clustering space, largest segment first.
-    /// Stored as an Arrow array beside the description, not in it.
+    /// `k × design columns` in the clustering space, one centre per row, largest segment
+    /// first. Stored as an Arrow array beside the description, not in it.
     #[serde(skip)]
-    pub centroids: Vec<f64>,
+    pub centroids: Array2<f64>,
     pub sizes: Vec<u64>,
     pub inertia: f64,
     pub iterations: usize,
@@ -177,19 +179,15 @@ impl ModelKind for KMeansModel {
         let k = fit.sizes.len();
         let (column_mean, column_std) = column_moments(&points);
         let scatter = scatter(&points, &fit);
-        let db = davies_bouldin(&fit.centroids, design.width, &scatter, &fit.sizes);
+        let db = davies_bouldin(fit.centroids.view(), &scatter, &fit.sizes);
 
         // Largest segment first; equal sizes keep their order.
         let mut order: Vec<usize> = (0..k).collect();
         order.sort_by(|&a, &b| fit.sizes[b].cmp(&fit.sizes[a]));
-        let dim = design.width;
         let model = KMeansModel {
             features: set.features.clone(),
             standardize: settings.standardize,
-            centroids: order
-                .iter()
-                .flat_map(|&j| fit.centroids[j * dim..(j + 1) * dim].to_vec())
-                .collect(),
+            centroids: fit.centroids.select(Axis(0), &order),
             sizes: order.iter().map(|&j| fit.sizes[j]).collect(),
             inertia: fit.inertia,
             iterations: fit.iterations,
@@ -293,6 +291,11 @@ impl KMeansModel {
         self.sizes.len()
     }
 
+    /// The segments' centres in the clustering space, one per row, segment 1 first.
+    pub fn centroids(&self) -> ArrayView2<'_, f64> {
+        self.centroids.view()
+    }
+
     /// Width of the clustering space.
     pub fn dim(&self) -> usize {
         self.features.iter().map(|f| f.design_names().len()).sum()
@@ -304,12 +307,13 @@ impl KMeansModel {
         let (rows, valid) = encode_columns(&self.features, columns)?;
         let dim = self.dim();
         let n = valid.len();
+        let centroids = self.centroids.view();
         let (segments, distances): (Vec<Option<i64>>, Vec<Option<f64>>) = (0..n)
             .map(|i| {
                 if !valid[i] {
                     return (None, None);
                 }
-                let (j, d, _) = nearest_two(&rows[i * dim..(i + 1) * dim], &self.centroids);
+                let (j, d, _) = nearest_two(&rows[i * dim..(i + 1) * dim], centroids);
                 (Some(j as i64 + 1), Some(d.sqrt()))
             })
             .unzip();
@@ -335,7 +339,7 @@ impl KMeansModel {
             vec![Arc::new(Int64Array::from_iter_values(1..=self.k() as i64))];
         for d in 0..dim {
             columns.push(Arc::new(Float64Array::from_iter_values(
-                (0..self.k()).map(|j| self.centroids[j * dim + d]),
+                self.centroids.column(d).iter().copied(),
             )));
         }
         Ok(RecordBatch::try_new(
@@ -347,7 +351,7 @@ impl KMeansModel {
     /// Reads the centroids back from [`KMeansModel::centroid_batch`]'s batches.
     fn with_centroids(mut self, batches: &[RecordBatch]) -> Result<Self> {
         let dim = self.dim();
-        let mut centroids = vec![0.0; self.k() * dim];
+        let mut centroids = Array2::zeros((self.k(), dim));
         let mut rows = 0;
         for batch in batches {
             if batch.num_columns() != dim + 1 {
@@ -361,7 +365,7 @@ impl KMeansModel {
                     .iter()
                     .enumerate()
                 {
-                    if let Some(slot) = centroids.get_mut((rows + r) * dim + d) {
+                    if let Some(slot) = centroids.get_mut((rows + r, d)) {
                         *slot = *v;
                     }
                 }
@@ -513,10 +517,11 @@ fn column_moments(points: &Points) -> (Vec<f64>, Vec<f64>) {
 fn scatter(points: &Points, fit: &Clustering) -> Vec<f64> {
     let k = fit.sizes.len();
     let dim = points.dim;
+    let centres = row_major(fit.centroids.view());
     let mut sums = vec![0.0; k];
     for (i, &l) in fit.labels.iter().enumerate() {
         let l = l as usize;
-        sums[l] += sq_dist(points.row(i), &fit.centroids[l * dim..(l + 1) * dim]).sqrt();
+        sums[l] += sq_dist(points.row(i), &centres[l * dim..(l + 1) * dim]).sqrt();
     }
     sums.iter()
         .zip(&fit.sizes)
