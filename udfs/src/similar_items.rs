@@ -64,7 +64,7 @@ impl TableFunctionImpl for SimilarItems {
                     "item {value} is not among the items model {name} was trained on"
                 );
             };
-            let dots = scores(m.fit.item(i), &m.fit.items);
+            let dots = scores(m.fit.item(i), m.fit.items.view());
             let norms: Vec<f64> = (0..m.items.len())
                 .map(|j| dot(m.fit.item(j), m.fit.item(j)).sqrt())
                 .collect();

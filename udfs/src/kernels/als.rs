@@ -19,7 +19,7 @@
 //! Users, then items, are solved in parallel, each row independently of the others, so the
 //! result depends on the seed alone. Rows with no interactions get zero factors.
 
-use ndarray::{Array2, ArrayView1};
+use ndarray::{Array2, ArrayView1, ArrayView2, ArrayViewMut2};
 use rayon::prelude::*;
 
 use super::cholesky::{cholesky, solve};
@@ -28,6 +28,7 @@ use super::gram::{MulAdd, Plain};
 use super::prefetch::prefetch;
 use super::rng::Rng;
 use super::top_k::{Items, best_products};
+use super::{row, row_major};
 
 /// A sparse matrix in compressed rows: row `r`'s columns are
 /// `indices[indptr[r]..indptr[r + 1]]`, ascending, with their `values`.
@@ -146,14 +147,13 @@ pub struct AlsOptions {
 /// Conjugate-gradient steps per row and half-step for implicit feedback.
 const CG_STEPS: usize = 3;
 
-/// Fitted factors: row-major `users × factors` and `items × factors`; for explicit
+/// Fitted factors: `users × factors` and `items × factors`, one row each; for explicit
 /// feedback also the mean rating and each user's and item's offset from it (biases), so
 /// a rating is `mean + user bias + item bias + x·y`. Implicit feedback has no biases.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Factors {
-    pub factors: usize,
-    pub users: Vec<f64>,
-    pub items: Vec<f64>,
+    pub users: Array2<f64>,
+    pub items: Array2<f64>,
     pub mean: f64,
     /// One per user, or empty (implicit feedback).
     pub user_bias: Vec<f64>,
@@ -180,7 +180,7 @@ impl Factors {
         k: usize,
         keep: impl Fn(usize, usize) -> bool + Sync,
     ) -> Vec<Vec<(f64, usize)>> {
-        let items = Items::new(&self.items, self.factors, &self.item_bias);
+        let items = Items::new(self.items.view(), &self.item_bias);
         best_products(
             users,
             |u| {
@@ -195,25 +195,26 @@ impl Factors {
     }
 
     pub fn user(&self, u: usize) -> &[f64] {
-        &self.users[u * self.factors..(u + 1) * self.factors]
+        row(self.users.view(), u)
     }
 
     pub fn item(&self, i: usize) -> &[f64] {
-        &self.items[i * self.factors..(i + 1) * self.factors]
+        row(self.items.view(), i)
     }
 }
 
 /// Factors for `user_items` (users × items); `item_users` is its transpose.
 pub fn fit(user_items: &Csr, item_users: &Csr, options: &AlsOptions) -> Factors {
     let f = options.factors;
-    let start = |rows: usize, table: u64| -> Vec<f64> {
-        (0..rows)
+    let start = |rows: usize, table: u64| -> Array2<f64> {
+        let values = (0..rows)
             .into_par_iter()
             .flat_map_iter(|r| {
                 let mut rng = Rng::keyed(options.seed, table, r as u64);
                 (0..f).map(move |_| rng.normal() * 0.01)
             })
-            .collect()
+            .collect();
+        Array2::from_shape_vec((rows, f), values).expect("rows of f values")
     };
     let mut users = start(user_items.rows(), 0x7573_6572);
     let mut items = start(item_users.rows(), 0x6974_656D);
@@ -232,34 +233,43 @@ pub fn fit(user_items: &Csr, item_users: &Csr, options: &AlsOptions) -> Factors 
             // Implicit feedback iterates in f32, as the fastest implementations do: half the
             // memory traffic of the scattered row reads and twice the values per register.
             // The Gram matrices are summed in f64.
-            let single = |v: &[f64]| -> Vec<f32> { v.iter().map(|&x| x as f32).collect() };
-            let (mut users32, mut items32) = (single(&users), single(&items));
+            let (mut users32, mut items32) = (users.mapv(|x| x as f32), items.mapv(|x| x as f32));
             for _ in 0..options.iterations {
-                implicit_half_step(user_items, &items32, &mut users32, alpha, options);
-                implicit_half_step(item_users, &users32, &mut items32, alpha, options);
+                implicit_half_step(
+                    user_items,
+                    items32.view(),
+                    users32.view_mut(),
+                    alpha,
+                    options,
+                );
+                implicit_half_step(
+                    item_users,
+                    users32.view(),
+                    items32.view_mut(),
+                    alpha,
+                    options,
+                );
             }
-            let double = |v: Vec<f32>| -> Vec<f64> { v.into_iter().map(f64::from).collect() };
-            (users, items) = (double(users32), double(items32));
+            (users, items) = (users32.mapv(f64::from), items32.mapv(f64::from));
         }
         Feedback::Explicit => {
             for _ in 0..options.iterations {
                 let fixed = Side {
-                    factors: &items,
+                    factors: items.view(),
                     bias: &item_bias,
                     mean,
                 };
-                explicit_half_step(user_items, fixed, &mut users, &mut user_bias, options);
+                explicit_half_step(user_items, fixed, users.view_mut(), &mut user_bias, options);
                 let fixed = Side {
-                    factors: &users,
+                    factors: users.view(),
                     bias: &user_bias,
                     mean,
                 };
-                explicit_half_step(item_users, fixed, &mut items, &mut item_bias, options);
+                explicit_half_step(item_users, fixed, items.view_mut(), &mut item_bias, options);
             }
         }
     }
     Factors {
-        factors: f,
         users,
         items,
         mean,
@@ -271,7 +281,7 @@ pub fn fit(user_items: &Csr, item_users: &Csr, options: &AlsOptions) -> Factors 
 /// The side held fixed in a half-step: its factors and biases, and the mean rating.
 #[derive(Clone, Copy)]
 struct Side<'a> {
-    factors: &'a [f64],
+    factors: ArrayView2<'a, f64>,
     bias: &'a [f64],
     mean: f64,
 }
@@ -280,11 +290,13 @@ struct Side<'a> {
 fn explicit_half_step(
     matrix: &Csr,
     y: Side,
-    x: &mut [f64],
+    mut x: ArrayViewMut2<f64>,
     x_bias: &mut [f64],
     options: &AlsOptions,
 ) {
-    x.par_chunks_mut(options.factors)
+    x.as_slice_mut()
+        .expect("factors in standard layout")
+        .par_chunks_mut(options.factors)
         .zip(x_bias.par_iter_mut())
         .enumerate()
         .for_each(|(r, (xr, br))| {
@@ -294,14 +306,22 @@ fn explicit_half_step(
 }
 
 /// Solves every row of `x` given the other side's factors `y`, implicit feedback.
-fn implicit_half_step(matrix: &Csr, y: &[f32], x: &mut [f32], alpha: f64, options: &AlsOptions) {
+fn implicit_half_step(
+    matrix: &Csr,
+    y: ArrayView2<f32>,
+    mut x: ArrayViewMut2<f32>,
+    alpha: f64,
+    options: &AlsOptions,
+) {
     let f = options.factors;
-    let gram = gramian(y, f);
+    let gram = gramian(y);
+    let (gram, y) = (row_major(gram.view()), row_major(y));
+    let x = x.as_slice_mut().expect("factors in standard layout");
     x.par_chunks_mut(f).enumerate().for_each(|(r, xr)| {
         let (columns, values) = matrix.row(r);
         System {
             gram: &gram,
-            y,
+            y: &y,
             columns,
             values,
             alpha,
@@ -311,31 +331,31 @@ fn implicit_half_step(matrix: &Csr, y: &[f32], x: &mut [f32], alpha: f64, option
     });
 }
 
-/// `YᵀY`, row-major `f × f`, summed in f64 over fixed chunks of rows merged in order, then
-/// rounded to f32.
-fn gramian(y: &[f32], f: usize) -> Vec<f32> {
+/// `YᵀY` (`f × f` for the `· × f` matrix `y`), summed in f64 over fixed chunks of rows
+/// merged in order, then rounded to f32.
+fn gramian(y: ArrayView2<f32>) -> Array2<f32> {
     const ROWS: usize = 1024;
-    let parts: Vec<Vec<f64>> = y
+    let f = y.ncols();
+    let parts: Vec<Array2<f64>> = row_major(y)
         .par_chunks(ROWS * f)
         .map(|chunk| {
-            let mut g = vec![0.0; f * f];
+            let mut g = Array2::zeros((f, f));
+            let values = g.as_slice_mut().expect("a new matrix in standard layout");
             let mut row64 = vec![0.0; f];
             for row in chunk.chunks_exact(f) {
                 for (d, v) in row64.iter_mut().zip(row) {
                     *d = f64::from(*v);
                 }
-                add_outer(&mut g, &row64, 1.0);
+                add_outer(values, &row64, 1.0);
             }
             g
         })
         .collect();
-    let mut total = vec![0.0; f * f];
+    let mut total = Array2::zeros((f, f));
     for part in parts {
-        for (t, p) in total.iter_mut().zip(part) {
-            *t += p;
-        }
+        total += &part;
     }
-    total.into_iter().map(|t| t as f32).collect()
+    total.mapv(|t| t as f32)
 }
 
 /// `a += w · v vᵀ`.
@@ -367,29 +387,28 @@ fn explicit_row(
     }
     // Unknowns (x, bias): the design row of a rating is (y_c, 1).
     let d = f + 1;
-    let mut a = vec![0.0; d * d];
+    let mut system = Array2::zeros((d, d));
+    let a = system
+        .as_slice_mut()
+        .expect("a new matrix in standard layout");
     let mut b = vec![0.0; d];
     let mut design = vec![1.0; d];
+    let factors = row_major(y.factors);
     for (&c, &r) in columns.iter().zip(values) {
         let c = c as usize;
-        design[..f].copy_from_slice(&y.factors[c * f..(c + 1) * f]);
-        add_outer(&mut a, &design, 1.0);
+        design[..f].copy_from_slice(&factors[c * f..(c + 1) * f]);
+        add_outer(a, &design, 1.0);
         let target = r - y.mean - y.bias[c];
         for (bi, v) in b.iter_mut().zip(&design) {
             *bi += target * v;
         }
     }
     let lambda = l2_reg * columns.len() as f64;
-    let system = Array2::from_shape_fn((d, d), |(i, j)| {
-        let v = a[i * d + j];
-        // λ > 0 keeps the system positive definite; with λ = 0 a row with fewer
-        // ratings than factors is singular, and the smallest ridge that fixes it is used.
-        if i == j {
-            v + lambda.max(1e-9 * (1.0 + v))
-        } else {
-            v
-        }
-    });
+    // λ > 0 keeps the system positive definite; with λ = 0 a row with fewer ratings than
+    // factors is singular, and the smallest ridge that fixes it is used.
+    for v in system.diag_mut() {
+        *v += lambda.max(1e-9 * (1.0 + *v));
+    }
     match cholesky(system.view()) {
         Some(l) => {
             let z = solve(l.view(), ArrayView1::from(&b));
@@ -532,8 +551,10 @@ fn dot16<M: MulAdd>(a: &[f32], b: &[f32]) -> f32 {
     sum
 }
 
-/// `x · yᵢ` for every row `yᵢ` of the row-major `y`.
-pub fn scores(x: &[f64], y: &[f64]) -> Vec<f64> {
+/// `x · yᵢ` for every row `yᵢ` of `y`.
+pub fn scores(x: &[f64], y: ArrayView2<f64>) -> Vec<f64> {
+    assert_eq!(y.ncols(), x.len(), "rows of the vector's width");
+    let y = &*row_major(y);
     #[cfg(target_arch = "x86_64")]
     if super::distance::fused() {
         // SAFETY: as in `System::solve`.
@@ -723,9 +744,9 @@ mod tests {
             ArrayView1::from(&b),
         );
         let mut x = vec![0.0f32; f];
-        let gram = gramian(&y32, f);
+        let gram = gramian(ArrayView2::from_shape((6, f), &y32).unwrap());
         System {
-            gram: &gram,
+            gram: gram.as_slice().unwrap(),
             y: &y32,
             columns: &columns,
             values: &values,

@@ -26,7 +26,7 @@ pub mod top_k;
 
 /// A matrix's values row by row, for hot loops over plain slices: borrowed when it is in
 /// standard (row-major) layout, as every matrix the kernels build is, copied otherwise.
-pub fn row_major(m: ArrayView2<'_, f64>) -> Cow<'_, [f64]> {
+pub fn row_major<A: Copy>(m: ArrayView2<'_, A>) -> Cow<'_, [A]> {
     match m.to_slice() {
         Some(values) => Cow::Borrowed(values),
         None => Cow::Owned(m.iter().copied().collect()),

@@ -16,7 +16,10 @@
 //! user's bar in a vector. On x86-64 with AVX-512, or AVX2 and FMA (checked at run time),
 //! the kernel uses those registers explicitly.
 
+use ndarray::{Array2, ArrayView2, ArrayViewMut1};
 use rayon::prelude::*;
+
+use super::{row, row_major};
 
 /// Users scored together: `GROUP × 2` accumulator registers and two for the items.
 const GROUP: usize = 6;
@@ -60,9 +63,11 @@ pub struct Items {
 }
 
 impl Items {
-    /// The row-major `count × dim` `vectors` and an optional bias per item (empty for none).
-    pub fn new(vectors: &[f64], dim: usize, bias: &[f64]) -> Self {
-        let count = vectors.len().checked_div(dim).unwrap_or(0);
+    /// The `count × dim` `vectors`, one item per row, and an optional bias per item (empty
+    /// for none).
+    pub fn new(vectors: ArrayView2<f64>, bias: &[f64]) -> Self {
+        let (count, dim) = vectors.dim();
+        let vectors = row_major(vectors);
         let width = dim + usize::from(!bias.is_empty());
         let row = |i: usize| {
             let v = &vectors[i * dim..(i + 1) * dim];
@@ -108,13 +113,16 @@ pub fn best_products<'a>(
 ) -> Vec<Vec<(f64, usize)>> {
     rows.par_chunks(CHUNK)
         .flat_map_iter(|chunk| {
-            let (vectors, mut screens): (Vec<Vec<f32>>, Vec<Screen>) = chunk
+            // The rows' f32 vectors, one per row, with a 1 for the items' bias.
+            let mut vectors = Array2::ones((chunk.len(), items.width));
+            let mut screens: Vec<Screen> = chunk
                 .iter()
-                .map(|&r| {
+                .zip(vectors.rows_mut())
+                .map(|(&r, vector32)| {
                     let (vector, offset) = user(r);
-                    Screen::new(vector, offset, items, k)
+                    Screen::new(vector, offset, items, k, vector32)
                 })
-                .unzip();
+                .collect();
             let screened: Vec<usize> = (0..chunk.len())
                 .filter(|&s| screens[s].screenable)
                 .collect();
@@ -124,7 +132,7 @@ pub fn best_products<'a>(
                     let rows = Rows {
                         group,
                         chunk,
-                        vectors: &vectors,
+                        vectors: vectors.view(),
                     };
                     rows.scan(&mut screens, items, tile..(tile + TILE).min(blocks), &keep);
                 }
@@ -166,15 +174,23 @@ struct Screen {
 }
 
 impl Screen {
-    /// The row's f32 vector (with a 1 for the items' bias) and its screen.
-    fn new(vector: &[f64], offset: f64, items: &Items, k: usize) -> (Vec<f32>, Self) {
-        let mut vector32: Vec<f32> = vector.iter().map(|&v| v as f32).collect();
-        vector32.resize(items.width, 1.0);
+    /// The row's screen; writes its f32 vector into `vector32`, whose values past the
+    /// vector's stay as they are (a 1 for the items' bias).
+    fn new(
+        vector: &[f64],
+        offset: f64,
+        items: &Items,
+        k: usize,
+        mut vector32: ArrayViewMut1<f32>,
+    ) -> Self {
+        for (o, &v) in vector32.iter_mut().zip(vector) {
+            *o = v as f32;
+        }
         // The norm of the vector with the 1 for the bias, or more.
         let norm = vector.iter().map(|v| v * v).sum::<f64>().sqrt() + 1.0;
         let screenable =
             items.screenable && vector.iter().all(|v| v.abs() < SCREENABLE) && offset.is_finite();
-        let screen = Self {
+        Self {
             // Twice the bound for the two scores a comparison involves.
             margin: 2.0 * error_bound(items.width, norm, items.largest_norm, offset),
             top: TopK::new(k),
@@ -186,8 +202,7 @@ impl Screen {
                 f32::NEG_INFINITY
             },
             screenable,
-        };
-        (vector32, screen)
+        }
     }
 
     /// Takes item `i` with f32 score `s`, at or above the bar, if `keep` accepts it.
@@ -241,11 +256,11 @@ impl Screen {
 }
 
 /// A group of up to [`GROUP`] rows of a chunk: indices into `chunk` (the rows' numbers)
-/// and `vectors` (their f32 vectors).
+/// and the rows of `vectors` (their f32 vectors).
 struct Rows<'a> {
     group: &'a [usize],
     chunk: &'a [usize],
-    vectors: &'a [Vec<f32>],
+    vectors: ArrayView2<'a, f32>,
 }
 
 impl Rows<'_> {
@@ -260,7 +275,7 @@ impl Rows<'_> {
         let group = self.group;
         // A short last group repeats its first row, under a bar nothing passes.
         let vectors: [&[f32]; GROUP] =
-            std::array::from_fn(|p| self.vectors[group[p.min(group.len() - 1)]].as_slice());
+            std::array::from_fn(|p| row(self.vectors, group[p.min(group.len() - 1)]));
         let mut bars: [f32; GROUP] = std::array::from_fn(|p| match group.get(p) {
             Some(&s) => screens[s].bar,
             None => f32::INFINITY,
@@ -570,7 +585,10 @@ mod tests {
             let d = self.dim;
             let count = self.items.len() / d;
             let rows: Vec<usize> = (0..self.users.len() / d).collect();
-            let table = Items::new(&self.items, d, &self.item_bias);
+            let table = Items::new(
+                ArrayView2::from_shape((count, d), &self.items).unwrap(),
+                &self.item_bias,
+            );
             let got = best_products(
                 &rows,
                 |u| (&self.users[u * d..(u + 1) * d], self.offset[u]),
@@ -641,41 +659,34 @@ mod tests {
     fn kernel_scores_are_within_the_bound_and_masks_match_the_bars() {
         let mut rng = Rng::keyed(6, 6, 6);
         for width in [1, 7, 65] {
-            let users: Vec<Vec<f64>> = (0..GROUP)
-                .map(|_| (0..width).map(|_| rng.normal() * 3.0).collect())
-                .collect();
-            let items: Vec<Vec<f64>> = (0..LANES)
-                .map(|_| (0..width).map(|_| rng.normal()).collect())
-                .collect();
+            let users = Array2::from_shape_simple_fn((GROUP, width), || rng.normal() * 3.0);
+            let items = Array2::from_shape_simple_fn((LANES, width), || rng.normal());
             let mut block = vec![0.0f32; LANES * width];
-            for (l, item) in items.iter().enumerate() {
+            for (l, item) in items.rows().into_iter().enumerate() {
                 for (d, v) in item.iter().enumerate() {
                     block[d * LANES + l] = *v as f32;
                 }
             }
-            let users32: Vec<Vec<f32>> = users
-                .iter()
-                .map(|u| u.iter().map(|&v| v as f32).collect())
-                .collect();
-            let vectors: [&[f32]; GROUP] = std::array::from_fn(|p| users32[p].as_slice());
+            let users32 = users.mapv(|v| v as f32);
+            let vectors: [&[f32]; GROUP] = std::array::from_fn(|p| row(users32.view(), p));
+            let (user, item) = (|p| row(users.view(), p), |l| row(items.view(), l));
             let norm = |v: &[f64]| dot(v, v).sqrt();
-            let largest = items.iter().map(|i| norm(i)).fold(0.0, f64::max);
+            let largest = (0..LANES).map(|l| norm(item(l))).fold(0.0, f64::max);
             // Users alternately under a bar everything passes and one at the middle item.
             let bars: [f32; GROUP] = std::array::from_fn(|p| {
                 if p % 2 == 0 {
                     f32::NEG_INFINITY
                 } else {
-                    dot(&users[p], &items[LANES / 2]) as f32
+                    dot(user(p), item(LANES / 2)) as f32
                 }
             });
             for kernel in kernels() {
                 let mut scores = [[f32::NAN; LANES]; GROUP];
                 let masks = kernel(&vectors, &block, &bars, &mut scores);
                 for p in 0..GROUP {
-                    let bound = error_bound(width, norm(&users[p]), largest, 0.0);
-                    for l in 0..LANES {
-                        let s = scores[p][l];
-                        assert!((f64::from(s) - dot(&users[p], &items[l])).abs() <= bound / 2.0);
+                    let bound = error_bound(width, norm(user(p)), largest, 0.0);
+                    for (l, &s) in scores[p].iter().enumerate() {
+                        assert!((f64::from(s) - dot(user(p), item(l))).abs() <= bound / 2.0);
                         assert_eq!(masks[p] >> l & 1 == 1, s >= bars[p], "user {p} item {l}");
                     }
                 }

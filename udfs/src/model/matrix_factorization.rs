@@ -10,6 +10,7 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema, UInt32Type};
 use datafusion::common::Result;
 use datafusion::logical_expr::{AggregateUDF, LogicalPlan};
+use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -560,6 +561,16 @@ impl MatrixFactorizationModel {
 
     /// The best `k` items (best first) for each user index of `users`, ranked in parallel
     /// blocks, leaving out the items the user had unless `keep_seen`.
+    /// The users' factors, one row per user in the order of [`Self::users`].
+    pub fn user_factors(&self) -> ArrayView2<'_, f64> {
+        self.fit.users.view()
+    }
+
+    /// The items' factors, one row per item in the order of [`Self::items`].
+    pub fn item_factors(&self) -> ArrayView2<'_, f64> {
+        self.fit.items.view()
+    }
+
     pub fn recommend_many(&self, users: &[usize], k: usize, keep_seen: bool) -> Vec<Ranking> {
         self.fit.top_k_many(users, k, |u, i| {
             keep_seen || self.seen.row(u).0.binary_search(&(i as u32)).is_err()
@@ -579,9 +590,8 @@ impl MatrixFactorizationModel {
     /// The batches the store keeps: users (id, factors[, bias]), items (id, users who had
     /// it, factors[, bias]) and the training pairs (user and item index, value).
     pub fn batches(&self) -> Result<[(&'static str, Vec<RecordBatch>); 3]> {
-        let f = self.factors;
         let side = |ids: &Ids,
-                    factors: &[f64],
+                    factors: ArrayView2<f64>,
                     bias: &[f64],
                     extra: Option<ArrayRef>|
          -> Result<RecordBatch> {
@@ -592,10 +602,10 @@ impl MatrixFactorizationModel {
                 fields.push(Field::new("users", DataType::UInt32, false));
                 columns.push(users);
             }
-            for d in 0..f {
+            for (d, column) in factors.columns().into_iter().enumerate() {
                 fields.push(Field::new(format!("f{d}"), DataType::Float64, false));
                 columns.push(Arc::new(Float64Array::from_iter_values(
-                    (0..n).map(|r| factors[r * f + d]),
+                    column.iter().copied(),
                 )));
             }
             if !bias.is_empty() {
@@ -628,7 +638,7 @@ impl MatrixFactorizationModel {
                 USERS,
                 vec![side(
                     &self.users,
-                    &self.fit.users,
+                    self.fit.users.view(),
                     &self.fit.user_bias,
                     None,
                 )?],
@@ -637,7 +647,7 @@ impl MatrixFactorizationModel {
                 ITEMS,
                 vec![side(
                     &self.items,
-                    &self.fit.items,
+                    self.fit.items.view(),
                     &self.fit.item_bias,
                     Some(Arc::new(UInt32Array::from(self.item_users.clone()))),
                 )?],
@@ -668,16 +678,11 @@ impl MatrixFactorizationModel {
                 Ids::Int(id.as_primitive::<Int64Type>().values().to_vec())
             };
             let n = batch.num_rows();
-            let mut factors = vec![0.0; n * f];
-            for d in 0..f {
-                for (r, v) in batch
-                    .column(first + d)
-                    .as_primitive::<Float64Type>()
-                    .values()
-                    .iter()
-                    .enumerate()
-                {
-                    factors[r * f + d] = *v;
+            let mut factors = Array2::zeros((n, f));
+            for (d, mut column) in factors.columns_mut().into_iter().enumerate() {
+                let values = batch.column(first + d).as_primitive::<Float64Type>();
+                for (slot, v) in column.iter_mut().zip(values.values()) {
+                    *slot = *v;
                 }
             }
             let bias = if biased {
@@ -718,7 +723,6 @@ impl MatrixFactorizationModel {
         self.users = users.ids;
         self.items = items.ids;
         self.fit = Factors {
-            factors: f,
             users: users.factors,
             items: items.factors,
             mean: self.mean,
@@ -735,7 +739,7 @@ impl MatrixFactorizationModel {
 /// for items, how many users had each.
 struct StoredSide {
     ids: Ids,
-    factors: Vec<f64>,
+    factors: Array2<f64>,
     bias: Vec<f64>,
     counts: Vec<u32>,
 }
