@@ -3,6 +3,10 @@
 //! to evaluate next and [`NelderMead::tell`] takes its value. A caller can so advance
 //! several searches together and evaluate their points in one pass.
 
+use ndarray::{Array2, ArrayView1};
+
+use super::row;
+
 /// Where the search stands: which point `pending` is.
 #[derive(Debug, Clone, Copy)]
 enum Stage {
@@ -21,7 +25,8 @@ enum Stage {
 /// A minimisation under way.
 #[derive(Debug, Clone)]
 pub struct NelderMead {
-    simplex: Vec<Vec<f64>>,
+    /// The `d + 1` vertices, one per row.
+    simplex: Array2<f64>,
     values: Vec<f64>,
     /// Vertices from best to worst as of the last sort.
     order: Vec<usize>,
@@ -40,17 +45,12 @@ impl NelderMead {
     /// agree to 1e-8 relative (as R's optim) or after `max_evals` evaluations.
     pub fn new(x0: &[f64], step: f64, max_evals: usize) -> Self {
         let d = x0.len();
-        let simplex: Vec<Vec<f64>> = (0..=d)
-            .map(|i| {
-                let mut x = x0.to_vec();
-                if i > 0 {
-                    x[i - 1] += step;
-                }
-                x
-            })
-            .collect();
+        let mut simplex = Array2::from_shape_fn((d + 1, d), |(_, j)| x0[j]);
+        for i in 1..=d {
+            simplex[(i, i - 1)] += step;
+        }
         Self {
-            pending: simplex[0].clone(),
+            pending: x0.to_vec(),
             simplex,
             values: vec![f64::INFINITY; d + 1],
             order: (0..=d).collect(),
@@ -75,7 +75,7 @@ impl NelderMead {
         let best = (0..self.values.len())
             .min_by(|&a, &b| self.values[a].total_cmp(&self.values[b]))
             .unwrap_or(0);
-        (&self.simplex[best], self.values[best])
+        (row(self.simplex.view(), best), self.values[best])
     }
 
     /// Takes the value of [`Self::point`] and moves on to the next point.
@@ -91,7 +91,8 @@ impl NelderMead {
             Stage::Start(i) => {
                 self.values[i] = value;
                 if i < d {
-                    self.pending.clone_from(&self.simplex[i + 1]);
+                    self.pending
+                        .copy_from_slice(row(self.simplex.view(), i + 1));
                     self.stage = Stage::Start(i + 1);
                 } else {
                     self.iterate();
@@ -130,20 +131,22 @@ impl NelderMead {
                 if value < ft {
                     self.replace(worst, value);
                 } else {
-                    let anchor = self.simplex[best].clone();
+                    let anchor = self.simplex.row(best).to_owned();
                     for &i in &self.order[1..] {
-                        for (x, a) in self.simplex[i].iter_mut().zip(&anchor) {
+                        for (x, a) in self.simplex.row_mut(i).iter_mut().zip(&anchor) {
                             *x = a + 0.5 * (*x - a);
                         }
                     }
-                    self.pending.clone_from(&self.simplex[self.order[1]]);
+                    self.pending
+                        .copy_from_slice(row(self.simplex.view(), self.order[1]));
                     self.stage = Stage::Shrink(1);
                 }
             }
             Stage::Shrink(j) => {
                 self.values[self.order[j]] = value;
                 if j < d {
-                    self.pending.clone_from(&self.simplex[self.order[j + 1]]);
+                    self.pending
+                        .copy_from_slice(row(self.simplex.view(), self.order[j + 1]));
                     self.stage = Stage::Shrink(j + 1);
                 } else {
                     self.iterate();
@@ -159,15 +162,18 @@ impl NelderMead {
             .pending
             .iter_mut()
             .zip(&self.centroid)
-            .zip(&self.simplex[v])
+            .zip(self.simplex.row(v))
         {
             *p = c + t * (w - c);
         }
     }
 
-    /// Vertex `v` becomes `pending`, of value `value`; the next iteration starts.
+    /// Vertex `v` becomes `pending`, of value `value`; the next iteration starts (and
+    /// writes the next `pending`).
     fn replace(&mut self, v: usize, value: f64) {
-        std::mem::swap(&mut self.simplex[v], &mut self.pending);
+        self.simplex
+            .row_mut(v)
+            .assign(&ArrayView1::from(&self.pending));
         self.values[v] = value;
         self.iterate();
     }
@@ -190,7 +196,7 @@ impl NelderMead {
         }
         self.centroid.fill(0.0);
         for &i in &self.order[..d] {
-            for (c, x) in self.centroid.iter_mut().zip(&self.simplex[i]) {
+            for (c, x) in self.centroid.iter_mut().zip(self.simplex.row(i)) {
                 *c += x;
             }
         }

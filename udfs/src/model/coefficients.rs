@@ -4,7 +4,7 @@
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::datatypes::Float64Type;
 use datafusion::common::Result;
-use ndarray::{Array1, Array2, s};
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, s};
 use serde::{Deserialize, Serialize};
 
 use super::encoding::{FeatureEncoding, as_f64};
@@ -47,6 +47,16 @@ pub struct Explained {
 }
 
 impl Coefficients {
+    /// The weights, one per design column, in standardised design units.
+    pub fn weights(&self) -> ArrayView1<'_, f64> {
+        self.weights.view()
+    }
+
+    /// The covariance of the weights, design columns × design columns.
+    pub fn covariance(&self) -> ArrayView2<'_, f64> {
+        self.covariance.view()
+    }
+
     /// `intercept + Σ wⱼ xⱼ` for design columns `x`.
     pub fn linear_predictor(&self, design: &[Vec<f64>], rows: usize) -> Vec<f64> {
         let mut out = vec![self.intercept; rows];
