@@ -23,6 +23,7 @@ use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Signature, Volatil
 use crate::kernels::cluster_quality::{davies_bouldin, silhouette};
 use crate::kernels::distance::nearest_two;
 use crate::kernels::kmeans::{Points, row_hash};
+use crate::kernels::row_major;
 use crate::model::KMeansModel;
 use crate::model::kmeans::{SILHOUETTE_SAMPLE, encode_columns};
 
@@ -152,14 +153,15 @@ impl KMeansAccumulator {
 impl Accumulator for KMeansAccumulator {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
         let (rows, valid) = encode_columns(&self.model.features, values)?;
-        let dim = self.model.dim();
+        let (rows, dim) = (row_major(rows.view()), self.model.dim());
+        let centroids = row_major(self.model.centroids.view());
         for (i, ok) in valid.iter().enumerate() {
             if !ok {
                 self.skipped += 1;
                 continue;
             }
             let row = &rows[i * dim..(i + 1) * dim];
-            let (j, d, _) = nearest_two(row, self.model.centroids.view());
+            let (j, d, _) = nearest_two(row, &centroids);
             self.counts[j] += 1;
             self.distances[j] += d.sqrt();
             self.inertia += d;

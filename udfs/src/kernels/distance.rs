@@ -176,11 +176,10 @@ pub fn sq_dist(a: &[f64], b: &[f64]) -> f64 {
     sq_dist_with::<Plain>(a, b)
 }
 
-/// The nearest centre of `x` among the rows of `centres`, its squared distance and the
-/// squared distance to the second nearest (infinite with one centre).
-pub fn nearest_two(x: &[f64], centres: ArrayView2<f64>) -> (usize, f64, f64) {
-    assert_eq!(centres.ncols(), x.len(), "centres of the point's width");
-    let centres = &*row_major(centres);
+/// The nearest centre of `x`, its squared distance and the squared distance to the second
+/// nearest (infinite with one centre). `centres` are a centre matrix's values row by row,
+/// as [`super::row_major`] gives them once for the many points scored against it.
+pub fn nearest_two(x: &[f64], centres: &[f64]) -> (usize, f64, f64) {
     #[cfg(target_arch = "x86_64")]
     if fused() {
         // SAFETY: as in `sq_dist`.
@@ -519,7 +518,7 @@ mod tests {
                 // The dispatched kernel and the plain one.
                 let found = [table.nearest(rows), table.lanes(rows).merge()];
                 for (x, near) in rows.iter().cycle().zip(found.as_flattened()) {
-                    let (j, d1, d2) = nearest_two(x, centres.view());
+                    let (j, d1, d2) = nearest_two(x, centres.as_slice().unwrap());
                     let xx = dot(x, x);
                     assert_eq!(near.centre, j, "k = {k}, dim = {dim}");
                     assert!(close(near.first + xx, d1), "{} vs {d1}", near.first + xx);

@@ -921,7 +921,7 @@ mod tests {
             .unwrap();
             assert!(fit.iterations > 3, "the bounds were used");
             for i in 0..points.len() {
-                let (j, _, _) = nearest_two(points.row(i), fit.centroids.view());
+                let (j, _, _) = nearest_two(points.row(i), fit.centroids.as_slice().unwrap());
                 assert_eq!(fit.labels[i] as usize, j);
             }
         }

@@ -305,15 +305,15 @@ impl KMeansModel {
     /// with a NaN or infinite number.
     pub fn assign(&self, columns: &[ArrayRef]) -> Result<(Int64Array, Float64Array)> {
         let (rows, valid) = encode_columns(&self.features, columns)?;
-        let dim = self.dim();
+        let (rows, dim) = (row_major(rows.view()), self.dim());
         let n = valid.len();
-        let centroids = self.centroids.view();
+        let centroids = row_major(self.centroids.view());
         let (segments, distances): (Vec<Option<i64>>, Vec<Option<f64>>) = (0..n)
             .map(|i| {
                 if !valid[i] {
                     return (None, None);
                 }
-                let (j, d, _) = nearest_two(&rows[i * dim..(i + 1) * dim], centroids);
+                let (j, d, _) = nearest_two(&rows[i * dim..(i + 1) * dim], &centroids);
                 (Some(j as i64 + 1), Some(d.sqrt()))
             })
             .unzip();
@@ -422,6 +422,7 @@ fn encode_rows(source: &dyn Source, set: &TrainingSet) -> Result<Design> {
                     .map(|&i| batch.column(i).clone())
                     .collect();
                 let (encoded, _) = encode_columns(&set.features, &features)?;
+                let encoded = row_major(encoded.view());
                 let nulls = null_rows(&features);
                 let keep = rows.kept(0..batch.num_rows());
                 let with_nulls = keep
@@ -458,18 +459,22 @@ fn null_rows(columns: &[ArrayRef]) -> Vec<bool> {
     out
 }
 
-/// The rows of `columns` encoded, row-major, and per row whether every number is finite.
+/// The rows of `columns` encoded (rows × design columns), and per row whether every
+/// number is finite.
 pub fn encode_columns(
     features: &[FeatureEncoding],
     columns: &[ArrayRef],
-) -> Result<(Vec<f64>, Vec<bool>)> {
+) -> Result<(Array2<f64>, Vec<bool>)> {
     let mut encoded: Vec<Vec<f64>> = Vec::new();
     for (f, c) in features.iter().zip(columns) {
         f.encode(c, &mut encoded)?;
     }
     let n = columns.first().map_or(0, |c| c.len());
     let width = encoded.len();
-    let mut rows = vec![0.0; n * width];
+    let mut matrix = Array2::zeros((n, width));
+    let rows = matrix
+        .as_slice_mut()
+        .expect("a new matrix in standard layout");
     for (d, column) in encoded.iter().enumerate() {
         for (r, v) in column.iter().enumerate() {
             rows[r * width + d] = *v;
@@ -482,7 +487,7 @@ pub fn encode_columns(
                 .all(|v| v.is_finite())
         })
         .collect();
-    Ok((rows, valid))
+    Ok((matrix, valid))
 }
 
 /// The rows `sample` of `points`, copied.
