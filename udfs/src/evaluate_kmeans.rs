@@ -21,8 +21,9 @@ use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Signature, Volatility};
 
 use crate::kernels::cluster_quality::{davies_bouldin, silhouette};
-use crate::kernels::distance::nearest_two;
-use crate::kernels::kmeans::{Points, row_hash};
+use crate::kernels::kmeans::row_hash;
+use crate::kernels::nearest::nearest_two;
+use crate::kernels::points::Points;
 use crate::kernels::row_major;
 use crate::model::KMeansModel;
 use crate::model::kmeans::{SILHOUETTE_SAMPLE, encode_columns};

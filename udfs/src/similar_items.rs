@@ -7,8 +7,8 @@ use datafusion::common::{Result, plan_err};
 use datafusion::logical_expr::{Documentation, Expr};
 
 use crate::kernels::als::scores;
-use crate::kernels::distance::dot;
 use crate::kernels::top_k::top_k;
+use crate::kernels::vector::dot;
 use crate::model::ModelResolver;
 use crate::recommend_table::{count_argument, ranking_batch, table, with_factorization};
 

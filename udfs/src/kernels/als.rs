@@ -23,11 +23,11 @@ use ndarray::{Array2, ArrayView1, ArrayView2, ArrayViewMut2};
 use rayon::prelude::*;
 
 use super::cholesky::{cholesky, solve};
-use super::distance::dot_with;
-use super::gram::{MulAdd, Plain};
 use super::prefetch::prefetch;
 use super::rng::Rng;
+use super::simd::{Kernel, Simd, dispatch};
 use super::top_k::{Items, best_products};
+use super::vector::{dot, dot_with};
 use super::{row, row_major};
 
 /// A sparse matrix in compressed rows: row `r`'s columns are
@@ -168,7 +168,7 @@ impl Factors {
         self.mean
             + bias(&self.user_bias, u)
             + bias(&self.item_bias, i)
-            + super::distance::dot(self.user(u), self.item(i))
+            + dot(self.user(u), self.item(i))
     }
 
     /// For each user index in `users`, the `k` items of highest predicted value that
@@ -439,38 +439,13 @@ struct System<'a> {
 impl System<'_> {
     /// A few conjugate-gradient steps on the system, from `x`.
     fn solve(&self, x: &mut [f32]) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                // SAFETY: the CPU has the features the function is compiled for.
-                unsafe { self.solve_avx512(x) };
-                return;
-            }
-            if super::distance::fused() {
-                // SAFETY: as above.
-                unsafe { self.solve_fma(x) };
-                return;
-            }
-        }
-        self.solve_with::<Plain>(x);
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    unsafe fn solve_avx512(&self, x: &mut [f32]) {
-        self.solve_with::<super::gram::Fused>(x);
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn solve_fma(&self, x: &mut [f32]) {
-        self.solve_with::<super::gram::Fused>(x);
+        dispatch(Solve { system: self, x });
     }
 
     /// The solver, inlined into a body compiled for the CPU so its short dot products and
     /// updates vectorise: the calls dominate otherwise.
     #[inline(always)]
-    fn solve_with<M: MulAdd>(&self, x: &mut [f32]) {
+    fn solve_with<M: Simd>(&self, x: &mut [f32]) {
         let f = x.len();
         let mut residual = vec![0.0; f];
         self.product::<M, true>(x, &mut residual);
@@ -499,7 +474,7 @@ impl System<'_> {
     /// the row's items), in the same single pass over the items. YᵀY is symmetric, so its
     /// product is a sum of scaled rows.
     #[inline(always)]
-    fn product<M: MulAdd, const RESIDUAL: bool>(&self, v: &[f32], out: &mut [f32]) {
+    fn product<M: Simd, const RESIDUAL: bool>(&self, v: &[f32], out: &mut [f32]) {
         let f = v.len();
         let sign = if RESIDUAL { -1.0 } else { 1.0 };
         for (o, vi) in out.iter_mut().zip(v) {
@@ -529,13 +504,28 @@ impl System<'_> {
     }
 }
 
+/// [`System::solve`]'s body, for every SIMD level.
+struct Solve<'a, 'b> {
+    system: &'a System<'b>,
+    x: &'a mut [f32],
+}
+
+impl Kernel for Solve<'_, '_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run<S: Simd>(self) {
+        self.system.solve_with::<S>(self.x);
+    }
+}
+
 /// Rows asked for ahead of their use in a pass over a row's items.
 const PREFETCH_AHEAD: usize = 4;
 
 /// `a · b` in f32 with sixteen partial sums (one AVX-512 register, two AVX2): a short chain
 /// per sum, and a shape the compiler keeps in whole registers.
 #[inline(always)]
-fn dot16<M: MulAdd>(a: &[f32], b: &[f32]) -> f32 {
+fn dot16<M: Simd>(a: &[f32], b: &[f32]) -> f32 {
     let (a16, a_rest) = a.as_chunks::<16>();
     let (b16, b_rest) = b.as_chunks::<16>();
     let mut acc = [0.0f32; 16];
@@ -554,23 +544,22 @@ fn dot16<M: MulAdd>(a: &[f32], b: &[f32]) -> f32 {
 /// `x · yᵢ` for every row `yᵢ` of `y`.
 pub fn scores(x: &[f64], y: ArrayView2<f64>) -> Vec<f64> {
     assert_eq!(y.ncols(), x.len(), "rows of the vector's width");
-    let y = &*row_major(y);
-    #[cfg(target_arch = "x86_64")]
-    if super::distance::fused() {
-        // SAFETY: as in `System::solve`.
-        return unsafe { scores_fma(x, y) };
-    }
-    scores_with::<Plain>(x, y)
+    dispatch(Scores(x, &row_major(y)))
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn scores_fma(x: &[f64], y: &[f64]) -> Vec<f64> {
-    scores_with::<super::gram::Fused>(x, y)
+struct Scores<'a>(&'a [f64], &'a [f64]);
+
+impl Kernel for Scores<'_> {
+    type Output = Vec<f64>;
+
+    #[inline(always)]
+    fn run<S: Simd>(self) -> Vec<f64> {
+        scores_with::<S>(self.0, self.1)
+    }
 }
 
 #[inline(always)]
-fn scores_with<M: MulAdd>(x: &[f64], y: &[f64]) -> Vec<f64> {
+fn scores_with<M: Simd>(x: &[f64], y: &[f64]) -> Vec<f64> {
     let mut out = Vec::with_capacity(y.len() / x.len());
     for row in y.chunks_exact(x.len()) {
         out.push(dot_with::<M>(x, row));
@@ -581,7 +570,6 @@ fn scores_with<M: MulAdd>(x: &[f64], y: &[f64]) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::distance::dot;
     use crate::kernels::top_k::top_k;
 
     /// A rank-2 rating matrix, fully observed.

@@ -3,19 +3,11 @@
 
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, s};
 
-/// `Σ aᵢ bᵢ`, summed in order.
-pub(crate) fn dot<'a>(
-    a: impl IntoIterator<Item = &'a f64>,
-    b: impl IntoIterator<Item = &'a f64>,
-) -> f64 {
-    a.into_iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
 /// Solves `L x = b` for lower-triangular `L` (only its lower triangle is read).
 pub(crate) fn forward(l: ArrayView2<f64>, b: ArrayView1<f64>) -> Array1<f64> {
     let mut x = Vec::with_capacity(b.len());
     for (i, row) in l.rows().into_iter().enumerate() {
-        let s = b[i] - dot(row.slice(s![..i]), &x);
+        let s = b[i] - row.slice(s![..i]).dot(&ArrayView1::from(&x));
         x.push(s / row[i]);
     }
     Array1::from(x)
@@ -26,7 +18,7 @@ fn backward(l: ArrayView2<f64>, b: ArrayView1<f64>) -> Array1<f64> {
     let n = b.len();
     let mut x = Array1::zeros(n);
     for i in (0..n).rev() {
-        let s: f64 = dot(l.column(i).slice(s![i + 1..]), x.slice(s![i + 1..]));
+        let s = l.column(i).slice(s![i + 1..]).dot(&x.slice(s![i + 1..]));
         x[i] = (b[i] - s) / l[[i, i]];
     }
     x
@@ -63,11 +55,6 @@ pub(crate) fn cholesky(a: ArrayView2<f64>) -> Option<Array2<f64>> {
         l[[j, j]] = d.sqrt();
     }
     Some(l)
-}
-
-/// `A B`, each entry summed in order.
-pub(crate) fn matmul(a: ArrayView2<f64>, b: ArrayView2<f64>) -> Array2<f64> {
-    Array2::from_shape_fn((a.nrows(), b.ncols()), |(i, j)| dot(a.row(i), b.column(j)))
 }
 
 /// Picks, in order, the columns of a Gram matrix that are not linear combinations of those

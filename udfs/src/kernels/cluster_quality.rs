@@ -4,9 +4,9 @@
 use ndarray::ArrayView2;
 use rayon::prelude::*;
 
-use super::distance::sq_dist;
-use super::kmeans::Points;
+use super::points::Points;
 use super::row;
+use super::vector::sq_dist;
 
 /// Mean silhouette of the points: for each, `(b - a) / max(a, b)` where `a` is the mean
 /// distance to the other points of its cluster and `b` the least mean distance to the

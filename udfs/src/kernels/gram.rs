@@ -4,9 +4,12 @@
 //! tiles small enough for the L1/L2 cache; each tile is copied once, shifted, into a
 //! zero-padded scratch, and a register-blocked kernel multiplies 3 × 4 columns at a time, so
 //! each value loaded feeds several multiply-adds instead of one. On x86-64 with AVX2 and
-//! FMA (checked at run time) the same code is compiled with fused multiply-adds.
+//! FMA the same code is compiled with fused multiply-adds and an explicit register block
+//! ([`super::simd`] chooses).
 
 use ndarray::ArrayViewMut2;
+
+use super::simd::{Kernel, Simd, dispatch};
 
 /// Rows per tile; a multiple of [`LANES`].
 const TILE: usize = 256;
@@ -32,13 +35,29 @@ pub fn accumulate(
     assert_eq!(shift.len(), k, "one shift per column");
     assert_eq!(out.dim(), (k, k), "a k × k output");
     let out = out.as_slice_mut().expect("the output in standard layout");
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU supports the features the function is compiled for.
-        unsafe { accumulate_fma(columns, shift, weight, out) };
-        return;
+    dispatch(Accumulate {
+        columns,
+        shift,
+        weight,
+        out,
+    });
+}
+
+/// [`accumulate`]'s body, for every SIMD level.
+struct Accumulate<'a> {
+    columns: &'a [&'a [f64]],
+    shift: &'a [f64],
+    weight: Option<&'a [f64]>,
+    out: &'a mut [f64],
+}
+
+impl Kernel for Accumulate<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run<S: Simd>(self) {
+        accumulate_with::<S>(self.columns, self.shift, self.weight, self.out);
     }
-    accumulate_with::<Plain>(columns, shift, weight, out);
 }
 
 /// Copies the upper triangle of the square matrix `m` onto the lower one.
@@ -54,54 +73,19 @@ pub fn mirror(mut m: ArrayViewMut2<f64>) {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn accumulate_fma(
-    columns: &[&[f64]],
-    shift: &[f64],
-    weight: Option<&[f64]>,
-    out: &mut [f64],
-) {
-    accumulate_with::<Fused>(columns, shift, weight, out);
-}
-
-/// How `a·b + c` is computed: fused where the target has it, plain otherwise (a fused
-/// multiply-add without hardware support is a slow library call).
-pub(super) trait MulAdd: Sized {
-    fn mul_add(a: f64, b: f64, c: f64) -> f64;
-    fn mul_add_f32(a: f32, b: f32, c: f32) -> f32;
-
-    /// A full `MR × NR` block.
-    #[inline(always)]
-    fn full_block(a: [&[f64; TILE]; MR], b: [&[f64; TILE]; NR]) -> [[f64; NR]; MR] {
-        block::<Self, MR, NR>(a, b)
-    }
-}
-
-pub(super) struct Fused;
-pub(super) struct Plain;
-
-impl MulAdd for Fused {
-    #[inline(always)]
-    fn mul_add(a: f64, b: f64, c: f64) -> f64 {
-        a.mul_add(b, c)
-    }
-
-    #[inline(always)]
-    fn mul_add_f32(a: f32, b: f32, c: f32) -> f32 {
-        a.mul_add(b, c)
-    }
-
+/// A full `MR × NR` block: with explicit AVX2 registers where the level has them (the
+/// compiler's own vectorisation of the generic block shuffles lanes and spills
+/// accumulators).
+#[inline(always)]
+fn full_block<S: Simd>(a: [&[f64; TILE]; MR], b: [&[f64; TILE]; NR]) -> [[f64; NR]; MR] {
     #[cfg(target_arch = "x86_64")]
-    #[inline(always)]
-    fn full_block(a: [&[f64; TILE]; MR], b: [&[f64; TILE]; NR]) -> [[f64; NR]; MR] {
-        // SAFETY: `Fused` is only used inside `accumulate_fma`, compiled for AVX2 and FMA.
-        unsafe { avx2::block(a, b) }
+    if S::LEVEL.avx2_fma() {
+        // SAFETY: code runs at these levels only on a CPU with AVX2 and FMA (see `simd`).
+        return unsafe { avx2::block(a, b) };
     }
+    block::<S, MR, NR>(a, b)
 }
 
-/// The full block with explicit AVX2 registers: the compiler's own vectorisation of the
-/// generic block shuffles lanes and spills accumulators.
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use std::arch::x86_64::*;
@@ -134,20 +118,8 @@ mod avx2 {
     }
 }
 
-impl MulAdd for Plain {
-    #[inline(always)]
-    fn mul_add(a: f64, b: f64, c: f64) -> f64 {
-        a * b + c
-    }
-
-    #[inline(always)]
-    fn mul_add_f32(a: f32, b: f32, c: f32) -> f32 {
-        a * b + c
-    }
-}
-
 #[inline(always)]
-fn accumulate_with<F: MulAdd>(
+fn accumulate_with<F: Simd>(
     columns: &[&[f64]],
     shift: &[f64],
     weight: Option<&[f64]>,
@@ -186,7 +158,7 @@ fn accumulate_with<F: MulAdd>(
 
 /// Adds the cross-products of one tile: `out[i][j] += Σ_r left[i][r] · right[j][r]`, j ≥ i.
 #[inline(always)]
-fn tile<F: MulAdd>(left: &[f64], right: &[f64], k: usize, out: &mut [f64]) {
+fn tile<F: Simd>(left: &[f64], right: &[f64], k: usize, out: &mut [f64]) {
     let mut i = 0;
     while i < k {
         let mr = MR.min(k - i);
@@ -196,7 +168,7 @@ fn tile<F: MulAdd>(left: &[f64], right: &[f64], k: usize, out: &mut [f64]) {
         while j < k {
             let nr = NR.min(k - j);
             let sums = if mr == MR && nr == NR {
-                F::full_block(
+                full_block::<F>(
                     std::array::from_fn(|a| col(left, i + a)),
                     std::array::from_fn(|b| col(right, j + b)),
                 )
@@ -233,7 +205,7 @@ fn col(m: &[f64], i: usize) -> &[f64; TILE] {
 
 /// `M × N` dot products of tile columns with `M·N` vector accumulators.
 #[inline(always)]
-fn block<F: MulAdd, const M: usize, const N: usize>(
+fn block<F: Simd, const M: usize, const N: usize>(
     a: [&[f64; TILE]; M],
     b: [&[f64; TILE]; N],
 ) -> [[f64; N]; M] {
@@ -253,6 +225,7 @@ fn block<F: MulAdd, const M: usize, const N: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::simd;
 
     fn naive(columns: &[Vec<f64>], shift: &[f64], weight: Option<&[f64]>) -> Vec<f64> {
         let k = columns.len();
@@ -300,7 +273,7 @@ mod tests {
     }
 
     #[test]
-    fn plain_and_fused_agree() {
+    fn every_simd_level_agrees() {
         let columns: Vec<Vec<f64>> = (0..6)
             .map(|c| {
                 (0..1000)
@@ -309,12 +282,26 @@ mod tests {
             })
             .collect();
         let slices: Vec<&[f64]> = columns.iter().map(Vec::as_slice).collect();
-        let mut plain = vec![0.0; 36];
-        accumulate_with::<Plain>(&slices, &[0.0; 6], None, &mut plain);
-        let mut best = ndarray::Array2::zeros((6, 6));
-        accumulate(&slices, &[0.0; 6], None, best.view_mut());
-        for (p, b) in plain.iter().zip(&best) {
-            assert!((p - b).abs() <= 1e-12 * (1.0 + p.abs()));
+        let at = |level| {
+            let mut out = vec![0.0; 36];
+            let (columns, shift, weight) = (&slices[..], &[0.0; 6][..], None);
+            let out_ref = &mut out[..];
+            simd::dispatch_at(
+                level,
+                Accumulate {
+                    columns,
+                    shift,
+                    weight,
+                    out: out_ref,
+                },
+            );
+            out
+        };
+        let plain = at(simd::Level::Plain);
+        for level in simd::levels() {
+            for (p, b) in plain.iter().zip(&at(level)) {
+                assert!((p - b).abs() <= 1e-12 * (1.0 + p.abs()), "{level:?}");
+            }
         }
     }
 }

@@ -23,50 +23,19 @@ use std::ops::Range;
 use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
 
-use super::distance::{CentreTable, POINTS, dot, each_distance, sq_dist};
+use super::nearest::{CentreTable, POINTS, each_distance};
+use super::points::Points;
 use super::prefetch::prefetch;
 use super::quantised::{Found, LANES, Quantised, Screen};
 use super::rng::Rng;
+use super::simd::{self, Kernel, Level, Simd};
+use super::vector::{dot, sq_dist};
 use super::{row, row_major};
 
 /// How many blocks ahead of the screen a pass asks the cache for the copy's.
 const PREFETCH_BLOCKS: usize = 8;
 /// Rows per chunk of a parallel pass.
 const CHUNK: usize = 2048;
-
-/// Points as the rows of a row-major `len × dim` matrix.
-#[derive(Debug, Clone, Copy)]
-pub struct Points<'a> {
-    pub data: &'a [f64],
-    pub dim: usize,
-}
-
-impl<'a> Points<'a> {
-    pub fn new(data: &'a [f64], dim: usize) -> Self {
-        assert!(
-            dim > 0 && data.len().is_multiple_of(dim),
-            "a row-major matrix"
-        );
-        Self { data, dim }
-    }
-
-    pub fn len(&self) -> usize {
-        self.data.len() / self.dim
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.data.is_empty()
-    }
-
-    pub fn row(&self, i: usize) -> &'a [f64] {
-        &self.data[i * self.dim..(i + 1) * self.dim]
-    }
-
-    /// The rows of a chunk.
-    fn rows(&self, range: Range<usize>) -> &'a [f64] {
-        &self.data[range.start * self.dim..range.end * self.dim]
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct KMeansOptions {
@@ -528,6 +497,22 @@ struct Pass<'a> {
     one_block: bool,
 }
 
+/// [`Pass::chunk`]'s body.
+struct Chunk<'a, 'b, 'c> {
+    pass: &'a Pass<'b>,
+    first: usize,
+    bounds: ChunkBounds<'c>,
+}
+
+impl Kernel for Chunk<'_, '_, '_> {
+    type Output = PassSums;
+
+    #[inline(always)]
+    fn run<S: Simd>(self) -> PassSums {
+        self.pass.chunk_with(self.first, self.bounds)
+    }
+}
+
 /// The per-point state of one chunk's rows.
 struct ChunkBounds<'b> {
     labels: &'b mut [u32],
@@ -538,18 +523,21 @@ struct ChunkBounds<'b> {
 impl Pass<'_> {
     /// The pass over the rows from `first` on, whose state `bounds` is.
     fn chunk(&self, first: usize, bounds: ChunkBounds) -> PassSums {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has the features the function is compiled for.
-            return unsafe { self.chunk_avx512(first, bounds) };
-        }
-        self.chunk_with(first, bounds)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    unsafe fn chunk_avx512(&self, first: usize, bounds: ChunkBounds) -> PassSums {
-        self.chunk_with(first, bounds)
+        // Only AVX-512 keeps a block's bounds in registers; narrower vectors gain nothing
+        // over the baseline build.
+        let level = if simd::level().avx512() {
+            Level::Avx512
+        } else {
+            Level::Plain
+        };
+        simd::dispatch_at(
+            level,
+            Chunk {
+                pass: self,
+                first,
+                bounds,
+            },
+        )
     }
 
     /// Plain loops over the lanes of [`Block`]s, compiled twice: with AVX-512, where a
@@ -844,7 +832,7 @@ fn relocate_empty(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::distance::nearest_two;
+    use crate::kernels::nearest::nearest_two;
 
     /// Three tight, well separated groups of 100 points in 2-D.
     fn blobs() -> Vec<f64> {

@@ -5,8 +5,8 @@ use std::fmt;
 
 use ndarray::{Array1, Array2};
 
-use super::cholesky::{cholesky, dot, independent_columns, invert, matmul, solve};
-use super::dist::student_t_two_sided;
+use super::cholesky::{cholesky, independent_columns, invert, solve};
+use super::distributions::student_t_two_sided;
 use super::moments::Moments;
 
 /// Fit settings.
@@ -166,14 +166,12 @@ pub fn fit_linear(moments: &Moments, options: LinearOptions) -> Result<LinearFit
     let beta = solve(factor.view(), c.view());
     let inverse = invert(factor.view());
 
-    let a_beta: Array1<f64> = a.rows().into_iter().map(|row| dot(row, &beta)).collect();
-    let rss = (yy - 2.0 * dot(&beta, &c) + dot(&beta, &a_beta)).max(0.0);
+    let rss = (yy - 2.0 * beta.dot(&c) + beta.dot(&a.dot(&beta))).max(0.0);
     let df_resid = n - parameters as f64;
     let sigma2 = rss / df_resid;
     // Cov(β) = σ² (A+λI)⁻¹ A (A+λI)⁻¹, which is σ² A⁻¹ without a penalty.
     let cov = if options.l2 > 0.0 {
-        let ia = matmul(inverse.view(), a.view());
-        matmul(ia.view(), inverse.view())
+        inverse.dot(&a).dot(&inverse)
     } else {
         inverse
     }
@@ -198,14 +196,14 @@ pub fn fit_linear(moments: &Moments, options: LinearOptions) -> Result<LinearFit
     // b0 = ȳ - x̄ᵀβ, so Cov(b0, β) = -Cov(β) x̄ and Var(b0) = σ²/n + x̄ᵀ Cov(β) x̄.
     let mut intercept_cov = vec![0.0; d];
     let (intercept, intercept_std_err) = if options.fit_intercept {
-        let xm: Vec<f64> = kept.iter().map(|&j| mean[j]).collect();
-        let cov_xm: Vec<f64> = cov.rows().into_iter().map(|row| dot(row, &xm)).collect();
+        let xm: Array1<f64> = kept.iter().map(|&j| mean[j]).collect();
+        let cov_xm = cov.dot(&xm);
         for (slot, &j) in kept.iter().enumerate() {
             intercept_cov[j] = -cov_xm[slot];
         }
         (
-            mean[d] - dot(&beta, &xm),
-            (sigma2 / n + dot(&xm, &cov_xm)).sqrt(),
+            mean[d] - beta.dot(&xm),
+            (sigma2 / n + xm.dot(&cov_xm)).sqrt(),
         )
     } else {
         (0.0, f64::NAN)

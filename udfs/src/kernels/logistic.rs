@@ -9,9 +9,9 @@ use ndarray::{Array1, Array2, ArrayView1, Axis};
 use rayon::prelude::*;
 
 use super::cholesky::{cholesky, independent_columns, invert, solve};
-use super::dist::normal_two_sided;
+use super::distributions::normal_two_sided;
 use super::gram::{accumulate, mirror};
-use super::moments::dot;
+use super::vector::dot;
 
 /// Fit settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -223,6 +223,11 @@ fn piece_pass(piece: &Block, kept: &[usize], beta: &[f64]) -> Pass {
     }
     accumulate(&chunk, &vec![0.0; k], Some(&curv), out.hessian.view_mut());
     out
+}
+
+/// The logistic function `1 / (1 + e⁻ˣ)`, a linear predictor's probability.
+pub fn sigmoid(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
 }
 
 /// Rows of the sample that gives large inputs their starting point.

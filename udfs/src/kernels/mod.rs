@@ -9,8 +9,7 @@ use ndarray::{ArrayView2, Axis};
 pub mod als;
 mod cholesky;
 pub mod cluster_quality;
-pub mod dist;
-pub mod distance;
+pub mod distributions;
 pub mod ets;
 pub mod gram;
 pub mod kmeans;
@@ -18,11 +17,15 @@ mod lanes;
 pub mod linear;
 pub mod logistic;
 pub mod moments;
+pub mod nearest;
 pub mod nelder_mead;
+pub mod points;
 mod prefetch;
 mod quantised;
 pub mod rng;
+pub mod simd;
 pub mod top_k;
+pub mod vector;
 
 /// A matrix's values row by row, for hot loops over plain slices: borrowed when it is in
 /// standard (row-major) layout, as every matrix the kernels build is, copied otherwise.

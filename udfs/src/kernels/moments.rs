@@ -162,25 +162,6 @@ pub(crate) fn sum_squared_deviations(x: &[f64], m: f64) -> f64 {
     acc.iter().sum::<f64>() + tail
 }
 
-/// Dot product with four independent accumulators, so the compiler vectorises it.
-pub(crate) fn dot(x: &[f64], y: &[f64]) -> f64 {
-    let mut acc = [0.0; 4];
-    let xs = x.chunks_exact(4);
-    let ys = y.chunks_exact(4);
-    let tail: f64 = xs
-        .remainder()
-        .iter()
-        .zip(ys.remainder())
-        .map(|(a, b)| a * b)
-        .sum();
-    for (a, b) in xs.zip(ys) {
-        for l in 0..4 {
-            acc[l] += a[l] * b[l];
-        }
-    }
-    acc.iter().sum::<f64>() + tail
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

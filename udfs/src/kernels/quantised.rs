@@ -20,10 +20,10 @@
 use ndarray::ArrayView2;
 use rayon::prelude::*;
 
-use super::gram::{Fused, MulAdd, Plain};
-use super::kmeans::Points;
+use super::points::Points;
 use super::prefetch::prefetch;
 use super::row_major;
+use super::simd::{Kernel, Simd, dispatch};
 
 /// Points per block.
 pub const LANES: usize = 16;
@@ -237,30 +237,16 @@ impl<'a> Screen<'a> {
     /// The scan of block `b` of the copy; `values` is room for its codes in f32.
     pub fn scan(&self, b: usize, values: &mut [[f32; LANES]]) -> Found {
         assert_eq!(values.len(), self.copy.dim, "room for a block");
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                // SAFETY: the CPU has the features the kernel is compiled for; `values` was
-                // checked above.
-                return unsafe { avx512::scan(self, b, values) };
-            }
-            if super::distance::fused() {
-                // SAFETY: as above.
-                return unsafe { self.scan_fma(b, values) };
-            }
-        }
-        self.scan_with::<Plain>(b, values)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn scan_fma(&self, b: usize, values: &mut [[f32; LANES]]) -> Found {
-        self.scan_with::<Fused>(b, values)
+        dispatch(Scan {
+            screen: self,
+            b,
+            values,
+        })
     }
 
     /// The scan on plain arrays, for CPUs without AVX-512.
     #[inline(always)]
-    fn scan_with<M: MulAdd>(&self, b: usize, values: &mut [[f32; LANES]]) -> Found {
+    fn scan_with<M: Simd>(&self, b: usize, values: &mut [[f32; LANES]]) -> Found {
         let dim = self.copy.dim;
         for (value, codes) in values
             .iter_mut()
@@ -327,6 +313,31 @@ impl<'a> Screen<'a> {
             found.lower[l] = far * (1.0 - 4.0 * f64::EPSILON);
         }
         found
+    }
+}
+
+/// [`Screen::scan`]'s body, for every SIMD level.
+struct Scan<'a, 'b> {
+    screen: &'a Screen<'b>,
+    b: usize,
+    values: &'a mut [[f32; LANES]],
+}
+
+impl Kernel for Scan<'_, '_> {
+    type Output = Found;
+
+    #[inline(always)]
+    fn run<S: Simd>(self) -> Found {
+        let Self { screen, b, values } = self;
+        #[cfg(target_arch = "x86_64")]
+        if S::LEVEL.avx512() {
+            debug_assert_eq!(values.len(), screen.copy.dim);
+            // SAFETY: code runs at this level only on a CPU with AVX-512F (see `simd`);
+            // `Screen::scan`, the only caller, asserts that `values` holds a row per
+            // coordinate.
+            return unsafe { avx512::scan(screen, b, values) };
+        }
+        screen.scan_with::<S>(b, values)
     }
 }
 
@@ -415,8 +426,9 @@ mod avx512 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::distance::{dot, sq_dist};
     use crate::kernels::rng::Rng;
+    use crate::kernels::simd;
+    use crate::kernels::vector::{dot, sq_dist};
 
     fn rebuilt(copy: &Quantised, i: usize) -> Vec<f64> {
         let block = copy.block(i / LANES);
@@ -460,25 +472,6 @@ mod tests {
         assert!(Quantised::new(&Points::new(&data, 1)).is_none());
     }
 
-    /// Every kernel this CPU can run.
-    fn kernels() -> Vec<Kernel> {
-        let mut all: Vec<Kernel> = vec![|s, b, v| s.scan_with::<Plain>(b, v)];
-        #[cfg(target_arch = "x86_64")]
-        {
-            if crate::kernels::distance::fused() {
-                // SAFETY: checked just above.
-                all.push(|s, b, v| unsafe { s.scan_fma(b, v) });
-            }
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                // SAFETY: as above.
-                all.push(|s, b, v| unsafe { avx512::scan(s, b, v) });
-            }
-        }
-        all
-    }
-
-    type Kernel = fn(&Screen, usize, &mut [[f32; LANES]]) -> Found;
-
     /// Checks every kernel's bounds on `data` against exact distances, and that points are
     /// settled only with their exact nearest; returns the fewest any kernel settled.
     fn check(data: &[f64], dim: usize, centres: &[f64]) -> usize {
@@ -488,10 +481,11 @@ mod tests {
         let screen = Screen::new(&copy, matrix);
         let mut values = vec![[0.0; LANES]; dim];
         let mut fewest = usize::MAX;
-        for kernel in kernels() {
+        for level in simd::levels() {
             let mut settled = 0;
             for i in 0..points.len() {
-                let found = kernel(&screen, i / LANES, &mut values);
+                let (screen, b, values) = (&screen, i / LANES, &mut values[..]);
+                let found = simd::dispatch_at(level, Scan { screen, b, values });
                 let l = i % LANES;
                 let exact: Vec<f64> = centres
                     .chunks_exact(dim)

@@ -19,6 +19,7 @@
 use ndarray::{Array2, ArrayView2, ArrayViewMut1};
 use rayon::prelude::*;
 
+use super::simd::{Kernel, Simd, dispatch};
 use super::{row, row_major};
 
 /// Users scored together: `GROUP × 2` accumulator registers and two for the items.
@@ -280,6 +281,11 @@ impl Rows<'_> {
             Some(&s) => screens[s].bar,
             None => f32::INFINITY,
         });
+        // The precondition of the vector kernels in `block_scores`, once per group.
+        assert!(
+            vectors.iter().all(|v| v.len() == items.width),
+            "user vectors as wide as the items"
+        );
         let mut scores = [[0.0f32; LANES]; GROUP];
         for b in blocks {
             let block = &items.blocks[b * LANES * items.width..][..LANES * items.width];
@@ -310,19 +316,51 @@ fn block_scores(
     bars: &[f32; GROUP],
     scores: &mut [[f32; LANES]; GROUP],
 ) -> [u32; GROUP] {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has the features the kernel is compiled for; every user vector
-            // is as long as the block has coordinates.
+    dispatch(BlockScores {
+        users,
+        block,
+        bars,
+        scores,
+    })
+}
+
+/// [`block_scores`]' body, for every SIMD level.
+struct BlockScores<'a> {
+    users: &'a [&'a [f32]; GROUP],
+    block: &'a [f32],
+    bars: &'a [f32; GROUP],
+    scores: &'a mut [[f32; LANES]; GROUP],
+}
+
+impl Kernel for BlockScores<'_> {
+    type Output = [u32; GROUP];
+
+    #[inline(always)]
+    fn run<S: Simd>(self) -> [u32; GROUP] {
+        let Self {
+            users,
+            block,
+            bars,
+            scores,
+        } = self;
+        // The vector kernels read `users[p][d]` for every coordinate `d` of the block
+        // unchecked.
+        debug_assert!(block.len().is_multiple_of(LANES));
+        debug_assert!(users.iter().all(|u| u.len() == block.len() / LANES));
+        #[cfg(target_arch = "x86_64")]
+        if S::LEVEL.avx512() {
+            // SAFETY: code runs at this level only on a CPU with AVX-512F (see `simd`);
+            // every user vector is as long as the block has coordinates (asserted by
+            // `Rows::scan`, the only caller, and above in debug builds).
             return unsafe { avx512::block_scores(users, block, bars, scores) };
         }
-        if super::distance::fused() {
-            // SAFETY: as above.
+        #[cfg(target_arch = "x86_64")]
+        if S::LEVEL.avx2_fma() {
+            // SAFETY: as above, with AVX2 and FMA.
             return unsafe { avx2::block_scores(users, block, bars, scores) };
         }
+        block_scores_plain(users, block, bars, scores)
     }
-    block_scores_plain(users, block, bars, scores)
 }
 
 /// [`block_scores`] on plain arrays, for CPUs without the vector kernels.
@@ -526,8 +564,9 @@ impl TopK {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::distance::dot;
     use crate::kernels::rng::Rng;
+    use crate::kernels::simd;
+    use crate::kernels::vector::dot;
 
     #[test]
     fn top_k_orders_and_filters() {
@@ -635,25 +674,21 @@ mod tests {
         case.check(3, |_, i| i != 0);
     }
 
-    /// Every kernel this CPU can run.
-    fn kernels() -> Vec<Kernel> {
-        let mut all: Vec<Kernel> = vec![block_scores_plain];
-        #[cfg(target_arch = "x86_64")]
-        {
-            if crate::kernels::distance::fused() {
-                // SAFETY: checked just above; the test's vectors match the block.
-                all.push(|u, b, bars, s| unsafe { avx2::block_scores(u, b, bars, s) });
-            }
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                // SAFETY: as above.
-                all.push(|u, b, bars, s| unsafe { avx512::block_scores(u, b, bars, s) });
-            }
-        }
-        all
+    fn kernel(
+        level: simd::Level,
+        users: &[&[f32]; GROUP],
+        block: &[f32],
+        bars: &[f32; GROUP],
+        scores: &mut [[f32; LANES]; GROUP],
+    ) -> [u32; GROUP] {
+        let kernel = BlockScores {
+            users,
+            block,
+            bars,
+            scores,
+        };
+        simd::dispatch_at(level, kernel)
     }
-
-    type Kernel =
-        fn(&[&[f32]; GROUP], &[f32], &[f32; GROUP], &mut [[f32; LANES]; GROUP]) -> [u32; GROUP];
 
     #[test]
     fn kernel_scores_are_within_the_bound_and_masks_match_the_bars() {
@@ -680,9 +715,9 @@ mod tests {
                     dot(user(p), item(LANES / 2)) as f32
                 }
             });
-            for kernel in kernels() {
+            for level in simd::levels() {
                 let mut scores = [[f32::NAN; LANES]; GROUP];
-                let masks = kernel(&vectors, &block, &bars, &mut scores);
+                let masks = kernel(level, &vectors, &block, &bars, &mut scores);
                 for p in 0..GROUP {
                     let bound = error_bound(width, norm(user(p)), largest, 0.0);
                     for (l, &s) in scores[p].iter().enumerate() {
@@ -690,7 +725,13 @@ mod tests {
                         assert_eq!(masks[p] >> l & 1 == 1, s >= bars[p], "user {p} item {l}");
                     }
                 }
-                let none = kernel(&vectors, &block, &[f32::INFINITY; GROUP], &mut scores);
+                let none = kernel(
+                    level,
+                    &vectors,
+                    &block,
+                    &[f32::INFINITY; GROUP],
+                    &mut scores,
+                );
                 assert_eq!(none, [0; GROUP]);
             }
         }

@@ -22,9 +22,11 @@ use super::{Model, ModelKind, Report, Scored, Scoring};
 use crate::error::{Error, bad_input, bad_input_err, store_err, wrong_model_type_err};
 use crate::evaluate_kmeans::{self, EvaluateKMeans};
 use crate::kernels::cluster_quality::{davies_bouldin, sample_by_hash, silhouette};
-use crate::kernels::distance::{nearest_two, sq_dist};
-use crate::kernels::kmeans::{Clustering, KMeansError, KMeansOptions, Points, kmeans};
+use crate::kernels::kmeans::{Clustering, KMeansError, KMeansOptions, kmeans};
+use crate::kernels::nearest::nearest_two;
+use crate::kernels::points::Points;
 use crate::kernels::row_major;
+use crate::kernels::vector::sq_dist;
 use crate::predict_table::metrics_plan;
 
 /// Rows the silhouette is computed on: it is quadratic in them.

@@ -16,7 +16,7 @@ use super::training::{Source, TrainingSet};
 use super::{Model, ModelKind, Report, Scored, Scoring, dropped_warnings};
 use crate::error::{Error, bad_input};
 use crate::evaluate::Metrics;
-use crate::kernels::dist::student_t_two_sided;
+use crate::kernels::distributions::student_t_two_sided;
 use crate::kernels::linear::{LinearOptions, fit_linear};
 use crate::kernels::moments::Moments;
 use crate::predict_table::{appended, labelled_metrics};

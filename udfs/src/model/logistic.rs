@@ -17,9 +17,9 @@ use super::training::{Rows, Source, TrainingSet};
 use super::{Dropped, Model, ModelKind, Report, Scored, Scoring, dropped_warnings};
 use crate::error::{Error, bad_input, bad_input_err};
 use crate::evaluate::Metrics;
-use crate::kernels::dist::normal_two_sided;
+use crate::kernels::distributions::normal_two_sided;
 use crate::kernels::logistic::{
-    Block, LogisticError, LogisticOptions, Rows as FitRows, fit_logistic,
+    Block, LogisticError, LogisticOptions, Rows as FitRows, fit_logistic, sigmoid,
 };
 use crate::predict_table::{appended, labelled_metrics};
 
@@ -526,10 +526,6 @@ impl Summary {
             }
         }
     }
-}
-
-pub(crate) fn sigmoid(x: f64) -> f64 {
-    1.0 / (1.0 + (-x).exp())
 }
 
 /// Area under the ROC curve (ties counted half), as scikit-learn's `roc_auc_score`.

@@ -2,7 +2,7 @@
 
 use super::filter::Filter;
 use super::form::{ErrorKind, Fit, SeasonKind};
-use crate::kernels::dist::normal_quantile;
+use crate::kernels::distributions::normal_quantile;
 use crate::kernels::rng::Rng;
 
 /// Point forecasts and prediction intervals, one per step ahead.

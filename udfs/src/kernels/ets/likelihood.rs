@@ -3,6 +3,7 @@
 use super::filter::{Filter, advance, next_season};
 use super::form::{ErrorKind, Form, SeasonKind};
 use crate::kernels::lanes::{Lanes, Mask, add, mask, mul, select, splat, zip};
+use crate::kernels::simd::{Kernel, Simd, dispatch};
 
 /// Error and seasonal kinds as a constant for [`ErrorSums::of_kind`]: the seasonal kind
 /// in the low bits, the error kind above.
@@ -122,6 +123,23 @@ impl<const L: usize> Running<L> {
     }
 }
 
+/// [`ErrorSums::of`]'s body: plain lane arithmetic, which the compiler keeps in vectors as
+/// wide as the level has.
+struct Sums<'a, const L: usize> {
+    filter: Filter<L>,
+    y: &'a [[f64; L]],
+    lengths: [usize; L],
+}
+
+impl<const L: usize> Kernel for Sums<'_, L> {
+    type Output = ([Option<ErrorSums>; L], Filter<L>);
+
+    #[inline(always)]
+    fn run<S: Simd>(self) -> Self::Output {
+        ErrorSums::of_any(self.filter, self.y, self.lengths)
+    }
+}
+
 impl ErrorSums {
     /// The sums of each lane of `filter` over its first `lengths[i]` values of `y`
     /// (`y[t][lane]`), `None` for a lane whose means left the model's range; and the filter
@@ -131,39 +149,7 @@ impl ErrorSums {
         y: &[[f64; L]],
         lengths: [usize; L],
     ) -> ([Option<Self>; L], Filter<L>) {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports the features the function is compiled for.
-            return unsafe { Self::of_avx512(filter, y, lengths) };
-        }
-        #[cfg(target_arch = "x86_64")]
-        if crate::kernels::distance::fused() {
-            // SAFETY: the CPU supports the features the function is compiled for.
-            return unsafe { Self::of_avx2(filter, y, lengths) };
-        }
-        Self::of_any(filter, y, lengths)
-    }
-
-    /// [`Self::of`] with the lanes in 512-bit vectors.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    unsafe fn of_avx512<const L: usize>(
-        filter: Filter<L>,
-        y: &[[f64; L]],
-        lengths: [usize; L],
-    ) -> ([Option<Self>; L], Filter<L>) {
-        Self::of_any(filter, y, lengths)
-    }
-
-    /// [`Self::of`] with the lanes in 256-bit vectors.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn of_avx2<const L: usize>(
-        filter: Filter<L>,
-        y: &[[f64; L]],
-        lengths: [usize; L],
-    ) -> ([Option<Self>; L], Filter<L>) {
-        Self::of_any(filter, y, lengths)
+        dispatch(Sums { filter, y, lengths })
     }
 
     #[inline(always)]

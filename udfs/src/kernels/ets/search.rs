@@ -8,7 +8,9 @@ use super::filter::Filter;
 use super::form::{ErrorKind, Fit, Form, Params, SeasonKind, State, TrendKind};
 use super::initial::heuristic_state;
 use super::likelihood::ErrorSums;
+use crate::kernels::logistic::sigmoid;
 use crate::kernels::nelder_mead::NelderMead;
+use crate::kernels::simd;
 
 /// Parameter bounds: Hyndman et al.'s usual region, as statsmodels and R's forecast use.
 const LOW: f64 = 1e-4;
@@ -20,10 +22,6 @@ const PHI_HIGH: f64 = 0.98;
 /// one loop steps them all as one vector where a single recursion would wait out the
 /// latency of every step.
 const LANES: usize = 8;
-
-fn sigmoid(x: f64) -> f64 {
-    1.0 / (1.0 + (-x).exp())
-}
 
 fn logit(u: f64) -> f64 {
     let u = u.clamp(1e-9, 1.0 - 1e-9);
@@ -204,8 +202,7 @@ pub(super) fn fit_form(
     ys: &[&[f64]],
     warm: &[Option<&[f64]>],
 ) -> Vec<Option<(Fit, Vec<f64>)>> {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
+    if simd::level().avx512() {
         return fit_lanes::<LANES>(form, m, ys, warm);
     }
     fit_lanes::<{ LANES / 2 }>(form, m, ys, warm)

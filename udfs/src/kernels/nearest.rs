@@ -1,19 +1,20 @@
-//! Squared Euclidean distances between points and centres, and the nearest centre of many
-//! points at once.
+//! The nearest centre of points: of many points at once through a table of the centres, and
+//! of one point, or every distance, directly.
 //!
 //! The nearest-centre scan is Lloyd's inner loop, so it is laid out like a matrix product:
 //! the centres are transposed (one row of `k` values per coordinate) and a tile of
 //! [`POINTS`] points meets [`BLOCK`] centres at a time, each point's coordinate broadcast
 //! against eight centres' values. Every value loaded feeds several multiply-adds, the sums
 //! stay in registers, and the distances come out one centre per lane, so finding the
-//! nearest needs no sums across lanes. On x86-64 with AVX2 and FMA (checked at run time)
+//! nearest needs no sums across lanes. On x86-64 with AVX2 and FMA (chosen by [`super::simd`])
 //! the kernels use those registers explicitly; the compiler's own vectorisation of the
 //! plain versions leaves them several times slower than the FMA units allow.
 
 use ndarray::ArrayView2;
 
-use super::gram::{MulAdd, Plain};
 use super::row_major;
+use super::simd::{Kernel, Simd, dispatch};
+use super::vector::{dot, sq_dist_in};
 
 /// Points per tile of the nearest-centre scan.
 pub const POINTS: usize = 6;
@@ -80,13 +81,7 @@ impl CentreTable {
             rows.iter().all(|r| r.len() == self.dim),
             "rows of dim values"
         );
-        #[cfg(target_arch = "x86_64")]
-        if fused() {
-            // SAFETY: the CPU has the features the function is compiled for, and every row
-            // is `dim` long.
-            return unsafe { avx2::scan(self, rows) };
-        }
-        self.lanes(rows).merge()
+        dispatch(Scan { table: self, rows })
     }
 
     /// The scan of [`Lanes`], on plain arrays.
@@ -114,6 +109,28 @@ impl CentreTable {
             }
         }
         lanes
+    }
+}
+
+/// [`CentreTable::nearest`]'s body, for every SIMD level.
+struct Scan<'a> {
+    table: &'a CentreTable,
+    rows: [&'a [f64]; POINTS],
+}
+
+impl Kernel for Scan<'_> {
+    type Output = [Nearest; POINTS];
+
+    #[inline(always)]
+    fn run<S: Simd>(self) -> [Nearest; POINTS] {
+        #[cfg(target_arch = "x86_64")]
+        if S::LEVEL.avx2_fma() {
+            debug_assert!(self.rows.iter().all(|r| r.len() == self.table.dim));
+            // SAFETY: code runs at these levels only on a CPU with AVX2 and FMA (see
+            // `simd`); `nearest` checked that every row is `dim` long.
+            return unsafe { avx2::scan(self.table, self.rows) };
+        }
+        self.table.lanes(self.rows).merge()
     }
 }
 
@@ -166,26 +183,34 @@ impl Lanes {
     }
 }
 
-/// Squared Euclidean distance.
-pub fn sq_dist(a: &[f64], b: &[f64]) -> f64 {
-    #[cfg(target_arch = "x86_64")]
-    if fused() {
-        // SAFETY: the CPU has the features the function is compiled for.
-        return unsafe { sq_dist_fma(a, b) };
-    }
-    sq_dist_with::<Plain>(a, b)
-}
-
 /// The nearest centre of `x`, its squared distance and the squared distance to the second
 /// nearest (infinite with one centre). `centres` are a centre matrix's values row by row,
 /// as [`super::row_major`] gives them once for the many points scored against it.
 pub fn nearest_two(x: &[f64], centres: &[f64]) -> (usize, f64, f64) {
-    #[cfg(target_arch = "x86_64")]
-    if fused() {
-        // SAFETY: as in `sq_dist`.
-        return unsafe { nearest_two_fma(x, centres) };
+    dispatch(NearestTwo { x, centres })
+}
+
+struct NearestTwo<'a> {
+    x: &'a [f64],
+    centres: &'a [f64],
+}
+
+impl Kernel for NearestTwo<'_> {
+    type Output = (usize, f64, f64);
+
+    #[inline(always)]
+    fn run<S: Simd>(self) -> (usize, f64, f64) {
+        let (mut best, mut d1, mut d2) = (0, f64::INFINITY, f64::INFINITY);
+        for (j, c) in self.centres.chunks_exact(self.x.len()).enumerate() {
+            let d = sq_dist_in::<S>(self.x, c);
+            if d < d1 {
+                (best, d2, d1) = (j, d1, d);
+            } else if d < d2 {
+                d2 = d;
+            }
+        }
+        (best, d1, d2)
     }
-    nearest_two_with(x, centres, sq_dist_with::<Plain>)
 }
 
 /// Calls `f(r, t, d)` with the squared distance `d` of each row `r` of the row-major `rows`
@@ -196,127 +221,32 @@ pub(super) fn each_distance(
     targets: &[&[f64]],
     mut f: impl FnMut(usize, usize, f64),
 ) {
-    #[cfg(target_arch = "x86_64")]
-    if fused() {
-        // SAFETY: as in `sq_dist`.
-        unsafe { each_distance_fma(rows, dim, targets, &mut f) };
-        return;
-    }
-    each_distance_with(rows, dim, targets, &mut f, sq_dist_with::<Plain>);
+    dispatch(EachDistance {
+        rows,
+        dim,
+        targets,
+        f: &mut f,
+    });
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn each_distance_fma(
-    rows: &[f64],
+struct EachDistance<'a, F> {
+    rows: &'a [f64],
     dim: usize,
-    targets: &[&[f64]],
-    f: &mut impl FnMut(usize, usize, f64),
-) {
-    each_distance_with(rows, dim, targets, f, |a, b| avx2::sq_dist(a, b));
+    targets: &'a [&'a [f64]],
+    f: &'a mut F,
 }
 
-#[inline(always)]
-fn each_distance_with(
-    rows: &[f64],
-    dim: usize,
-    targets: &[&[f64]],
-    f: &mut impl FnMut(usize, usize, f64),
-    sq_dist: impl Fn(&[f64], &[f64]) -> f64,
-) {
-    for (r, x) in rows.chunks_exact(dim).enumerate() {
-        for (t, target) in targets.iter().enumerate() {
-            f(r, t, sq_dist(x, target));
+impl<F: FnMut(usize, usize, f64)> Kernel for EachDistance<'_, F> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run<S: Simd>(self) {
+        for (r, x) in self.rows.chunks_exact(self.dim).enumerate() {
+            for (t, target) in self.targets.iter().enumerate() {
+                (self.f)(r, t, sq_dist_in::<S>(x, target));
+            }
         }
     }
-}
-
-/// `a · b`.
-pub fn dot(a: &[f64], b: &[f64]) -> f64 {
-    #[cfg(target_arch = "x86_64")]
-    if fused() {
-        // SAFETY: as in `sq_dist`.
-        return unsafe { dot_fma(a, b) };
-    }
-    dot_with::<Plain>(a, b)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn dot_fma(a: &[f64], b: &[f64]) -> f64 {
-    avx2::dot(a, b)
-}
-
-#[inline(always)]
-pub(super) fn dot_with<M: MulAdd>(a: &[f64], b: &[f64]) -> f64 {
-    let (a4, a_rest) = a.as_chunks::<4>();
-    let (b4, b_rest) = b.as_chunks::<4>();
-    let mut acc = [0.0; 4];
-    for (x, y) in a4.iter().zip(b4) {
-        for l in 0..4 {
-            acc[l] = M::mul_add(x[l], y[l], acc[l]);
-        }
-    }
-    let mut sum = (acc[0] + acc[2]) + (acc[1] + acc[3]);
-    for (x, y) in a_rest.iter().zip(b_rest) {
-        sum = M::mul_add(*x, *y, sum);
-    }
-    sum
-}
-
-#[cfg(target_arch = "x86_64")]
-pub(super) fn fused() -> bool {
-    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn sq_dist_fma(a: &[f64], b: &[f64]) -> f64 {
-    avx2::sq_dist(a, b)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn nearest_two_fma(x: &[f64], centres: &[f64]) -> (usize, f64, f64) {
-    nearest_two_with(x, centres, |a, b| avx2::sq_dist(a, b))
-}
-
-#[inline(always)]
-fn nearest_two_with(
-    x: &[f64],
-    centres: &[f64],
-    sq_dist: impl Fn(&[f64], &[f64]) -> f64,
-) -> (usize, f64, f64) {
-    let (mut best, mut d1, mut d2) = (0, f64::INFINITY, f64::INFINITY);
-    for (j, c) in centres.chunks_exact(x.len()).enumerate() {
-        let d = sq_dist(x, c);
-        if d < d1 {
-            (best, d2, d1) = (j, d1, d);
-        } else if d < d2 {
-            d2 = d;
-        }
-    }
-    (best, d1, d2)
-}
-
-/// Four independent partial sums, so the loop vectorises.
-#[inline(always)]
-fn sq_dist_with<M: MulAdd>(a: &[f64], b: &[f64]) -> f64 {
-    let (a4, a_rest) = a.as_chunks::<4>();
-    let (b4, b_rest) = b.as_chunks::<4>();
-    let mut acc = [0.0; 4];
-    for (x, y) in a4.iter().zip(b4) {
-        for l in 0..4 {
-            let d = x[l] - y[l];
-            acc[l] = M::mul_add(d, d, acc[l]);
-        }
-    }
-    let mut sum = (acc[0] + acc[2]) + (acc[1] + acc[3]);
-    for (x, y) in a_rest.iter().zip(b_rest) {
-        let d = x - y;
-        sum = M::mul_add(d, d, sum);
-    }
-    sum
 }
 
 /// The kernels with explicit AVX2 registers.
@@ -423,77 +353,6 @@ mod avx2 {
             _mm256_min_pd(_mm256_min_pd(a.1, b.1), _mm256_max_pd(a.0, b.0)),
             _mm256_blendv_pd(a.2, b.2, take),
         )
-    }
-
-    /// The sum of the four lanes.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn lanes(v: __m256d) -> f64 {
-        let halves = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
-        _mm_cvtsd_f64(_mm_add_sd(halves, _mm_unpackhi_pd(halves, halves)))
-    }
-
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) fn sq_dist(a: &[f64], b: &[f64]) -> f64 {
-        let n = a.len().min(b.len());
-        let (mut acc0, mut acc1) = (_mm256_setzero_pd(), _mm256_setzero_pd());
-        let mut i = 0;
-        while i + 8 <= n {
-            // SAFETY: i + 8 <= n, the length of both slices.
-            let (d0, d1) = unsafe {
-                (
-                    _mm256_sub_pd(
-                        _mm256_loadu_pd(a.as_ptr().add(i)),
-                        _mm256_loadu_pd(b.as_ptr().add(i)),
-                    ),
-                    _mm256_sub_pd(
-                        _mm256_loadu_pd(a.as_ptr().add(i + 4)),
-                        _mm256_loadu_pd(b.as_ptr().add(i + 4)),
-                    ),
-                )
-            };
-            acc0 = _mm256_fmadd_pd(d0, d0, acc0);
-            acc1 = _mm256_fmadd_pd(d1, d1, acc1);
-            i += 8;
-        }
-        let mut sum = lanes(_mm256_add_pd(acc0, acc1));
-        while i < n {
-            let d = a[i] - b[i];
-            sum = d.mul_add(d, sum);
-            i += 1;
-        }
-        sum
-    }
-
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    pub fn dot(a: &[f64], b: &[f64]) -> f64 {
-        let n = a.len().min(b.len());
-        let (mut acc0, mut acc1) = (_mm256_setzero_pd(), _mm256_setzero_pd());
-        let mut i = 0;
-        while i + 8 <= n {
-            // SAFETY: i + 8 <= n, the length of both slices.
-            unsafe {
-                acc0 = _mm256_fmadd_pd(
-                    _mm256_loadu_pd(a.as_ptr().add(i)),
-                    _mm256_loadu_pd(b.as_ptr().add(i)),
-                    acc0,
-                );
-                acc1 = _mm256_fmadd_pd(
-                    _mm256_loadu_pd(a.as_ptr().add(i + 4)),
-                    _mm256_loadu_pd(b.as_ptr().add(i + 4)),
-                    acc1,
-                );
-            }
-            i += 8;
-        }
-        let mut sum = lanes(_mm256_add_pd(acc0, acc1));
-        while i < n {
-            sum = a[i].mul_add(b[i], sum);
-            i += 1;
-        }
-        sum
     }
 }
 
