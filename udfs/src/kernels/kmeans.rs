@@ -523,8 +523,8 @@ struct ChunkBounds<'b> {
 impl Pass<'_> {
     /// The pass over the rows from `first` on, whose state `bounds` is.
     fn chunk(&self, first: usize, bounds: ChunkBounds) -> PassSums {
-        // Only AVX-512 keeps a block's bounds in registers; narrower vectors gain nothing
-        // over the baseline build.
+        // With AVX-512 a block's bounds stay in vector registers; otherwise the baseline
+        // build, whose loops have no multiply-adds to fuse.
         let level = if simd::level().avx512() {
             Level::Avx512
         } else {

@@ -1,8 +1,6 @@
 //! Least squares from mergeable moments: coefficients, standard errors, t statistics,
 //! p-values and R², with constant and collinear features detected and dropped.
 
-use std::fmt;
-
 use ndarray::{Array1, Array2};
 
 use super::cholesky::{cholesky, independent_columns, invert, solve};
@@ -71,31 +69,24 @@ impl LinearFit {
 }
 
 /// Why no model could be fitted.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum FitError {
+    #[error("no rows to train on")]
     NoRows,
     /// Fewer rows than parameters: the fit would be exact and carry no information.
-    TooFewRows {
-        rows: f64,
-        parameters: usize,
-    },
+    #[error(
+        "{rows} {} too few for {parameters} parameters; at least {} are needed",
+        rows_are(*.rows),
+        .parameters + 1
+    )]
+    TooFewRows { rows: f64, parameters: usize },
     /// The label has one value, so there is nothing to explain.
+    #[error("the label has a single value")]
     ConstantLabel,
 }
 
-impl fmt::Display for FitError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            FitError::NoRows => f.write_str("no rows to train on"),
-            FitError::TooFewRows { rows, parameters } => write!(
-                f,
-                "{rows} {} too few for {parameters} parameters; at least {} are needed",
-                if *rows == 1.0 { "row is" } else { "rows are" },
-                parameters + 1
-            ),
-            FitError::ConstantLabel => f.write_str("the label has a single value"),
-        }
-    }
+fn rows_are(rows: f64) -> &'static str {
+    if rows == 1.0 { "row is" } else { "rows are" }
 }
 
 /// A feature whose variance is below this fraction of its raw second moment is constant.

@@ -42,33 +42,23 @@ pub struct LogisticFit {
 }
 
 /// Why no model could be fitted.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum LogisticError {
+    #[error("no rows to train on")]
     NoRows,
     /// Every row has the same class.
+    #[error("every training row has the same label; both classes are needed")]
     OneClass,
     /// Some combination of features predicts the class exactly; the coefficients run off
     /// to infinity.
+    #[error(
+        "the features separate the two classes perfectly, so the coefficients have no finite \
+         estimate; add a penalty (e.g. l2_reg = 1) or remove the feature that gives the label \
+         away"
+    )]
     Separation,
 }
 
-impl std::fmt::Display for LogisticError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            LogisticError::NoRows => f.write_str("no rows to train on"),
-            LogisticError::OneClass => {
-                f.write_str("every training row has the same label; both classes are needed")
-            }
-            LogisticError::Separation => f.write_str(
-                "the features separate the two classes perfectly, so the coefficients have no \
-                 finite estimate; add a penalty (e.g. l2_reg = 1) or remove the feature that \
-                 gives the label away",
-            ),
-        }
-    }
-}
-
-/// Rows per parallel chunk of a pass.
 /// Rows per parallel piece of a pass: small enough that a piece's design columns stay in
 /// the L2 cache while the predictor, the gradient and the Hessian each read them.
 const CHUNK: usize = 1024;
