@@ -251,10 +251,10 @@ impl Engine {
     }
 }
 
-/// Applies [`cohort_udfs::predict_table::rewrite_cohort_forms`] to every query in
+/// Applies [`cohort_udfs::sql::rewrite_cohort_forms`] to every query in
 /// a statement, DataFusion's own statements (COPY, EXPLAIN) included.
 fn expose_table_arguments(statement: &mut DFStatement) -> Result<()> {
-    use cohort_udfs::predict_table::rewrite_cohort_forms;
+    use cohort_udfs::sql::rewrite_cohort_forms;
     use datafusion::sql::parser::CopyToSource;
     match statement {
         DFStatement::Statement(s) => rewrite_cohort_forms(s.as_mut()),

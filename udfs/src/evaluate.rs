@@ -1,11 +1,12 @@
-//! `SELECT * FROM EVALUATE('model', table_or_subquery)`: one row of metrics of a model on
-//! labelled rows, defined as scikit-learn defines them.
+//! The metrics aggregate behind `EVALUATE('model', table_or_subquery)` (planned in
+//! [`crate::sql`]): one row of metrics of a model on labelled rows, defined as
+//! scikit-learn defines them.
 //!
 //! Linear models: rows, rows_skipped, r2, adj_r2, mse, rmse, mae. Classifiers: rows,
 //! rows_skipped, accuracy, precision, recall, f1 (at probability 0.5), auc, log_loss. Rows
 //! whose label or prediction is NULL or NaN are skipped and counted.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Float64Array, Int64Array, ListArray, StructArray,
@@ -13,41 +14,9 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Float64Type, Int64Type};
 use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::{
-    Accumulator, AggregateUDFImpl, Documentation, Signature, Volatility,
-};
+use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Signature, Volatility};
 
 use crate::model::logistic::{accuracy, auc, log_loss};
-
-pub static DOC: LazyLock<Documentation> = LazyLock::new(|| {
-    Documentation::builder(
-        crate::DOC_SECTION,
-        "Evaluates a stored model on labelled rows and returns one row of metrics, defined as \
-         scikit-learn defines them. linear_reg: rows, rows_skipped, r2, adj_r2, mse, rmse, \
-         mae. logistic_reg: rows, rows_skipped, accuracy, precision, recall, f1 (at \
-         probability 0.5), auc, log_loss. Features are matched by name; the label column must \
-         be in the input. Rows with a NULL label or prediction are skipped and counted. \
-         kmeans: rows, rows_skipped, inertia, davies_bouldin, silhouette. \
-         matrix_factorization with explicit feedback: the linear_reg metrics of the predicted \
-         ratings (pairs with a user or item unseen in training are skipped); with implicit \
-         feedback: rows, rows_skipped, users, k, precision_at_k, recall_at_k, ndcg_at_k and \
-         map_at_k of each user's top 10 (training items left out) against that user's \
-         (user, item) rows in the input, averaged over users. forecast: mape, smape (both \
-         as fractions), mase (errors over the series' in-sample seasonal naive error), rows \
-         and rows_skipped, over the input's ([id,] time, value) rows whose time is a step \
-         after their series' end.",
-        "SELECT * FROM evaluate(model_name, table_or_subquery)",
-    )
-    .with_argument("model_name", "Name of a model made with CREATE MODEL, as a string literal.")
-    .with_argument(
-        "table_or_subquery",
-        "A table name or a (SELECT ...) with the model's features and its label.",
-    )
-    .with_sql_example(
-        "```sql\nSELECT auc, log_loss FROM evaluate('churn', (SELECT * FROM customers WHERE customer_id % 5 = 0));\n```",
-    )
-    .build()
-});
 
 /// Which metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

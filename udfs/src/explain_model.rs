@@ -5,11 +5,12 @@ use std::sync::{Arc, LazyLock};
 use datafusion::arrow::array::{Float64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
-use datafusion::common::{Result, ScalarValue, plan_err};
+use datafusion::common::{Result, plan_err};
 use datafusion::datasource::MemTable;
-use datafusion::logical_expr::{Documentation, Expr};
+use datafusion::logical_expr::Documentation;
 
 use crate::model::ModelResolver;
+use crate::sql::model_name_argument;
 
 pub static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
@@ -75,27 +76,5 @@ impl TableFunctionImpl for ExplainModel {
             ],
         )?;
         Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
-    }
-}
-
-/// The one argument of a table function that takes a model name.
-pub(crate) fn model_name_argument(function: &str, args: &[Expr]) -> Result<String> {
-    match args {
-        [name] => model_name(function, name)
-            .or_else(|_| plan_err!("{function} takes one argument, the model name as a string")),
-        _ => plan_err!("{function} takes one argument, the model name as a string"),
-    }
-}
-
-/// A model name argument: a string literal.
-pub(crate) fn model_name(function: &str, name: &Expr) -> Result<String> {
-    match name {
-        Expr::Literal(
-            ScalarValue::Utf8(Some(s))
-            | ScalarValue::Utf8View(Some(s))
-            | ScalarValue::LargeUtf8(Some(s)),
-            _,
-        ) => Ok(s.clone()),
-        _ => plan_err!("{function} needs the model name as a string literal first"),
     }
 }

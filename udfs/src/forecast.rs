@@ -8,9 +8,8 @@ use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::{Result, ScalarValue, plan_err};
 use datafusion::logical_expr::{Documentation, Expr};
 
-use crate::explain_model::model_name;
 use crate::model::{ForecastModel, ModelResolver};
-use crate::recommend_table::{count_argument, table};
+use crate::sql::{count_argument, model_name, table};
 
 pub static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(

@@ -3,7 +3,9 @@
 //! Every function lives in a file of its own with its documentation; the numerical kernels
 //! they call ([`kernels`]) know nothing of SQL, and [`model`] holds trained models and their
 //! input encoding. Any DataFusion application gets all the functions with one call to
-//! [`register_all`], giving it a [`ModelResolver`] that finds models by name.
+//! [`register_all`], giving it a [`ModelResolver`] that finds models by name. The table
+//! forms in FROM (PREDICT, EVALUATE, LIFT, SEGMENT, RFM, RECOMMEND over a table or
+//! subquery) and the statement rewrite they need are the [`sql`] layer.
 
 pub mod error;
 pub mod evaluate;
@@ -14,13 +16,11 @@ pub mod forecast;
 pub mod kernels;
 pub mod model;
 pub mod predict;
-pub mod predict_table;
 pub mod recommend;
-pub mod recommend_table;
-pub mod rfm;
 pub mod segment_profile;
 pub mod segment_window;
 pub mod similar_items;
+pub mod sql;
 pub mod train_regression;
 
 use std::sync::Arc;
@@ -77,26 +77,20 @@ pub fn register_all(ctx: &SessionContext, models: Arc<dyn ModelResolver>) -> Res
         "segment_profile",
         Arc::new(segment_profile::SegmentProfile::new(models.clone())),
     );
-    ctx.register_relation_planner(Arc::new(predict_table::PredictRelation::new(
-        models.clone(),
-    )))?;
-    ctx.register_relation_planner(Arc::new(rfm::RfmRelation))?;
-    ctx.register_relation_planner(Arc::new(recommend_table::RecommendRelation::new(models)))?;
-    Ok(())
+    sql::register(ctx, models)
 }
 
 /// Documentation of the table functions and table forms, which DataFusion does not carry
 /// itself.
 pub fn table_function_docs() -> Vec<(&'static str, &'static Documentation)> {
-    vec![
-        ("evaluate", &evaluate::DOC),
-        ("explain_model", &explain_model::DOC),
-        ("forecast", &forecast::DOC),
-        ("lift", &predict_table::LIFT_DOC),
-        ("predict", &predict_table::DOC),
-        ("recommend", &recommend_table::DOC),
-        ("rfm", &rfm::DOC),
-        ("segment_profile", &segment_profile::DOC),
-        ("similar_items", &similar_items::DOC),
-    ]
+    let mut docs: Vec<_> = sql::docs()
+        .chain([
+            ("explain_model", &*explain_model::DOC),
+            ("forecast", &*forecast::DOC),
+            ("segment_profile", &*segment_profile::DOC),
+            ("similar_items", &*similar_items::DOC),
+        ])
+        .collect();
+    docs.sort_by_key(|(name, _)| *name);
+    docs
 }

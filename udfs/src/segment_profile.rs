@@ -9,8 +9,8 @@ use datafusion::common::Result;
 use datafusion::datasource::MemTable;
 use datafusion::logical_expr::Documentation;
 
-use crate::explain_model::model_name_argument;
 use crate::model::{FeatureEncoding, KMeansModel, ModelResolver};
+use crate::sql::model_name_argument;
 
 pub static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(

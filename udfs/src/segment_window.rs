@@ -18,7 +18,7 @@ use crate::model::training::InMemory;
 use crate::model::{Clusters, KMeansModel, KMeansSettings, ModelKind};
 
 /// The window function's name; `segment(...) OVER (...)` is rewritten to it (see
-/// [`crate::predict_table::rewrite_cohort_forms`]).
+/// [`crate::sql::rewrite_cohort_forms`]).
 pub const SEGMENT_WINDOW: &str = "segment_window";
 
 /// The most segments a partition can be split into.

@@ -10,7 +10,7 @@ use crate::kernels::als::scores;
 use crate::kernels::top_k::top_k;
 use crate::kernels::vector::dot;
 use crate::model::ModelResolver;
-use crate::recommend_table::{count_argument, ranking_batch, table, with_factorization};
+use crate::sql::{count_argument, ranking_batch, table, with_factorization};
 
 pub static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(

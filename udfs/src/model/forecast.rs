@@ -29,7 +29,7 @@ use super::training::Source;
 use super::{Model, ModelKind, Report, Scored, Scoring, skipped_because};
 use crate::error::{Error, bad_input, bad_input_err, invalid_argument_err};
 use crate::kernels::ets::{self, Fit, Seasonality};
-use crate::predict_table::{appended, forecast_evaluate_plan};
+use crate::sql::{appended, forecast_evaluate_plan};
 use chrono::Datelike;
 
 /// The `seasonality` option.

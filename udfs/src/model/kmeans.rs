@@ -27,7 +27,7 @@ use crate::kernels::nearest::nearest_two;
 use crate::kernels::points::Points;
 use crate::kernels::row_major;
 use crate::kernels::vector::sq_dist;
-use crate::predict_table::metrics_plan;
+use crate::sql::metrics_plan;
 
 /// Rows the silhouette is computed on: it is quadratic in them.
 pub const SILHOUETTE_SAMPLE: usize = 4000;

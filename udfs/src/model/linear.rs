@@ -19,7 +19,7 @@ use crate::evaluate::Metrics;
 use crate::kernels::distributions::student_t_two_sided;
 use crate::kernels::linear::{LinearOptions, fit_linear};
 use crate::kernels::moments::Moments;
-use crate::predict_table::{appended, labelled_metrics};
+use crate::sql::{appended, labelled_metrics};
 
 /// A fitted linear regression with the encoding of its inputs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -21,7 +21,7 @@ use crate::kernels::distributions::normal_two_sided;
 use crate::kernels::logistic::{
     Block, LogisticError, LogisticOptions, Rows as FitRows, fit_logistic, sigmoid,
 };
-use crate::predict_table::{appended, labelled_metrics};
+use crate::sql::{appended, labelled_metrics};
 
 /// Settings of a logistic_reg model, from CREATE MODEL's options.
 #[derive(Debug, Clone, PartialEq)]

@@ -21,7 +21,7 @@ use crate::error::{Error, bad_input, bad_input_err, store_err};
 use crate::evaluate::Metrics;
 use crate::evaluate_ranking::{self, EvaluateRanking};
 use crate::kernels::als::{self, AlsOptions, Csr, Duplicates, Factors, Feedback};
-use crate::predict_table::{appended, labelled_metrics, metrics_plan};
+use crate::sql::{appended, labelled_metrics, metrics_plan};
 
 /// Items (by index) with their scores, best first.
 pub type Ranking = Vec<(f64, usize)>;

@@ -1,33 +1,26 @@
 //! `RECOMMEND` in FROM: the `k` best items for every user the model knows,
 //! `recommend('m', k)`, or for the users of a table or subquery, `recommend('m', (SELECT
-//! ...), k)`; one row per user and item with user, item, score, rank and source.
-//!
-//! A relation planner, as the users argument must be planned: both forms become a plan that
-//! calls the bound scalar RECOMMEND once per user and unnests its list.
+//! ...), k)`; one row per user and item with user, item, score, rank and source. Both forms
+//! call the bound scalar RECOMMEND once per user and unnest its list.
 
 use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch};
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use datafusion::catalog::TableProvider;
-use datafusion::common::{Column, Result, ScalarValue, plan_err};
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::{Field, Schema};
+use datafusion::common::{Column, Result, plan_err};
 use datafusion::datasource::{MemTable, provider_as_source};
 use datafusion::functions::core::expr_fn::get_field;
-use datafusion::logical_expr::planner::{
-    PlannedRelation, RelationPlanner, RelationPlannerContext, RelationPlanning,
-};
+use datafusion::logical_expr::planner::RelationPlannerContext;
 use datafusion::logical_expr::{Documentation, Expr, LogicalPlan, LogicalPlanBuilder, lit};
 use datafusion::sql::sqlparser::ast::{Expr as SqlExpr, FunctionArg, FunctionArgExpr, Value};
 
-use crate::explain_model::model_name;
-use crate::model::matrix_factorization::{Ids, Ranking};
+use super::TableForm;
+use super::args::{named_argument, relation_query, string_argument};
+use super::plan::plan_derived;
 use crate::model::{MatrixFactorizationModel, ModelResolver};
-use crate::predict_table::{
-    named_argument, plan_derived, relation_query, string_argument, table_form,
-};
 use crate::recommend::bound_recommend;
 
-pub static DOC: LazyLock<Documentation> = LazyLock::new(|| {
+static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
         crate::DOC_SECTION,
         "The k best items for every user a stored matrix_factorization model knows, or for \
@@ -59,27 +52,23 @@ pub static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     .build()
 });
 
-/// Plans `recommend(...)` in FROM clauses.
-#[derive(Debug)]
-pub struct RecommendRelation {
-    resolver: Arc<dyn ModelResolver>,
-}
+pub(super) struct Recommend;
 
-impl RecommendRelation {
-    pub fn new(resolver: Arc<dyn ModelResolver>) -> Self {
-        Self { resolver }
+impl TableForm for Recommend {
+    fn name(&self) -> &'static str {
+        "recommend"
     }
-}
 
-impl RelationPlanner for RecommendRelation {
-    fn plan_relation(
+    fn doc(&self) -> Option<&'static Documentation> {
+        Some(&DOC)
+    }
+
+    fn plan(
         &self,
-        relation: datafusion::sql::sqlparser::ast::TableFactor,
+        args: &[FunctionArg],
         context: &mut dyn RelationPlannerContext,
-    ) -> Result<RelationPlanning> {
-        let Some((_, args, alias)) = table_form(&relation, &["recommend"]) else {
-            return Ok(RelationPlanning::Original(Box::new(relation)));
-        };
+        models: &dyn ModelResolver,
+    ) -> Result<LogicalPlan> {
         let usage = || {
             plan_err!(
                 "recommend in FROM takes the model name, optionally the users as a table or \
@@ -130,7 +119,7 @@ impl RelationPlanner for RecommendRelation {
             },
             _ => return usage(),
         };
-        let resolved = self.resolver.resolve(&name)?;
+        let resolved = models.resolve(&name)?;
         let m = resolved.downcast::<MatrixFactorizationModel>("recommend", "")?;
         let users = match users {
             None => all_users(m)?,
@@ -155,18 +144,14 @@ impl RelationPlanner for RecommendRelation {
             ["item", "score", "rank", "source"]
                 .map(|field| get_field(ranking(), field).alias(field)),
         );
-        let plan = LogicalPlanBuilder::from(users)
+        LogicalPlanBuilder::from(users)
             .project(vec![
                 Expr::Column(Column::from_name("user")),
                 call.alias("ranking"),
             ])?
             .unnest_column("ranking")?
             .project(columns)?
-            .build()?;
-        Ok(RelationPlanning::Planned(Box::new(PlannedRelation::new(
-            plan,
-            alias.clone(),
-        ))))
+            .build()
     }
 }
 
@@ -201,72 +186,4 @@ fn user_column(input: &LogicalPlan, model: &str, user_col: &str) -> Result<Colum
             )
         }
     }
-}
-
-/// Calls `f` with the matrix factorization named by a string literal argument, and its
-/// name.
-pub(crate) fn with_factorization<T>(
-    resolver: &dyn ModelResolver,
-    function: &str,
-    name: &Expr,
-    f: impl FnOnce(&MatrixFactorizationModel, &str) -> Result<T>,
-) -> Result<T> {
-    let name = model_name(function, name)?;
-    let resolved = resolver.resolve(&name)?;
-    f(
-        resolved.downcast::<MatrixFactorizationModel>(function, "")?,
-        &name,
-    )
-}
-
-/// A positive integer literal argument, `what` (such as `k`) of `function`.
-pub(crate) fn count_argument(function: &str, what: &str, k: &Expr) -> Result<usize> {
-    match k {
-        Expr::Literal(v, _) if v.data_type().is_integer() => match v.cast_to(&DataType::Int64)? {
-            ScalarValue::Int64(Some(k)) if k >= 1 => Ok(k as usize),
-            other => plan_err!("{function}'s {what} must be at least 1, got {other}"),
-        },
-        _ => plan_err!("{function}'s {what} must be an integer literal, got {k}"),
-    }
-}
-
-/// One row per ranked item: the key (ranking `r` is for id `keys[positions[r]]`), the
-/// item, score and rank.
-pub(crate) fn ranking_batch(
-    m: &MatrixFactorizationModel,
-    (key_name, keys, positions): (&str, &Ids, &[usize]),
-    item_name: &str,
-    rankings: &[Ranking],
-) -> Result<RecordBatch> {
-    let owner = rankings
-        .iter()
-        .enumerate()
-        .flat_map(|(r, list)| std::iter::repeat_n(positions[r], list.len()));
-    let flat: Vec<(f64, usize)> = rankings.iter().flatten().copied().collect();
-    let fields = vec![
-        Field::new(key_name, keys.data_type(), false),
-        Field::new(item_name, m.items.data_type(), false),
-        Field::new("score", DataType::Float64, false),
-        Field::new("rank", DataType::Int64, false),
-    ];
-    let columns: Vec<ArrayRef> = vec![
-        keys.take(owner),
-        m.items.take(flat.iter().map(|(_, i)| *i)),
-        Arc::new(Float64Array::from_iter_values(flat.iter().map(|(s, _)| *s))),
-        Arc::new(Int64Array::from_iter_values(
-            rankings.iter().flat_map(|list| 1..=list.len() as i64),
-        )),
-    ];
-    Ok(RecordBatch::try_new(
-        Arc::new(Schema::new(fields)),
-        columns,
-    )?)
-}
-
-/// The batch as a table.
-pub(crate) fn table(batch: RecordBatch) -> Result<Arc<dyn TableProvider>> {
-    Ok(Arc::new(MemTable::try_new(
-        batch.schema(),
-        vec![vec![batch]],
-    )?))
 }

@@ -1,0 +1,67 @@
+//! `EVALUATE('model', table_or_subquery)` in FROM: one row of the model's metrics on
+//! labelled rows, as the model type defines them.
+
+use std::sync::LazyLock;
+
+use datafusion::common::Result;
+use datafusion::logical_expr::planner::RelationPlannerContext;
+use datafusion::logical_expr::{Documentation, LogicalPlan};
+use datafusion::sql::sqlparser::ast::FunctionArg;
+
+use super::TableForm;
+use super::args::model_and_input;
+use super::plan::ScoredInput;
+use crate::model::ModelResolver;
+
+static DOC: LazyLock<Documentation> = LazyLock::new(|| {
+    Documentation::builder(
+        crate::DOC_SECTION,
+        "Evaluates a stored model on labelled rows and returns one row of metrics, defined as \
+         scikit-learn defines them. linear_reg: rows, rows_skipped, r2, adj_r2, mse, rmse, \
+         mae. logistic_reg: rows, rows_skipped, accuracy, precision, recall, f1 (at \
+         probability 0.5), auc, log_loss. Features are matched by name; the label column must \
+         be in the input. Rows with a NULL label or prediction are skipped and counted. \
+         kmeans: rows, rows_skipped, inertia, davies_bouldin, silhouette. \
+         matrix_factorization with explicit feedback: the linear_reg metrics of the predicted \
+         ratings (pairs with a user or item unseen in training are skipped); with implicit \
+         feedback: rows, rows_skipped, users, k, precision_at_k, recall_at_k, ndcg_at_k and \
+         map_at_k of each user's top 10 (training items left out) against that user's \
+         (user, item) rows in the input, averaged over users. forecast: mape, smape (both \
+         as fractions), mase (errors over the series' in-sample seasonal naive error), rows \
+         and rows_skipped, over the input's ([id,] time, value) rows whose time is a step \
+         after their series' end.",
+        "SELECT * FROM evaluate(model_name, table_or_subquery)",
+    )
+    .with_argument("model_name", "Name of a model made with CREATE MODEL, as a string literal.")
+    .with_argument(
+        "table_or_subquery",
+        "A table name or a (SELECT ...) with the model's features and its label.",
+    )
+    .with_sql_example(
+        "```sql\nSELECT auc, log_loss FROM evaluate('churn', (SELECT * FROM customers WHERE customer_id % 5 = 0));\n```",
+    )
+    .build()
+});
+
+pub(super) struct Evaluate;
+
+impl TableForm for Evaluate {
+    fn name(&self) -> &'static str {
+        "evaluate"
+    }
+
+    fn doc(&self) -> Option<&'static Documentation> {
+        Some(&DOC)
+    }
+
+    fn plan(
+        &self,
+        args: &[FunctionArg],
+        context: &mut dyn RelationPlannerContext,
+        models: &dyn ModelResolver,
+    ) -> Result<LogicalPlan> {
+        let (name, query) = model_and_input(self.name(), args)?;
+        ScoredInput::new(name, query, context, models, None)?
+            .plan(|model, input, scored| model.evaluate_plan(input, scored))
+    }
+}

@@ -1,0 +1,115 @@
+//! The SQL layer: cohort's table forms in FROM, the readers of their arguments, the plan
+//! pieces they share and the statement rewrite the engine applies before planning.
+//!
+//! A table form is a function in FROM that DataFusion's table functions cannot express: it
+//! takes a table or subquery (`predict('m', customers)`), which must be planned with the
+//! statement. Each form is a [`TableForm`] in its own file that names itself; one relation
+//! planner, [`FormPlanner`], hands each call to the form of that name.
+//!
+//! Every form builds its plan with `LogicalPlanBuilder` and `Expr`, never by writing SQL
+//! text and parsing it again: names need no quoting, a wrong column or type fails when the
+//! plan is built with the column's own name, and the plan is made of nodes DataFusion can
+//! serialize and distribute like any other query's.
+
+use std::sync::Arc;
+
+use datafusion::common::Result;
+use datafusion::logical_expr::Documentation;
+use datafusion::logical_expr::planner::{
+    PlannedRelation, RelationPlanner, RelationPlannerContext, RelationPlanning,
+};
+use datafusion::prelude::SessionContext;
+use datafusion::sql::sqlparser::ast::{FunctionArg, TableFactor};
+
+use crate::model::ModelResolver;
+
+mod args;
+mod evaluate;
+mod lift;
+mod plan;
+mod predict;
+mod recommend;
+mod rewrite;
+mod rfm;
+mod segment;
+
+pub(crate) use args::{count_argument, model_name, model_name_argument};
+pub(crate) use plan::{
+    appended, forecast_evaluate_plan, labelled_metrics, metrics_plan, ranking_batch, table,
+    with_factorization,
+};
+pub use rewrite::rewrite_cohort_forms;
+
+/// A function in FROM planned by cohort rather than by DataFusion's table functions.
+pub(crate) trait TableForm: Sync {
+    /// Its name in FROM, in lower case.
+    fn name(&self) -> &'static str;
+
+    /// Its documentation, for `\df`; `None` where another function's covers it.
+    fn doc(&self) -> Option<&'static Documentation>;
+
+    /// The plan of a call with `args`.
+    fn plan(
+        &self,
+        args: &[FunctionArg],
+        context: &mut dyn RelationPlannerContext,
+        models: &dyn ModelResolver,
+    ) -> Result<datafusion::logical_expr::LogicalPlan>;
+}
+
+/// Every table form. Each takes a table or subquery argument, which the statement rewrite
+/// turns into a subquery where a table name is given.
+const FORMS: &[&dyn TableForm] = &[
+    &predict::Predict,
+    &evaluate::Evaluate,
+    &lift::Lift,
+    &segment::Segment,
+    &rfm::Rfm,
+    &recommend::Recommend,
+];
+
+fn form(name: &str) -> Option<&'static dyn TableForm> {
+    FORMS.iter().copied().find(|f| f.name() == name)
+}
+
+/// Plans the table forms in FROM clauses.
+#[derive(Debug)]
+pub struct FormPlanner {
+    models: Arc<dyn ModelResolver>,
+}
+
+impl RelationPlanner for FormPlanner {
+    fn plan_relation(
+        &self,
+        relation: TableFactor,
+        context: &mut dyn RelationPlannerContext,
+    ) -> Result<RelationPlanning> {
+        let TableFactor::Table {
+            name,
+            alias,
+            args: Some(args),
+            ..
+        } = &relation
+        else {
+            return Ok(RelationPlanning::Original(Box::new(relation)));
+        };
+        let Some(form) = form(&name.to_string().to_lowercase()) else {
+            return Ok(RelationPlanning::Original(Box::new(relation)));
+        };
+        let plan = form.plan(&args.args, context, self.models.as_ref())?;
+        Ok(RelationPlanning::Planned(Box::new(PlannedRelation::new(
+            plan,
+            alias.clone(),
+        ))))
+    }
+}
+
+/// Registers the table forms in `ctx`; they find models through `models`.
+pub fn register(ctx: &SessionContext, models: Arc<dyn ModelResolver>) -> Result<()> {
+    ctx.register_relation_planner(Arc::new(FormPlanner { models }))
+}
+
+/// The documented table forms, by name.
+pub fn docs() -> impl Iterator<Item = (&'static str, &'static Documentation)> {
+    FORMS.iter().filter_map(|f| Some((f.name(), f.doc()?)))
+}

@@ -1,0 +1,43 @@
+//! `SEGMENT('model', table_or_subquery)` in FROM: every input column, plus each row's
+//! cluster and its distance to the cluster's centre.
+
+use datafusion::common::Result;
+use datafusion::logical_expr::planner::RelationPlannerContext;
+use datafusion::logical_expr::{Documentation, LogicalPlan};
+use datafusion::sql::sqlparser::ast::FunctionArg;
+
+use super::TableForm;
+use super::args::model_and_input;
+use super::plan::{ScoredInput, appended};
+use crate::model::{ModelResolver, Scoring};
+
+pub(super) struct Segment;
+
+impl TableForm for Segment {
+    fn name(&self) -> &'static str {
+        "segment"
+    }
+
+    /// The scalar SEGMENT's documentation covers this form.
+    fn doc(&self) -> Option<&'static Documentation> {
+        None
+    }
+
+    fn plan(
+        &self,
+        args: &[FunctionArg],
+        context: &mut dyn RelationPlannerContext,
+        models: &dyn ModelResolver,
+    ) -> Result<LogicalPlan> {
+        let (name, query) = model_and_input(self.name(), args)?;
+        let needs = Some((Scoring::Segment, self.name()));
+        let scored = ScoredInput::new(name, query, context, models, needs)?;
+        appended(
+            scored.input.clone(),
+            [
+                scored.call(Scoring::Segment).alias("segment"),
+                scored.call(Scoring::Distance).alias("distance"),
+            ],
+        )
+    }
+}
