@@ -43,25 +43,18 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     .build()
 });
 
-pub(super) struct Evaluate;
+pub(super) static FORM: TableForm = TableForm {
+    name: "evaluate",
+    doc: Some(&DOC),
+    plan,
+};
 
-impl TableForm for Evaluate {
-    fn name(&self) -> &'static str {
-        "evaluate"
-    }
-
-    fn doc(&self) -> Option<&'static Documentation> {
-        Some(&DOC)
-    }
-
-    fn plan(
-        &self,
-        args: &[FunctionArg],
-        context: &mut dyn RelationPlannerContext,
-        models: &dyn ModelResolver,
-    ) -> Result<LogicalPlan> {
-        let (name, query) = model_and_input(self.name(), args)?;
-        ScoredInput::new(name, query, context, models, None)?
-            .plan(|model, input, scored| model.evaluate_plan(input, scored))
-    }
+fn plan(
+    args: &[FunctionArg],
+    context: &mut dyn RelationPlannerContext,
+    models: &dyn ModelResolver,
+) -> Result<LogicalPlan> {
+    let (name, query) = model_and_input(FORM.name, args)?;
+    ScoredInput::new(name, query, context, models, None)?
+        .plan(|model, input, scored| model.evaluate_plan(input, scored))
 }

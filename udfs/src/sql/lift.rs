@@ -41,112 +41,102 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     .build()
 });
 
-pub(super) struct Lift;
+pub(super) static FORM: TableForm = TableForm {
+    name: "lift",
+    doc: Some(&DOC),
+    plan,
+};
 
-impl TableForm for Lift {
-    fn name(&self) -> &'static str {
-        "lift"
-    }
-
-    fn doc(&self) -> Option<&'static Documentation> {
-        Some(&DOC)
-    }
-
-    /// Rows ranked by predicted probability into `groups` equal groups, with customers,
-    /// positives, rate, lift over the overall rate, and the cumulative share of all
-    /// positives.
-    fn plan(
-        &self,
-        args: &[FunctionArg],
-        context: &mut dyn RelationPlannerContext,
-        models: &dyn ModelResolver,
-    ) -> Result<LogicalPlan> {
-        let (model, input, groups) = match args {
-            [m, i] => (m, i, 10),
-            [
-                m,
-                i,
-                FunctionArg::Unnamed(FunctionArgExpr::Expr(SqlExpr::Value(v))),
-            ] => match &v.value {
-                Value::Number(n, _) => match n.parse::<u32>() {
-                    Ok(k) if (1..=1000).contains(&k) => (m, i, k),
-                    _ => {
-                        return plan_err!(
-                            "lift's groups must be an integer from 1 to 1000, got {n}"
-                        );
-                    }
-                },
-                _ => return plan_err!("lift's third argument is the number of groups, e.g. 10"),
+/// Rows ranked by predicted probability into `groups` equal groups, with customers,
+/// positives, rate, lift over the overall rate, and the cumulative share of all
+/// positives.
+fn plan(
+    args: &[FunctionArg],
+    context: &mut dyn RelationPlannerContext,
+    models: &dyn ModelResolver,
+) -> Result<LogicalPlan> {
+    let (model, input, groups) = match args {
+        [m, i] => (m, i, 10),
+        [
+            m,
+            i,
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(SqlExpr::Value(v))),
+        ] => match &v.value {
+            Value::Number(n, _) => match n.parse::<u32>() {
+                Ok(k) if (1..=1000).contains(&k) => (m, i, k),
+                _ => {
+                    return plan_err!("lift's groups must be an integer from 1 to 1000, got {n}");
+                }
             },
-            _ => return model_and_input_usage(self.name()),
-        };
-        let (name, query) = model_and_relation(self.name(), model, input)?;
-        let scored =
-            ScoredInput::new(name, query, context, models, Some((Scoring::Churn, "lift")))?;
-        let model = scored.resolved.model.as_ref();
-        let label = model.label().and_then(|label| {
-            scored
-                .input
-                .schema()
-                .columns()
-                .into_iter()
-                .find(|c| c.name == label)
-        });
-        let actual = match label.and_then(|l| model.is_positive(Expr::Column(l))) {
-            Some(actual) => actual?,
-            None => {
-                return plan_err!(
-                    "lift('{}', ...) needs the label column {} in its input",
-                    scored.name,
-                    model.label().unwrap_or_default()
-                );
-            }
-        };
-        let column = |name: &str| Expr::Column(Column::from_name(name));
-        let over_all = |e: Expr| Expr::from(WindowFunction::new(sum_udaf(), vec![e]));
-        LogicalPlanBuilder::from(scored.input.clone())
-            .project(vec![
-                actual.alias("y"),
-                scored.call(Scoring::Predict).alias("p"),
-            ])?
-            .filter(column("y").is_not_null().and(column("p").is_not_null()))?
-            .window(vec![
-                ntile(lit(i64::from(groups)))
-                    .order_by(vec![column("p").sort(false, true)])
-                    .build()?
-                    .alias("grp"),
-            ])?
-            .aggregate(
-                vec![column("grp")],
-                vec![
-                    count(lit(1)).alias("customers"),
-                    sum(column("y")).alias("sum_y"),
-                    avg(column("y")).alias("rate"),
-                ],
-            )?
-            // The labels are 0 or 1, so these sums of the groups' sums are exact.
-            .window(vec![
-                over_all(column("sum_y")).alias("all_positives"),
-                over_all(column("customers")).alias("all_customers"),
-            ])?
-            // A window node per ordering, as DataFusion's physical planner requires.
-            .window(vec![
-                Expr::from(WindowFunction::new(sum_udaf(), vec![column("sum_y")]))
-                    .order_by(vec![column("grp").sort(true, false)])
-                    .build()?
-                    .alias("positives_so_far"),
-            ])?
-            .sort(vec![column("grp").sort(true, false)])?
-            .project(vec![
-                cast(column("grp"), DataType::Int64).alias("decile"),
-                column("customers"),
-                cast(column("sum_y"), DataType::Int64).alias("positives"),
-                column("rate"),
-                (column("rate")
-                    / (column("all_positives") / cast(column("all_customers"), DataType::Float64)))
-                .alias("lift"),
-                (column("positives_so_far") / column("all_positives")).alias("cumulative_gain"),
-            ])?
-            .build()
-    }
+            _ => return plan_err!("lift's third argument is the number of groups, e.g. 10"),
+        },
+        _ => return model_and_input_usage(FORM.name),
+    };
+    let (name, query) = model_and_relation(FORM.name, model, input)?;
+    let scored = ScoredInput::new(name, query, context, models, Some((Scoring::Churn, "lift")))?;
+    let model = scored.resolved.model.as_ref();
+    let label = model.label().and_then(|label| {
+        scored
+            .input
+            .schema()
+            .columns()
+            .into_iter()
+            .find(|c| c.name == label)
+    });
+    let actual = match label.and_then(|l| model.is_positive(Expr::Column(l))) {
+        Some(actual) => actual?,
+        None => {
+            return plan_err!(
+                "lift('{}', ...) needs the label column {} in its input",
+                scored.name,
+                model.label().unwrap_or_default()
+            );
+        }
+    };
+    let column = |name: &str| Expr::Column(Column::from_name(name));
+    let over_all = |e: Expr| Expr::from(WindowFunction::new(sum_udaf(), vec![e]));
+    LogicalPlanBuilder::from(scored.input.clone())
+        .project(vec![
+            actual.alias("y"),
+            scored.call(Scoring::Predict).alias("p"),
+        ])?
+        .filter(column("y").is_not_null().and(column("p").is_not_null()))?
+        .window(vec![
+            ntile(lit(i64::from(groups)))
+                .order_by(vec![column("p").sort(false, true)])
+                .build()?
+                .alias("grp"),
+        ])?
+        .aggregate(
+            vec![column("grp")],
+            vec![
+                count(lit(1)).alias("customers"),
+                sum(column("y")).alias("sum_y"),
+                avg(column("y")).alias("rate"),
+            ],
+        )?
+        // The labels are 0 or 1, so these sums of the groups' sums are exact.
+        .window(vec![
+            over_all(column("sum_y")).alias("all_positives"),
+            over_all(column("customers")).alias("all_customers"),
+        ])?
+        // A window node per ordering, as DataFusion's physical planner requires.
+        .window(vec![
+            Expr::from(WindowFunction::new(sum_udaf(), vec![column("sum_y")]))
+                .order_by(vec![column("grp").sort(true, false)])
+                .build()?
+                .alias("positives_so_far"),
+        ])?
+        .sort(vec![column("grp").sort(true, false)])?
+        .project(vec![
+            cast(column("grp"), DataType::Int64).alias("decile"),
+            column("customers"),
+            cast(column("sum_y"), DataType::Int64).alias("positives"),
+            column("rate"),
+            (column("rate")
+                / (column("all_positives") / cast(column("all_customers"), DataType::Float64)))
+            .alias("lift"),
+            (column("positives_so_far") / column("all_positives")).alias("cumulative_gain"),
+        ])?
+        .build()
 }

@@ -11,13 +11,13 @@
 //! plan is built with the column's own name, and the plan is made of nodes DataFusion can
 //! serialize and distribute like any other query's.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use datafusion::common::Result;
-use datafusion::logical_expr::Documentation;
 use datafusion::logical_expr::planner::{
     PlannedRelation, RelationPlanner, RelationPlannerContext, RelationPlanning,
 };
+use datafusion::logical_expr::{Documentation, LogicalPlan};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{FunctionArg, TableFactor};
 
@@ -40,36 +40,34 @@ pub(crate) use plan::{
 };
 pub use rewrite::rewrite_cohort_forms;
 
-/// A function in FROM planned by cohort rather than by DataFusion's table functions.
-pub(crate) trait TableForm: Sync {
+/// A function in FROM planned by cohort rather than by DataFusion's table functions. Each
+/// form's file defines one, `FORM`.
+pub(crate) struct TableForm {
     /// Its name in FROM, in lower case.
-    fn name(&self) -> &'static str;
-
+    name: &'static str,
     /// Its documentation, for `\df`; `None` where another function's covers it.
-    fn doc(&self) -> Option<&'static Documentation>;
-
-    /// The plan of a call with `args`.
-    fn plan(
-        &self,
-        args: &[FunctionArg],
-        context: &mut dyn RelationPlannerContext,
-        models: &dyn ModelResolver,
-    ) -> Result<datafusion::logical_expr::LogicalPlan>;
+    doc: Option<&'static LazyLock<Documentation>>,
+    /// The plan of a call with these arguments.
+    plan: fn(
+        &[FunctionArg],
+        &mut dyn RelationPlannerContext,
+        &dyn ModelResolver,
+    ) -> Result<LogicalPlan>,
 }
 
 /// Every table form. Each takes a table or subquery argument, which the statement rewrite
 /// turns into a subquery where a table name is given.
-const FORMS: &[&dyn TableForm] = &[
-    &predict::Predict,
-    &evaluate::Evaluate,
-    &lift::Lift,
-    &segment::Segment,
-    &rfm::Rfm,
-    &recommend::Recommend,
+static FORMS: [&TableForm; 6] = [
+    &predict::FORM,
+    &evaluate::FORM,
+    &lift::FORM,
+    &segment::FORM,
+    &rfm::FORM,
+    &recommend::FORM,
 ];
 
-fn form(name: &str) -> Option<&'static dyn TableForm> {
-    FORMS.iter().copied().find(|f| f.name() == name)
+fn form(name: &str) -> Option<&'static TableForm> {
+    FORMS.iter().copied().find(|f| f.name == name)
 }
 
 /// Plans the table forms in FROM clauses.
@@ -96,7 +94,7 @@ impl RelationPlanner for FormPlanner {
         let Some(form) = form(&name.to_string().to_lowercase()) else {
             return Ok(RelationPlanning::Original(Box::new(relation)));
         };
-        let plan = form.plan(&args.args, context, self.models.as_ref())?;
+        let plan = (form.plan)(&args.args, context, self.models.as_ref())?;
         Ok(RelationPlanning::Planned(Box::new(PlannedRelation::new(
             plan,
             alias.clone(),
@@ -111,5 +109,5 @@ pub fn register(ctx: &SessionContext, models: Arc<dyn ModelResolver>) -> Result<
 
 /// The documented table forms, by name.
 pub fn docs() -> impl Iterator<Item = (&'static str, &'static Documentation)> {
-    FORMS.iter().filter_map(|f| Some((f.name(), f.doc()?)))
+    FORMS.iter().filter_map(|f| Some((f.name, &**f.doc?)))
 }

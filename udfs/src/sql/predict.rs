@@ -34,25 +34,18 @@ static DOC: LazyLock<Documentation> =
     .build()
     });
 
-pub(super) struct Predict;
+pub(super) static FORM: TableForm = TableForm {
+    name: "predict",
+    doc: Some(&DOC),
+    plan,
+};
 
-impl TableForm for Predict {
-    fn name(&self) -> &'static str {
-        "predict"
-    }
-
-    fn doc(&self) -> Option<&'static Documentation> {
-        Some(&DOC)
-    }
-
-    fn plan(
-        &self,
-        args: &[FunctionArg],
-        context: &mut dyn RelationPlannerContext,
-        models: &dyn ModelResolver,
-    ) -> Result<LogicalPlan> {
-        let (name, query) = model_and_input(self.name(), args)?;
-        ScoredInput::new(name, query, context, models, None)?
-            .plan(|model, input, scored| model.predict_plan(input, scored))
-    }
+fn plan(
+    args: &[FunctionArg],
+    context: &mut dyn RelationPlannerContext,
+    models: &dyn ModelResolver,
+) -> Result<LogicalPlan> {
+    let (name, query) = model_and_input(FORM.name, args)?;
+    ScoredInput::new(name, query, context, models, None)?
+        .plan(|model, input, scored| model.predict_plan(input, scored))
 }

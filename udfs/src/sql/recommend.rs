@@ -52,107 +52,97 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     .build()
 });
 
-pub(super) struct Recommend;
+pub(super) static FORM: TableForm = TableForm {
+    name: "recommend",
+    doc: Some(&DOC),
+    plan,
+};
 
-impl TableForm for Recommend {
-    fn name(&self) -> &'static str {
-        "recommend"
-    }
-
-    fn doc(&self) -> Option<&'static Documentation> {
-        Some(&DOC)
-    }
-
-    fn plan(
-        &self,
-        args: &[FunctionArg],
-        context: &mut dyn RelationPlannerContext,
-        models: &dyn ModelResolver,
-    ) -> Result<LogicalPlan> {
-        let usage = || {
-            plan_err!(
-                "recommend in FROM takes the model name, optionally the users as a table or \
-                 (subquery), and k, e.g. SELECT * FROM recommend('recs', 10) or SELECT * FROM \
-                 recommend('recs', (SELECT customer_id FROM vip), 10)"
-            )
-        };
-        let mut keep_seen = false;
-        let mut positional = Vec::new();
-        for arg in args {
-            match named_argument(arg) {
-                Some((name, value)) if name == "exclude_seen" => {
-                    keep_seen = match value {
-                        SqlExpr::Value(v) => match v.value {
-                            Value::Boolean(exclude) => !exclude,
-                            _ => {
-                                return plan_err!("recommend's exclude_seen must be true or false");
-                            }
-                        },
-                        _ => return plan_err!("recommend's exclude_seen must be true or false"),
-                    }
+fn plan(
+    args: &[FunctionArg],
+    context: &mut dyn RelationPlannerContext,
+    models: &dyn ModelResolver,
+) -> Result<LogicalPlan> {
+    let usage = || {
+        plan_err!(
+            "recommend in FROM takes the model name, optionally the users as a table or \
+             (subquery), and k, e.g. SELECT * FROM recommend('recs', 10) or SELECT * FROM \
+             recommend('recs', (SELECT customer_id FROM vip), 10)"
+        )
+    };
+    let mut keep_seen = false;
+    let mut positional = Vec::new();
+    for arg in args {
+        match named_argument(arg) {
+            Some((name, value)) if name == "exclude_seen" => {
+                keep_seen = match value {
+                    SqlExpr::Value(v) => match v.value {
+                        Value::Boolean(exclude) => !exclude,
+                        _ => {
+                            return plan_err!("recommend's exclude_seen must be true or false");
+                        }
+                    },
+                    _ => return plan_err!("recommend's exclude_seen must be true or false"),
                 }
-                Some((name, _)) => {
-                    return plan_err!("recommend has no argument {name}; it has exclude_seen");
-                }
-                None => positional.push(arg),
             }
+            Some((name, _)) => {
+                return plan_err!("recommend has no argument {name}; it has exclude_seen");
+            }
+            None => positional.push(arg),
         }
-        let (name, users, k) = match positional.as_slice() {
-            [name, k] => (name, None, k),
-            [name, users, k] => (name, Some(users), k),
-            _ => return usage(),
-        };
-        let Some(name) = string_argument(name) else {
-            return usage();
-        };
-        let k = match k {
-            FunctionArg::Unnamed(FunctionArgExpr::Expr(SqlExpr::Value(v))) => match &v.value {
-                Value::Number(n, _) => match n.parse::<i64>() {
-                    Ok(k) if k >= 1 => k,
-                    _ => {
-                        return plan_err!(
-                            "recommend's k must be an integer of at least 1, got {n}"
-                        );
-                    }
-                },
-                other => return plan_err!("recommend's k must be an integer literal, got {other}"),
-            },
-            _ => return usage(),
-        };
-        let resolved = models.resolve(&name)?;
-        let m = resolved.downcast::<MatrixFactorizationModel>("recommend", "")?;
-        let users = match users {
-            None => all_users(m)?,
-            Some(arg) => {
-                let Some(query) = relation_query(arg)? else {
-                    return usage();
-                };
-                let input = plan_derived(context, query)?;
-                let user = user_column(&input, &name, &m.columns.user)?;
-                LogicalPlanBuilder::from(input)
-                    .filter(Expr::Column(user.clone()).is_not_null())?
-                    .project(vec![Expr::Column(user).alias("user")])?
-                    .distinct()?
-                    .build()?
-            }
-        };
-        let call = bound_recommend(resolved.clone(), keep_seen, true)
-            .call(vec![Expr::Column(Column::from_name("user")), lit(k)]);
-        let ranking = || Expr::Column(Column::from_name("ranking"));
-        let mut columns = vec![Expr::Column(Column::from_name("user"))];
-        columns.extend(
-            ["item", "score", "rank", "source"]
-                .map(|field| get_field(ranking(), field).alias(field)),
-        );
-        LogicalPlanBuilder::from(users)
-            .project(vec![
-                Expr::Column(Column::from_name("user")),
-                call.alias("ranking"),
-            ])?
-            .unnest_column("ranking")?
-            .project(columns)?
-            .build()
     }
+    let (name, users, k) = match positional.as_slice() {
+        [name, k] => (name, None, k),
+        [name, users, k] => (name, Some(users), k),
+        _ => return usage(),
+    };
+    let Some(name) = string_argument(name) else {
+        return usage();
+    };
+    let k = match k {
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(SqlExpr::Value(v))) => match &v.value {
+            Value::Number(n, _) => match n.parse::<i64>() {
+                Ok(k) if k >= 1 => k,
+                _ => {
+                    return plan_err!("recommend's k must be an integer of at least 1, got {n}");
+                }
+            },
+            other => return plan_err!("recommend's k must be an integer literal, got {other}"),
+        },
+        _ => return usage(),
+    };
+    let resolved = models.resolve(&name)?;
+    let m = resolved.downcast::<MatrixFactorizationModel>("recommend", "")?;
+    let users = match users {
+        None => all_users(m)?,
+        Some(arg) => {
+            let Some(query) = relation_query(arg)? else {
+                return usage();
+            };
+            let input = plan_derived(context, query)?;
+            let user = user_column(&input, &name, &m.columns.user)?;
+            LogicalPlanBuilder::from(input)
+                .filter(Expr::Column(user.clone()).is_not_null())?
+                .project(vec![Expr::Column(user).alias("user")])?
+                .distinct()?
+                .build()?
+        }
+    };
+    let call = bound_recommend(resolved.clone(), keep_seen, true)
+        .call(vec![Expr::Column(Column::from_name("user")), lit(k)]);
+    let ranking = || Expr::Column(Column::from_name("ranking"));
+    let mut columns = vec![Expr::Column(Column::from_name("user"))];
+    columns.extend(
+        ["item", "score", "rank", "source"].map(|field| get_field(ranking(), field).alias(field)),
+    );
+    LogicalPlanBuilder::from(users)
+        .project(vec![
+            Expr::Column(Column::from_name("user")),
+            call.alias("ranking"),
+        ])?
+        .unnest_column("ranking")?
+        .project(columns)?
+        .build()
 }
 
 /// Every user the model knows, as a one-column plan.

@@ -90,90 +90,83 @@ const SEGMENTS: [(Scores, Scores, &str); 9] = [
 /// The segment of the scores no region takes.
 const OTHERS: &str = "Champions";
 
-pub(super) struct Rfm;
+pub(super) static FORM: TableForm = TableForm {
+    name: "rfm",
+    doc: Some(&DOC),
+    plan: plan_call,
+};
 
-impl TableForm for Rfm {
-    fn name(&self) -> &'static str {
-        "rfm"
-    }
-
-    fn doc(&self) -> Option<&'static Documentation> {
-        Some(&DOC)
-    }
-
-    fn plan(
-        &self,
-        args: &[FunctionArg],
-        context: &mut dyn RelationPlannerContext,
-        _models: &dyn ModelResolver,
-    ) -> Result<LogicalPlan> {
-        let Some((first, named)) = args.split_first() else {
+fn plan_call(
+    args: &[FunctionArg],
+    context: &mut dyn RelationPlannerContext,
+    _models: &dyn ModelResolver,
+) -> Result<LogicalPlan> {
+    let Some((first, named)) = args.split_first() else {
+        return usage();
+    };
+    let Some(query) = relation_query(first)? else {
+        return usage();
+    };
+    let mut values: [Option<SqlExpr>; 4] = Default::default();
+    for arg in named {
+        let Some((name, value)) = named_argument(arg) else {
             return usage();
         };
-        let Some(query) = relation_query(first)? else {
-            return usage();
+        match ARGUMENTS.iter().position(|a| *a == name) {
+            Some(i) => values[i] = Some(value),
+            None => {
+                return plan_err!(
+                    "rfm has no argument {name}; its arguments are {}",
+                    ARGUMENTS.join(", ")
+                );
+            }
+        }
+    }
+    let input = plan_derived(context, query)?;
+    let mut names = Vec::new();
+    for (i, argument) in ARGUMENTS[..3].iter().enumerate() {
+        let column = match &values[i] {
+            Some(SqlExpr::Value(v)) => match &v.value {
+                Value::SingleQuotedString(s) => s.clone(),
+                _ => return plan_err!("rfm's {argument} must be a column name string"),
+            },
+            Some(_) => return plan_err!("rfm's {argument} must be a column name string"),
+            None => return plan_err!("rfm needs {argument} => '<column>'"),
         };
-        let mut values: [Option<SqlExpr>; 4] = Default::default();
-        for arg in named {
-            let Some((name, value)) = named_argument(arg) else {
-                return usage();
-            };
-            match ARGUMENTS.iter().position(|a| *a == name) {
-                Some(i) => values[i] = Some(value),
-                None => {
-                    return plan_err!(
-                        "rfm has no argument {name}; its arguments are {}",
-                        ARGUMENTS.join(", ")
-                    );
+        let columns = input.schema().fields();
+        let Some(field) = columns.iter().find(|f| *f.name() == column) else {
+            let have: Vec<&str> = columns.iter().map(|f| f.name().as_str()).collect();
+            return plan_err!(
+                "rfm's {argument} {column} is not a column of the input; it has: {}",
+                have.join(", ")
+            );
+        };
+        let t = field.data_type();
+        let fits = match *argument {
+            "time_col" => t.is_temporal(),
+            "amount_col" => t.is_numeric(),
+            _ => true,
+        };
+        if !fits {
+            return plan_err!(
+                "rfm's {argument} {column} has type {t}; it needs {}",
+                if *argument == "time_col" {
+                    "a date or timestamp (CAST it in a subquery)"
+                } else {
+                    "a number"
                 }
-            }
+            );
         }
-        let input = plan_derived(context, query)?;
-        let mut names = Vec::new();
-        for (i, argument) in ARGUMENTS[..3].iter().enumerate() {
-            let column = match &values[i] {
-                Some(SqlExpr::Value(v)) => match &v.value {
-                    Value::SingleQuotedString(s) => s.clone(),
-                    _ => return plan_err!("rfm's {argument} must be a column name string"),
-                },
-                Some(_) => return plan_err!("rfm's {argument} must be a column name string"),
-                None => return plan_err!("rfm needs {argument} => '<column>'"),
-            };
-            let columns = input.schema().fields();
-            let Some(field) = columns.iter().find(|f| *f.name() == column) else {
-                let have: Vec<&str> = columns.iter().map(|f| f.name().as_str()).collect();
-                return plan_err!(
-                    "rfm's {argument} {column} is not a column of the input; it has: {}",
-                    have.join(", ")
-                );
-            };
-            let t = field.data_type();
-            let fits = match *argument {
-                "time_col" => t.is_temporal(),
-                "amount_col" => t.is_numeric(),
-                _ => true,
-            };
-            if !fits {
-                return plan_err!(
-                    "rfm's {argument} {column} has type {t}; it needs {}",
-                    if *argument == "time_col" {
-                        "a date or timestamp (CAST it in a subquery)"
-                    } else {
-                        "a number"
-                    }
-                );
-            }
-            names.push(column);
-        }
-        let as_of = match values[3].take() {
-            Some(e) => Some(cast(
-                context.sql_to_expr(e, input.schema())?,
-                DataType::Date32,
-            )),
-            None => None,
-        };
-        plan(input, [&names[0], &names[1], &names[2]], as_of)
+        names.push(column);
     }
+    let as_of = match values[3].take() {
+        Some(e) => Some(cast(
+            context.sql_to_expr(e, input.schema())?,
+            DataType::Date32,
+        )),
+        None => None,
+    };
+    plan(input, [&names[0], &names[1], &names[2]], as_of)
 }
 
 /// The plan over `input` with the customer, time and amount columns named `columns`;

@@ -2,8 +2,8 @@
 //! cluster and its distance to the cluster's centre.
 
 use datafusion::common::Result;
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::logical_expr::planner::RelationPlannerContext;
-use datafusion::logical_expr::{Documentation, LogicalPlan};
 use datafusion::sql::sqlparser::ast::FunctionArg;
 
 use super::TableForm;
@@ -11,33 +11,26 @@ use super::args::model_and_input;
 use super::plan::{ScoredInput, appended};
 use crate::model::{ModelResolver, Scoring};
 
-pub(super) struct Segment;
+pub(super) static FORM: TableForm = TableForm {
+    name: "segment",
+    // The scalar SEGMENT's documentation covers this form.
+    doc: None,
+    plan,
+};
 
-impl TableForm for Segment {
-    fn name(&self) -> &'static str {
-        "segment"
-    }
-
-    /// The scalar SEGMENT's documentation covers this form.
-    fn doc(&self) -> Option<&'static Documentation> {
-        None
-    }
-
-    fn plan(
-        &self,
-        args: &[FunctionArg],
-        context: &mut dyn RelationPlannerContext,
-        models: &dyn ModelResolver,
-    ) -> Result<LogicalPlan> {
-        let (name, query) = model_and_input(self.name(), args)?;
-        let needs = Some((Scoring::Segment, self.name()));
-        let scored = ScoredInput::new(name, query, context, models, needs)?;
-        appended(
-            scored.input.clone(),
-            [
-                scored.call(Scoring::Segment).alias("segment"),
-                scored.call(Scoring::Distance).alias("distance"),
-            ],
-        )
-    }
+fn plan(
+    args: &[FunctionArg],
+    context: &mut dyn RelationPlannerContext,
+    models: &dyn ModelResolver,
+) -> Result<LogicalPlan> {
+    let (name, query) = model_and_input(FORM.name, args)?;
+    let needs = Some((Scoring::Segment, FORM.name));
+    let scored = ScoredInput::new(name, query, context, models, needs)?;
+    appended(
+        scored.input.clone(),
+        [
+            scored.call(Scoring::Segment).alias("segment"),
+            scored.call(Scoring::Distance).alias("distance"),
+        ],
+    )
 }
