@@ -10,8 +10,8 @@
 //! A small module of our own rather than a crate such as `pulp` or `multiversion`: the
 //! kernels were already generic over their multiply-add, the dispatch is one `match`, and
 //! several kernels need hand-written AVX2 or AVX-512 blocks that a portable-SIMD layer would
-//! hide; the benchmarks show the generic bodies compiled this way as fast as the per-kernel
-//! copies they replace.
+//! hide. `benches/compare.py` and the criterion benches measure the result against the
+//! per-kernel copies it replaced.
 //!
 //! Soundness rests on one property: the types for the x86-64 levels are private to this
 //! module, so code generic over [`Simd`] runs with [`Level::Avx2Fma`] or [`Level::Avx512`]
