@@ -450,19 +450,19 @@ impl System<'_> {
         let mut residual = vec![0.0; f];
         self.product::<M, true>(x, &mut residual);
         let mut p = residual.clone();
-        let mut rs_old = dot16::<M>(&residual, &residual);
+        let mut rs_old = dot_f32::<M>(&residual, &residual);
         let mut ap = vec![0.0; f];
         for _ in 0..CG_STEPS {
             if rs_old < 1e-20 {
                 break;
             }
             self.product::<M, false>(&p, &mut ap);
-            let step = rs_old / dot16::<M>(&p, &ap);
+            let step = rs_old / dot_f32::<M>(&p, &ap);
             for i in 0..f {
                 x[i] = M::mul_add_f32(step, p[i], x[i]);
                 residual[i] = M::mul_add_f32(-step, ap[i], residual[i]);
             }
-            let rs_new = dot16::<M>(&residual, &residual);
+            let rs_new = dot_f32::<M>(&residual, &residual);
             for i in 0..f {
                 p[i] = M::mul_add_f32(rs_new / rs_old, p[i], residual[i]);
             }
@@ -491,7 +491,7 @@ impl System<'_> {
                 prefetch(&self.y[ahead as usize * f..(ahead as usize + 1) * f]);
             }
             let yc = &self.y[c as usize * f..(c as usize + 1) * f];
-            let w = (self.alpha * r) as f32 * dot16::<M>(yc, v);
+            let w = (self.alpha * r) as f32 * dot_f32::<M>(yc, v);
             let w = if RESIDUAL {
                 (1.0 + self.alpha * r) as f32 - w
             } else {
@@ -525,7 +525,7 @@ const PREFETCH_AHEAD: usize = 4;
 /// `a · b` in f32 with sixteen partial sums (one AVX-512 register, two AVX2): a short chain
 /// per sum, and a shape the compiler keeps in whole registers.
 #[inline(always)]
-fn dot16<M: Simd>(a: &[f32], b: &[f32]) -> f32 {
+fn dot_f32<M: Simd>(a: &[f32], b: &[f32]) -> f32 {
     let (a16, a_rest) = a.as_chunks::<16>();
     let (b16, b_rest) = b.as_chunks::<16>();
     let mut acc = [0.0f32; 16];
