@@ -3,8 +3,9 @@
 Reads ../shared/datasets/cdnow_transactions.csv (CDNOW purchases), writes a gzipped copy to
 tests/data/cdnow_transactions.csv.gz and every customer's RFM as of 1998-07-01 to
 tests/reference/rfm_cdnow.csv.gz, by cohort's definitions (see rfm's documentation):
-orders before as_of; frequency counts orders with a positive amount, monetary sums all
-amounts; customers ranked by value with ties broken by customer id, and the ranks cut by
+every customer with an order before as_of; an order is a row whose amount is not negative,
+frequency counts orders, monetary sums all amounts, recency runs from the last order (the
+last row for a customer with only returns); customers ranked by value with ties broken by customer id, and the ranks cut by
 pandas.qcut(rank, 5, labels=[1, 2, 3, 4, 5]) (recency ranked longest first, so the most
 recent scores 5).
 
@@ -26,14 +27,16 @@ with open(SOURCE, "rb") as src, gzip.GzipFile(ROOT / "tests/data/cdnow_transacti
 
 orders = pd.read_csv(SOURCE, parse_dates=["order_date"])
 orders = orders[orders.order_date < AS_OF]
-positive = orders[orders.dollar_value > 0]
+placed = orders[~(orders.dollar_value < 0)]
+by_customer = orders.groupby("customer_id")
+last = placed.groupby("customer_id").order_date.max().reindex(by_customer.order_date.max().index)
 rfm = pd.DataFrame(
     {
-        "recency_days": (AS_OF - positive.groupby("customer_id").order_date.max()).dt.days,
-        "frequency": positive.groupby("customer_id").size(),
-        "monetary": orders.groupby("customer_id").dollar_value.sum(),
+        "recency_days": (AS_OF - last.fillna(by_customer.order_date.max())).dt.days,
+        "frequency": placed.groupby("customer_id").size().reindex(last.index, fill_value=0),
+        "monetary": by_customer.dollar_value.sum(),
     }
-).dropna(subset=["frequency"]).reset_index()
+).reset_index()
 rfm["frequency"] = rfm.frequency.astype(int)
 rfm["recency_days"] = rfm.recency_days.astype(int)
 

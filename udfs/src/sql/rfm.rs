@@ -29,10 +29,13 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
         crate::DOC_SECTION,
         "Recency, frequency and monetary value of every customer in a table of orders, scored \
          1 to 5 in quintiles and named. Only orders before as_of count; rows with a NULL \
-         customer or time are left out. recency_days: whole days from the customer's last \
-         order to as_of; frequency: orders with a positive amount; monetary: the sum of all \
-         amounts, so returns (negative amounts) are netted out but are not orders; a customer \
-         without a positive order before as_of is left out. Scores: customers ranked by \
+         customer or time are left out. Every customer with a row before as_of is listed. \
+         An order is a row whose amount is not negative (zero-amount orders count; a NULL \
+         amount is an order of unknown value); a negative amount is a return. recency_days: \
+         whole days from the customer's last order (last return, for a customer with only \
+         returns) to as_of; frequency: orders; monetary: the sum of all amounts, so returns \
+         are netted out. A customer whose amounts total zero or less ranks lowest in money, \
+         m_score 1 (with at least five customers). Scores: customers ranked by \
          value, ties by customer id, and the ranks 1..n cut into five equal bins as pandas \
          qcut(rank, 5) cuts them (bin k holds ranks up to 1 + k(n - 1)/5); r_score is 5 for \
          the most recent, f_score and m_score 5 for the most orders and money; one customer \
@@ -204,7 +207,6 @@ fn plan(input: LogicalPlan, columns: [&String; 3], as_of: Option<Expr>) -> Resul
                 (column("last_day") + lit(ScalarValue::new_interval_mdn(0, 1, 0))).alias("as_of"),
             ])?,
     };
-    let bought = || column("amount").gt(lit(0i64));
     let customers = orders
         .filter(
             column("customer")
@@ -212,19 +214,36 @@ fn plan(input: LogicalPlan, columns: [&String; 3], as_of: Option<Expr>) -> Resul
                 .and(column("day").is_not_null())
                 .and(column("day").lt(column("as_of"))),
         )?
+        .project(vec![
+            column("customer"),
+            column("as_of"),
+            column("day"),
+            // An order is a row whose amount is not negative: zero-amount orders (free or
+            // fully discounted) count, a NULL amount is an order of unknown value; negative
+            // amounts are returns.
+            when(column("amount").lt(lit(0i64)).is_not_true(), column("day"))
+                .end()?
+                .alias("order_day"),
+            column("amount"),
+        ])?
         .aggregate(
             vec![column("customer")],
             vec![
                 max(column("as_of")).alias("as_of"),
-                max(when(bought(), column("day")).end()?).alias("last_order"),
-                count(when(bought(), lit(1i64)).end()?).alias("frequency"),
+                max(column("order_day")).alias("last_order"),
+                max(column("day")).alias("last_row"),
+                count(column("order_day")).alias("frequency"),
                 sum(column("amount")).alias("amount"),
             ],
         )?
-        .filter(column("frequency").gt(lit(0i64)))?
         .project(vec![
             column("customer"),
-            cast(column("as_of") - column("last_order"), DataType::Int64).alias("recency_days"),
+            // A customer with only returns: recency from the last of them.
+            cast(
+                column("as_of") - coalesce(vec![column("last_order"), column("last_row")]),
+                DataType::Int64,
+            )
+            .alias("recency_days"),
             column("frequency"),
             coalesce(vec![column("amount"), lit(0.0)]).alias("monetary"),
         ])?;
