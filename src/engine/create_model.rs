@@ -63,11 +63,12 @@ pub async fn create_model(engine: &Engine, c: CreateModel) -> Result<SendableRec
     }
 
     let start = Instant::now();
-    // The training query is plain SQL: DataFusion runs it directly.
-    let data = match engine.context().sql(&c.query).await {
-        Ok(frame) => TrainingRows::read(frame).await,
-        Err(e) => Err(e),
+    // The training query is planned as any other query, table forms and all.
+    let data = async {
+        let plan = engine.plan_sql(&c.query).await?;
+        TrainingRows::read(engine.context().execute_logical_plan(plan).await?).await
     }
+    .await
     .map_err(|e| {
         fail(Error::Query {
             context: "the training query failed".to_string(),

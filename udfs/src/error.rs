@@ -40,7 +40,7 @@ pub enum Error {
     CreateModel { model: String, source: Box<Error> },
     /// A statement of DataFusion's own failed inside one of cohort's (the training query of
     /// CREATE MODEL); kept whole so its kind is not lost.
-    #[error("{context}: {}", .source.strip_backtrace())]
+    #[error("{context}: {}", describe(.source))]
     Query {
         context: String,
         source: Box<DataFusionError>,
@@ -122,17 +122,12 @@ macro_rules! invalid_argument_err {
     ($($arg:tt)*) => { Err($crate::error::invalid_argument(format!($($arg)*))) };
 }
 
-/// `Err` of an [`Error::WrongModelType`] with a formatted message.
-macro_rules! wrong_model_type_err {
-    ($($arg:tt)*) => { Err($crate::error::wrong_model_type(format!($($arg)*))) };
-}
-
 /// `Err` of an [`Error::Store`] with a formatted message.
 macro_rules! store_err {
     ($($arg:tt)*) => { Err($crate::error::Error::Store(format!($($arg)*)).into()) };
 }
 
-pub(crate) use {bad_input_err, invalid_argument_err, store_err, wrong_model_type_err};
+pub(crate) use {bad_input_err, invalid_argument_err, store_err};
 
 #[cfg(test)]
 mod tests {

@@ -5,11 +5,11 @@ use std::sync::{Arc, LazyLock};
 use datafusion::arrow::array::{Float64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
-use datafusion::common::{Result, plan_err};
+use datafusion::common::Result;
 use datafusion::datasource::MemTable;
 use datafusion::logical_expr::Documentation;
 
-use crate::model::ModelResolver;
+use crate::model::{ModelResolver, wrong_type};
 use crate::sql::model_name_argument;
 
 pub static DOC: LazyLock<Documentation> = LazyLock::new(|| {
@@ -46,11 +46,12 @@ impl TableFunctionImpl for ExplainModel {
         let name = model_name_argument("explain_model", args.exprs())?;
         let resolved = self.resolver.resolve(&name)?;
         let Some(rows) = resolved.model.explain() else {
-            return plan_err!(
-                "explain_model reports the weights of linear_reg and logistic_reg models; model \
-                 {name} is {}: SELECT * FROM segment_profile('{name}') describes its segments",
-                resolved.model.type_name()
-            );
+            return Err(wrong_type(
+                "explain_model",
+                "models with weights",
+                Some(&name),
+                resolved.model.as_ref(),
+            ));
         };
         let schema = Arc::new(Schema::new(vec![
             Field::new("feature", DataType::Utf8, false),

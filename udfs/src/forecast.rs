@@ -75,7 +75,7 @@ impl TableFunctionImpl for Forecast {
         };
         let name = model_name("forecast", name)?;
         let resolved = self.resolver.resolve(&name)?;
-        let m = resolved.downcast::<ForecastModel>("forecast", "")?;
+        let m = resolved.downcast::<ForecastModel>("forecast")?;
         let horizon = match horizon {
             Some(h) => count_argument("forecast", "horizon", h)?,
             None => m.horizon,

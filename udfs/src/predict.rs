@@ -19,8 +19,8 @@ use datafusion::logical_expr::{
     Volatility,
 };
 
-use crate::error::{invalid_argument, invalid_argument_err, wrong_model_type_err};
-use crate::model::{self, Model, ModelResolver, ResolvedModel, Scoring};
+use crate::error::{invalid_argument, invalid_argument_err};
+use crate::model::{self, Model, ModelResolver, ResolvedModel, Scoring, check_scoring};
 
 static PREDICT_DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
@@ -203,7 +203,12 @@ impl ScalarUDFImpl for Predict {
             }
         };
         let resolved = self.resolver.resolve(&name)?;
-        check_call(self.scoring, &name, resolved.model.as_ref(), args.len() - 1)?;
+        check_call(
+            self.scoring,
+            Some(&name),
+            resolved.model.as_ref(),
+            args.len() - 1,
+        )?;
         let arity = resolved.model.feature_names().len();
         let bound = bound_predict(resolved, arity, self.scoring);
         Ok(ExprSimplifyResult::Simplified(Expr::ScalarFunction(
@@ -249,7 +254,7 @@ impl ScalarUDFImpl for Predict {
             };
             let value = serde_json::from_str(text).map_err(|_| not_a_model())?;
             let model = model::from_json(value, &|_| Err(not_a_model()))?;
-            check_call(self.scoring, "(value)", model.as_ref(), columns.len() - 1)?;
+            check_call(self.scoring, None, model.as_ref(), columns.len() - 1)?;
             let scores = model.score(self.scoring, &columns[1..])?;
             let scores = scores.as_primitive::<datafusion::arrow::datatypes::Float64Type>();
             for (i, o) in out.iter_mut().enumerate() {
@@ -268,11 +273,10 @@ impl ScalarUDFImpl for Predict {
 
 /// The errors a call can have whatever its model's source: a model the function does not
 /// score, or the wrong number of features.
-fn check_call(scoring: Scoring, name: &str, model: &dyn Model, given: usize) -> Result<()> {
+fn check_call(scoring: Scoring, name: Option<&str>, model: &dyn Model, given: usize) -> Result<()> {
     let f = scoring.name();
-    if let Some(why) = model.refuses(scoring, f, name) {
-        return wrong_model_type_err!("{why}");
-    }
+    check_scoring(scoring, f, name, model)?;
+    let name = name.unwrap_or("(value)");
     let features = model.feature_names();
     if given != features.len() {
         return invalid_argument_err!(

@@ -88,7 +88,7 @@ impl Recommend {
             }
         };
         let resolved = self.resolver.resolve(name)?;
-        resolved.downcast::<MatrixFactorizationModel>("recommend", "")?;
+        resolved.downcast::<MatrixFactorizationModel>("recommend")?;
         Ok(resolved)
     }
 }
@@ -245,7 +245,7 @@ impl ScalarUDFImpl for BoundRecommend {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let m = self
             .model
-            .downcast::<MatrixFactorizationModel>("recommend", "")?;
+            .downcast::<MatrixFactorizationModel>("recommend")?;
         let rows = args.number_rows;
         let users = args.args[0].to_array(rows)?;
         let k = args.args[1].to_array(rows)?;

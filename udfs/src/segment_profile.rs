@@ -45,8 +45,7 @@ impl TableFunctionImpl for SegmentProfile {
     fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
         let name = model_name_argument("segment_profile", args.exprs())?;
         let resolved = self.resolver.resolve(&name)?;
-        let m =
-            resolved.downcast::<KMeansModel>("segment_profile", "; explain_model describes it")?;
+        let m = resolved.downcast::<KMeansModel>("segment_profile")?;
         let k = m.k();
         let total: u64 = m.sizes.iter().sum();
         let mut fields = vec![

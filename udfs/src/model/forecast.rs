@@ -128,6 +128,7 @@ impl ModelKind for ForecastModel {
         "horizon",
         "confidence_level",
     ];
+    const SCORES: &'static [Scoring] = &[Scoring::Predict, Scoring::ForecastScale];
     type Settings = ForecastSettings;
 
     fn settings(options: &Options) -> Result<ForecastSettings, Error> {
@@ -372,16 +373,12 @@ impl Model for ForecastModel {
             .collect()
     }
 
-    fn refuses(&self, scoring: Scoring, f: &str, name: &str) -> Option<String> {
-        match scoring {
-            Scoring::Predict | Scoring::ForecastScale => None,
-            Scoring::Churn | Scoring::Segment | Scoring::Distance => Some(format!(
-                "{f} does not score forecast models, and model {name} is one; use \
-                 predict('{name}', {}) for the forecast at given times, or SELECT * FROM \
-                 forecast('{name}', horizon)",
-                self.feature_names().join(", ")
-            )),
-        }
+    fn uses(&self, model: &str) -> String {
+        format!(
+            "SELECT * FROM forecast({model}, horizon), predict({model}, {}) or SELECT * FROM \
+             evaluate({model}, ...)",
+            self.feature_names().join(", ")
+        )
     }
 
     /// Point forecasts, or with [`Scoring::ForecastScale`] each row's series' MASE scale.

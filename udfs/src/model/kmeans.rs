@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 use super::encoding::{FeatureEncoding, as_f64};
 use super::options::Options;
 use super::training::{Source, TrainingSet};
-use super::{Model, ModelKind, Report, Scored, Scoring};
-use crate::error::{Error, bad_input, bad_input_err, store_err, wrong_model_type_err};
+use super::{Model, ModelKind, Report, Scored, Scoring, wrong_type};
+use crate::error::{Error, bad_input, bad_input_err, store_err};
 use crate::evaluate_kmeans::{self, EvaluateKMeans};
 use crate::kernels::cluster_quality::{davies_bouldin, sample_by_hash, silhouette};
 use crate::kernels::kmeans::{Clustering, KMeansError, KMeansOptions, kmeans};
@@ -104,6 +104,7 @@ impl ModelKind for KMeansModel {
         "max_iterations",
         "seed",
     ];
+    const SCORES: &'static [Scoring] = &[Scoring::Segment, Scoring::Distance];
     type Settings = KMeansSettings;
 
     fn settings(options: &Options) -> Result<KMeansSettings, Error> {
@@ -245,15 +246,11 @@ impl Model for KMeansModel {
         Ok(vec![(CENTROIDS, vec![self.centroid_batch()?])])
     }
 
-    fn refuses(&self, scoring: Scoring, f: &str, name: &str) -> Option<String> {
-        match scoring {
-            Scoring::Segment | Scoring::Distance => None,
-            Scoring::Predict | Scoring::Churn => Some(format!(
-                "{f} scores regression and churn models, but model {name} is kmeans; use \
-                 segment('{name}', ...) for its segments"
-            )),
-            Scoring::ForecastScale => scoring.needs(f, name, Self::NAME, ""),
-        }
+    fn uses(&self, model: &str) -> String {
+        format!(
+            "segment({model}, ...), SELECT * FROM segment_profile({model}) or SELECT * FROM \
+             evaluate({model}, ...)"
+        )
     }
 
     /// Segments, or with [`Scoring::Distance`] the distance to the segment's centre.
@@ -267,11 +264,12 @@ impl Model for KMeansModel {
     }
 
     fn predict_plan(&self, _input: LogicalPlan, scored: &Scored) -> Result<LogicalPlan> {
-        let name = scored.name;
-        wrong_model_type_err!(
-            "predict scores regression and churn models, but model {name} is kmeans; use \
-             segment('{name}', ...) or evaluate"
-        )
+        Err(wrong_type(
+            "predict",
+            &Scoring::Predict.applies_to(),
+            Some(scored.name),
+            self,
+        ))
     }
 
     /// Inertia, Davies-Bouldin and the silhouette of a sample, in the model's space.

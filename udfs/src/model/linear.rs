@@ -40,6 +40,7 @@ pub struct LinearSettings {
 impl ModelKind for LinearModel {
     const NAME: &'static str = "linear_reg";
     const OPTIONS: &'static [&'static str] = &["model_type", "label", "l2_reg", "fit_intercept"];
+    const SCORES: &'static [Scoring] = &[Scoring::Predict];
     type Settings = LinearSettings;
 
     fn settings(options: &Options) -> Result<LinearSettings, Error> {
@@ -121,12 +122,10 @@ impl Model for LinearModel {
         )
     }
 
-    fn refuses(&self, scoring: Scoring, f: &str, name: &str) -> Option<String> {
-        scoring.needs(
-            f,
-            name,
-            Self::NAME,
-            &format!("use predict('{name}', ...) for its predictions"),
+    fn uses(&self, model: &str) -> String {
+        format!(
+            "predict({model}, ...), explain_model({model}) or SELECT * FROM evaluate({model}, \
+             ...)"
         )
     }
 

@@ -81,6 +81,7 @@ impl ModelKind for LogisticModel {
         "max_iterations",
         "positive_class",
     ];
+    const SCORES: &'static [Scoring] = &[Scoring::Predict, Scoring::Churn];
     type Settings = LogisticSettings;
 
     fn settings(options: &Options) -> Result<LogisticSettings, Error> {
@@ -208,11 +209,11 @@ impl Model for LogisticModel {
         Some(self.coefficients.explain(&self.features, normal_two_sided))
     }
 
-    fn refuses(&self, scoring: Scoring, f: &str, name: &str) -> Option<String> {
-        match scoring {
-            Scoring::Churn => None,
-            _ => scoring.needs(f, name, Self::NAME, &format!("use predict('{name}', ...)")),
-        }
+    fn uses(&self, model: &str) -> String {
+        format!(
+            "predict_churn({model}, ...), predict({model}, ...), explain_model({model}), or \
+             SELECT * FROM lift({model}, ...) or evaluate({model}, ...)"
+        )
     }
 
     /// Probabilities of the positive class for feature columns given in training order.

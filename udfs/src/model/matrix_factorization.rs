@@ -281,6 +281,7 @@ impl ModelKind for MatrixFactorizationModel {
         "item_col",
         "rating_col",
     ];
+    const SCORES: &'static [Scoring] = &[Scoring::Predict];
     type Settings = MatrixFactorizationSettings;
 
     fn settings(options: &Options) -> Result<MatrixFactorizationSettings, Error> {
@@ -501,13 +502,11 @@ impl Model for MatrixFactorizationModel {
         Ok(self.batches()?.into())
     }
 
-    fn refuses(&self, scoring: Scoring, f: &str, name: &str) -> Option<String> {
-        (scoring != Scoring::Predict).then(|| {
-            format!(
-                "{f} does not score matrix_factorization models, and model {name} is one; use \
-                 predict('{name}', user, item) or recommend('{name}', user, k)"
-            )
-        })
+    fn uses(&self, model: &str) -> String {
+        format!(
+            "recommend({model}, user, k), predict({model}, user, item), SELECT * FROM \
+             similar_items({model}, item, k) or SELECT * FROM evaluate({model}, ...)"
+        )
     }
 
     fn score(&self, _scoring: Scoring, columns: &[ArrayRef]) -> Result<ArrayRef> {

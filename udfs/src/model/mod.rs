@@ -115,12 +115,12 @@ pub trait Model: Stored + Debug + Send + Sync {
         None
     }
 
-    /// Why `scoring` does not apply to this model, saying what to call instead; `None` when
-    /// it applies. `f` is the function's name and `name` the model's.
-    fn refuses(&self, scoring: Scoring, f: &str, name: &str) -> Option<String>;
+    /// The functions that take this model, called on the model argument `model` (`'m'`):
+    /// what a function that does not take it suggests instead.
+    fn uses(&self, model: &str) -> String;
 
     /// The scores of `scoring` for the feature columns, in training order; only called
-    /// when [`Model::refuses`] does not.
+    /// when the model [`Stored::takes`] it.
     fn score(&self, scoring: Scoring, columns: &[ArrayRef]) -> Result<ArrayRef>;
 
     /// PREDICT in FROM: `input` with this model's predictions appended.
@@ -158,6 +158,8 @@ pub trait Stored {
     /// The parameters the store writes in the model's description (the large arrays apart).
     fn parameters(&self) -> Result<serde_json::Value>;
     fn as_any(&self) -> &dyn Any;
+    /// Whether `scoring` applies to this model.
+    fn takes(&self, scoring: Scoring) -> bool;
 }
 
 impl<M: ModelKind> Stored for M {
@@ -172,6 +174,10 @@ impl<M: ModelKind> Stored for M {
     fn as_any(&self) -> &dyn Any {
         self
     }
+
+    fn takes(&self, scoring: Scoring) -> bool {
+        M::SCORES.contains(&scoring)
+    }
 }
 
 /// A model type's side that needs no model: its name and options in CREATE MODEL, and
@@ -181,6 +187,8 @@ pub trait ModelKind: Serialize + DeserializeOwned + Send + Sync + Sized + 'stati
     const NAME: &'static str;
     /// The options it takes, `model_type` first.
     const OPTIONS: &'static [&'static str];
+    /// The scorings that apply to it.
+    const SCORES: &'static [Scoring];
     /// The options, checked.
     type Settings: Send + Sync;
 
@@ -201,6 +209,9 @@ pub trait ModelKind: Serialize + DeserializeOwned + Send + Sync + Sized + 'stati
 /// A model type as the engine and the store see it, whatever its Rust type.
 pub trait ModelType: Send + Sync {
     fn name(&self) -> &'static str;
+
+    /// The scorings that apply to its models.
+    fn scores(&self) -> &'static [Scoring];
 
     /// Checks CREATE MODEL's options into what trains the model.
     fn trainer(&self, options: &Options) -> std::result::Result<Box<dyn Trainer>, Error>;
@@ -224,6 +235,10 @@ struct Kind<M>(PhantomData<fn() -> M>);
 impl<M: ModelKind + Model> ModelType for Kind<M> {
     fn name(&self) -> &'static str {
         M::NAME
+    }
+
+    fn scores(&self) -> &'static [Scoring] {
+        M::SCORES
     }
 
     fn trainer(&self, options: &Options) -> std::result::Result<Box<dyn Trainer>, Error> {
@@ -345,22 +360,19 @@ impl Scoring {
         }
     }
 
-    /// The refusal every model type but one gives a scoring that belongs to that one:
-    /// `instead` says what to call for this model.
-    pub fn needs(self, f: &str, name: &str, type_name: &str, instead: &str) -> Option<String> {
-        let needs = match self {
-            Scoring::Predict => return None,
-            Scoring::Churn => "a binary classifier",
-            Scoring::Segment | Scoring::Distance => "a kmeans model",
-            Scoring::ForecastScale => {
-                return Some(format!(
-                    "{f} needs a forecast model, but model {name} is not one"
-                ));
-            }
-        };
-        Some(format!(
-            "{f} needs {needs}, but model {name} is {type_name}; {instead}"
-        ))
+    /// The model types this scoring applies to, for messages: `linear_reg or forecast
+    /// models`.
+    pub fn applies_to(self) -> String {
+        let names: Vec<&str> = MODEL_TYPES
+            .iter()
+            .filter(|t| t.scores().contains(&self))
+            .map(|t| t.name())
+            .collect();
+        match names.split_last() {
+            Some((last, [])) => format!("{last} models"),
+            Some((last, rest)) => format!("{} or {last} models", rest.join(", ")),
+            None => "no models".to_string(),
+        }
     }
 }
 
@@ -414,18 +426,56 @@ pub struct ResolvedModel {
 }
 
 impl ResolvedModel {
-    /// The model as type `M`, for a function (`f`) that takes that type only; the error
-    /// names the model and its type, and ends with `hint` when there is one.
-    pub fn downcast<M: ModelKind>(&self, f: &str, hint: &str) -> Result<&M> {
+    /// The model as type `M`, for a function (`f`) that takes that type only.
+    pub fn downcast<M: ModelKind>(&self, f: &str) -> Result<&M> {
         self.model.as_any().downcast_ref::<M>().ok_or_else(|| {
-            wrong_model_type(format!(
-                "{f} needs a {} model, but model {} is {}{hint}",
-                M::NAME,
-                self.name,
-                self.model.type_name()
-            ))
+            wrong_type(
+                f,
+                &format!("{} models", M::NAME),
+                Some(&self.name),
+                self.model.as_ref(),
+            )
         })
     }
+
+    /// The model, when it [`Stored::takes`] `scoring`, for the function `f`.
+    pub fn scoring(&self, scoring: Scoring, f: &str) -> Result<&dyn Model> {
+        check_scoring(scoring, f, Some(&self.name), self.model.as_ref())
+    }
+}
+
+/// `model`, when it [`Stored::takes`] `scoring`, for the function `f`; `name` is the model's
+/// (`None` for a model given as a value).
+pub fn check_scoring<'a>(
+    scoring: Scoring,
+    f: &str,
+    name: Option<&str>,
+    model: &'a dyn Model,
+) -> Result<&'a dyn Model> {
+    if model.takes(scoring) {
+        Ok(model)
+    } else {
+        Err(wrong_type(f, &scoring.applies_to(), name, model))
+    }
+}
+
+/// The error of the function `f`, which takes `applies_to`, given `model` (named `name`; a
+/// value when `None`): it names the functions that take that model.
+pub fn wrong_type(
+    f: &str,
+    applies_to: &str,
+    name: Option<&str>,
+    model: &dyn Model,
+) -> DataFusionError {
+    let (shown, argument) = match name {
+        Some(name) => (name.to_string(), format!("'{name}'")),
+        None => ("(value)".to_string(), "model".to_string()),
+    };
+    wrong_model_type(format!(
+        "{f} takes {applies_to}, but model {shown} is {}; use {}",
+        model.type_name(),
+        model.uses(&argument)
+    ))
 }
 
 /// Where functions such as PREDICT look models up by name: cohort's model store, or

@@ -19,7 +19,7 @@ use datafusion::logical_expr::planner::{
 };
 use datafusion::logical_expr::{Documentation, LogicalPlan};
 use datafusion::prelude::SessionContext;
-use datafusion::sql::sqlparser::ast::{FunctionArg, TableFactor};
+use datafusion::sql::sqlparser::ast::{FunctionArg, Ident, ObjectNamePart, TableFactor};
 
 use crate::model::ModelResolver;
 
@@ -82,15 +82,21 @@ impl RelationPlanner for FormPlanner {
         relation: TableFactor,
         context: &mut dyn RelationPlannerContext,
     ) -> Result<RelationPlanning> {
+        let mut relation = relation;
         let TableFactor::Table {
             name,
             alias,
             args: Some(args),
             ..
-        } = &relation
+        } = &mut relation
         else {
             return Ok(RelationPlanning::Original(Box::new(relation)));
         };
+        // DataFusion looks table functions up by the name as written; normalised here, as
+        // every other function name is, `FORECAST(...)` finds `forecast`.
+        if let [ObjectNamePart::Identifier(ident)] = name.0.as_mut_slice() {
+            *ident = Ident::new(context.normalize_ident(ident.clone()));
+        }
         let Some(form) = form(&name.to_string().to_lowercase()) else {
             return Ok(RelationPlanning::Original(Box::new(relation)));
         };

@@ -19,7 +19,6 @@ use datafusion::logical_expr::{
 use datafusion::sql::sqlparser::ast::{Query, TableFactor};
 
 use super::args::model_name;
-use crate::error::wrong_model_type_err;
 use crate::evaluate::{EvaluateAggregate, Metrics};
 use crate::model::matrix_factorization::{Ids, Ranking};
 use crate::model::{
@@ -70,10 +69,8 @@ impl ScoredInput {
         needs: Option<(Scoring, &str)>,
     ) -> Result<Self> {
         let resolved = models.resolve(&name)?;
-        if let Some((scoring, function)) = needs
-            && let Some(why) = resolved.model.refuses(scoring, function, &name)
-        {
-            return wrong_model_type_err!("{why}");
+        if let Some((scoring, function)) = needs {
+            resolved.scoring(scoring, function)?;
         }
         let input = plan_derived(context, query)?;
         let features = match_features(&input, &name, resolved.model.as_ref())?;
@@ -249,7 +246,7 @@ pub(crate) fn with_factorization<T>(
     let name = model_name(function, name)?;
     let resolved = resolver.resolve(&name)?;
     f(
-        resolved.downcast::<MatrixFactorizationModel>(function, "")?,
+        resolved.downcast::<MatrixFactorizationModel>(function)?,
         &name,
     )
 }

@@ -112,7 +112,7 @@ fn plan(
         _ => return usage(),
     };
     let resolved = models.resolve(&name)?;
-    let m = resolved.downcast::<MatrixFactorizationModel>("recommend", "")?;
+    let m = resolved.downcast::<MatrixFactorizationModel>("recommend")?;
     let users = match users {
         None => all_users(m)?,
         Some(arg) => {
