@@ -9,7 +9,7 @@ use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::Float64Type;
 
 use crate::common::engines::{demo_engine, engine};
-use crate::common::{assert_rel, data, engine_with, floats, reference};
+use crate::common::{assert_rel, data, engine_with, floats, query, reference};
 
 /// Compares EXPLAIN_MODEL of `model` with the coefficient rows of a reference file.
 async fn assert_explain_matches(engine: &Engine, model: &str, reference_file: &str) {
@@ -256,6 +256,115 @@ async fn evaluate_on_a_holdout_matches_scikit_learn() {
             assert_rel(actual, value, 1e-9, &format!("{model} {name}"));
         }
     }
+}
+
+/// The telco columns with one of the offers of tests/data/telco_separation.csv.
+fn telco_with(offer: &str, table: &str) -> String {
+    format!(
+        "SELECT churn, tenure, monthly_charges, contract, internet_service, paperless_billing, \
+         senior_citizen, total_charges, {offer} FROM {table}"
+    )
+}
+
+/// Quasi-complete separation (tests/reference/telco_separation.py): a rare offer level that
+/// only churners got, or only customers who stayed. The model trains with a warning that
+/// names the level; the level's coefficient ends large, in the direction of its class, with
+/// NULL statistics; and on the held-out rows it scores as scikit-learn's unpenalised fit.
+#[tokio::test]
+async fn a_rare_level_of_one_class_trains_and_scores_as_scikit_learn() {
+    let (engine, _store) = engine().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    register_split(&engine, dir.path(), "telco_separation.csv", 1500).await;
+    let expected = reference("telco_separation.csv");
+    for (case, offer, level, sign) in [
+        ("churners", "offer_churners", "retention_call", 1.0),
+        ("stayers", "offer_stayers", "loyalty_call", -1.0),
+    ] {
+        let result = engine
+            .execute(&format!(
+                "CREATE MODEL {case} OPTIONS (model_type = 'logistic_reg', label = 'churn', \
+                 positive_class = 'Yes') AS {}",
+                telco_with(offer, "telco_separation_train")
+            ))
+            .await
+            .unwrap();
+        let warnings = warnings(&result.batches[0]);
+        assert_eq!(
+            warnings,
+            format!(
+                "quasi-complete separation: {offer}={level} predict the class exactly for the \
+                 training rows they cover, so their coefficients have no finite estimate; they \
+                 are reported at the large values where the fit stopped, with NULL standard \
+                 errors (add a penalty, e.g. l2_reg = 1, for finite estimates)"
+            )
+        );
+        let explained = query(
+            &engine,
+            &format!(
+                "SELECT feature, weight, std_err, z_or_t, p_value FROM explain_model('{case}')"
+            ),
+        )
+        .await;
+        let names = explained.column(0).as_string::<i32>();
+        let weights = floats(explained.column(1));
+        for i in 0..explained.num_rows() {
+            let runaway = names.value(i) == format!("{offer}={level}");
+            for c in 2..5 {
+                assert_eq!(
+                    explained.column(c).is_null(i),
+                    runaway,
+                    "{}",
+                    names.value(i)
+                );
+            }
+            if runaway {
+                assert!(sign * weights[i] > 10.0, "{}", weights[i]);
+            }
+        }
+        let result = query(
+            &engine,
+            &format!(
+                "SELECT auc, log_loss FROM evaluate('{case}', ({}))",
+                telco_with(offer, "telco_separation_test")
+            ),
+        )
+        .await;
+        for (c, metric) in ["auc", "log_loss"].into_iter().enumerate() {
+            let reference: f64 = expected
+                .iter()
+                .find(|r| r[0] == case && r[1] == metric)
+                .unwrap()[2]
+                .parse()
+                .unwrap();
+            let actual = floats(result.column(c))[0];
+            assert!(
+                (actual - reference).abs() <= 1e-3,
+                "{case} {metric}: {actual} vs scikit-learn {reference}"
+            );
+        }
+    }
+}
+
+/// Complete separation stays an error, which names the feature that gives the label away.
+#[tokio::test]
+async fn complete_separation_is_an_error_naming_the_feature() {
+    let (engine, _store) = engine_with("telco_sample.csv").await;
+    let error = engine
+        .execute(
+            "CREATE MODEL leak OPTIONS (model_type = 'logistic_reg', label = 'churn', \
+             positive_class = 'Yes') AS SELECT churn, tenure, contract, \
+             CASE WHEN churn = 'Yes' THEN 'closed' ELSE 'open' END AS account FROM telco_sample",
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().ends_with(
+            "CREATE MODEL leak: the features separate the two classes perfectly, so the \
+         coefficients have no finite estimate; add a penalty (e.g. l2_reg = 1) or remove the \
+         feature that gives the label away: account=closed"
+        ),
+        "{error}"
+    );
 }
 
 /// RFM on the CDNOW purchases against pandas.qcut (tests/reference/rfm_cdnow.py): every
