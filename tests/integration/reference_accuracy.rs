@@ -74,10 +74,8 @@ fn warnings(report: &RecordBatch) -> &str {
     report.column(i).as_string::<i32>().value(0)
 }
 
-/// Runs a CREATE MODEL; with `memory_limit`, under that memory pool, which the training rows
-/// must overflow, so that every pass of the fit reads them again, in small batches that make
-/// several groups.
-async fn create_model(engine: &Engine, sql: &str, memory_limit: Option<&str>) {
+/// With `memory_limit`, sets that memory pool and small batches.
+async fn limit_memory(engine: &Engine, memory_limit: Option<&str>) {
     if let Some(limit) = memory_limit {
         for set in [
             format!("SET datafusion.runtime.memory_limit = '{limit}'"),
@@ -86,6 +84,13 @@ async fn create_model(engine: &Engine, sql: &str, memory_limit: Option<&str>) {
             engine.execute(&set).await.unwrap();
         }
     }
+}
+
+/// Runs a CREATE MODEL; with `memory_limit`, under that memory pool, which the training rows
+/// must overflow, so that every pass of the fit reads them again, in small batches that make
+/// several groups. Returns the report's warnings.
+async fn create_model(engine: &Engine, sql: &str, memory_limit: Option<&str>) -> String {
+    limit_memory(engine, memory_limit).await;
     let result = engine.execute(sql).await.unwrap();
     let warnings = warnings(&result.batches[0]);
     assert_eq!(
@@ -93,6 +98,7 @@ async fn create_model(engine: &Engine, sql: &str, memory_limit: Option<&str>) {
         memory_limit.is_some(),
         "{warnings}"
     );
+    warnings.to_string()
 }
 
 #[tokio::test]
@@ -270,8 +276,15 @@ fn telco_with(offer: &str, table: &str) -> String {
 /// only churners got, or only customers who stayed. The model trains with a warning that
 /// names the level; the level's coefficient ends large, in the direction of its class, with
 /// NULL statistics; and on the held-out rows it scores as scikit-learn's unpenalised fit.
+/// Also with the training rows read again for every pass.
 #[tokio::test]
 async fn a_rare_level_of_one_class_trains_and_scores_as_scikit_learn() {
+    for memory_limit in [None, Some("32K")] {
+        rare_level_of_one_class(memory_limit).await;
+    }
+}
+
+async fn rare_level_of_one_class(memory_limit: Option<&str>) {
     let (engine, _store) = engine().unwrap();
     let dir = tempfile::tempdir().unwrap();
     register_split(&engine, dir.path(), "telco_separation.csv", 1500).await;
@@ -280,24 +293,23 @@ async fn a_rare_level_of_one_class_trains_and_scores_as_scikit_learn() {
         ("churners", "offer_churners", "retention_call", 1.0),
         ("stayers", "offer_stayers", "loyalty_call", -1.0),
     ] {
-        let result = engine
-            .execute(&format!(
+        let warnings = create_model(
+            &engine,
+            &format!(
                 "CREATE MODEL {case} OPTIONS (model_type = 'logistic_reg', label = 'churn', \
                  positive_class = 'Yes') AS {}",
                 telco_with(offer, "telco_separation_train")
-            ))
-            .await
-            .unwrap();
-        let warnings = warnings(&result.batches[0]);
-        assert_eq!(
-            warnings,
-            format!(
-                "quasi-complete separation: {offer}={level} predict the class exactly for the \
-                 training rows they cover, so their coefficients have no finite estimate; they \
-                 are reported at the large values where the fit stopped, with NULL standard \
-                 errors (add a penalty, e.g. l2_reg = 1, for finite estimates)"
-            )
+            ),
+            memory_limit,
+        )
+        .await;
+        let warning = format!(
+            "quasi-complete separation: {offer}={level} predicts the class of some training \
+             rows exactly, so its coefficient has no finite estimate and is reported at the \
+             large value where the fit stopped, with a NULL standard error (add a penalty, e.g. \
+             l2_reg = 1, for a finite estimate)"
         );
+        assert!(warnings.split("; ").any(|w| w == warning), "{warnings}");
         let explained = query(
             &engine,
             &format!(
@@ -345,26 +357,31 @@ async fn a_rare_level_of_one_class_trains_and_scores_as_scikit_learn() {
     }
 }
 
-/// Complete separation stays an error, which names the feature that gives the label away.
+/// Complete separation stays an error, which names the feature that gives the label away;
+/// also with the training rows read again for every pass.
 #[tokio::test]
 async fn complete_separation_is_an_error_naming_the_feature() {
-    let (engine, _store) = engine_with("telco_sample.csv").await;
-    let error = engine
-        .execute(
-            "CREATE MODEL leak OPTIONS (model_type = 'logistic_reg', label = 'churn', \
-             positive_class = 'Yes') AS SELECT churn, tenure, contract, \
-             CASE WHEN churn = 'Yes' THEN 'closed' ELSE 'open' END AS account FROM telco_sample",
-        )
-        .await
-        .unwrap_err();
-    assert!(
-        error.to_string().ends_with(
-            "CREATE MODEL leak: the features separate the two classes perfectly, so the \
-         coefficients have no finite estimate; add a penalty (e.g. l2_reg = 1) or remove the \
-         feature that gives the label away: account=closed"
-        ),
-        "{error}"
-    );
+    for memory_limit in [None, Some("32K")] {
+        let (engine, _store) = engine_with("telco_sample.csv").await;
+        limit_memory(&engine, memory_limit).await;
+        let error = engine
+            .execute(
+                "CREATE MODEL leak OPTIONS (model_type = 'logistic_reg', label = 'churn', \
+                 positive_class = 'Yes') AS SELECT churn, tenure, contract, \
+                 CASE WHEN churn = 'Yes' THEN 'closed' ELSE 'open' END AS account \
+                 FROM telco_sample",
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            error.to_string().ends_with(
+                "CREATE MODEL leak: the features separate the two classes perfectly, so the \
+                 coefficients have no finite estimate; add a penalty (e.g. l2_reg = 1) or remove \
+                 the feature that gives the label away: account=closed"
+            ),
+            "{error}"
+        );
+    }
 }
 
 /// RFM on the CDNOW purchases against pandas.qcut (tests/reference/rfm_cdnow.py): every

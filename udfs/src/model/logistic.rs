@@ -164,7 +164,7 @@ impl ModelKind for LogisticModel {
             .collect();
         let mut warnings = dropped_warnings(&names[1..], &dropped);
         if !fit.separated.is_empty() {
-            warnings.push(separation_warning(&named(&fit.separated, &names)));
+            warnings.push(separation_warning(&fit.separated, &names));
         } else if !fit.converged {
             warnings.push(format!(
                 "did not converge in {} iterations; raise max_iterations",
@@ -524,14 +524,28 @@ fn named(columns: &[usize], names: &[String]) -> String {
         .join(", ")
 }
 
-/// The warning for coefficients that ran off to infinity under quasi-complete separation.
-fn separation_warning(features: &str) -> String {
-    format!(
-        "quasi-complete separation: {features} predict the class exactly for the training rows \
-         they cover, so their coefficients have no finite estimate; they are reported at the \
-         large values where the fit stopped, with NULL standard errors (add a penalty, e.g. \
-         l2_reg = 1, for finite estimates)"
-    )
+/// The warning for the design `columns` whose coefficients ran off to infinity under
+/// quasi-complete separation.
+fn separation_warning(columns: &[usize], names: &[String]) -> String {
+    let features = match named(columns, names) {
+        none if none.is_empty() => names[0].clone(),
+        features => features,
+    };
+    if columns.len() == 1 {
+        format!(
+            "quasi-complete separation: {features} predicts the class of some training rows \
+             exactly, so its coefficient has no finite estimate and is reported at the large \
+             value where the fit stopped, with a NULL standard error (add a penalty, e.g. \
+             l2_reg = 1, for a finite estimate)"
+        )
+    } else {
+        format!(
+            "quasi-complete separation: {features} predict the class of some training rows \
+             exactly, so their coefficients have no finite estimates and are reported at the \
+             large values where the fit stopped, with NULL standard errors (add a penalty, \
+             e.g. l2_reg = 1, for finite estimates)"
+        )
+    }
 }
 
 /// What the report needs of the fitted rows: each row's probability and label, and the
