@@ -4,6 +4,12 @@
 //! and the log-likelihood as sums, so partial states from any split of the rows merge
 //! exactly. Standard errors come from the Hessian at the final coefficients, as in
 //! statsmodels' `Logit`.
+//!
+//! Where some features predict the class of the rows they cover exactly, the likelihood
+//! has no maximum and their coefficients run off to infinity. If every row is predicted
+//! exactly (complete separation) there is no model to give; otherwise (quasi-complete
+//! separation) the other coefficients still converge, as in statsmodels and R's `glm`, and
+//! the fit stops on its usual tolerance with the runaway coefficients large and flagged.
 
 use ndarray::{Array1, Array2, ArrayView1, Axis};
 use rayon::prelude::*;
@@ -246,9 +252,13 @@ struct Newton {
     at: Pass,
     iterations: usize,
     converged: bool,
-    /// Positions (in the kept columns) of the coefficients that run off to infinity: still
-    /// taking full steps when the log-likelihood has settled, or when its curvature vanished.
-    runaway: Option<Vec<usize>>,
+    /// Positions (in the kept columns) of the coefficients whose last full step was larger
+    /// than RUNAWAY_STEP.
+    moving: Vec<usize>,
+    /// Stopped where the log-likelihood is flat along the moving coefficients: settled while
+    /// they still take full steps, or with its curvature vanished (the Hessian no longer
+    /// positive definite). They run off to infinity.
+    flat: bool,
 }
 
 /// Fits `y` (0 or 1) on the design columns of `rows` (every block has the same number of
@@ -292,13 +302,14 @@ pub fn fit_logistic<R: Rows + ?Sized>(
         at: current,
         iterations,
         converged,
-        runaway,
+        moving,
+        flat,
     } = newton(rows, &kept, beta, at, options, options.max_iterations)?;
-    let runaway: Vec<usize> = runaway.unwrap_or_default();
-    let separated: Vec<usize> = runaway.iter().map(|&a| kept[a]).collect();
     if current.worst <= PERFECT_FIT || beta.iter().any(|b| !b.is_finite()) {
-        return Err(LogisticError::Separation(separated).into());
+        return Err(LogisticError::Separation(moving.iter().map(|&a| kept[a]).collect()).into());
     }
+    let runaway = if flat { moving } else { vec![] };
+    let separated: Vec<usize> = runaway.iter().map(|&a| kept[a]).collect();
 
     // Covariance from the (penalised) Hessian at the final coefficients, over the
     // coefficients that stay finite: the curvature along the runaway ones has vanished.
@@ -405,7 +416,7 @@ fn warm_start(blocks: &[Block], d: usize, options: LogisticOptions) -> Option<Ve
         options.max_iterations.min(25),
     )
     .ok()?;
-    if !fit.converged || fit.runaway.is_some() || fit.at.worst <= PERFECT_FIT {
+    if !fit.converged || fit.flat || fit.at.worst <= PERFECT_FIT {
         return None;
     }
     let mut start = vec![0.0; d];
@@ -456,9 +467,8 @@ fn newton<R: Rows + ?Sized>(
     };
     let mut iterations = 0;
     let mut converged = false;
-    let mut runaway = None;
-    // The coefficients that took a full step larger than RUNAWAY_STEP.
-    let mut stepping: Option<Vec<usize>> = None;
+    let mut moving = vec![];
+    let mut flat = false;
     while iterations < max_iterations {
         iterations += 1;
         let h = penalised(current.hessian.clone(), &penalty);
@@ -466,7 +476,7 @@ fn newton<R: Rows + ?Sized>(
             .map(|i| current.gradient[i] - penalty[i] * beta[i])
             .collect();
         let Some(l) = cholesky(h.view()) else {
-            runaway = Some(stepping.unwrap_or_default());
+            flat = true;
             break;
         };
         let step = solve(l.view(), ArrayView1::from(&g));
@@ -490,16 +500,12 @@ fn newton<R: Rows + ?Sized>(
         let settled = scale == 1.0 && (after - before).abs() <= 1e-10 * after.abs();
         beta = next_beta;
         current = next;
-        stepping = Some(
-            (0..k)
-                .filter(|&i| (scale * step[i]).abs() > RUNAWAY_STEP)
-                .collect(),
-        );
+        moving = (0..k)
+            .filter(|&i| (scale * step[i]).abs() > RUNAWAY_STEP)
+            .collect();
         if !moved || settled {
             converged = true;
-            if settled && stepping.as_ref().is_some_and(|s| !s.is_empty()) {
-                runaway = stepping;
-            }
+            flat = settled && !moving.is_empty();
             break;
         }
     }
@@ -508,7 +514,8 @@ fn newton<R: Rows + ?Sized>(
         at: current,
         iterations,
         converged,
-        runaway,
+        moving,
+        flat,
     })
 }
 
@@ -576,6 +583,16 @@ mod tests {
         let Err(LogisticError::Separation(runaway)) = fit(&[block(&columns, &y, None)], options())
         else {
             panic!("complete separation fitted");
+        };
+        assert!(runaway.contains(&1), "{runaway:?}");
+        // Also when the iterations run out before the curvature vanishes.
+        let fewer = LogisticOptions {
+            max_iterations: 25,
+            ..options()
+        };
+        let Err(LogisticError::Separation(runaway)) = fit(&[block(&columns, &y, None)], fewer)
+        else {
+            panic!("complete separation fitted in 25 iterations");
         };
         assert!(runaway.contains(&1), "{runaway:?}");
         // A penalty gives a finite answer.
