@@ -318,8 +318,7 @@ async fn rare_level_of_one_class(memory_limit: Option<&str>) {
         )
         .await;
         let names = explained.column(0).as_string::<i32>();
-        let weights = floats(explained.column(1));
-        for i in 0..explained.num_rows() {
+        for (i, weight) in floats(explained.column(1)).into_iter().enumerate() {
             let runaway = names.value(i) == format!("{offer}={level}");
             for c in 2..5 {
                 assert_eq!(
@@ -330,7 +329,7 @@ async fn rare_level_of_one_class(memory_limit: Option<&str>) {
                 );
             }
             if runaway {
-                assert!(sign * weights[i] > 10.0, "{}", weights[i]);
+                assert!(sign * weight > 10.0, "{weight}");
             }
         }
         let result = query(
