@@ -9,7 +9,7 @@ use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::Float64Type;
 
 use crate::common::engines::{demo_engine, engine};
-use crate::common::{assert_rel, data, engine_with, floats, reference};
+use crate::common::{assert_rel, data, engine_with, floats, query, reference};
 
 /// Compares EXPLAIN_MODEL of `model` with the coefficient rows of a reference file.
 async fn assert_explain_matches(engine: &Engine, model: &str, reference_file: &str) {
@@ -74,10 +74,8 @@ fn warnings(report: &RecordBatch) -> &str {
     report.column(i).as_string::<i32>().value(0)
 }
 
-/// Runs a CREATE MODEL; with `memory_limit`, under that memory pool, which the training rows
-/// must overflow, so that every pass of the fit reads them again, in small batches that make
-/// several groups.
-async fn create_model(engine: &Engine, sql: &str, memory_limit: Option<&str>) {
+/// With `memory_limit`, sets that memory pool and small batches.
+async fn limit_memory(engine: &Engine, memory_limit: Option<&str>) {
     if let Some(limit) = memory_limit {
         for set in [
             format!("SET datafusion.runtime.memory_limit = '{limit}'"),
@@ -86,6 +84,13 @@ async fn create_model(engine: &Engine, sql: &str, memory_limit: Option<&str>) {
             engine.execute(&set).await.unwrap();
         }
     }
+}
+
+/// Runs a CREATE MODEL; with `memory_limit`, under that memory pool, which the training rows
+/// must overflow, so that every pass of the fit reads them again, in small batches that make
+/// several groups. Returns the report's warnings.
+async fn create_model(engine: &Engine, sql: &str, memory_limit: Option<&str>) -> String {
+    limit_memory(engine, memory_limit).await;
     let result = engine.execute(sql).await.unwrap();
     let warnings = warnings(&result.batches[0]);
     assert_eq!(
@@ -93,6 +98,7 @@ async fn create_model(engine: &Engine, sql: &str, memory_limit: Option<&str>) {
         memory_limit.is_some(),
         "{warnings}"
     );
+    warnings.to_string()
 }
 
 #[tokio::test]
@@ -255,6 +261,125 @@ async fn evaluate_on_a_holdout_matches_scikit_learn() {
             let actual = batch.column(i).as_primitive::<Float64Type>().value(0);
             assert_rel(actual, value, 1e-9, &format!("{model} {name}"));
         }
+    }
+}
+
+/// The telco columns with one of the offers of tests/data/telco_separation.csv.
+fn telco_with(offer: &str, table: &str) -> String {
+    format!(
+        "SELECT churn, tenure, monthly_charges, contract, internet_service, paperless_billing, \
+         senior_citizen, total_charges, {offer} FROM {table}"
+    )
+}
+
+/// Quasi-complete separation (tests/reference/telco_separation.py): a rare offer level that
+/// only churners got, or only customers who stayed. The model trains with a warning that
+/// names the level; the level's coefficient ends large, in the direction of its class, with
+/// NULL statistics; and on the held-out rows it scores as scikit-learn's unpenalised fit.
+/// Also with the training rows read again for every pass.
+#[tokio::test]
+async fn a_rare_level_of_one_class_trains_and_scores_as_scikit_learn() {
+    for memory_limit in [None, Some("32K")] {
+        rare_level_of_one_class(memory_limit).await;
+    }
+}
+
+async fn rare_level_of_one_class(memory_limit: Option<&str>) {
+    let (engine, _store) = engine().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    register_split(&engine, dir.path(), "telco_separation.csv", 1500).await;
+    let expected = reference("telco_separation.csv");
+    for (case, offer, level, sign) in [
+        ("churners", "offer_churners", "retention_call", 1.0),
+        ("stayers", "offer_stayers", "loyalty_call", -1.0),
+    ] {
+        let warnings = create_model(
+            &engine,
+            &format!(
+                "CREATE MODEL {case} OPTIONS (model_type = 'logistic_reg', label = 'churn', \
+                 positive_class = 'Yes') AS {}",
+                telco_with(offer, "telco_separation_train")
+            ),
+            memory_limit,
+        )
+        .await;
+        let warning = format!(
+            "quasi-complete separation: {offer}={level} predicts the class of some training \
+             rows exactly, so its coefficient has no finite estimate and is reported at the \
+             large value where the fit stopped, with a NULL standard error (add a penalty, e.g. \
+             l2_reg = 1, for a finite estimate)"
+        );
+        assert!(warnings.split("; ").any(|w| w == warning), "{warnings}");
+        let explained = query(
+            &engine,
+            &format!(
+                "SELECT feature, weight, std_err, z_or_t, p_value FROM explain_model('{case}')"
+            ),
+        )
+        .await;
+        let names = explained.column(0).as_string::<i32>();
+        for (i, weight) in floats(explained.column(1)).into_iter().enumerate() {
+            let runaway = names.value(i) == format!("{offer}={level}");
+            for c in 2..5 {
+                assert_eq!(
+                    explained.column(c).is_null(i),
+                    runaway,
+                    "{}",
+                    names.value(i)
+                );
+            }
+            if runaway {
+                assert!(sign * weight > 10.0, "{weight}");
+            }
+        }
+        let result = query(
+            &engine,
+            &format!(
+                "SELECT auc, log_loss FROM evaluate('{case}', ({}))",
+                telco_with(offer, "telco_separation_test")
+            ),
+        )
+        .await;
+        for (c, metric) in ["auc", "log_loss"].into_iter().enumerate() {
+            let reference: f64 = expected
+                .iter()
+                .find(|r| r[0] == case && r[1] == metric)
+                .unwrap()[2]
+                .parse()
+                .unwrap();
+            let actual = floats(result.column(c))[0];
+            assert!(
+                (actual - reference).abs() <= 1e-3,
+                "{case} {metric}: {actual} vs scikit-learn {reference}"
+            );
+        }
+    }
+}
+
+/// Complete separation stays an error, which names the feature that gives the label away;
+/// also with the training rows read again for every pass.
+#[tokio::test]
+async fn complete_separation_is_an_error_naming_the_feature() {
+    for memory_limit in [None, Some("32K")] {
+        let (engine, _store) = engine_with("telco_sample.csv").await;
+        limit_memory(&engine, memory_limit).await;
+        let error = engine
+            .execute(
+                "CREATE MODEL leak OPTIONS (model_type = 'logistic_reg', label = 'churn', \
+                 positive_class = 'Yes') AS SELECT churn, tenure, contract, \
+                 CASE WHEN churn = 'Yes' THEN 'closed' ELSE 'open' END AS account \
+                 FROM telco_sample",
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            error.to_string().ends_with(
+                "CREATE MODEL leak: the features separate the two classes perfectly, so the \
+                 coefficients have no finite estimate; add a penalty (e.g. l2_reg = 1) or remove \
+                 the feature that gives the label away: account=closed"
+            ),
+            "{error}"
+        );
     }
 }
 

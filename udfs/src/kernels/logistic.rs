@@ -4,6 +4,12 @@
 //! and the log-likelihood as sums, so partial states from any split of the rows merge
 //! exactly. Standard errors come from the Hessian at the final coefficients, as in
 //! statsmodels' `Logit`.
+//!
+//! Where some features predict the class of the rows they cover exactly, the likelihood
+//! has no maximum and their coefficients run off to infinity. If every row is predicted
+//! exactly (complete separation) there is no model to give; otherwise (quasi-complete
+//! separation) the other coefficients still converge, as in statsmodels and R's `glm`, and
+//! the fit stops on its usual tolerance with the runaway coefficients large and flagged.
 
 use ndarray::{Array1, Array2, ArrayView1, Axis};
 use rayon::prelude::*;
@@ -36,6 +42,10 @@ pub struct LogisticFit {
     /// Columns left out as linear combinations of earlier ones (or constant, when there is
     /// an intercept).
     pub dropped: Vec<usize>,
+    /// Columns whose coefficients run off to infinity because they predict the class
+    /// exactly for the rows they cover (quasi-complete separation): reported at the value
+    /// where the fit stopped, with NaN statistics and no covariance.
+    pub separated: Vec<usize>,
     pub log_likelihood: f64,
     pub iterations: usize,
     pub converged: bool,
@@ -49,28 +59,36 @@ pub enum LogisticError {
     /// Every row has the same class.
     #[error("every training row has the same label; both classes are needed")]
     OneClass,
-    /// Some combination of features predicts the class exactly; the coefficients run off
-    /// to infinity.
+    /// Some combination of features predicts the class of every row exactly; the
+    /// coefficients of the design columns held (when known) run off to infinity.
     #[error(
         "the features separate the two classes perfectly, so the coefficients have no finite \
          estimate; add a penalty (e.g. l2_reg = 1) or remove the feature that gives the label \
          away"
     )]
-    Separation,
+    Separation(Vec<usize>),
 }
 
 /// Rows per parallel piece of a pass: small enough that a piece's design columns stay in
 /// the L2 cache while the predictor, the gradient and the Hessian each read them.
 const CHUNK: usize = 1024;
 const COLLINEAR_TOL: f64 = 1e-9;
-/// Standardised coefficients beyond this mean the likelihood has no maximum.
-const SEPARATION_LIMIT: f64 = 30.0;
+/// A coefficient whose full Newton step is still larger than this (in design units) when
+/// the log-likelihood has stopped changing runs off to infinity: a converging fit's last
+/// steps are orders of magnitude smaller, while a runaway one keeps stepping by about one
+/// unit of the linear predictor of the rows it separates.
+const RUNAWAY_STEP: f64 = 1e-2;
+/// Every row fitted to within this of its label means complete separation (statsmodels'
+/// perfect prediction check).
+const PERFECT_FIT: f64 = 1e-8;
 
 /// Gradient, Hessian (full, standard layout) and log-likelihood of the rows, as sums.
 struct Pass {
     gradient: Vec<f64>,
     hessian: Array2<f64>,
     log_likelihood: f64,
+    /// The largest |label - probability| of a row with weight.
+    worst: f64,
 }
 
 impl Pass {
@@ -79,6 +97,7 @@ impl Pass {
             gradient: vec![0.0; k],
             hessian: Array2::zeros((k, k)),
             log_likelihood: 0.0,
+            worst: 0.0,
         }
     }
 
@@ -94,6 +113,7 @@ impl Pass {
         }
         self.hessian += &other.hessian;
         self.log_likelihood += other.log_likelihood;
+        self.worst = self.worst.max(other.worst);
         self
     }
 }
@@ -205,6 +225,9 @@ fn piece_pass(piece: &Block, kept: &[usize], beta: &[f64]) -> Pass {
             t / (1.0 + t)
         };
         out.log_likelihood += w * (y[i] * e - (e.max(0.0) + t.ln_1p()));
+        if w > 0.0 {
+            out.worst = out.worst.max((y[i] - p).abs());
+        }
         resid[i] = w * (y[i] - p);
         curv[i] = w * p * (1.0 - p);
     }
@@ -229,6 +252,13 @@ struct Newton {
     at: Pass,
     iterations: usize,
     converged: bool,
+    /// Positions (in the kept columns) of the coefficients whose last full step was larger
+    /// than RUNAWAY_STEP.
+    moving: Vec<usize>,
+    /// Stopped where the log-likelihood is flat along the moving coefficients: settled while
+    /// they still take full steps, or with its curvature vanished (the Hessian no longer
+    /// positive definite). They run off to infinity.
+    flat: bool,
 }
 
 /// Fits `y` (0 or 1) on the design columns of `rows` (every block has the same number of
@@ -272,32 +302,39 @@ pub fn fit_logistic<R: Rows + ?Sized>(
         at: current,
         iterations,
         converged,
+        moving,
+        flat,
     } = newton(rows, &kept, beta, at, options, options.max_iterations)?;
-    let penalty = penalties(&kept, options);
-    if options.l2 == 0.0
-        && beta
-            .iter()
-            .any(|b| !b.is_finite() || b.abs() > SEPARATION_LIMIT)
-    {
-        return Err(LogisticError::Separation.into());
+    if current.worst <= PERFECT_FIT || beta.iter().any(|b| !b.is_finite()) {
+        return Err(LogisticError::Separation(moving.iter().map(|&a| kept[a]).collect()).into());
     }
+    let runaway = if flat { moving } else { vec![] };
+    let separated: Vec<usize> = runaway.iter().map(|&a| kept[a]).collect();
 
-    // Covariance from the (penalised) Hessian at the final coefficients.
-    let cov_kept = cholesky(penalised(current.hessian, &penalty).view())
+    // Covariance from the (penalised) Hessian at the final coefficients, over the
+    // coefficients that stay finite: the curvature along the runaway ones has vanished.
+    let settled: Vec<usize> = (0..kept.len()).filter(|a| !runaway.contains(a)).collect();
+    let penalty = penalties(&kept, options);
+    let hessian = penalised(current.hessian, &penalty)
+        .select(Axis(0), &settled)
+        .select(Axis(1), &settled);
+    let cov_settled = cholesky(hessian.view())
         .map(|l| invert(l.view()))
-        .ok_or(LogisticError::Separation)?;
+        .ok_or_else(|| LogisticError::Separation(separated.clone()))?;
     let mut coef = Array1::zeros(d);
+    for (a, &i) in kept.iter().enumerate() {
+        coef[i] = beta[a];
+    }
     let mut std_err = vec![f64::NAN; d];
     let mut z = vec![f64::NAN; d];
     let mut p = vec![f64::NAN; d];
     let mut cov = Array2::zeros((d, d));
-    for (a, &i) in kept.iter().enumerate() {
-        coef[i] = beta[a];
-        std_err[i] = cov_kept[[a, a]].sqrt();
+    for (a, i) in settled.iter().map(|&a| kept[a]).enumerate() {
+        std_err[i] = cov_settled[[a, a]].sqrt();
         z[i] = coef[i] / std_err[i];
         p[i] = normal_two_sided(z[i]);
-        for (b, &j) in kept.iter().enumerate() {
-            cov[[i, j]] = cov_kept[[a, b]];
+        for (b, j) in settled.iter().map(|&b| kept[b]).enumerate() {
+            cov[[i, j]] = cov_settled[[a, b]];
         }
     }
     Ok(LogisticFit {
@@ -307,6 +344,7 @@ pub fn fit_logistic<R: Rows + ?Sized>(
         p,
         cov,
         dropped,
+        separated,
         log_likelihood: current.log_likelihood,
         iterations,
         converged,
@@ -349,6 +387,7 @@ fn start_at<R: Rows + ?Sized>(rows: &R, beta: &[f64]) -> Result<Start, R::Error>
             .as_standard_layout()
             .into_owned(),
         log_likelihood: first.log_likelihood,
+        worst: first.worst,
     };
     Ok(Start {
         kept,
@@ -377,7 +416,7 @@ fn warm_start(blocks: &[Block], d: usize, options: LogisticOptions) -> Option<Ve
         options.max_iterations.min(25),
     )
     .ok()?;
-    if !fit.converged || fit.beta.iter().any(|b| b.abs() > SEPARATION_LIMIT) {
+    if !fit.converged || fit.flat || fit.at.worst <= PERFECT_FIT {
         return None;
     }
     let mut start = vec![0.0; d];
@@ -403,7 +442,10 @@ fn penalties(kept: &[usize], options: LogisticOptions) -> Vec<f64> {
 /// Newton's method on the columns `kept` from `beta`, where the pass is `at`. Converged
 /// when a full step changes the penalised log-likelihood by less than 1e-10 of itself
 /// (Newton converges quadratically, so the coefficients are then good to about 1e-10), or
-/// moves no coefficient.
+/// moves no coefficient. Where some rows are fitted ever more exactly as some coefficients
+/// grow (separation), the log-likelihood settles while those coefficients still take full
+/// steps: the fit stops there too, with those coefficients as the runaway ones, and also
+/// when the curvature along them has vanished (the Hessian is no longer positive definite).
 fn newton<R: Rows + ?Sized>(
     rows: &R,
     kept: &[usize],
@@ -425,6 +467,8 @@ fn newton<R: Rows + ?Sized>(
     };
     let mut iterations = 0;
     let mut converged = false;
+    let mut moving = vec![];
+    let mut flat = false;
     while iterations < max_iterations {
         iterations += 1;
         let h = penalised(current.hessian.clone(), &penalty);
@@ -432,7 +476,8 @@ fn newton<R: Rows + ?Sized>(
             .map(|i| current.gradient[i] - penalty[i] * beta[i])
             .collect();
         let Some(l) = cholesky(h.view()) else {
-            return Err(LogisticError::Separation.into());
+            flat = true;
+            break;
         };
         let step = solve(l.view(), ArrayView1::from(&g));
         // Halve the step until the objective does not fall (Newton can overshoot far from
@@ -455,8 +500,12 @@ fn newton<R: Rows + ?Sized>(
         let settled = scale == 1.0 && (after - before).abs() <= 1e-10 * after.abs();
         beta = next_beta;
         current = next;
+        moving = (0..k)
+            .filter(|&i| (scale * step[i]).abs() > RUNAWAY_STEP)
+            .collect();
         if !moved || settled {
             converged = true;
+            flat = settled && !moving.is_empty();
             break;
         }
     }
@@ -465,6 +514,8 @@ fn newton<R: Rows + ?Sized>(
         at: current,
         iterations,
         converged,
+        moving,
+        flat,
     })
 }
 
@@ -528,10 +579,22 @@ mod tests {
         let x = vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
         let y = vec![0.0, 0.0, 0.0, 1.0, 1.0, 1.0];
         let columns = [ones, x];
-        assert_eq!(
-            fit(&[block(&columns, &y, None)], options()),
-            Err(LogisticError::Separation)
-        );
+        // The error holds the runaway columns, x among them.
+        let Err(LogisticError::Separation(runaway)) = fit(&[block(&columns, &y, None)], options())
+        else {
+            panic!("complete separation fitted");
+        };
+        assert!(runaway.contains(&1), "{runaway:?}");
+        // Also when the iterations run out before the curvature vanishes.
+        let fewer = LogisticOptions {
+            max_iterations: 25,
+            ..options()
+        };
+        let Err(LogisticError::Separation(runaway)) = fit(&[block(&columns, &y, None)], fewer)
+        else {
+            panic!("complete separation fitted in 25 iterations");
+        };
+        assert!(runaway.contains(&1), "{runaway:?}");
         // A penalty gives a finite answer.
         let penalised = LogisticOptions {
             l2: 1.0,
@@ -542,6 +605,49 @@ mod tests {
             fit(&[block(&columns, &[1.0; 6], None)], options()),
             Err(LogisticError::OneClass)
         );
+    }
+
+    /// 40 rows of x on a grid with mixed classes, and a flag on `flagged` rows of one class.
+    fn with_flag(flagged: &[usize], class: f64) -> (Vec<Vec<f64>>, Vec<f64>) {
+        let n = 40;
+        let x: Vec<f64> = (0..n).map(|i| (i % 10) as f64 / 3.0 - 1.5).collect();
+        let mut y: Vec<f64> = (0..n).map(|i| f64::from(u8::from(i % 3 == 0))).collect();
+        let mut flag = vec![0.0; n];
+        for &i in flagged {
+            flag[i] = 1.0;
+            y[i] = class;
+        }
+        (vec![vec![1.0; n], x, flag], y)
+    }
+
+    #[test]
+    fn quasi_separation_fits_with_the_runaway_coefficient_flagged() {
+        for class in [1.0, 0.0] {
+            let (columns, y) = with_flag(&[2, 17, 25], class);
+            let quasi = fit(&[block(&columns, &y, None)], options()).unwrap();
+            assert_eq!(quasi.separated, vec![2]);
+            // The flag's coefficient ends large, in the direction of its class, without
+            // statistics; the others are finite estimates, with them.
+            assert!(
+                quasi.coef[2] * (2.0 * class - 1.0) > 10.0,
+                "{:?}",
+                quasi.coef
+            );
+            assert!(quasi.std_err[2].is_nan() && quasi.p[2].is_nan());
+            assert!(quasi.std_err[..2].iter().all(|s| s.is_finite() && *s < 1.0));
+            // They are the fit without the flagged rows, whose likelihood they leave alone.
+            let rest: Vec<usize> = (0..40).filter(|i| ![2, 17, 25].contains(i)).collect();
+            let pick = |c: &[f64]| rest.iter().map(|&i| c[i]).collect::<Vec<f64>>();
+            let without = [pick(&columns[0]), pick(&columns[1])];
+            let reference = fit(&[block(&without, &pick(&y), None)], options()).unwrap();
+            for j in 0..2 {
+                assert!((quasi.coef[j] - reference.coef[j]).abs() < 1e-6, "{j}");
+                assert!(
+                    (quasi.std_err[j] - reference.std_err[j]).abs() < 1e-6,
+                    "{j}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -120,10 +120,15 @@ impl ModelKind for LogisticModel {
             intercept: true,
             max_iterations: settings.max_iterations,
         };
+        // Design column 0 is the intercept.
+        let names: Vec<String> = std::iter::once("(intercept)".to_string())
+            .chain(design.set.design_names())
+            .collect();
         let (fit, summary) = match source.resident() {
             Some(batches) => {
                 let parts = design.parts(batches)?;
-                let fit = fit_logistic(&blocks(&parts)[..], options)?;
+                let fit = fit_logistic(&blocks(&parts)[..], options)
+                    .map_err(|e| failed(e.into(), &names))?;
                 let summary = Summary::of(&parts, fit.coef.view());
                 (fit, summary)
             }
@@ -134,7 +139,8 @@ impl ModelKind for LogisticModel {
                         design: &design,
                     },
                     options,
-                )?;
+                )
+                .map_err(|e| failed(e, &names))?;
                 let mut summary = Summary::default();
                 source.scan(&mut |group| {
                     summary.merge(Summary::of(&design.parts(group)?, fit.coef.view()));
@@ -144,7 +150,6 @@ impl ModelKind for LogisticModel {
             }
         };
         let Design { set, kind, .. } = design;
-        let names = set.design_names();
         let dropped: Vec<(usize, Dropped)> = fit
             .dropped
             .iter()
@@ -158,14 +163,15 @@ impl ModelKind for LogisticModel {
                 (j - 1, why)
             })
             .collect();
-        let mut warnings = dropped_warnings(&names, &dropped);
-        if !fit.converged {
+        let mut warnings = dropped_warnings(&names[1..], &dropped);
+        if !fit.separated.is_empty() {
+            warnings.push(separation_warning(&fit.separated, &names));
+        } else if !fit.converged {
             warnings.push(format!(
                 "did not converge in {} iterations; raise max_iterations",
                 fit.iterations
             ));
         }
-        // Design column 0 is the intercept.
         let coefficients = Coefficients {
             intercept: fit.coef[0],
             weights: fit.coef.slice(s![1..]).to_owned(),
@@ -448,9 +454,9 @@ struct Streamed<'a> {
 }
 
 impl FitRows for Streamed<'_> {
-    type Error = DataFusionError;
+    type Error = FitFailure;
 
-    fn each<T: Send>(&self, visit: &(dyn Fn(&[Block]) -> T + Sync)) -> Result<Vec<T>> {
+    fn each<T: Send>(&self, visit: &(dyn Fn(&[Block]) -> T + Sync)) -> Result<Vec<T>, FitFailure> {
         let mut out = Vec::new();
         self.source.scan(&mut |group| {
             out.push(visit(&blocks(&self.design.parts(group)?)));
@@ -459,18 +465,87 @@ impl FitRows for Streamed<'_> {
         Ok(out)
     }
 
-    fn first<T: Send>(&self, visit: &(dyn Fn(&[Block]) -> T + Sync)) -> Result<Option<T>> {
+    fn first<T: Send>(
+        &self,
+        visit: &(dyn Fn(&[Block]) -> T + Sync),
+    ) -> Result<Option<T>, FitFailure> {
         let mut out = None;
         self.source.first(&mut |group| {
             out = Some(self.design.parts(group).map(|parts| visit(&blocks(&parts))));
         })?;
-        out.transpose()
+        Ok(out.transpose()?)
     }
 }
 
-impl From<LogisticError> for DataFusionError {
+/// Why a fit failed: the fit itself, kept apart from reading the rows so that the message
+/// can name the features a separation comes from.
+enum FitFailure {
+    Fit(LogisticError),
+    Read(DataFusionError),
+}
+
+impl From<LogisticError> for FitFailure {
     fn from(e: LogisticError) -> Self {
-        bad_input(e.to_string())
+        FitFailure::Fit(e)
+    }
+}
+
+impl From<DataFusionError> for FitFailure {
+    fn from(e: DataFusionError) -> Self {
+        FitFailure::Read(e)
+    }
+}
+
+/// The error of a failed fit; `names` are the design columns', intercept first.
+fn failed(e: FitFailure, names: &[String]) -> DataFusionError {
+    match e {
+        FitFailure::Read(e) => e,
+        FitFailure::Fit(e) => {
+            let features = match &e {
+                LogisticError::Separation(columns) => named(columns, names),
+                _ => String::new(),
+            };
+            if features.is_empty() {
+                bad_input(e.to_string())
+            } else {
+                bad_input(format!("{e}: {features}"))
+            }
+        }
+    }
+}
+
+/// The features (or `feature=level`s) of design `columns`, comma-separated, the intercept
+/// left out: it separates nothing by itself.
+fn named(columns: &[usize], names: &[String]) -> String {
+    columns
+        .iter()
+        .filter(|&&j| j > 0)
+        .map(|&j| names[j].as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The warning for the design `columns` whose coefficients ran off to infinity under
+/// quasi-complete separation.
+fn separation_warning(columns: &[usize], names: &[String]) -> String {
+    let features = match named(columns, names) {
+        none if none.is_empty() => names[0].clone(),
+        features => features,
+    };
+    if columns.len() == 1 {
+        format!(
+            "quasi-complete separation: {features} predicts the class of some training rows \
+             exactly, so its coefficient has no finite estimate and is reported at the large \
+             value where the fit stopped, with a NULL standard error (add a penalty, e.g. \
+             l2_reg = 1, for a finite estimate)"
+        )
+    } else {
+        format!(
+            "quasi-complete separation: {features} predict the class of some training rows \
+             exactly, so their coefficients have no finite estimates and are reported at the \
+             large values where the fit stopped, with NULL standard errors (add a penalty, \
+             e.g. l2_reg = 1, for finite estimates)"
+        )
     }
 }
 
