@@ -248,13 +248,11 @@ impl<'a> Screen<'a> {
     #[inline(always)]
     fn scan_with<M: Simd>(&self, b: usize, values: &mut [[f32; LANES]]) -> Found {
         let dim = self.copy.dim;
-        for (value, codes) in values
-            .iter_mut()
-            .zip(self.copy.block(b).chunks_exact(LANES))
-        {
-            for l in 0..LANES {
-                value[l] = f32::from(codes[l]);
-            }
+        // Whole arrays, so the conversion is compiled as vector instructions wherever the
+        // scan is inlined: over slices it was left scalar in some builds.
+        let (blocks, _) = self.copy.block(b).as_chunks::<LANES>();
+        for (value, codes) in values.iter_mut().zip(blocks) {
+            *value = codes.map(f32::from);
         }
         let mut best = [f32::INFINITY; LANES];
         let mut second = [f32::INFINITY; LANES];
