@@ -2,7 +2,8 @@
 //! items of each user find the user's held-out items.
 //!
 //! Per user with held-out items `H` and top-10 list `R` (training items left out, as
-//! RECOMMEND gives them): precision = |R ∩ H| / 10, recall = |R ∩ H| / |H|, NDCG (binary
+//! RECOMMEND gives them): precision = |R ∩ H| / min(|H|, 10), so a user with fewer held-out
+//! items than 10 (the products of one basket) can score 1; recall = |R ∩ H| / |H|, NDCG (binary
 //! gains, log2 discounts, ideal = min(|H|, 10) hits on top), and average precision = the
 //! mean over hits of the precision at each hit's rank, divided by min(|H|, 10). Each metric
 //! is the mean over users. Rows whose user or item the model never saw, or that are NULL,
@@ -219,9 +220,30 @@ fn user_metrics(ranked: &Ranking, relevant: &[u32]) -> [f64; 4] {
     let ideal_hits = relevant.len().min(K);
     let idcg: f64 = (0..ideal_hits).map(|r| 1.0 / ((r + 2) as f64).log2()).sum();
     [
-        hits as f64 / K as f64,
+        hits as f64 / ideal_hits as f64,
         hits as f64 / relevant.len() as f64,
         dcg / idcg,
         precision_sum / ideal_hits as f64,
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn precision_is_out_of_the_items_a_user_could_hit() {
+        // Ten recommended items 0..10, scores descending.
+        let ranked: Ranking = (0..10).map(|i| (10.0 - i as f64, i)).collect();
+        // Two held-out items, both found (at ranks 1 and 3): precision 2 / min(2, 10).
+        let [precision, recall, ndcg, map] = user_metrics(&ranked, &[0, 2]);
+        assert_eq!((precision, recall), (1.0, 1.0));
+        let idcg = 1.0 + 1.0 / 3f64.log2();
+        assert!((ndcg - (1.0 + 0.5) / idcg).abs() < 1e-15);
+        assert!((map - (1.0 + 2.0 / 3.0) / 2.0).abs() < 1e-15);
+        // Twelve held-out items, three found: precision 3 / 10, recall 3 / 12.
+        let relevant: Vec<u32> = vec![1, 4, 9, 20, 21, 22, 23, 24, 25, 26, 27, 28];
+        let [precision, recall, _, _] = user_metrics(&ranked, &relevant);
+        assert_eq!((precision, recall), (0.3, 0.25));
+    }
 }

@@ -26,7 +26,8 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
          ratings (pairs with a user or item unseen in training are skipped); with implicit \
          feedback: rows, rows_skipped, users, k, precision_at_k, recall_at_k, ndcg_at_k and \
          map_at_k of each user's top 10 (training items left out) against that user's \
-         (user, item) rows in the input, averaged over users. forecast: mape, smape (both \
+         (user, item) rows in the input, averaged over users; precision is the hits out of \
+         min(10, the user's held-out items). forecast: mape, smape (both \
          as fractions), mase (errors over the series' in-sample seasonal naive error), rows \
          and rows_skipped, over the input's ([id,] time, value) rows whose time is a step \
          after their series' end.",
