@@ -12,22 +12,12 @@ import pandas as pd
 import statsmodels.api as sm
 from sklearn import metrics
 
+from design import design as encoded
+
 
 def design(train, test):
-    out_train, out_test = {}, {}
-    for name in train.columns:
-        col, other = train[name], test[name]
-        if not pd.api.types.is_numeric_dtype(col):
-            counts = col.value_counts()
-            reference = sorted(counts[counts == counts.max()].index)[0]
-            for level in sorted(set(col.dropna()) - {reference}):
-                out_train[f"{name}={level}"] = (col == level).astype(float)
-                out_test[f"{name}={level}"] = (other == level).astype(float)
-        else:
-            mean = col.mean()
-            out_train[name] = col.fillna(mean).astype(float)
-            out_test[name] = other.fillna(mean).astype(float)
-    return sm.add_constant(pd.DataFrame(out_train)), sm.add_constant(pd.DataFrame(out_test), has_constant="add")
+    X, Xt = encoded(train, test)
+    return sm.add_constant(X), sm.add_constant(Xt, has_constant="add")
 
 
 rows = ["model,metric,value"]

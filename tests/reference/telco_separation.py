@@ -26,6 +26,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss, roc_auc_score
 
+from design import design
+
 TRAIN = 1500
 telco = pd.read_csv("tests/data/telco_sample.csv")
 rng = np.random.default_rng(19)
@@ -47,28 +49,11 @@ telco["offer_stayers"] = inject("loyalty_call", ~churned)
 telco.to_csv("tests/data/telco_separation.csv", index=False)
 
 
-def design(train, test):
-    out_train, out_test = {}, {}
-    for name in train.columns:
-        col, other = train[name], test[name]
-        if not pd.api.types.is_numeric_dtype(col):
-            counts = col.value_counts()
-            reference = sorted(counts[counts == counts.max()].index)[0]
-            for level in sorted(set(col.dropna()) - {reference}):
-                out_train[f"{name}={level}"] = (col == level).astype(float)
-                out_test[f"{name}={level}"] = (other == level).astype(float)
-        else:
-            mean, std = col.mean(), col.std()
-            out_train[name] = (col.fillna(mean) - mean) / std
-            out_test[name] = (other.fillna(mean) - mean) / std
-    return pd.DataFrame(out_train), pd.DataFrame(out_test)
-
-
 rows = ["case,metric,value"]
 for case, drop in [("churners", "offer_stayers"), ("stayers", "offer_churners")]:
     data = pd.read_csv("tests/data/telco_separation.csv").drop(columns=drop)
     train, test = data.iloc[:TRAIN], data.iloc[TRAIN:]
-    X, Xt = design(train.drop(columns="churn"), test.drop(columns="churn"))
+    X, Xt = design(train.drop(columns="churn"), test.drop(columns="churn"), standardize=True)
     y = (train["churn"] == "Yes").astype(float)
     yt = (test["churn"] == "Yes").astype(float)
     # penalty=None, as scikit-learn 1.9 spells it (C = inf); a convergence warning stops.
