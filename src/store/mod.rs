@@ -101,7 +101,7 @@ impl ModelStore {
     /// Opens (creating if needed) the store at `root`.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
         let root = root.into();
-        fs::create_dir_all(&root).map_err(|e| io_error(&root, e))?;
+        create_private_dir(&root, true)?;
         Ok(Self { root })
     }
 
@@ -169,10 +169,10 @@ impl ModelStore {
     ) -> Result<u64> {
         validate_name(&description.name)?;
         let dir = self.root.join(&description.name);
-        fs::create_dir_all(&dir).map_err(|e| io_error(&dir, e))?;
+        create_private_dir(&dir, true)?;
         remove_stale_temporaries(&dir);
         let temp = dir.join(format!("{TEMP_PREFIX}{}-{}", std::process::id(), unique()));
-        fs::create_dir(&temp).map_err(|e| io_error(&temp, e))?;
+        create_private_dir(&temp, false)?;
         let written = (|| {
             description.format_version = FORMAT_VERSION;
             description.arrays = arrays.iter().map(|(n, _)| n.to_string()).collect();
@@ -355,8 +355,27 @@ fn unique() -> u128 {
         .map_or(0, |d| d.as_nanos())
 }
 
+/// Creates the directory `path` (and with `parents` its missing parents) readable by its
+/// owner only: models hold customers' data.
+fn create_private_dir(path: &Path, parents: bool) -> Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(parents);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(path).map_err(|e| io_error(path, e))
+}
+
+/// Creates (or truncates) the file `path`, readable by its owner only.
+fn create_private_file(path: &Path) -> Result<File> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path).map_err(|e| io_error(path, e))
+}
+
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut file = File::create(path).map_err(|e| io_error(path, e))?;
+    let mut file = create_private_file(path)?;
     file.write_all(bytes).map_err(|e| io_error(path, e))?;
     file.sync_all().map_err(|e| io_error(path, e))
 }
@@ -368,7 +387,7 @@ fn write_array(path: &Path, batches: &[RecordBatch]) -> Result<()> {
             path.display()
         )));
     };
-    let file = File::create(path).map_err(|e| io_error(path, e))?;
+    let file = create_private_file(path)?;
     let mut writer = FileWriter::try_new(file, &first.schema())?;
     for batch in batches {
         writer.write(batch)?;
@@ -438,6 +457,28 @@ mod tests {
     fn batch() -> RecordBatch {
         let schema = Arc::new(Schema::new(vec![Field::new("w", DataType::Float64, false)]));
         RecordBatch::try_new(schema, vec![Arc::new(Float64Array::from(vec![1.0, 2.0]))]).unwrap()
+    }
+
+    /// Models hold customers' data: the store, its model directories and their files are
+    /// the owner's alone, whatever the umask allows.
+    #[cfg(unix)]
+    #[test]
+    fn the_store_is_readable_by_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("shared/models");
+        let store = ModelStore::open(&root).unwrap();
+        store
+            .save(description("m"), &[("weights", vec![batch()])])
+            .unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        for d in [root.clone(), root.join("m"), root.join("m/v000001")] {
+            assert_eq!(mode(&d), 0o700, "{}", d.display());
+        }
+        for f in [DESCRIPTION, "weights.arrow"] {
+            let path = root.join("m/v000001").join(f);
+            assert_eq!(mode(&path), 0o600, "{}", path.display());
+        }
     }
 
     #[test]
