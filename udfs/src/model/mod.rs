@@ -438,22 +438,22 @@ impl ResolvedModel {
         })
     }
 
-    /// The model, when it [`Stored::takes`] `scoring`, for the function `f`.
-    pub fn scoring(&self, scoring: Scoring, f: &str) -> Result<&dyn Model> {
+    /// Checks that the model [`Stored::takes`] `scoring`, for the function `f`.
+    pub fn check_scoring(&self, scoring: Scoring, f: &str) -> Result<()> {
         check_scoring(scoring, f, Some(&self.name), self.model.as_ref())
     }
 }
 
-/// `model`, when it [`Stored::takes`] `scoring`, for the function `f`; `name` is the model's
-/// (`None` for a model given as a value).
-pub fn check_scoring<'a>(
+/// Checks that `model` [`Stored::takes`] `scoring`, for the function `f`; `name` is the
+/// model's (`None` for a model given as a value).
+pub fn check_scoring(
     scoring: Scoring,
     f: &str,
     name: Option<&str>,
-    model: &'a dyn Model,
-) -> Result<&'a dyn Model> {
+    model: &dyn Model,
+) -> Result<()> {
     if model.takes(scoring) {
-        Ok(model)
+        Ok(())
     } else {
         Err(wrong_type(f, &scoring.applies_to(), name, model))
     }

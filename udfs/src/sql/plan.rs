@@ -70,7 +70,7 @@ impl ScoredInput {
     ) -> Result<Self> {
         let resolved = models.resolve(&name)?;
         if let Some((scoring, function)) = needs {
-            resolved.scoring(scoring, function)?;
+            resolved.check_scoring(scoring, function)?;
         }
         let input = plan_derived(context, query)?;
         let features = match_features(&input, &name, resolved.model.as_ref())?;
