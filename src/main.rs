@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::io::{self, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
 use cohort::Engine;
@@ -139,6 +139,55 @@ struct ServeArgs {
     /// PEM private key for TLS (with --tls-cert).
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+
+    /// Users file made with `cohort users`: logins and their roles (reader, analyst,
+    /// admin), re-read when it changes or on SIGHUP.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["user", "password_file"])]
+    users: Option<PathBuf>,
+
+    /// A folder whose files admins may read and write (CREATE EXTERNAL TABLE, COPY, FROM
+    /// 'path'); repeatable. Without it clients touch no server file.
+    #[arg(long = "allow-files", value_name = "DIR")]
+    allow_files: Vec<PathBuf>,
+
+    /// Longest a statement may run (planning, execution and sending its rows), e.g. 90s,
+    /// 15m, 2h; 0 for no limit.
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = parse_duration)]
+    statement_timeout: Duration,
+
+    /// Memory each session's queries may hold, e.g. 512M, 4G.
+    #[arg(long, value_name = "SIZE", default_value = "4G", value_parser = parse_memory_limit)]
+    session_memory_limit: String,
+
+    /// Most sessions (logged-in clients) at once.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    max_sessions: usize,
+
+    /// Append one JSON line per login attempt and per statement to FILE.
+    #[arg(long, value_name = "FILE")]
+    audit_log: Option<PathBuf>,
+}
+
+/// A duration such as 90s, 15m, 2h or 500ms; a bare number is seconds.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let scale = match unit.trim() {
+        "" | "s" => 1.0,
+        "ms" => 1e-3,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        _ => f64::NAN,
+    };
+    match number.parse::<f64>() {
+        Ok(n) if n >= 0.0 && (n * scale).is_finite() => Ok(Duration::from_secs_f64(n * scale)),
+        _ => Err(format!(
+            "expected a duration such as 90s, 15m or 2h, got '{s}'"
+        )),
+    }
 }
 
 /// A size DataFusion's `SET datafusion.runtime.memory_limit` accepts, checked up front.
@@ -286,7 +335,7 @@ async fn run(cli: Cli, matches: &ArgMatches) -> ExitCode {
 
 /// `cohort serve`: runs the Flight SQL server until SIGINT or SIGTERM, then drains.
 async fn serve(engine: Engine, args: &ServeArgs) -> ExitCode {
-    use cohort::server::{Credentials, ServeOptions};
+    use cohort::server::{Credentials, Limits, ServeOptions};
     let credentials = match (&args.user, &args.password_env, &args.password_file) {
         (None, _, _) => None,
         (Some(user), Some(var), _) => match Credentials::from_env(user, var) {
@@ -305,6 +354,15 @@ async fn serve(engine: Engine, args: &ServeArgs) -> ExitCode {
         listen: args.listen,
         credentials,
         tls: args.tls_cert.clone().zip(args.tls_key.clone()),
+        users: args.users.clone(),
+        allow_files: args.allow_files.clone(),
+        limits: Limits {
+            statement_timeout: (!args.statement_timeout.is_zero())
+                .then_some(args.statement_timeout),
+            session_memory_limit: args.session_memory_limit.clone(),
+            max_sessions: args.max_sessions,
+        },
+        audit_log: args.audit_log.clone(),
     };
     if let Err(e) = options.check() {
         return usage(&e);
@@ -317,7 +375,7 @@ async fn serve(engine: Engine, args: &ServeArgs) -> ExitCode {
             "grpc"
         },
         args.listen,
-        if options.credentials.is_some() {
+        if options.credentials.is_some() || options.users.is_some() {
             ""
         } else {
             " (no login: loopback only)"

@@ -32,15 +32,32 @@ pub struct ServeOptions {
     pub credentials: Option<Credentials>,
     /// PEM certificate chain and private key for TLS.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// The users file (`cohort users`), instead of `credentials`.
+    pub users: Option<PathBuf>,
+    /// Folders whose files admins may use; none by default.
+    pub allow_files: Vec<PathBuf>,
+    pub limits: Limits,
+    /// Where one JSON line per login attempt and statement is appended.
+    pub audit_log: Option<PathBuf>,
+}
+
+/// What one client may use of the server.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Longest a statement may run, sending its rows included.
+    pub statement_timeout: Option<Duration>,
+    /// Memory each session's queries may hold, as `datafusion.runtime.memory_limit` takes it.
+    pub session_memory_limit: String,
+    pub max_sessions: usize,
 }
 
 impl ServeOptions {
     /// Refuses to serve without a login anywhere but on loopback.
     pub fn check(&self) -> Result<(), String> {
-        if self.credentials.is_none() && !self.listen.ip().is_loopback() {
+        if self.credentials.is_none() && self.users.is_none() && !self.listen.ip().is_loopback() {
             return Err(format!(
-                "{} is reachable from other machines: give --user and --password-env (or \
-                 --password-file), or listen on 127.0.0.1",
+                "{} is reachable from other machines: give --users FILE, or --user and \
+                 --password-env (or --password-file), or listen on 127.0.0.1",
                 self.listen
             ));
         }
