@@ -3,6 +3,7 @@
 //! does at the prompt.
 
 pub mod auth;
+pub mod role;
 mod service;
 
 use std::future::Future;
@@ -17,6 +18,7 @@ use tokio::sync::Notify;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
 pub use auth::Credentials;
+pub use role::Role;
 pub use service::CohortFlightSql;
 
 use crate::Engine;
