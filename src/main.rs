@@ -155,9 +155,10 @@ struct ServeArgs {
     #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = parse_duration)]
     statement_timeout: Duration,
 
-    /// Memory each session's queries may hold, e.g. 512M, 4G.
-    #[arg(long, value_name = "SIZE", default_value = "4G", value_parser = parse_memory_limit)]
-    session_memory_limit: String,
+    /// Memory each session's queries may hold, e.g. 512M, 4G; all sessions together stay
+    /// within --memory-limit when it is given.
+    #[arg(long, value_name = "SIZE", default_value = "4G", value_parser = parse_size)]
+    session_memory_limit: usize,
 
     /// Most sessions (logged-in clients) at once.
     #[arg(long, value_name = "N", default_value_t = 64)]
@@ -192,8 +193,12 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// A size DataFusion's `SET datafusion.runtime.memory_limit` accepts, checked up front.
 fn parse_memory_limit(s: &str) -> Result<String, String> {
-    datafusion::prelude::SessionContext::parse_capacity_limit("--memory-limit", s)
-        .map(|_| s.to_string())
+    parse_size(s).map(|_| s.to_string())
+}
+
+/// A size such as 512M or 4G, in bytes.
+fn parse_size(s: &str) -> Result<usize, String> {
+    datafusion::prelude::SessionContext::parse_capacity_limit("size", s)
         .map_err(|_| format!("expected a size such as 512M or 4G, got '{s}'"))
 }
 
@@ -359,7 +364,7 @@ async fn serve(engine: Engine, args: &ServeArgs) -> ExitCode {
         limits: Limits {
             statement_timeout: (!args.statement_timeout.is_zero())
                 .then_some(args.statement_timeout),
-            session_memory_limit: args.session_memory_limit.clone(),
+            session_memory_limit: args.session_memory_limit,
             max_sessions: args.max_sessions,
         },
         audit_log: args.audit_log.clone(),

@@ -22,6 +22,8 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::{MemorySchemaProvider, SchemaProvider};
 use datafusion::common::{DataFusionError, ParamValues, Result, TableReference, plan_err};
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::memory_pool::MemoryPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::memory::MemoryStream;
@@ -166,6 +168,25 @@ impl Engine {
             ctx: SessionContext::new_with_state(state),
             store: self.store.clone(),
         }
+    }
+
+    /// This engine with its queries' memory drawn from the pool `pool` makes of the current
+    /// one.
+    pub fn with_memory_pool(
+        self,
+        pool: impl FnOnce(Arc<dyn MemoryPool>) -> Arc<dyn MemoryPool>,
+    ) -> Result<Engine> {
+        let state = self.ctx.state();
+        let runtime = RuntimeEnvBuilder::from_runtime_env(state.runtime_env())
+            .with_memory_pool(pool(state.runtime_env().memory_pool.clone()))
+            .build_arc()?;
+        let state = SessionStateBuilder::new_from_existing(state)
+            .with_runtime_env(runtime)
+            .build();
+        Ok(Engine {
+            ctx: SessionContext::new_with_state(state),
+            store: self.store,
+        })
     }
 
     /// Plans ordinary SQL, with table arguments of cohort's table forms

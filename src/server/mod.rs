@@ -2,9 +2,12 @@
 //! shell and scripts, so every statement (CREATE MODEL, PREDICT, ...) works there as it
 //! does at the prompt.
 
+pub mod audit;
 pub mod auth;
+mod memory;
 pub mod role;
 mod service;
+mod statement;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -48,8 +51,8 @@ pub struct ServeOptions {
 pub struct Limits {
     /// Longest a statement may run, sending its rows included.
     pub statement_timeout: Option<Duration>,
-    /// Memory each session's queries may hold, as `datafusion.runtime.memory_limit` takes it.
-    pub session_memory_limit: String,
+    /// Bytes each session's queries may hold.
+    pub session_memory_limit: usize,
     pub max_sessions: usize,
 }
 
@@ -79,7 +82,38 @@ pub async fn serve(
         .execute("SET datafusion.optimizer.expand_views_at_output = true")
         .await
         .map_err(|e| e.strip_backtrace())?;
-    let service = CohortFlightSql::new(engine, options.credentials);
+    let audit = options
+        .audit_log
+        .as_deref()
+        .map(audit::AuditLog::open)
+        .transpose()?;
+    // Queries run on threads of their own, as DataFusion advises for servers: the threads
+    // answering clients stay free for logins, cancels and deadlines however long a step of a
+    // query keeps its thread.
+    let queries = tokio::runtime::Builder::new_multi_thread()
+        .thread_name("cohort-query")
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the query threads: {e}"))?;
+    let service = CohortFlightSql::new(
+        engine,
+        options.credentials.clone(),
+        options.limits.clone(),
+        audit,
+        queries.handle().clone(),
+    )?;
+    let result = listen(service, &options, shutdown).await;
+    // Work a cancelled query left behind must not hold up the exit.
+    queries.shutdown_background();
+    result
+}
+
+/// Serves `service` until `shutdown` completes, then lets requests in flight finish.
+async fn listen(
+    service: CohortFlightSql,
+    options: &ServeOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), String> {
     let mut server = Server::builder();
     if let Some((cert, key)) = &options.tls {
         let read =

@@ -2,6 +2,7 @@
 //! exactly as in the shell, in the caller's session.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
@@ -36,10 +37,15 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use futures::stream::{AbortHandle, Abortable};
 use futures::{Stream, StreamExt, TryStreamExt};
 use prost::Message;
+use tokio::runtime::Handle;
 use tonic::metadata::MetadataMap;
 use tonic::{Code, Request, Response, Status, Streaming};
 
+use super::Limits;
+use super::audit::{AuditLog, Event};
 use super::auth::Credentials;
+use super::memory::SessionMemory;
+use super::statement::{Statement, StatementTimeout};
 use crate::Engine;
 use crate::engine::catalog::tables;
 
@@ -60,6 +66,8 @@ const PENDING_RESULTS: usize = 64;
 /// fetched, the ones being sent (to cancel them), and its prepared statements.
 struct Session {
     engine: Engine,
+    /// Who logged in: the name audit lines record.
+    user: String,
     /// When the client last used it: sessions idle for [`SESSION_IDLE`] are let go.
     last_used: Mutex<Instant>,
     pending: Mutex<Vec<(Vec<u8>, SendableRecordBatchStream)>>,
@@ -75,9 +83,10 @@ struct Prepared {
 }
 
 impl Session {
-    fn new(engine: Engine) -> Arc<Self> {
+    fn new(engine: Engine, user: &str) -> Arc<Self> {
         Arc::new(Self {
             engine,
+            user: user.to_string(),
             last_used: Mutex::new(Instant::now()),
             pending: Mutex::new(Vec::new()),
             sending: Mutex::new(HashMap::new()),
@@ -85,18 +94,24 @@ impl Session {
         })
     }
 
-    /// Runs `sql` and keeps its result stream for a DoGet; the FlightInfo names it.
+    /// Runs `sql` and keeps its result stream for a DoGet; the FlightInfo names it. The
+    /// statement's clock runs until its last row is sent.
     async fn start(
         &self,
+        statement: Statement,
         sql: &str,
         params: Option<ParamValues>,
         descriptor: FlightDescriptor,
     ) -> Result<Response<FlightInfo>, Status> {
-        let stream = self
-            .engine
-            .execute_with(sql, params)
-            .await
-            .map_err(status)?;
+        let (engine, sql) = (self.engine.clone(), sql.to_string());
+        let run = async move { engine.execute_with(&sql, params).await };
+        let stream = match statement.run(run).await {
+            Ok(stream) => statement.stream(stream),
+            Err(e) => {
+                statement.finish(Err(&e));
+                return Err(e);
+            }
+        };
         let schema = stream.schema();
         let handle = uuid::Uuid::new_v4().as_bytes().to_vec();
         {
@@ -171,11 +186,15 @@ fn lock<T>(m: &Mutex<T>) -> Result<std::sync::MutexGuard<'_, T>, Status> {
         .map_err(|_| Status::internal("a session's lock was poisoned by an earlier failure"))
 }
 
-/// The server: the engine every session starts from, who may log in, and the sessions by
-/// bearer token.
+/// The server: the engine every session starts from, who may log in, the sessions by bearer
+/// token, what each may use, and where statements are recorded.
 pub struct CohortFlightSql {
     base: Engine,
     credentials: Option<Credentials>,
+    limits: Limits,
+    audit: Option<Arc<AuditLog>>,
+    /// Where statements run.
+    runtime: Handle,
     sessions: Mutex<HashMap<String, Arc<Session>>>,
     /// The session of calls without a token (when there are no credentials) and of calls
     /// that carry the user and password themselves.
@@ -183,14 +202,45 @@ pub struct CohortFlightSql {
 }
 
 impl CohortFlightSql {
-    pub fn new(base: Engine, credentials: Option<Credentials>) -> Self {
-        let anonymous = Session::new(base.session());
-        Self {
+    pub fn new(
+        base: Engine,
+        credentials: Option<Credentials>,
+        limits: Limits,
+        audit: Option<AuditLog>,
+        runtime: Handle,
+    ) -> Result<Self, String> {
+        let user = credentials
+            .as_ref()
+            .map_or("anonymous", |c| c.user.as_str());
+        let anonymous = open_session(&base, &limits, user).map_err(|e| e.message().to_string())?;
+        Ok(Self {
             base,
             credentials,
+            limits,
+            audit: audit.map(Arc::new),
+            runtime,
             sessions: Mutex::new(HashMap::new()),
             anonymous,
-        }
+        })
+    }
+
+    /// Starts the clock of a statement of `session`'s from `peer`.
+    fn statement(
+        &self,
+        session: &Session,
+        event: Event,
+        peer: Option<SocketAddr>,
+        sql: &str,
+    ) -> Statement {
+        Statement::start(
+            self.runtime.clone(),
+            self.audit.clone(),
+            event,
+            &session.user,
+            peer,
+            sql,
+            self.limits.statement_timeout,
+        )
     }
 
     /// The caller's session, from its bearer token. Clients that send the user and
@@ -250,10 +300,21 @@ impl CohortFlightSql {
     }
 }
 
+/// A new session over `base` for `user`, its queries held to the session memory limit.
+fn open_session(base: &Engine, limits: &Limits, user: &str) -> Result<Arc<Session>, Status> {
+    let limit = limits.session_memory_limit;
+    let engine = base
+        .session()
+        .with_memory_pool(|shared| Arc::new(SessionMemory::new(shared, limit)))
+        .map_err(status)?;
+    Ok(Session::new(engine, user))
+}
+
 /// A DataFusion error as the gRPC status a client can act on, chosen by its kind.
-pub fn status(e: DataFusionError) -> Status {
-    let message = describe(&e);
-    let code = match Error::find(&e).map(Error::root) {
+pub fn status(e: impl std::borrow::Borrow<DataFusionError>) -> Status {
+    let e = e.borrow();
+    let message = describe(e);
+    let code = match Error::find(e).map(Error::root) {
         Some(Error::ModelNotFound { .. } | Error::TableNotFound { .. }) => Code::NotFound,
         Some(Error::AlreadyExists(_)) => Code::AlreadyExists,
         Some(Error::Store(_)) => Code::Unavailable,
@@ -265,7 +326,7 @@ pub fn status(e: DataFusionError) -> Status {
             | Error::InvalidArgument(_)
             | Error::CreateModel { .. },
         ) => Code::InvalidArgument,
-        None => return status_of(&e, message),
+        None => return status_of(e, message),
     };
     Status::new(code, message)
 }
@@ -273,6 +334,7 @@ pub fn status(e: DataFusionError) -> Status {
 /// The status of one of DataFusion's own errors, by its variant.
 fn status_of(e: &DataFusionError, message: String) -> Status {
     let code = match e.find_root() {
+        DataFusionError::External(e) if e.is::<StatementTimeout>() => Code::DeadlineExceeded,
         DataFusionError::Internal(_) => Code::Internal,
         DataFusionError::ResourcesExhausted(_) => Code::ResourceExhausted,
         DataFusionError::NotImplemented(_) => Code::Unimplemented,
@@ -302,7 +364,8 @@ fn flight_stream(schema: SchemaRef, batches: SendableRecordBatchStream) -> DoGet
     ));
     let cast_to = target.clone();
     let batches = batches.map(move |b| {
-        let b = b.map_err(|e| FlightError::from_external_error(Box::new(e)))?;
+        // The error keeps its code (a timeout stays DeadlineExceeded) on its way out.
+        let b = b.map_err(|e| FlightError::Tonic(Box::new(status(e))))?;
         let columns = b
             .columns()
             .iter()
@@ -314,7 +377,7 @@ fn flight_stream(schema: SchemaRef, batches: SendableRecordBatchStream) -> DoGet
     let encoded = FlightDataEncoderBuilder::new()
         .with_schema(target)
         .build(batches)
-        .map_err(|e| Status::internal(e.to_string()));
+        .map_err(Status::from);
     Box::pin(encoded)
 }
 
@@ -429,8 +492,8 @@ async fn read_params(stream: PeekableFlightDataStream) -> Result<Option<ParamVal
 
 /// Rows changed by a statement: DataFusion's DML reports a `count` column; other statements
 /// change none.
-async fn update_count(stream: SendableRecordBatchStream) -> Result<i64, Status> {
-    let batches: Vec<RecordBatch> = stream.try_collect().await.map_err(status)?;
+async fn update_count(stream: SendableRecordBatchStream) -> datafusion::common::Result<i64> {
+    let batches: Vec<RecordBatch> = stream.try_collect().await?;
     Ok(batches
         .iter()
         .filter_map(|b| {
@@ -461,11 +524,24 @@ impl FlightSqlService for CohortFlightSql {
             credentials.check_basic(header)?;
         }
         let token = uuid::Uuid::new_v4().simple().to_string();
+        let user = self
+            .credentials
+            .as_ref()
+            .map_or("anonymous", |c| c.user.as_str());
+        let session = open_session(&self.base, &self.limits, user)?;
         {
             let mut sessions = lock(&self.sessions)?;
             // Logins are when idle sessions (and their open statements) are let go.
             sessions.retain(|_, s| s.last_used.lock().is_ok_and(|t| t.elapsed() < SESSION_IDLE));
-            sessions.insert(token.clone(), Session::new(self.base.session()));
+            if sessions.len() >= self.limits.max_sessions {
+                return Err(Status::resource_exhausted(format!(
+                    "the server has {} sessions open, its most (--max-sessions); try again when \
+                     a client has logged out or been idle for {} hours",
+                    sessions.len(),
+                    SESSION_IDLE.as_secs() / 3600
+                )));
+            }
+            sessions.insert(token.clone(), session);
         }
         let reply = HandshakeResponse {
             protocol_version: 0,
@@ -486,8 +562,14 @@ impl FlightSqlService for CohortFlightSql {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let session = self.session(request.metadata())?;
+        let statement = self.statement(
+            &session,
+            Event::Statement,
+            request.remote_addr(),
+            &query.query,
+        );
         session
-            .start(&query.query, None, request.into_inner())
+            .start(statement, &query.query, None, request.into_inner())
             .await
     }
 
@@ -498,8 +580,19 @@ impl FlightSqlService for CohortFlightSql {
     ) -> Result<Response<FlightInfo>, Status> {
         let session = self.session(request.metadata())?;
         let prepared = session.prepared(&query.prepared_statement_handle)?;
+        let statement = self.statement(
+            &session,
+            Event::Statement,
+            request.remote_addr(),
+            &prepared.sql,
+        );
         session
-            .start(&prepared.sql, prepared.params, request.into_inner())
+            .start(
+                statement,
+                &prepared.sql,
+                prepared.params,
+                request.into_inner(),
+            )
             .await
     }
 
@@ -519,12 +612,17 @@ impl FlightSqlService for CohortFlightSql {
         request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
         let session = self.session(request.metadata())?;
-        let stream = session
-            .engine
-            .execute_stream(&command.query)
-            .await
-            .map_err(status)?;
-        update_count(stream).await
+        let statement = self.statement(
+            &session,
+            Event::Statement,
+            request.remote_addr(),
+            &command.query,
+        );
+        let engine = session.engine.clone();
+        let result = statement
+            .run(async move { update_count(engine.execute_stream(&command.query).await?).await })
+            .await;
+        statement.finish_with(result, |n| u64::try_from(*n).ok())
     }
 
     async fn do_action_create_prepared_statement(
@@ -533,11 +631,17 @@ impl FlightSqlService for CohortFlightSql {
         request: Request<Action>,
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
         let session = self.session(request.metadata())?;
-        let (schema, params) = session
-            .engine
-            .describe(&query.query)
-            .await
-            .map_err(status)?;
+        let statement = self.statement(
+            &session,
+            Event::Prepare,
+            request.remote_addr(),
+            &query.query,
+        );
+        let (engine, sql) = (session.engine.clone(), query.query.clone());
+        let described = statement
+            .run(async move { engine.describe(&sql).await })
+            .await;
+        let (schema, params) = statement.finish_with(described, |_| None)?;
         let parameter_schema = Schema::new(
             params
                 .iter()
@@ -584,15 +688,16 @@ impl FlightSqlService for CohortFlightSql {
     ) -> Result<i64, Status> {
         let session = self.session(request.metadata())?;
         let mut prepared = session.prepared(&query.prepared_statement_handle)?;
+        let peer = request.remote_addr();
         if let Some(params) = read_params(request.into_inner()).await? {
             prepared.params = Some(params);
         }
-        let stream = session
-            .engine
-            .execute_with(&prepared.sql, prepared.params)
-            .await
-            .map_err(status)?;
-        update_count(stream).await
+        let statement = self.statement(&session, Event::Statement, peer, &prepared.sql);
+        let engine = session.engine.clone();
+        let (sql, params) = (prepared.sql.clone(), prepared.params);
+        let run = async move { update_count(engine.execute_with(&sql, params).await?).await };
+        let result = statement.run(run).await;
+        statement.finish_with(result, |n| u64::try_from(*n).ok())
     }
 
     async fn do_action_close_prepared_statement(

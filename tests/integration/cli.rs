@@ -566,7 +566,16 @@ fn memory_limit_bounds_training() {
 #[test]
 fn serve_without_login_only_on_loopback() {
     let o = run(&["serve", "--listen", "0.0.0.0:50999"]);
-    assert_usage_error(&o, "reachable from other machines: give --user");
+    assert_usage_error(
+        &o,
+        "reachable from other machines: give --users FILE, or --user",
+    );
+    let o = run(&["serve", "--statement-timeout", "soon"]);
+    assert_usage_error(&o, "expected a duration such as 90s, 15m or 2h, got 'soon'");
+    let o = run(&["serve", "--statement-timeout=-5s"]);
+    assert_usage_error(&o, "expected a duration such as 90s, 15m or 2h, got '-5s'");
+    let o = run(&["serve", "--session-memory-limit", "lots"]);
+    assert_usage_error(&o, "expected a size such as 512M or 4G, got 'lots'");
     let o = run(&["serve", "--user", "ana"]);
     assert_usage_error(
         &o,

@@ -23,6 +23,8 @@ const PASSWORD: &str = "correct horse";
 const UNAUTHENTICATED: &str = "does not have valid authentication credentials";
 const NOT_FOUND: &str = "Some requested entity was not found";
 const INVALID_ARGUMENT: &str = "Client specified an invalid argument";
+const DEADLINE_EXCEEDED: &str = "Deadline expired before operation could complete";
+const RESOURCE_EXHAUSTED: &str = "Some resource has been exhausted";
 
 struct Server {
     child: Child,
@@ -420,6 +422,107 @@ async fn python_sqlalchemy_dialect_as_superset_uses_it() {
         "sqlalchemy ok",
     )
     .await;
+}
+
+/// The error a query's rows end with.
+async fn fetch_error(client: &mut FlightSqlServiceClient<Channel>, sql: &str) -> String {
+    let info = client.execute(sql.to_string(), None).await.unwrap();
+    let ticket = info.endpoint[0].ticket.clone().unwrap();
+    let rows = async { client.do_get(ticket).await?.try_collect::<Vec<_>>().await };
+    match rows.await {
+        Ok(_) => panic!("{sql} succeeded"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statement_timeout_session_limits_and_audit_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let server = Server::start_with(&[
+        "--statement-timeout",
+        "1s",
+        "--session-memory-limit",
+        "32M",
+        "--max-sessions",
+        "2",
+        "--audit-log",
+        audit.to_str().unwrap(),
+    ]);
+    let mut client = server.client().await;
+    client.handshake("ana", PASSWORD).await.unwrap();
+
+    // A runaway query is stopped at the timeout, and the server goes on serving.
+    let start = Instant::now();
+    let runaway = "SELECT v % 1000 AS k, count(*) FROM generate_series(1, 1000000000000) t(v) \
+                   GROUP BY k";
+    let e = fetch_error(&mut client, runaway).await;
+    assert!(
+        e.contains(DEADLINE_EXCEEDED) && e.contains("statement timeout"),
+        "{e}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
+    let batches = query(&mut client, "SELECT count(*) FROM customers").await;
+    assert_eq!(
+        batches[0].column(0).as_primitive::<Int64Type>().value(0),
+        1000
+    );
+
+    // A query past the session's memory is refused with its own code.
+    let e = fetch_error(
+        &mut client,
+        "SELECT array_agg(v) FROM generate_series(1, 20000000) t(v)",
+    )
+    .await;
+    assert!(
+        e.contains(RESOURCE_EXHAUSTED) && e.contains("session's memory limit of 32.0 MB"),
+        "{e}"
+    );
+
+    // Two sessions at most: a third login is turned away until one goes.
+    let mut second = server.client().await;
+    second.handshake("ana", PASSWORD).await.unwrap();
+    let mut third = server.client().await;
+    let e = third
+        .handshake("ana", PASSWORD)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(RESOURCE_EXHAUSTED) && e.contains("--max-sessions"),
+        "{e}"
+    );
+
+    // One audit line per statement: who, from where, what, how it ended, rows, seconds.
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&audit)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let statements: Vec<_> = lines.iter().filter(|l| l["event"] == "statement").collect();
+    let outcomes: Vec<_> = statements
+        .iter()
+        .map(|l| l["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["timeout", "ok", "error"], "{lines:?}");
+    let ok = statements[1];
+    assert_eq!(ok["user"], "ana");
+    assert_eq!(ok["statement"], "SELECT count(*) FROM customers");
+    assert_eq!(ok["rows"], 1);
+    assert!(ok["peer"].as_str().unwrap().starts_with("127.0.0.1:"));
+    assert_eq!(statements[0]["code"], "DeadlineExceeded");
+    assert!(statements[0]["seconds"].as_f64().unwrap() >= 1.0);
+    assert_eq!(statements[2]["code"], "ResourceExhausted");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&audit).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
 }
 
 /// Latency percentile of sorted durations.
