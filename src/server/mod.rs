@@ -5,6 +5,8 @@
 pub mod auth;
 pub mod role;
 mod service;
+mod throttle;
+pub mod users;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -17,9 +19,10 @@ use arrow_flight::flight_service_server::FlightServiceServer;
 use tokio::sync::Notify;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
-pub use auth::Credentials;
+pub use auth::{Credentials, Login, Logins};
 pub use role::Role;
 pub use service::CohortFlightSql;
+pub use users::{Users, UsersFile};
 
 use crate::Engine;
 
@@ -79,7 +82,17 @@ pub async fn serve(
         .execute("SET datafusion.optimizer.expand_views_at_output = true")
         .await
         .map_err(|e| e.strip_backtrace())?;
-    let service = CohortFlightSql::new(engine, options.credentials);
+    let users_file = match &options.users {
+        Some(path) => Some(Arc::new(UsersFile::open(path)?)),
+        None => None,
+    };
+    let logins = match (&users_file, options.credentials) {
+        (Some(file), _) => Some(Logins::file(file.clone())),
+        (None, Some(credentials)) => Some(Logins::one(credentials)?),
+        (None, None) => None,
+    };
+    let service = CohortFlightSql::new(engine, logins);
+    let rereading = users_file.map(reread_on_hangup).transpose()?;
     let mut server = Server::builder();
     if let Some((cert, key)) = &options.tls {
         let read =
@@ -105,8 +118,31 @@ pub async fn serve(
     }
     // Requests in flight finish; clients that keep idle connections open past the drain
     // window do not hold the server up.
-    match tokio::time::timeout(DRAIN, serving).await {
+    let drained = match tokio::time::timeout(DRAIN, serving).await {
         Ok(result) => result.map_err(failed),
         Err(_) => Ok(()),
+    };
+    if let Some(task) = rereading {
+        task.abort();
     }
+    drained
+}
+
+/// Re-reads the users file at each SIGHUP (it is also re-read when it changes).
+fn reread_on_hangup(file: Arc<UsersFile>) -> Result<tokio::task::JoinHandle<()>, String> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hangup =
+            signal(SignalKind::hangup()).map_err(|e| format!("cannot catch SIGHUP: {e}"))?;
+        Ok(tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                if file.reload() {
+                    eprintln!("cohort: re-read the users file {}", file.path().display());
+                }
+            }
+        }))
+    }
+    #[cfg(not(unix))]
+    Ok(tokio::spawn(async move { drop(file) }))
 }

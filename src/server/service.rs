@@ -2,6 +2,7 @@
 //! exactly as in the shell, in the caller's session.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
@@ -39,7 +40,7 @@ use prost::Message;
 use tonic::metadata::MetadataMap;
 use tonic::{Code, Request, Response, Status, Streaming};
 
-use super::auth::Credentials;
+use super::auth::{Basic, Login, Logins};
 use crate::Engine;
 use crate::engine::catalog::tables;
 
@@ -56,9 +57,10 @@ const CANCEL_FLIGHT_INFO: &str = "CancelFlightInfo";
 /// many per session; the oldest go first.
 const PENDING_RESULTS: usize = 64;
 
-/// One client's session: its engine (settings, temporary views), its results not yet
-/// fetched, the ones being sent (to cancel them), and its prepared statements.
+/// One client's session: who logged in, its engine (settings, temporary views), its results
+/// not yet fetched, the ones being sent (to cancel them), and its prepared statements.
 struct Session {
+    pub(crate) login: Login,
     engine: Engine,
     /// When the client last used it: sessions idle for [`SESSION_IDLE`] are let go.
     last_used: Mutex<Instant>,
@@ -75,8 +77,9 @@ struct Prepared {
 }
 
 impl Session {
-    fn new(engine: Engine) -> Arc<Self> {
+    fn new(engine: Engine, login: Login) -> Arc<Self> {
         Arc::new(Self {
+            login,
             engine,
             last_used: Mutex::new(Instant::now()),
             pending: Mutex::new(Vec::new()),
@@ -175,35 +178,47 @@ fn lock<T>(m: &Mutex<T>) -> Result<std::sync::MutexGuard<'_, T>, Status> {
 /// bearer token.
 pub struct CohortFlightSql {
     base: Engine,
-    credentials: Option<Credentials>,
+    /// `None` serves without a login.
+    logins: Option<Logins>,
     sessions: Mutex<HashMap<String, Arc<Session>>>,
-    /// The session of calls without a token (when there are no credentials) and of calls
-    /// that carry the user and password themselves.
+    /// The sessions of clients that send their user and password with every call, one per
+    /// user so that each keeps its role.
+    per_user: Mutex<HashMap<String, Arc<Session>>>,
+    /// The session of calls without a token when the server has no logins.
     anonymous: Arc<Session>,
 }
 
 impl CohortFlightSql {
-    pub fn new(base: Engine, credentials: Option<Credentials>) -> Self {
-        let anonymous = Session::new(base.session());
+    pub fn new(base: Engine, logins: Option<Logins>) -> Self {
+        let anonymous = Session::new(base.session(), Login::anonymous());
         Self {
             base,
-            credentials,
+            logins,
             sessions: Mutex::new(HashMap::new()),
+            per_user: Mutex::new(HashMap::new()),
             anonymous,
         }
     }
 
+    /// Checks a login, by handshake or by the user and password a call carries: every
+    /// login attempt passes here, with its `authorization` header and the client's
+    /// address. Without logins, everyone is [`Login::anonymous`].
+    async fn login(&self, header: Option<&str>, peer: Option<SocketAddr>) -> Result<Login, Status> {
+        let Some(logins) = &self.logins else {
+            return Ok(Login::anonymous());
+        };
+        let basic = Basic::parse(header)?;
+        logins.check(&basic, peer).await
+    }
+
     /// The caller's session, from its bearer token. Clients that send the user and
     /// password with every call instead (a preset `Basic` header, no handshake) share one
-    /// session.
-    fn session(&self, metadata: &MetadataMap) -> Result<Arc<Session>, Status> {
-        let header = metadata.get("authorization").and_then(|v| v.to_str().ok());
-        if let (Some(credentials), Some(basic)) = (
-            &self.credentials,
-            header.filter(|h| h.starts_with("Basic ")),
-        ) {
-            credentials.check_basic(basic)?;
-            return Ok(self.anonymous.clone());
+    /// session per user.
+    async fn session<T>(&self, request: &Request<T>) -> Result<Arc<Session>, Status> {
+        let header = authorization(request.metadata());
+        if self.logins.is_some() && header.is_some_and(|h| h.starts_with("Basic ")) {
+            let login = self.login(header, request.remote_addr()).await?;
+            return self.per_user_session(login);
         }
         let token = header
             .and_then(|v| v.strip_prefix("Bearer "))
@@ -216,34 +231,54 @@ impl CohortFlightSql {
                 *lock(&session.last_used)? = Instant::now();
                 Ok(session)
             }
-            None if self.credentials.is_none() => Ok(self.anonymous.clone()),
+            None if self.logins.is_none() => Ok(self.anonymous.clone()),
             None => Err(Status::unauthenticated(
                 "log in first: this server needs a user and password",
             )),
         }
     }
+
+    /// The session `login`'s calls share; a new one when the user's role changed.
+    fn per_user_session(&self, login: Login) -> Result<Arc<Session>, Status> {
+        let mut per_user = lock(&self.per_user)?;
+        let session = match per_user.get(&login.user) {
+            Some(s) if s.login == login => s.clone(),
+            _ => {
+                per_user.retain(|_, s| s.last_used.lock().is_ok_and(|t| t.elapsed() < SESSION_IDLE));
+                let s = Session::new(self.base.session(), login.clone());
+                per_user.insert(login.user, s.clone());
+                s
+            }
+        };
+        *lock(&session.last_used)? = Instant::now();
+        Ok(session)
+    }
+}
+
+fn authorization(metadata: &MetadataMap) -> Option<&str> {
+    metadata.get("authorization").and_then(|v| v.to_str().ok())
 }
 
 impl CohortFlightSql {
     /// The FlightInfo of a catalog listing: its schema, and the command itself as the
     /// ticket.
-    fn listing(
+    async fn listing(
         &self,
         request: Request<FlightDescriptor>,
         schema: &Schema,
         command: impl ProstMessageExt,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.session(request.metadata())?;
+        self.session(&request).await?;
         info(schema, request.into_inner(), command)
     }
 
     /// A listing with no rows: cohort's tables have no primary or foreign keys.
-    fn no_rows(
+    async fn no_rows(
         &self,
         request: Request<Ticket>,
         schema: Schema,
     ) -> Result<Response<DoGetStream>, Status> {
-        self.session(request.metadata())?;
+        self.session(&request).await?;
         Ok(Response::new(batch_stream(RecordBatch::new_empty(
             Arc::new(schema),
         ))))
@@ -452,20 +487,15 @@ impl FlightSqlService for CohortFlightSql {
         Response<Pin<Box<dyn Stream<Item = Result<HandshakeResponse, Status>> + Send>>>,
         Status,
     > {
-        if let Some(credentials) = &self.credentials {
-            let header = request
-                .metadata()
-                .get("authorization")
-                .and_then(|v| v.to_str().ok())
-                .ok_or_else(|| Status::unauthenticated("log in with a user and password"))?;
-            credentials.check_basic(header)?;
-        }
+        let login = self
+            .login(authorization(request.metadata()), request.remote_addr())
+            .await?;
         let token = uuid::Uuid::new_v4().simple().to_string();
         {
             let mut sessions = lock(&self.sessions)?;
             // Logins are when idle sessions (and their open statements) are let go.
             sessions.retain(|_, s| s.last_used.lock().is_ok_and(|t| t.elapsed() < SESSION_IDLE));
-            sessions.insert(token.clone(), Session::new(self.base.session()));
+            sessions.insert(token.clone(), Session::new(self.base.session(), login));
         }
         let reply = HandshakeResponse {
             protocol_version: 0,
@@ -485,7 +515,7 @@ impl FlightSqlService for CohortFlightSql {
         query: CommandStatementQuery,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let session = self.session(request.metadata())?;
+        let session = self.session(&request).await?;
         session
             .start(&query.query, None, request.into_inner())
             .await
@@ -496,7 +526,7 @@ impl FlightSqlService for CohortFlightSql {
         query: CommandPreparedStatementQuery,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let session = self.session(request.metadata())?;
+        let session = self.session(&request).await?;
         let prepared = session.prepared(&query.prepared_statement_handle)?;
         session
             .start(&prepared.sql, prepared.params, request.into_inner())
@@ -508,7 +538,7 @@ impl FlightSqlService for CohortFlightSql {
         ticket: TicketStatementQuery,
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        let session = self.session(request.metadata())?;
+        let session = self.session(&request).await?;
         let stream = session.send(&ticket.statement_handle)?;
         Ok(Response::new(flight_stream(stream.schema(), stream)))
     }
@@ -518,7 +548,7 @@ impl FlightSqlService for CohortFlightSql {
         command: CommandStatementUpdate,
         request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
-        let session = self.session(request.metadata())?;
+        let session = self.session(&request).await?;
         let stream = session
             .engine
             .execute_stream(&command.query)
@@ -532,7 +562,7 @@ impl FlightSqlService for CohortFlightSql {
         query: ActionCreatePreparedStatementRequest,
         request: Request<Action>,
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
-        let session = self.session(request.metadata())?;
+        let session = self.session(&request).await?;
         let (schema, params) = session
             .engine
             .describe(&query.query)
@@ -565,7 +595,7 @@ impl FlightSqlService for CohortFlightSql {
         query: CommandPreparedStatementQuery,
         request: Request<PeekableFlightDataStream>,
     ) -> Result<DoPutPreparedStatementResult, Status> {
-        let session = self.session(request.metadata())?;
+        let session = self.session(&request).await?;
         let handle = query.prepared_statement_handle.to_vec();
         session.prepared(&handle)?;
         let params = read_params(request.into_inner()).await?;
@@ -582,7 +612,7 @@ impl FlightSqlService for CohortFlightSql {
         query: CommandPreparedStatementUpdate,
         request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
-        let session = self.session(request.metadata())?;
+        let session = self.session(&request).await?;
         let mut prepared = session.prepared(&query.prepared_statement_handle)?;
         if let Some(params) = read_params(request.into_inner()).await? {
             prepared.params = Some(params);
@@ -600,7 +630,7 @@ impl FlightSqlService for CohortFlightSql {
         query: ActionClosePreparedStatementRequest,
         request: Request<Action>,
     ) -> Result<(), Status> {
-        let session = self.session(request.metadata())?;
+        let session = self.session(&request).await?;
         lock(&session.prepared)?.remove(query.prepared_statement_handle.as_ref());
         Ok(())
     }
@@ -611,7 +641,7 @@ impl FlightSqlService for CohortFlightSql {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let schema = query.into_builder().schema();
-        self.listing(request, &schema, query)
+        self.listing(request, &schema, query).await
     }
 
     async fn do_get_catalogs(
@@ -619,7 +649,7 @@ impl FlightSqlService for CohortFlightSql {
         query: CommandGetCatalogs,
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        let session = self.session(request.metadata())?;
+        let session = self.session(&request).await?;
         let mut builder = query.into_builder();
         for name in session.engine.context().catalog_names() {
             builder.append(name);
@@ -635,7 +665,7 @@ impl FlightSqlService for CohortFlightSql {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let schema = query.clone().into_builder().schema();
-        self.listing(request, &schema, query)
+        self.listing(request, &schema, query).await
     }
 
     async fn do_get_schemas(
@@ -643,7 +673,7 @@ impl FlightSqlService for CohortFlightSql {
         query: CommandGetDbSchemas,
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        let session = self.session(request.metadata())?;
+        let session = self.session(&request).await?;
         let ctx = session.engine.context();
         let mut builder = query.into_builder();
         for catalog_name in ctx.catalog_names() {
@@ -664,7 +694,7 @@ impl FlightSqlService for CohortFlightSql {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let schema = query.clone().into_builder().schema();
-        self.listing(request, &schema, query)
+        self.listing(request, &schema, query).await
     }
 
     async fn do_get_tables(
@@ -672,7 +702,7 @@ impl FlightSqlService for CohortFlightSql {
         query: CommandGetTables,
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        let session = self.session(request.metadata())?;
+        let session = self.session(&request).await?;
         let mut builder = query.into_builder();
         let tables = tables(session.engine.context()).await.map_err(status)?;
         for t in tables {
@@ -702,7 +732,7 @@ impl FlightSqlService for CohortFlightSql {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let schema = query.into_builder().schema();
-        self.listing(request, &schema, query)
+        self.listing(request, &schema, query).await
     }
 
     async fn do_get_table_types(
@@ -710,7 +740,7 @@ impl FlightSqlService for CohortFlightSql {
         query: CommandGetTableTypes,
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        self.session(request.metadata())?;
+        self.session(&request).await?;
         let mut builder = query.into_builder();
         for t in ["LOCAL TEMPORARY", "TABLE", "VIEW"] {
             builder.append(t);
@@ -726,7 +756,7 @@ impl FlightSqlService for CohortFlightSql {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let schema = query.clone().into_builder(&SQL_INFO).schema();
-        self.listing(request, &schema, query)
+        self.listing(request, &schema, query).await
     }
 
     async fn do_get_sql_info(
@@ -734,7 +764,7 @@ impl FlightSqlService for CohortFlightSql {
         query: CommandGetSqlInfo,
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        self.session(request.metadata())?;
+        self.session(&request).await?;
         let batch = query
             .into_builder(&SQL_INFO)
             .build()
@@ -747,7 +777,7 @@ impl FlightSqlService for CohortFlightSql {
         query: CommandGetPrimaryKeys,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.listing(request, &primary_keys_schema(), query)
+        self.listing(request, &primary_keys_schema(), query).await
     }
 
     async fn do_get_primary_keys(
@@ -755,7 +785,7 @@ impl FlightSqlService for CohortFlightSql {
         _query: CommandGetPrimaryKeys,
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        self.no_rows(request, primary_keys_schema())
+        self.no_rows(request, primary_keys_schema()).await
     }
 
     async fn get_flight_info_exported_keys(
@@ -763,7 +793,7 @@ impl FlightSqlService for CohortFlightSql {
         query: CommandGetExportedKeys,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.listing(request, &foreign_keys_schema(), query)
+        self.listing(request, &foreign_keys_schema(), query).await
     }
 
     async fn do_get_exported_keys(
@@ -771,7 +801,7 @@ impl FlightSqlService for CohortFlightSql {
         _query: CommandGetExportedKeys,
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        self.no_rows(request, foreign_keys_schema())
+        self.no_rows(request, foreign_keys_schema()).await
     }
 
     async fn get_flight_info_imported_keys(
@@ -779,7 +809,7 @@ impl FlightSqlService for CohortFlightSql {
         query: CommandGetImportedKeys,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.listing(request, &foreign_keys_schema(), query)
+        self.listing(request, &foreign_keys_schema(), query).await
     }
 
     async fn do_get_imported_keys(
@@ -787,7 +817,7 @@ impl FlightSqlService for CohortFlightSql {
         _query: CommandGetImportedKeys,
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        self.no_rows(request, foreign_keys_schema())
+        self.no_rows(request, foreign_keys_schema()).await
     }
 
     async fn do_get_fallback(
@@ -813,7 +843,7 @@ impl FlightSqlService for CohortFlightSql {
                 action.r#type
             )));
         }
-        let session = self.session(request.metadata())?;
+        let session = self.session(&request).await?;
         let info = CancelFlightInfoRequest::decode(action.body.clone())
             .ok()
             .and_then(|r| r.info)
