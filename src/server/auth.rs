@@ -279,7 +279,11 @@ mod tests {
         for _ in 0..100 {
             logins.check(&basic("ana:s3cret"), None).await.unwrap();
         }
-        assert!(start.elapsed() < Duration::from_secs(1), "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            start.elapsed()
+        );
     }
 
     #[tokio::test]

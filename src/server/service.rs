@@ -244,7 +244,8 @@ impl CohortFlightSql {
         let session = match per_user.get(&login.user) {
             Some(s) if s.login == login => s.clone(),
             _ => {
-                per_user.retain(|_, s| s.last_used.lock().is_ok_and(|t| t.elapsed() < SESSION_IDLE));
+                per_user
+                    .retain(|_, s| s.last_used.lock().is_ok_and(|t| t.elapsed() < SESSION_IDLE));
                 let s = Session::new(self.base.session(), login.clone());
                 per_user.insert(login.user, s.clone());
                 s

@@ -166,7 +166,10 @@ mod tests {
             at += Duration::from_secs(50);
             t.attempt("ana", at);
         }
-        assert_eq!(t.attempt("ana", at + Duration::from_secs(50)).wait, FIRST_WAIT);
+        assert_eq!(
+            t.attempt("ana", at + Duration::from_secs(50)).wait,
+            FIRST_WAIT
+        );
     }
 
     #[test]

@@ -369,17 +369,37 @@ mod tests {
         assert_eq!(users.verify("ana", "hunter2"), None);
         assert_eq!(users.verify("eve", "s3cret"), None);
         assert_eq!(users.verify("bob.k@corp", "hunter2"), Some(Role::Reader));
-        assert!(users.add("ana", Role::Admin, "x").unwrap_err().contains("exists"));
-        assert!(users.add("a b", Role::Admin, "x").unwrap_err().contains("bad user name"));
+        assert!(
+            users
+                .add("ana", Role::Admin, "x")
+                .unwrap_err()
+                .contains("exists")
+        );
+        assert!(
+            users
+                .add("a b", Role::Admin, "x")
+                .unwrap_err()
+                .contains("bad user name")
+        );
         assert!(users.add("a:b", Role::Admin, "x").is_err());
         assert!(users.add("", Role::Admin, "x").is_err());
-        assert!(users.add("carl", Role::Admin, "").unwrap_err().contains("empty"));
+        assert!(
+            users
+                .add("carl", Role::Admin, "")
+                .unwrap_err()
+                .contains("empty")
+        );
         users.set_password("ana", "n3w").unwrap();
         assert_eq!(users.verify("ana", "s3cret"), None);
         assert_eq!(users.verify("ana", "n3w"), Some(Role::Analyst));
         users.remove("ana").unwrap();
         assert_eq!(users.verify("ana", "n3w"), None);
-        assert!(users.remove("ana").unwrap_err().contains("no user named ana"));
+        assert!(
+            users
+                .remove("ana")
+                .unwrap_err()
+                .contains("no user named ana")
+        );
         assert!(users.set_password("ana", "x").is_err());
         let listed: Vec<_> = users.list().collect();
         assert_eq!(listed, [("bob.k@corp", Role::Reader)]);
@@ -398,7 +418,10 @@ mod tests {
         assert_eq!(parsed.verify("bob", "pw"), Some(Role::Reader));
         assert_eq!(parsed.list().count(), 2);
         let saved = parsed.to_text();
-        assert!(saved.ends_with(&format!("\n  # the readers\nbob reader {hash}\n")), "{saved}");
+        assert!(
+            saved.ends_with(&format!("\n  # the readers\nbob reader {hash}\n")),
+            "{saved}"
+        );
         assert!(Users::parse(&format!("bob reader {hash} # x")).is_err());
     }
 
@@ -407,14 +430,20 @@ mod tests {
         let hash = hash("pw").unwrap();
         let cases = [
             ("ana analyst".to_string(), "line 1: expected NAME ROLE"),
-            (format!("# x\nana chief {hash}"), "line 2: unknown role 'chief'"),
+            (
+                format!("# x\nana chief {hash}"),
+                "line 2: unknown role 'chief'",
+            ),
             (format!("a/b reader {hash}"), "line 1: bad user name"),
             ("ana reader plaintext".to_string(), "not an argon2id"),
             (
                 "ana reader $argon2i$v=19$m=16,t=2,p=1$c2FsdHNhbHQ$aGFzaA".to_string(),
                 "not an argon2id",
             ),
-            (format!("ana reader {hash}\nana admin {hash}"), "line 2: user ana appears twice"),
+            (
+                format!("ana reader {hash}\nana admin {hash}"),
+                "line 2: user ana appears twice",
+            ),
         ];
         for (text, message) in cases {
             let e = Users::parse(&text).unwrap_err();
@@ -438,7 +467,10 @@ mod tests {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         }
         let text = std::fs::read_to_string(&path).unwrap();
-        assert!(!text.contains(" pw") && text.contains("$argon2id$"), "{text}");
+        assert!(
+            !text.contains(" pw") && text.contains("$argon2id$"),
+            "{text}"
+        );
         assert_eq!(Users::load(&path).unwrap(), users);
 
         let file = UsersFile::open(&path).unwrap();
@@ -463,6 +495,12 @@ mod tests {
         assert_eq!(now.verify("bob", "pw2"), Some(Role::Reader));
         assert!(!file.reload());
         assert!(UsersFile::open(&path).is_err());
-        assert!(Users::load_or_new(&dir.path().join("none")).unwrap().list().next().is_none());
+        assert!(
+            Users::load_or_new(&dir.path().join("none"))
+                .unwrap()
+                .list()
+                .next()
+                .is_none()
+        );
     }
 }
