@@ -107,7 +107,7 @@ enum Command {
     /// Serve Arrow Flight SQL to BI tools (ADBC, the Flight SQL JDBC driver) until SIGINT or
     /// SIGTERM. The options before `serve` (data files, --demo, --store, --memory-limit)
     /// apply.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage the users file of `serve --users`: who may log in and with which role.
     /// Passwords are stored as argon2id hashes only; a running server picks up changes at
     /// the next login. The options before `users` do not apply.

@@ -15,11 +15,12 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use blake2::Blake2bMac;
 use blake2::digest::Mac;
 use blake2::digest::consts::U32;
+use tokio::sync::Semaphore;
 use tonic::Status;
 
 use super::Role;
 use super::throttle::Throttle;
-use super::users::{Users, UsersFile};
+use super::users::{self, Users, UsersFile};
 
 /// Base64 with or without padding: the Go Flight client (under ADBC) leaves it out.
 const BASE64: GeneralPurpose = GeneralPurpose::new(
@@ -130,6 +131,9 @@ pub struct Logins {
     remembered: Mutex<HashMap<[u8; 32], (Login, u64, Instant)>>,
     /// This process's key of that hash, so its values cannot be computed elsewhere.
     key: [u8; 32],
+    /// Passwords checked at once, at most one a core: each check takes tens of megabytes,
+    /// and a flood of logins must not take all the memory.
+    checking: Arc<Semaphore>,
 }
 
 enum Source {
@@ -152,13 +156,16 @@ impl Logins {
     }
 
     fn new(users: Source) -> Self {
+        users::prepare();
         let mut key = [0u8; 32];
         OsRng.fill_bytes(&mut key);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Self {
             users,
             throttle: Throttle::default(),
             remembered: Mutex::new(HashMap::new()),
             key,
+            checking: Arc::new(Semaphore::new(cores)),
         }
     }
 
@@ -186,10 +193,19 @@ impl Logins {
         if !attempt.wait.is_zero() {
             tokio::time::sleep(attempt.wait).await;
         }
+        let failed = |e: &dyn std::fmt::Display| {
+            Status::internal(format!("checking a password failed: {e}"))
+        };
+        // Held by the check itself, which goes on if the client goes away.
+        let permit = self.checking.clone().acquire_owned().await;
+        let permit = permit.map_err(|e| failed(&e))?;
         let (user, password) = (basic.user.clone(), basic.password.clone());
-        let role = tokio::task::spawn_blocking(move || users.verify(&user, &password))
-            .await
-            .map_err(|e| Status::internal(format!("checking a password failed: {e}")))?;
+        let role = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            users.verify(&user, &password)
+        })
+        .await
+        .map_err(|e| failed(&e))?;
         let Some(role) = role else {
             return Err(Status::unauthenticated("wrong user or password"));
         };
