@@ -8,6 +8,8 @@ mod memory;
 pub mod role;
 mod service;
 mod statement;
+mod throttle;
+pub mod users;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -20,9 +22,10 @@ use arrow_flight::flight_service_server::FlightServiceServer;
 use tokio::sync::Notify;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
-pub use auth::Credentials;
+pub use auth::{Credentials, Login, Logins};
 pub use role::Role;
 pub use service::CohortFlightSql;
+pub use users::{Users, UsersFile};
 
 use crate::Engine;
 
@@ -82,6 +85,15 @@ pub async fn serve(
         .execute("SET datafusion.optimizer.expand_views_at_output = true")
         .await
         .map_err(|e| e.strip_backtrace())?;
+    let users_file = match &options.users {
+        Some(path) => Some(Arc::new(UsersFile::open(path)?)),
+        None => None,
+    };
+    let logins = match (&users_file, options.credentials.clone()) {
+        (Some(file), _) => Some(Logins::file(file.clone())),
+        (None, Some(credentials)) => Some(Logins::one(credentials)?),
+        (None, None) => None,
+    };
     let audit = options
         .audit_log
         .as_deref()
@@ -97,12 +109,16 @@ pub async fn serve(
         .map_err(|e| format!("cannot start the query threads: {e}"))?;
     let service = CohortFlightSql::new(
         engine,
-        options.credentials.clone(),
+        logins,
         options.limits.clone(),
         audit,
         queries.handle().clone(),
     )?;
+    let rereading = users_file.map(reread_on_hangup).transpose()?;
     let result = listen(service, &options, shutdown).await;
+    if let Some(task) = rereading {
+        task.abort();
+    }
     // Work a cancelled query left behind must not hold up the exit.
     queries.shutdown_background();
     result
@@ -143,4 +159,23 @@ async fn listen(
         Ok(result) => result.map_err(failed),
         Err(_) => Ok(()),
     }
+}
+
+/// Re-reads the users file at each SIGHUP (it is also re-read when it changes).
+fn reread_on_hangup(file: Arc<UsersFile>) -> Result<tokio::task::JoinHandle<()>, String> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hangup =
+            signal(SignalKind::hangup()).map_err(|e| format!("cannot catch SIGHUP: {e}"))?;
+        Ok(tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                if file.reload() {
+                    eprintln!("cohort: re-read the users file {}", file.path().display());
+                }
+            }
+        }))
+    }
+    #[cfg(not(unix))]
+    Ok(tokio::spawn(async move { drop(file) }))
 }

@@ -42,8 +42,8 @@ use tonic::metadata::MetadataMap;
 use tonic::{Code, Request, Response, Status, Streaming};
 
 use super::Limits;
-use super::audit::{AuditLog, Event};
-use super::auth::Credentials;
+use super::audit::{AuditLog, Entry, Event};
+use super::auth::{Basic, Login, Logins};
 use super::memory::SessionMemory;
 use super::statement::{Statement, StatementTimeout};
 use crate::Engine;
@@ -62,12 +62,11 @@ const CANCEL_FLIGHT_INFO: &str = "CancelFlightInfo";
 /// many per session; the oldest go first.
 const PENDING_RESULTS: usize = 64;
 
-/// One client's session: its engine (settings, temporary views), its results not yet
-/// fetched, the ones being sent (to cancel them), and its prepared statements.
+/// One client's session: who logged in, its engine (settings, temporary views), its results
+/// not yet fetched, the ones being sent (to cancel them), and its prepared statements.
 struct Session {
+    pub(crate) login: Login,
     engine: Engine,
-    /// Who logged in: the name audit lines record.
-    user: String,
     /// When the client last used it: sessions idle for [`SESSION_IDLE`] are let go.
     last_used: Mutex<Instant>,
     pending: Mutex<Vec<(Vec<u8>, SendableRecordBatchStream)>>,
@@ -83,10 +82,10 @@ struct Prepared {
 }
 
 impl Session {
-    fn new(engine: Engine, user: &str) -> Arc<Self> {
+    fn new(engine: Engine, login: Login) -> Arc<Self> {
         Arc::new(Self {
+            login,
             engine,
-            user: user.to_string(),
             last_used: Mutex::new(Instant::now()),
             pending: Mutex::new(Vec::new()),
             sending: Mutex::new(HashMap::new()),
@@ -190,36 +189,38 @@ fn lock<T>(m: &Mutex<T>) -> Result<std::sync::MutexGuard<'_, T>, Status> {
 /// token, what each may use, and where statements are recorded.
 pub struct CohortFlightSql {
     base: Engine,
-    credentials: Option<Credentials>,
+    /// `None` serves without a login.
+    logins: Option<Logins>,
     limits: Limits,
     audit: Option<Arc<AuditLog>>,
     /// Where statements run.
     runtime: Handle,
     sessions: Mutex<HashMap<String, Arc<Session>>>,
-    /// The session of calls without a token (when there are no credentials) and of calls
-    /// that carry the user and password themselves.
+    /// The sessions of clients that send their user and password with every call, one per
+    /// user so that each keeps its role.
+    per_user: Mutex<HashMap<String, Arc<Session>>>,
+    /// The session of calls without a token when the server has no logins.
     anonymous: Arc<Session>,
 }
 
 impl CohortFlightSql {
     pub fn new(
         base: Engine,
-        credentials: Option<Credentials>,
+        logins: Option<Logins>,
         limits: Limits,
         audit: Option<AuditLog>,
         runtime: Handle,
     ) -> Result<Self, String> {
-        let user = credentials
-            .as_ref()
-            .map_or("anonymous", |c| c.user.as_str());
-        let anonymous = open_session(&base, &limits, user).map_err(|e| e.message().to_string())?;
+        let anonymous = open_session(&base, &limits, Login::anonymous())
+            .map_err(|e| e.message().to_string())?;
         Ok(Self {
             base,
-            credentials,
+            logins,
             limits,
             audit: audit.map(Arc::new),
             runtime,
             sessions: Mutex::new(HashMap::new()),
+            per_user: Mutex::new(HashMap::new()),
             anonymous,
         })
     }
@@ -236,24 +237,47 @@ impl CohortFlightSql {
             self.runtime.clone(),
             self.audit.clone(),
             event,
-            &session.user,
+            &session.login.user,
             peer,
             sql,
             self.limits.statement_timeout,
         )
     }
 
+    /// Checks a login, by handshake or by the user and password a call carries: every
+    /// login attempt passes here, with its `authorization` header and the client's
+    /// address. Without logins, everyone is [`Login::anonymous`].
+    async fn login(&self, header: Option<&str>, peer: Option<SocketAddr>) -> Result<Login, Status> {
+        let Some(logins) = &self.logins else {
+            return Ok(Login::anonymous());
+        };
+        let started = Instant::now();
+        let basic = Basic::parse(header);
+        let result = match &basic {
+            Ok(basic) => logins.check(basic, peer).await,
+            Err(e) => Err(e.clone()),
+        };
+        if let Some(audit) = &self.audit {
+            audit.record(&Entry {
+                event: Event::Login,
+                user: basic.as_ref().map_or("", |b| b.user.as_str()),
+                peer,
+                statement: None,
+                outcome: result.as_ref().map(|_| None),
+                elapsed: started.elapsed(),
+            });
+        }
+        result
+    }
+
     /// The caller's session, from its bearer token. Clients that send the user and
     /// password with every call instead (a preset `Basic` header, no handshake) share one
-    /// session.
-    fn session(&self, metadata: &MetadataMap) -> Result<Arc<Session>, Status> {
-        let header = metadata.get("authorization").and_then(|v| v.to_str().ok());
-        if let (Some(credentials), Some(basic)) = (
-            &self.credentials,
-            header.filter(|h| h.starts_with("Basic ")),
-        ) {
-            credentials.check_basic(basic)?;
-            return Ok(self.anonymous.clone());
+    /// session per user.
+    async fn session<T>(&self, request: &Request<T>) -> Result<Arc<Session>, Status> {
+        let header = authorization(request.metadata());
+        if self.logins.is_some() && header.is_some_and(|h| h.starts_with("Basic ")) {
+            let login = self.login(header, request.remote_addr()).await?;
+            return self.per_user_session(login);
         }
         let token = header
             .and_then(|v| v.strip_prefix("Bearer "))
@@ -266,48 +290,69 @@ impl CohortFlightSql {
                 *lock(&session.last_used)? = Instant::now();
                 Ok(session)
             }
-            None if self.credentials.is_none() => Ok(self.anonymous.clone()),
+            None if self.logins.is_none() => Ok(self.anonymous.clone()),
             None => Err(Status::unauthenticated(
                 "log in first: this server needs a user and password",
             )),
         }
     }
+
+    /// The session `login`'s calls share; a new one when the user's role changed.
+    fn per_user_session(&self, login: Login) -> Result<Arc<Session>, Status> {
+        let mut per_user = lock(&self.per_user)?;
+        let session = match per_user.get(&login.user) {
+            Some(s) if s.login == login => s.clone(),
+            _ => {
+                per_user
+                    .retain(|_, s| s.last_used.lock().is_ok_and(|t| t.elapsed() < SESSION_IDLE));
+                let s = open_session(&self.base, &self.limits, login.clone())?;
+                per_user.insert(login.user, s.clone());
+                s
+            }
+        };
+        *lock(&session.last_used)? = Instant::now();
+        Ok(session)
+    }
+}
+
+fn authorization(metadata: &MetadataMap) -> Option<&str> {
+    metadata.get("authorization").and_then(|v| v.to_str().ok())
 }
 
 impl CohortFlightSql {
     /// The FlightInfo of a catalog listing: its schema, and the command itself as the
     /// ticket.
-    fn listing(
+    async fn listing(
         &self,
         request: Request<FlightDescriptor>,
         schema: &Schema,
         command: impl ProstMessageExt,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.session(request.metadata())?;
+        self.session(&request).await?;
         info(schema, request.into_inner(), command)
     }
 
     /// A listing with no rows: cohort's tables have no primary or foreign keys.
-    fn no_rows(
+    async fn no_rows(
         &self,
         request: Request<Ticket>,
         schema: Schema,
     ) -> Result<Response<DoGetStream>, Status> {
-        self.session(request.metadata())?;
+        self.session(&request).await?;
         Ok(Response::new(batch_stream(RecordBatch::new_empty(
             Arc::new(schema),
         ))))
     }
 }
 
-/// A new session over `base` for `user`, its queries held to the session memory limit.
-fn open_session(base: &Engine, limits: &Limits, user: &str) -> Result<Arc<Session>, Status> {
+/// A new session over `base` for `login`, its queries held to the session memory limit.
+fn open_session(base: &Engine, limits: &Limits, login: Login) -> Result<Arc<Session>, Status> {
     let limit = limits.session_memory_limit;
     let engine = base
         .session()
         .with_memory_pool(|shared| Arc::new(SessionMemory::new(shared, limit)))
         .map_err(status)?;
-    Ok(Session::new(engine, user))
+    Ok(Session::new(engine, login))
 }
 
 /// A DataFusion error as the gRPC status a client can act on, chosen by its kind.
@@ -515,20 +560,11 @@ impl FlightSqlService for CohortFlightSql {
         Response<Pin<Box<dyn Stream<Item = Result<HandshakeResponse, Status>> + Send>>>,
         Status,
     > {
-        if let Some(credentials) = &self.credentials {
-            let header = request
-                .metadata()
-                .get("authorization")
-                .and_then(|v| v.to_str().ok())
-                .ok_or_else(|| Status::unauthenticated("log in with a user and password"))?;
-            credentials.check_basic(header)?;
-        }
+        let login = self
+            .login(authorization(request.metadata()), request.remote_addr())
+            .await?;
         let token = uuid::Uuid::new_v4().simple().to_string();
-        let user = self
-            .credentials
-            .as_ref()
-            .map_or("anonymous", |c| c.user.as_str());
-        let session = open_session(&self.base, &self.limits, user)?;
+        let session = open_session(&self.base, &self.limits, login)?;
         {
             let mut sessions = lock(&self.sessions)?;
             // Logins are when idle sessions (and their open statements) are let go.
@@ -561,7 +597,7 @@ impl FlightSqlService for CohortFlightSql {
         query: CommandStatementQuery,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let session = self.session(request.metadata())?;
+        let session = self.session(&request).await?;
         let statement = self.statement(
             &session,
             Event::Statement,
@@ -578,7 +614,7 @@ impl FlightSqlService for CohortFlightSql {
         query: CommandPreparedStatementQuery,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let session = self.session(request.metadata())?;
+        let session = self.session(&request).await?;
         let prepared = session.prepared(&query.prepared_statement_handle)?;
         let statement = self.statement(
             &session,
@@ -601,7 +637,7 @@ impl FlightSqlService for CohortFlightSql {
         ticket: TicketStatementQuery,
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        let session = self.session(request.metadata())?;
+        let session = self.session(&request).await?;
         let stream = session.send(&ticket.statement_handle)?;
         Ok(Response::new(flight_stream(stream.schema(), stream)))
     }
@@ -611,7 +647,7 @@ impl FlightSqlService for CohortFlightSql {
         command: CommandStatementUpdate,
         request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
-        let session = self.session(request.metadata())?;
+        let session = self.session(&request).await?;
         let statement = self.statement(
             &session,
             Event::Statement,
@@ -630,7 +666,7 @@ impl FlightSqlService for CohortFlightSql {
         query: ActionCreatePreparedStatementRequest,
         request: Request<Action>,
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
-        let session = self.session(request.metadata())?;
+        let session = self.session(&request).await?;
         let statement = self.statement(
             &session,
             Event::Prepare,
@@ -669,7 +705,7 @@ impl FlightSqlService for CohortFlightSql {
         query: CommandPreparedStatementQuery,
         request: Request<PeekableFlightDataStream>,
     ) -> Result<DoPutPreparedStatementResult, Status> {
-        let session = self.session(request.metadata())?;
+        let session = self.session(&request).await?;
         let handle = query.prepared_statement_handle.to_vec();
         session.prepared(&handle)?;
         let params = read_params(request.into_inner()).await?;
@@ -686,7 +722,7 @@ impl FlightSqlService for CohortFlightSql {
         query: CommandPreparedStatementUpdate,
         request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
-        let session = self.session(request.metadata())?;
+        let session = self.session(&request).await?;
         let mut prepared = session.prepared(&query.prepared_statement_handle)?;
         let peer = request.remote_addr();
         if let Some(params) = read_params(request.into_inner()).await? {
@@ -705,7 +741,7 @@ impl FlightSqlService for CohortFlightSql {
         query: ActionClosePreparedStatementRequest,
         request: Request<Action>,
     ) -> Result<(), Status> {
-        let session = self.session(request.metadata())?;
+        let session = self.session(&request).await?;
         lock(&session.prepared)?.remove(query.prepared_statement_handle.as_ref());
         Ok(())
     }
@@ -716,7 +752,7 @@ impl FlightSqlService for CohortFlightSql {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let schema = query.into_builder().schema();
-        self.listing(request, &schema, query)
+        self.listing(request, &schema, query).await
     }
 
     async fn do_get_catalogs(
@@ -724,7 +760,7 @@ impl FlightSqlService for CohortFlightSql {
         query: CommandGetCatalogs,
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        let session = self.session(request.metadata())?;
+        let session = self.session(&request).await?;
         let mut builder = query.into_builder();
         for name in session.engine.context().catalog_names() {
             builder.append(name);
@@ -740,7 +776,7 @@ impl FlightSqlService for CohortFlightSql {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let schema = query.clone().into_builder().schema();
-        self.listing(request, &schema, query)
+        self.listing(request, &schema, query).await
     }
 
     async fn do_get_schemas(
@@ -748,7 +784,7 @@ impl FlightSqlService for CohortFlightSql {
         query: CommandGetDbSchemas,
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        let session = self.session(request.metadata())?;
+        let session = self.session(&request).await?;
         let ctx = session.engine.context();
         let mut builder = query.into_builder();
         for catalog_name in ctx.catalog_names() {
@@ -769,7 +805,7 @@ impl FlightSqlService for CohortFlightSql {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let schema = query.clone().into_builder().schema();
-        self.listing(request, &schema, query)
+        self.listing(request, &schema, query).await
     }
 
     async fn do_get_tables(
@@ -777,7 +813,7 @@ impl FlightSqlService for CohortFlightSql {
         query: CommandGetTables,
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        let session = self.session(request.metadata())?;
+        let session = self.session(&request).await?;
         let mut builder = query.into_builder();
         let tables = tables(session.engine.context()).await.map_err(status)?;
         for t in tables {
@@ -807,7 +843,7 @@ impl FlightSqlService for CohortFlightSql {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let schema = query.into_builder().schema();
-        self.listing(request, &schema, query)
+        self.listing(request, &schema, query).await
     }
 
     async fn do_get_table_types(
@@ -815,7 +851,7 @@ impl FlightSqlService for CohortFlightSql {
         query: CommandGetTableTypes,
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        self.session(request.metadata())?;
+        self.session(&request).await?;
         let mut builder = query.into_builder();
         for t in ["LOCAL TEMPORARY", "TABLE", "VIEW"] {
             builder.append(t);
@@ -831,7 +867,7 @@ impl FlightSqlService for CohortFlightSql {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let schema = query.clone().into_builder(&SQL_INFO).schema();
-        self.listing(request, &schema, query)
+        self.listing(request, &schema, query).await
     }
 
     async fn do_get_sql_info(
@@ -839,7 +875,7 @@ impl FlightSqlService for CohortFlightSql {
         query: CommandGetSqlInfo,
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        self.session(request.metadata())?;
+        self.session(&request).await?;
         let batch = query
             .into_builder(&SQL_INFO)
             .build()
@@ -852,7 +888,7 @@ impl FlightSqlService for CohortFlightSql {
         query: CommandGetPrimaryKeys,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.listing(request, &primary_keys_schema(), query)
+        self.listing(request, &primary_keys_schema(), query).await
     }
 
     async fn do_get_primary_keys(
@@ -860,7 +896,7 @@ impl FlightSqlService for CohortFlightSql {
         _query: CommandGetPrimaryKeys,
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        self.no_rows(request, primary_keys_schema())
+        self.no_rows(request, primary_keys_schema()).await
     }
 
     async fn get_flight_info_exported_keys(
@@ -868,7 +904,7 @@ impl FlightSqlService for CohortFlightSql {
         query: CommandGetExportedKeys,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.listing(request, &foreign_keys_schema(), query)
+        self.listing(request, &foreign_keys_schema(), query).await
     }
 
     async fn do_get_exported_keys(
@@ -876,7 +912,7 @@ impl FlightSqlService for CohortFlightSql {
         _query: CommandGetExportedKeys,
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        self.no_rows(request, foreign_keys_schema())
+        self.no_rows(request, foreign_keys_schema()).await
     }
 
     async fn get_flight_info_imported_keys(
@@ -884,7 +920,7 @@ impl FlightSqlService for CohortFlightSql {
         query: CommandGetImportedKeys,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.listing(request, &foreign_keys_schema(), query)
+        self.listing(request, &foreign_keys_schema(), query).await
     }
 
     async fn do_get_imported_keys(
@@ -892,7 +928,7 @@ impl FlightSqlService for CohortFlightSql {
         _query: CommandGetImportedKeys,
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        self.no_rows(request, foreign_keys_schema())
+        self.no_rows(request, foreign_keys_schema()).await
     }
 
     async fn do_get_fallback(
@@ -918,7 +954,7 @@ impl FlightSqlService for CohortFlightSql {
                 action.r#type
             )));
         }
-        let session = self.session(request.metadata())?;
+        let session = self.session(&request).await?;
         let info = CancelFlightInfoRequest::decode(action.body.clone())
             .ok()
             .and_then(|r| r.info)

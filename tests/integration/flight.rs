@@ -15,6 +15,8 @@ use futures::TryStreamExt;
 use std::sync::Arc;
 use tonic::transport::{Channel, Endpoint};
 
+use cohort::server::{Role, Users};
+
 use crate::common::{cohort_binary, root};
 
 const PASSWORD: &str = "correct horse";
@@ -39,6 +41,11 @@ impl Server {
 
     /// The server with more `serve` options.
     fn start_with(options: &[&str]) -> Server {
+        let login = ["--user", "ana", "--password-env", "COHORT_TEST_PASSWORD"];
+        Self::launch(&[&login, options].concat())
+    }
+
+    fn launch(options: &[&str]) -> Server {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -49,7 +56,6 @@ impl Server {
             .args(["--demo", "--demo-scale", "0.1", "--store"])
             .arg(store.path())
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .args(["--user", "ana", "--password-env", "COHORT_TEST_PASSWORD"])
             .args(options)
             .env("COHORT_TEST_PASSWORD", PASSWORD)
             .stdin(Stdio::null())
@@ -271,18 +277,13 @@ async fn flight_sql_end_to_end() {
 
     // A client that sends the user and password with every call, without a handshake.
     let mut preset = server.client().await;
-    let basic = |password: &str| {
-        use base64::Engine as _;
-        let encoded = base64::engine::general_purpose::STANDARD.encode(format!("ana:{password}"));
-        format!("Basic {encoded}")
-    };
-    preset.set_header("authorization", basic(PASSWORD));
+    preset.set_header("authorization", basic("ana", PASSWORD));
     let batches = query(&mut preset, "SELECT count(*) FROM customers").await;
     assert_eq!(
         batches[0].column(0).as_primitive::<Int64Type>().value(0),
         1000
     );
-    preset.set_header("authorization", basic("wrong"));
+    preset.set_header("authorization", basic("ana", "wrong"));
     let e = error(&mut preset, "SELECT 1").await;
     assert!(e.contains(UNAUTHENTICATED), "{e}");
 
@@ -339,6 +340,78 @@ async fn flight_sql_end_to_end() {
     assert!(status.success(), "{status:?}");
     assert!(stopping.elapsed() < Duration::from_secs(15));
     drop(client);
+}
+
+/// `authorization` header of a client that sends its user and password with every call.
+fn basic(user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Basic {encoded}")
+}
+
+#[tokio::test]
+async fn users_file_logins_reloads_and_throttling() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("users");
+    let mut users = Users::default();
+    users.add("ana", Role::Admin, "ana's").unwrap();
+    users.add("bob", Role::Reader, "bob's").unwrap();
+    users.save(&path).unwrap();
+    let server = Server::launch(&["--users", path.to_str().unwrap()]);
+    // A client logged in by handshake, or the error.
+    let login = async |user: &str, password: &str| {
+        let mut client = server.client().await;
+        match client.handshake(user, password).await {
+            Ok(_) => Ok(client),
+            Err(e) => Err(e.to_string()),
+        }
+    };
+
+    let mut ana = login("ana", "ana's").await.unwrap();
+    assert_eq!(query(&mut ana, "SELECT 1").await[0].num_rows(), 1);
+    let mut bob = server.client().await;
+    bob.set_header("authorization", basic("bob", "bob's"));
+    assert_eq!(query(&mut bob, "SELECT 1").await[0].num_rows(), 1);
+    let e = login("bob", "ana's").await.unwrap_err();
+    assert!(e.contains("wrong user or password"), "{e}");
+
+    // Five failed logins for one name, then that name's attempts wait; others do not.
+    for _ in 0..4 {
+        assert!(login("carl", "guess").await.is_err());
+    }
+    assert!(login("carl", "guess").await.is_err());
+    let mut carl = server.client().await;
+    carl.set_header("authorization", basic("carl", "guess"));
+    let start = Instant::now();
+    assert!(carl.execute("SELECT 1".to_string(), None).await.is_err());
+    assert!(
+        start.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        start.elapsed()
+    );
+    login("ana", "ana's").await.unwrap();
+
+    // Users removed from the file cannot log in any more; sessions already open go on.
+    users.remove("bob").unwrap();
+    users.save(&path).unwrap();
+    let e = error(&mut bob, "SELECT 1").await;
+    assert!(e.contains("wrong user or password"), "{e}");
+    let e = login("bob", "bob's").await.unwrap_err();
+    assert!(e.contains("wrong user or password"), "{e}");
+    assert_eq!(query(&mut ana, "SELECT 1").await[0].num_rows(), 1);
+
+    // A broken file keeps the users read before; SIGHUP re-reads it and serving goes on.
+    std::fs::write(&path, "ana chief\n").unwrap();
+    login("ana", "ana's").await.unwrap();
+    users.set_password("ana", "new").unwrap();
+    users.save(&path).unwrap();
+    let pid = server.child.id().to_string();
+    let hup = Command::new("kill").args(["-HUP", &pid]).status().unwrap();
+    assert!(hup.success());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(login("ana", "ana's").await.is_err());
+    let mut ana = login("ana", "new").await.unwrap();
+    assert_eq!(query(&mut ana, "SELECT 1").await[0].num_rows(), 1);
 }
 
 /// A Python with the client libraries BI tools and notebooks use (from pip): the ADBC Flight
@@ -450,6 +523,7 @@ async fn statement_timeout_session_limits_and_audit_log() {
         audit.to_str().unwrap(),
     ]);
     let mut client = server.client().await;
+    assert!(client.handshake("ana", "guess").await.is_err());
     client.handshake("ana", PASSWORD).await.unwrap();
 
     // A runaway query is stopped at the timeout, and the server goes on serving.
@@ -497,12 +571,23 @@ async fn statement_timeout_session_limits_and_audit_log() {
         "{e}"
     );
 
-    // One audit line per statement: who, from where, what, how it ended, rows, seconds.
-    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&audit)
-        .unwrap()
+    // One audit line per login attempt and per statement: who, from where, what, how it
+    // ended, rows, seconds; never a password.
+    let text = std::fs::read_to_string(&audit).unwrap();
+    assert!(!text.contains(PASSWORD) && !text.contains("guess"), "{text}");
+    let lines: Vec<serde_json::Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
+    let logins: Vec<_> = lines
+        .iter()
+        .filter(|l| l["event"] == "login")
+        .map(|l| (l["user"].as_str().unwrap(), l["outcome"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        logins,
+        [("ana", "failed"), ("ana", "ok"), ("ana", "ok"), ("ana", "ok")]
+    );
     let statements: Vec<_> = lines.iter().filter(|l| l["event"] == "statement").collect();
     let outcomes: Vec<_> = statements
         .iter()
