@@ -2,6 +2,7 @@
 //! shell and scripts, so every statement (CREATE MODEL, PREDICT, ...) works there as it
 //! does at the prompt.
 
+pub mod access;
 pub mod auth;
 pub mod role;
 mod service;
@@ -17,6 +18,7 @@ use arrow_flight::flight_service_server::FlightServiceServer;
 use tokio::sync::Notify;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
+pub use access::{Access, AllowedFiles};
 pub use auth::Credentials;
 pub use role::Role;
 pub use service::CohortFlightSql;
@@ -74,12 +76,13 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), String> {
     options.check()?;
+    let files = Arc::new(AllowedFiles::new(&options.allow_files)?);
     // BI drivers reject Utf8View and BinaryView: plans end with the plain types.
     engine
         .execute("SET datafusion.optimizer.expand_views_at_output = true")
         .await
         .map_err(|e| e.strip_backtrace())?;
-    let service = CohortFlightSql::new(engine, options.credentials);
+    let service = CohortFlightSql::new(engine, options.credentials, files);
     let mut server = Server::builder();
     if let Some((cert, key)) = &options.tls {
         let read =

@@ -40,6 +40,7 @@ use tonic::metadata::MetadataMap;
 use tonic::{Code, Request, Response, Status, Streaming};
 
 use super::auth::Credentials;
+use super::{Access, AllowedFiles, Role};
 use crate::Engine;
 use crate::engine::catalog::tables;
 
@@ -56,9 +57,11 @@ const CANCEL_FLIGHT_INFO: &str = "CancelFlightInfo";
 /// many per session; the oldest go first.
 const PENDING_RESULTS: usize = 64;
 
-/// One client's session: its engine (settings, temporary views), its results not yet
-/// fetched, the ones being sent (to cancel them), and its prepared statements.
+/// One client's session: what its user may do, its engine (settings, temporary views),
+/// its results not yet fetched, the ones being sent (to cancel them), and its prepared
+/// statements.
 struct Session {
+    access: Access,
     engine: Engine,
     /// When the client last used it: sessions idle for [`SESSION_IDLE`] are let go.
     last_used: Mutex<Instant>,
@@ -75,9 +78,11 @@ struct Prepared {
 }
 
 impl Session {
-    fn new(engine: Engine) -> Arc<Self> {
+    /// A session of `base` for a user with `access`.
+    fn new(base: &Engine, access: Access) -> Arc<Self> {
         Arc::new(Self {
-            engine,
+            engine: base.session_for(&access),
+            access,
             last_used: Mutex::new(Instant::now()),
             pending: Mutex::new(Vec::new()),
             sending: Mutex::new(HashMap::new()),
@@ -158,6 +163,11 @@ impl Session {
         })
     }
 
+    /// Refuses a statement the session's user may not run, before anything of it runs.
+    fn check(&self, sql: &str) -> Result<(), Status> {
+        self.access.check(&self.engine, sql)
+    }
+
     fn prepared(&self, handle: &[u8]) -> Result<Prepared, Status> {
         lock(&self.prepared)?
             .get(handle)
@@ -176,6 +186,8 @@ fn lock<T>(m: &Mutex<T>) -> Result<std::sync::MutexGuard<'_, T>, Status> {
 pub struct CohortFlightSql {
     base: Engine,
     credentials: Option<Credentials>,
+    /// The folders whose files admins may use.
+    files: Arc<AllowedFiles>,
     sessions: Mutex<HashMap<String, Arc<Session>>>,
     /// The session of calls without a token (when there are no credentials) and of calls
     /// that carry the user and password themselves.
@@ -183,11 +195,12 @@ pub struct CohortFlightSql {
 }
 
 impl CohortFlightSql {
-    pub fn new(base: Engine, credentials: Option<Credentials>) -> Self {
-        let anonymous = Session::new(base.session());
+    pub fn new(base: Engine, credentials: Option<Credentials>, files: Arc<AllowedFiles>) -> Self {
+        let anonymous = Session::new(&base, Access::new(Role::Analyst, files.clone()));
         Self {
             base,
             credentials,
+            files,
             sessions: Mutex::new(HashMap::new()),
             anonymous,
         }
@@ -465,7 +478,8 @@ impl FlightSqlService for CohortFlightSql {
             let mut sessions = lock(&self.sessions)?;
             // Logins are when idle sessions (and their open statements) are let go.
             sessions.retain(|_, s| s.last_used.lock().is_ok_and(|t| t.elapsed() < SESSION_IDLE));
-            sessions.insert(token.clone(), Session::new(self.base.session()));
+            let access = Access::new(Role::Analyst, self.files.clone());
+            sessions.insert(token.clone(), Session::new(&self.base, access));
         }
         let reply = HandshakeResponse {
             protocol_version: 0,
@@ -486,6 +500,7 @@ impl FlightSqlService for CohortFlightSql {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let session = self.session(request.metadata())?;
+        session.check(&query.query)?;
         session
             .start(&query.query, None, request.into_inner())
             .await
@@ -498,6 +513,7 @@ impl FlightSqlService for CohortFlightSql {
     ) -> Result<Response<FlightInfo>, Status> {
         let session = self.session(request.metadata())?;
         let prepared = session.prepared(&query.prepared_statement_handle)?;
+        session.check(&prepared.sql)?;
         session
             .start(&prepared.sql, prepared.params, request.into_inner())
             .await
@@ -519,6 +535,7 @@ impl FlightSqlService for CohortFlightSql {
         request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
         let session = self.session(request.metadata())?;
+        session.check(&command.query)?;
         let stream = session
             .engine
             .execute_stream(&command.query)
@@ -533,6 +550,7 @@ impl FlightSqlService for CohortFlightSql {
         request: Request<Action>,
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
         let session = self.session(request.metadata())?;
+        session.check(&query.query)?;
         let (schema, params) = session
             .engine
             .describe(&query.query)
@@ -587,6 +605,7 @@ impl FlightSqlService for CohortFlightSql {
         if let Some(params) = read_params(request.into_inner()).await? {
             prepared.params = Some(params);
         }
+        session.check(&prepared.sql)?;
         let stream = session
             .engine
             .execute_with(&prepared.sql, prepared.params)
