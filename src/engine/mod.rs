@@ -230,13 +230,16 @@ impl Engine {
     /// (`predict('m', customers)`) made visible to DataFusion's table resolution and `?`
     /// placeholders numbered.
     pub(crate) fn parse_sql(&self, sql: &str) -> Result<DFStatement> {
-        parse_in(&self.ctx.state(), sql)
+        parse_in(&self.ctx.state_ref().read(), sql)
     }
 
     /// Every table and view a parsed statement names (not its CTEs), as planning looks
     /// them up.
     pub(crate) fn table_references(&self, statement: &DFStatement) -> Result<Vec<TableReference>> {
-        self.ctx.state().resolve_table_references(statement)
+        self.ctx
+            .state_ref()
+            .read()
+            .resolve_table_references(statement)
     }
 
     /// Plans ordinary SQL (see [`Engine::parse_sql`]).

@@ -56,8 +56,10 @@ pub struct Limits {
 }
 
 impl ServeOptions {
-    /// Refuses to serve without a login anywhere but on loopback.
+    /// Refuses to serve without a login anywhere but on loopback, or with an allowed
+    /// folder that is not one.
     pub fn check(&self) -> Result<(), String> {
+        AllowedFiles::new(&self.allow_files)?;
         if self.credentials.is_none() && self.users.is_none() && !self.listen.ip().is_loopback() {
             return Err(format!(
                 "{} is reachable from other machines: give --users FILE, or --user and \

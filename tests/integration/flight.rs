@@ -23,6 +23,8 @@ const PASSWORD: &str = "correct horse";
 const UNAUTHENTICATED: &str = "does not have valid authentication credentials";
 const NOT_FOUND: &str = "Some requested entity was not found";
 const INVALID_ARGUMENT: &str = "Client specified an invalid argument";
+const PERMISSION_DENIED: &str =
+    "The caller does not have permission to execute the specified operation";
 
 struct Server {
     child: Child,
@@ -301,10 +303,10 @@ async fn flight_sql_end_to_end() {
     assert_eq!(mine[0].column(0).as_string::<i32>().value(0), "123");
     assert_eq!(theirs[0].column(0).as_string::<i32>().value(0), "8192");
 
-    // A view is the client's own; a table is everyone's.
+    // An analyst's views and tables are its session's own.
     for sql in [
         "CREATE VIEW premium AS SELECT * FROM customers WHERE plan = 'premium'",
-        "CREATE TABLE shared_plans AS SELECT DISTINCT plan FROM customers",
+        "CREATE TABLE my_plans AS SELECT DISTINCT plan FROM customers",
     ] {
         client.execute_update(sql.to_string(), None).await.unwrap();
     }
@@ -312,8 +314,10 @@ async fn flight_sql_end_to_end() {
     assert!(mine[0].column(0).as_primitive::<Int64Type>().value(0) > 0);
     let e = error(&mut other, "SELECT count(*) FROM premium").await;
     assert!(e.contains(NOT_FOUND) && e.contains("premium"), "{e}");
-    let plans = query(&mut other, "SELECT count(*) FROM shared_plans").await;
+    let plans = query(&mut client, "SELECT count(*) FROM my_plans").await;
     assert_eq!(plans[0].column(0).as_primitive::<Int64Type>().value(0), 3);
+    let e = error(&mut other, "SELECT count(*) FROM my_plans").await;
+    assert!(e.contains(NOT_FOUND) && e.contains("my_plans"), "{e}");
     client
         .execute_update("DROP VIEW premium".to_string(), None)
         .await
@@ -337,6 +341,101 @@ async fn flight_sql_end_to_end() {
     assert!(status.success(), "{status:?}");
     assert!(stopping.elapsed() < Duration::from_secs(15));
     drop(client);
+}
+
+#[tokio::test]
+async fn server_files_stay_confined() {
+    let folder = tempfile::tempdir().unwrap();
+    let allowed = folder.path().join("allowed");
+    std::fs::create_dir(&allowed).unwrap();
+    std::fs::write(allowed.join("data.csv"), "a\n1\n").unwrap();
+    let server = Server::start_with(&["--allow-files", allowed.to_str().unwrap()]);
+    let mut client = server.client().await;
+    client.handshake("ana", PASSWORD).await.unwrap();
+    let outside = folder.path().join("outside.csv");
+    let escape = allowed.join("../escape.csv");
+    let inside = allowed.join("copy.csv");
+    let allowed = allowed.display();
+    // Every client is an analyst for now: the server's files are the admins'.
+    for (sql, says) in [
+        (
+            "CREATE EXTERNAL TABLE pw STORED AS CSV LOCATION '/etc/passwd'".to_string(),
+            "reading '/etc/passwd' is refused: role analyst may not use the server's files",
+        ),
+        (
+            "SELECT * FROM '/etc/passwd'".to_string(),
+            "reading '/etc/passwd' is refused",
+        ),
+        (
+            format!("SELECT * FROM '{allowed}/data.csv'"),
+            "only for admins",
+        ),
+        (
+            format!("COPY (SELECT 1 AS a) TO '{}'", outside.display()),
+            "writing",
+        ),
+        (
+            format!("COPY (SELECT 1 AS a) TO '{}'", escape.display()),
+            "--allow-files",
+        ),
+        (
+            format!("COPY customers TO '{}'", inside.display()),
+            "role analyst may not use the server's files",
+        ),
+        (
+            "SET datafusion.runtime.memory_limit = '1T'".to_string(),
+            "role analyst may not change datafusion.runtime.memory_limit",
+        ),
+    ] {
+        let e = error(&mut client, &sql).await;
+        assert!(
+            e.contains(PERMISSION_DENIED) && e.contains(says),
+            "{sql}: {e}"
+        );
+        let e = client
+            .execute_update(sql.clone(), None)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(PERMISSION_DENIED), "{sql}: {e}");
+        let e = client
+            .prepare(sql.clone(), None)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(PERMISSION_DENIED), "{sql}: {e}");
+    }
+    for target in [outside, escape, inside] {
+        assert!(!target.exists(), "{} was created", target.display());
+    }
+    // Dropping a shared table needs an admin.
+    let e = error(&mut client, "DROP TABLE customers").await;
+    assert!(
+        e.contains(PERMISSION_DENIED) && e.contains("role analyst may not drop customers"),
+        "{e}"
+    );
+    let rows = query(&mut client, "SELECT count(*) FROM customers").await;
+    assert_eq!(rows[0].column(0).as_primitive::<Int64Type>().value(0), 1000);
+}
+
+#[test]
+fn serve_refuses_a_missing_allowed_folder() {
+    let store = tempfile::tempdir().unwrap();
+    let missing = store.path().join("missing");
+    let output = cohort_binary()
+        .arg("--store")
+        .arg(store.path())
+        .args(["serve", "--listen", "127.0.0.1:0", "--allow-files"])
+        .arg(&missing)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("--allow-files {}", missing.display())),
+        "{stderr}"
+    );
 }
 
 /// A Python with the client libraries BI tools and notebooks use (from pip): the ADBC Flight
