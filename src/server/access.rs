@@ -797,14 +797,14 @@ mod tests {
     fn allowed_folders_must_exist_and_be_folders() {
         let files = Files::new();
         let missing = files.root.path().join("missing");
-        let e = AllowedFiles::new(&[missing.clone()]).unwrap_err();
+        let e = AllowedFiles::new(std::slice::from_ref(&missing)).unwrap_err();
         assert!(
             e.starts_with(&format!("--allow-files {}: ", missing.display())),
             "{e}"
         );
         let file = files.root.path().join("allowed/data.csv");
         assert_eq!(
-            AllowedFiles::new(&[file.clone()]).unwrap_err(),
+            AllowedFiles::new(std::slice::from_ref(&file)).unwrap_err(),
             format!("--allow-files {}: not a folder", file.display())
         );
         let linked = AllowedFiles::new(&[files.root.path().join("allowed/dirlink")]).unwrap();
