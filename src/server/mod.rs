@@ -2,6 +2,7 @@
 //! shell and scripts, so every statement (CREATE MODEL, PREDICT, ...) works there as it
 //! does at the prompt.
 
+pub mod access;
 pub mod audit;
 pub mod auth;
 mod memory;
@@ -22,6 +23,7 @@ use arrow_flight::flight_service_server::FlightServiceServer;
 use tokio::sync::Notify;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
+pub use access::{Access, AllowedFiles};
 pub use auth::{Credentials, Login, Logins};
 pub use role::Role;
 pub use service::CohortFlightSql;
@@ -60,8 +62,10 @@ pub struct Limits {
 }
 
 impl ServeOptions {
-    /// Refuses to serve without a login anywhere but on loopback.
+    /// Refuses to serve without a login anywhere but on loopback, or with an allowed
+    /// folder that is not one.
     pub fn check(&self) -> Result<(), String> {
+        AllowedFiles::new(&self.allow_files)?;
         if self.credentials.is_none() && self.users.is_none() && !self.listen.ip().is_loopback() {
             return Err(format!(
                 "{} is reachable from other machines: give --users FILE, or --user and \
@@ -80,6 +84,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), String> {
     options.check()?;
+    let files = Arc::new(AllowedFiles::new(&options.allow_files)?);
     // BI drivers reject Utf8View and BinaryView: plans end with the plain types.
     engine
         .execute("SET datafusion.optimizer.expand_views_at_output = true")
@@ -110,6 +115,7 @@ pub async fn serve(
     let service = CohortFlightSql::new(
         engine,
         logins,
+        files,
         options.limits.clone(),
         audit,
         queries.handle().clone(),

@@ -46,6 +46,7 @@ use super::audit::{AuditLog, Entry, Event};
 use super::auth::{Basic, Login, Logins};
 use super::memory::SessionMemory;
 use super::statement::{Statement, StatementTimeout};
+use super::{Access, AllowedFiles};
 use crate::Engine;
 use crate::engine::catalog::tables;
 
@@ -62,10 +63,12 @@ const CANCEL_FLIGHT_INFO: &str = "CancelFlightInfo";
 /// many per session; the oldest go first.
 const PENDING_RESULTS: usize = 64;
 
-/// One client's session: who logged in, its engine (settings, temporary views), its results
-/// not yet fetched, the ones being sent (to cancel them), and its prepared statements.
+/// One client's session: who logged in and what it may do, its engine (settings, temporary
+/// views), its results not yet fetched, the ones being sent (to cancel them), and its
+/// prepared statements.
 struct Session {
     pub(crate) login: Login,
+    access: Access,
     engine: Engine,
     /// When the client last used it: sessions idle for [`SESSION_IDLE`] are let go.
     last_used: Mutex<Instant>,
@@ -82,9 +85,10 @@ struct Prepared {
 }
 
 impl Session {
-    fn new(engine: Engine, login: Login) -> Arc<Self> {
+    fn new(engine: Engine, login: Login, access: Access) -> Arc<Self> {
         Arc::new(Self {
             login,
+            access,
             engine,
             last_used: Mutex::new(Instant::now()),
             pending: Mutex::new(Vec::new()),
@@ -172,6 +176,11 @@ impl Session {
         })
     }
 
+    /// Refuses a statement the session's user may not run, before anything of it runs.
+    fn check(&self, sql: &str) -> Result<(), Status> {
+        self.access.check(&self.engine, sql)
+    }
+
     fn prepared(&self, handle: &[u8]) -> Result<Prepared, Status> {
         lock(&self.prepared)?
             .get(handle)
@@ -195,6 +204,8 @@ pub struct CohortFlightSql {
     audit: Option<Arc<AuditLog>>,
     /// Where statements run.
     runtime: Handle,
+    /// The folders whose files admins may use.
+    files: Arc<AllowedFiles>,
     sessions: Mutex<HashMap<String, Arc<Session>>>,
     /// The sessions of clients that send their user and password with every call, one per
     /// user so that each keeps its role.
@@ -207,15 +218,17 @@ impl CohortFlightSql {
     pub fn new(
         base: Engine,
         logins: Option<Logins>,
+        files: Arc<AllowedFiles>,
         limits: Limits,
         audit: Option<AuditLog>,
         runtime: Handle,
     ) -> Result<Self, String> {
-        let anonymous = open_session(&base, &limits, Login::anonymous())
+        let anonymous = open_session(&base, &limits, &files, Login::anonymous())
             .map_err(|e| e.message().to_string())?;
         Ok(Self {
             base,
             logins,
+            files,
             limits,
             audit: audit.map(Arc::new),
             runtime,
@@ -225,15 +238,16 @@ impl CohortFlightSql {
         })
     }
 
-    /// Starts the clock of a statement of `session`'s from `peer`.
-    fn statement(
+    /// Starts the clock of a statement of `session`'s from `peer`, unless the session's user
+    /// may not run it: a refusal is recorded, and nothing of the statement runs.
+    fn begin(
         &self,
         session: &Session,
         event: Event,
         peer: Option<SocketAddr>,
         sql: &str,
-    ) -> Statement {
-        Statement::start(
+    ) -> Result<Statement, Status> {
+        let statement = Statement::start(
             self.runtime.clone(),
             self.audit.clone(),
             event,
@@ -241,7 +255,14 @@ impl CohortFlightSql {
             peer,
             sql,
             self.limits.statement_timeout,
-        )
+        );
+        match session.check(sql) {
+            Ok(()) => Ok(statement),
+            Err(e) => {
+                statement.finish(Err(&e));
+                Err(e)
+            }
+        }
     }
 
     /// Checks a login, by handshake or by the user and password a call carries: every
@@ -305,7 +326,7 @@ impl CohortFlightSql {
             _ => {
                 per_user
                     .retain(|_, s| s.last_used.lock().is_ok_and(|t| t.elapsed() < SESSION_IDLE));
-                let s = open_session(&self.base, &self.limits, login.clone())?;
+                let s = open_session(&self.base, &self.limits, &self.files, login.clone())?;
                 per_user.insert(login.user, s.clone());
                 s
             }
@@ -345,14 +366,21 @@ impl CohortFlightSql {
     }
 }
 
-/// A new session over `base` for `login`, its queries held to the session memory limit.
-fn open_session(base: &Engine, limits: &Limits, login: Login) -> Result<Arc<Session>, Status> {
+/// A new session over `base` for `login`, with what its role allows, its queries held to the
+/// session memory limit.
+fn open_session(
+    base: &Engine,
+    limits: &Limits,
+    files: &Arc<AllowedFiles>,
+    login: Login,
+) -> Result<Arc<Session>, Status> {
+    let access = Access::new(login.role, files.clone());
+    let engine = base.session_for(&access);
     let limit = limits.session_memory_limit;
-    let engine = base
-        .session()
-        .with_memory_pool(|shared| Arc::new(SessionMemory::new(shared, limit)))
+    engine
+        .set_memory_pool(|shared| Arc::new(SessionMemory::new(shared, limit)))
         .map_err(status)?;
-    Ok(Session::new(engine, login))
+    Ok(Session::new(engine, login, access))
 }
 
 /// A DataFusion error as the gRPC status a client can act on, chosen by its kind.
@@ -564,7 +592,7 @@ impl FlightSqlService for CohortFlightSql {
             .login(authorization(request.metadata()), request.remote_addr())
             .await?;
         let token = uuid::Uuid::new_v4().simple().to_string();
-        let session = open_session(&self.base, &self.limits, login)?;
+        let session = open_session(&self.base, &self.limits, &self.files, login)?;
         {
             let mut sessions = lock(&self.sessions)?;
             // Logins are when idle sessions (and their open statements) are let go.
@@ -598,12 +626,12 @@ impl FlightSqlService for CohortFlightSql {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let session = self.session(&request).await?;
-        let statement = self.statement(
+        let statement = self.begin(
             &session,
             Event::Statement,
             request.remote_addr(),
             &query.query,
-        );
+        )?;
         session
             .start(statement, &query.query, None, request.into_inner())
             .await
@@ -616,12 +644,12 @@ impl FlightSqlService for CohortFlightSql {
     ) -> Result<Response<FlightInfo>, Status> {
         let session = self.session(&request).await?;
         let prepared = session.prepared(&query.prepared_statement_handle)?;
-        let statement = self.statement(
+        let statement = self.begin(
             &session,
             Event::Statement,
             request.remote_addr(),
             &prepared.sql,
-        );
+        )?;
         session
             .start(
                 statement,
@@ -648,12 +676,12 @@ impl FlightSqlService for CohortFlightSql {
         request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
         let session = self.session(&request).await?;
-        let statement = self.statement(
+        let statement = self.begin(
             &session,
             Event::Statement,
             request.remote_addr(),
             &command.query,
-        );
+        )?;
         let engine = session.engine.clone();
         let result = statement
             .run(async move { update_count(engine.execute_stream(&command.query).await?).await })
@@ -667,12 +695,12 @@ impl FlightSqlService for CohortFlightSql {
         request: Request<Action>,
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
         let session = self.session(&request).await?;
-        let statement = self.statement(
+        let statement = self.begin(
             &session,
             Event::Prepare,
             request.remote_addr(),
             &query.query,
-        );
+        )?;
         let (engine, sql) = (session.engine.clone(), query.query.clone());
         let described = statement
             .run(async move { engine.describe(&sql).await })
@@ -728,7 +756,7 @@ impl FlightSqlService for CohortFlightSql {
         if let Some(params) = read_params(request.into_inner()).await? {
             prepared.params = Some(params);
         }
-        let statement = self.statement(&session, Event::Statement, peer, &prepared.sql);
+        let statement = self.begin(&session, Event::Statement, peer, &prepared.sql)?;
         let engine = session.engine.clone();
         let (sql, params) = (prepared.sql.clone(), prepared.params);
         let run = async move { update_count(engine.execute_with(&sql, params).await?).await };

@@ -25,6 +25,8 @@ const PASSWORD: &str = "correct horse";
 const UNAUTHENTICATED: &str = "does not have valid authentication credentials";
 const NOT_FOUND: &str = "Some requested entity was not found";
 const INVALID_ARGUMENT: &str = "Client specified an invalid argument";
+const PERMISSION_DENIED: &str =
+    "The caller does not have permission to execute the specified operation";
 const DEADLINE_EXCEEDED: &str = "Deadline expired before operation could complete";
 const RESOURCE_EXHAUSTED: &str = "Some resource has been exhausted";
 
@@ -304,10 +306,10 @@ async fn flight_sql_end_to_end() {
     assert_eq!(mine[0].column(0).as_string::<i32>().value(0), "123");
     assert_eq!(theirs[0].column(0).as_string::<i32>().value(0), "8192");
 
-    // A view is the client's own; a table is everyone's.
+    // An analyst's views and tables are its session's own.
     for sql in [
         "CREATE VIEW premium AS SELECT * FROM customers WHERE plan = 'premium'",
-        "CREATE TABLE shared_plans AS SELECT DISTINCT plan FROM customers",
+        "CREATE TABLE my_plans AS SELECT DISTINCT plan FROM customers",
     ] {
         client.execute_update(sql.to_string(), None).await.unwrap();
     }
@@ -315,8 +317,10 @@ async fn flight_sql_end_to_end() {
     assert!(mine[0].column(0).as_primitive::<Int64Type>().value(0) > 0);
     let e = error(&mut other, "SELECT count(*) FROM premium").await;
     assert!(e.contains(NOT_FOUND) && e.contains("premium"), "{e}");
-    let plans = query(&mut other, "SELECT count(*) FROM shared_plans").await;
+    let plans = query(&mut client, "SELECT count(*) FROM my_plans").await;
     assert_eq!(plans[0].column(0).as_primitive::<Int64Type>().value(0), 3);
+    let e = error(&mut other, "SELECT count(*) FROM my_plans").await;
+    assert!(e.contains(NOT_FOUND) && e.contains("my_plans"), "{e}");
     client
         .execute_update("DROP VIEW premium".to_string(), None)
         .await
@@ -412,6 +416,101 @@ async fn users_file_logins_reloads_and_throttling() {
     assert!(login("ana", "ana's").await.is_err());
     let mut ana = login("ana", "new").await.unwrap();
     assert_eq!(query(&mut ana, "SELECT 1").await[0].num_rows(), 1);
+}
+
+#[tokio::test]
+async fn server_files_stay_confined() {
+    let folder = tempfile::tempdir().unwrap();
+    let allowed = folder.path().join("allowed");
+    std::fs::create_dir(&allowed).unwrap();
+    std::fs::write(allowed.join("data.csv"), "a\n1\n").unwrap();
+    let server = Server::start_with(&["--allow-files", allowed.to_str().unwrap()]);
+    let mut client = server.client().await;
+    client.handshake("ana", PASSWORD).await.unwrap();
+    let outside = folder.path().join("outside.csv");
+    let escape = allowed.join("../escape.csv");
+    let inside = allowed.join("copy.csv");
+    let allowed = allowed.display();
+    // Every client is an analyst for now: the server's files are the admins'.
+    for (sql, says) in [
+        (
+            "CREATE EXTERNAL TABLE pw STORED AS CSV LOCATION '/etc/passwd'".to_string(),
+            "reading '/etc/passwd' is refused: role analyst may not use the server's files",
+        ),
+        (
+            "SELECT * FROM '/etc/passwd'".to_string(),
+            "reading '/etc/passwd' is refused",
+        ),
+        (
+            format!("SELECT * FROM '{allowed}/data.csv'"),
+            "only for admins",
+        ),
+        (
+            format!("COPY (SELECT 1 AS a) TO '{}'", outside.display()),
+            "writing",
+        ),
+        (
+            format!("COPY (SELECT 1 AS a) TO '{}'", escape.display()),
+            "--allow-files",
+        ),
+        (
+            format!("COPY customers TO '{}'", inside.display()),
+            "role analyst may not use the server's files",
+        ),
+        (
+            "SET datafusion.runtime.memory_limit = '1T'".to_string(),
+            "role analyst may not change datafusion.runtime.memory_limit",
+        ),
+    ] {
+        let e = error(&mut client, &sql).await;
+        assert!(
+            e.contains(PERMISSION_DENIED) && e.contains(says),
+            "{sql}: {e}"
+        );
+        let e = client
+            .execute_update(sql.clone(), None)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(PERMISSION_DENIED), "{sql}: {e}");
+        let e = client
+            .prepare(sql.clone(), None)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(PERMISSION_DENIED), "{sql}: {e}");
+    }
+    for target in [outside, escape, inside] {
+        assert!(!target.exists(), "{} was created", target.display());
+    }
+    // Dropping a shared table needs an admin.
+    let e = error(&mut client, "DROP TABLE customers").await;
+    assert!(
+        e.contains(PERMISSION_DENIED) && e.contains("role analyst may not drop customers"),
+        "{e}"
+    );
+    let rows = query(&mut client, "SELECT count(*) FROM customers").await;
+    assert_eq!(rows[0].column(0).as_primitive::<Int64Type>().value(0), 1000);
+}
+
+#[test]
+fn serve_refuses_a_missing_allowed_folder() {
+    let store = tempfile::tempdir().unwrap();
+    let missing = store.path().join("missing");
+    let output = cohort_binary()
+        .arg("--store")
+        .arg(store.path())
+        .args(["serve", "--listen", "127.0.0.1:0", "--allow-files"])
+        .arg(&missing)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("--allow-files {}", missing.display())),
+        "{stderr}"
+    );
 }
 
 /// A Python with the client libraries BI tools and notebooks use (from pip): the ADBC Flight
@@ -574,7 +673,10 @@ async fn statement_timeout_session_limits_and_audit_log() {
     // One audit line per login attempt and per statement: who, from where, what, how it
     // ended, rows, seconds; never a password.
     let text = std::fs::read_to_string(&audit).unwrap();
-    assert!(!text.contains(PASSWORD) && !text.contains("guess"), "{text}");
+    assert!(
+        !text.contains(PASSWORD) && !text.contains("guess"),
+        "{text}"
+    );
     let lines: Vec<serde_json::Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -586,7 +688,12 @@ async fn statement_timeout_session_limits_and_audit_log() {
         .collect();
     assert_eq!(
         logins,
-        [("ana", "failed"), ("ana", "ok"), ("ana", "ok"), ("ana", "ok")]
+        [
+            ("ana", "failed"),
+            ("ana", "ok"),
+            ("ana", "ok"),
+            ("ana", "ok")
+        ]
     );
     let statements: Vec<_> = lines.iter().filter(|l| l["event"] == "statement").collect();
     let outcomes: Vec<_> = statements
