@@ -717,6 +717,112 @@ async fn statement_timeout_session_limits_and_audit_log() {
     }
 }
 
+/// What a client with a valid login can try, through the real ADBC driver
+/// (tests/python/adbc_attack.py): server files outside and inside the allowed folder, `..`
+/// and link escapes, each role's allowed and refused statements, the statement timeout and
+/// login throttling; then the audit log, the users file and the model store as they are left
+/// on disk.
+#[tokio::test]
+async fn attacks_through_adbc() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path();
+    let (allowed, outside) = (base.join("allowed"), base.join("outside"));
+    std::fs::create_dir(&allowed).unwrap();
+    std::fs::create_dir(&outside).unwrap();
+    std::fs::write(allowed.join("data.csv"), "amount\n10\n20\n").unwrap();
+    std::fs::write(outside.join("secret.csv"), "secret\n42\n").unwrap();
+    std::os::unix::fs::symlink(outside.join("secret.csv"), allowed.join("link.csv")).unwrap();
+    std::os::unix::fs::symlink(&outside, allowed.join("linkdir")).unwrap();
+
+    // The users, made as an administrator would: `cohort users`, the password on stdin.
+    let users = base.join("users");
+    for (user, password) in [
+        ("reader", "reader pass 1"),
+        ("analyst", "analyst pass 2"),
+        ("admin", "admin pass 3"),
+    ] {
+        let mut add = cohort_binary()
+            .args(["users", "--file"])
+            .arg(&users)
+            .args(["add", user, "--role", user])
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write as _;
+        writeln!(add.stdin.take().unwrap(), "{password}").unwrap();
+        assert!(add.wait().unwrap().success());
+    }
+    let audit = base.join("audit.jsonl");
+    let server = Server::launch(&[
+        "--users",
+        users.to_str().unwrap(),
+        "--allow-files",
+        allowed.to_str().unwrap(),
+        "--statement-timeout",
+        "2s",
+        "--audit-log",
+        audit.to_str().unwrap(),
+    ]);
+    drop(server.client().await);
+    let out = Command::new(client_python())
+        .arg(root().join("tests/python/adbc_attack.py"))
+        .arg(format!("grpc://127.0.0.1:{}", server.port))
+        .arg(base)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("attacks refused"));
+
+    // The audit log: every login attempt and statement, refusals with their code, and no
+    // password anywhere.
+    let text = std::fs::read_to_string(&audit).unwrap();
+    for secret in ["pass 1", "pass 2", "pass 3", "guess"] {
+        assert!(!text.contains(secret), "{secret} in the audit log");
+    }
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // Logins, or statements (which ADBC prepares before it runs them).
+    let count = |login: bool, user: &str, outcome: &str| {
+        lines
+            .iter()
+            .filter(|l| (l["event"] == "login") == login)
+            .filter(|l| l["user"] == user && l["outcome"] == outcome)
+            .count()
+    };
+    assert_eq!(count(true, "reader", "failed"), 8, "{text}");
+    assert_eq!(count(false, "admin", "refused"), 12, "{text}");
+    assert_eq!(count(false, "reader", "timeout"), 1, "{text}");
+    let passwd = lines
+        .iter()
+        .find(|l| l["statement"] == "SELECT * FROM '/etc/passwd'" && l["user"] == "analyst")
+        .unwrap();
+    assert_eq!(passwd["code"], "PermissionDenied");
+    assert!(passwd["peer"].as_str().unwrap().starts_with("127.0.0.1:"));
+
+    // Owner-only on disk: the users file, the audit log, the model store.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&users), 0o600);
+    assert_eq!(mode(&audit), 0o600);
+    let mut stack = vec![server._store.path().join("churn")];
+    assert!(stack[0].is_dir());
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            assert_eq!(mode(&path), 0o700, "{}", path.display());
+            stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        } else {
+            assert_eq!(mode(&path), 0o600, "{}", path.display());
+        }
+    }
+}
+
 /// Latency percentile of sorted durations.
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
