@@ -17,7 +17,7 @@ use tonic::transport::{Channel, Endpoint};
 
 use cohort::server::{Role, Users};
 
-use crate::common::{cohort_binary, root};
+use crate::common::{cohort_binary, output_with_stdin, root};
 
 const PASSWORD: &str = "correct horse";
 
@@ -556,15 +556,19 @@ fn client_python() -> std::path::PathBuf {
 /// Runs `tests/python/SCRIPT` against a fresh server and checks it printed `ok_line`.
 async fn python_client(script: &str, address: impl FnOnce(u16) -> String, ok_line: &str) {
     let server = Server::start();
+    let address = address(server.port);
+    run_python(&server, script, &[&address, "ana", PASSWORD], ok_line).await;
+}
+
+/// Runs `tests/python/SCRIPT ARGS` against `server` and checks it printed `ok_line`.
+async fn run_python(server: &Server, script: &str, args: &[&str], ok_line: &str) {
     // Wait until it answers.
     drop(server.client().await);
     let script = root().join("tests/python").join(script);
-    let python = client_python();
     // The server is another process: blocking here holds nothing up.
-    let out = Command::new(python)
+    let out = Command::new(client_python())
         .arg(script)
-        .arg(address(server.port))
-        .args(["ana", PASSWORD])
+        .args(args)
         .output()
         .unwrap();
     assert!(
@@ -741,16 +745,12 @@ async fn attacks_through_adbc() {
         ("analyst", "analyst pass 2"),
         ("admin", "admin pass 3"),
     ] {
-        let mut add = cohort_binary()
-            .args(["users", "--file"])
+        let mut add = cohort_binary();
+        add.args(["users", "--file"])
             .arg(&users)
-            .args(["add", user, "--role", user])
-            .stdin(Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write as _;
-        writeln!(add.stdin.take().unwrap(), "{password}").unwrap();
-        assert!(add.wait().unwrap().success());
+            .args(["add", user, "--role", user]);
+        let o = output_with_stdin(&mut add, &format!("{password}\n"));
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
     let audit = base.join("audit.jsonl");
     let server = Server::launch(&[
@@ -763,20 +763,15 @@ async fn attacks_through_adbc() {
         "--audit-log",
         audit.to_str().unwrap(),
     ]);
-    drop(server.client().await);
-    let out = Command::new(client_python())
-        .arg(root().join("tests/python/adbc_attack.py"))
-        .arg(format!("grpc://127.0.0.1:{}", server.port))
-        .arg(base)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("attacks refused"));
+    let uri = format!("grpc://127.0.0.1:{}", server.port);
+    let base_arg = base.to_str().unwrap();
+    run_python(
+        &server,
+        "adbc_attack.py",
+        &[&uri, base_arg],
+        "attacks refused",
+    )
+    .await;
 
     // The audit log: every login attempt and statement, refusals with their code, and no
     // password anywhere.
