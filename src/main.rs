@@ -48,8 +48,8 @@ struct Cli {
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
 
-    /// Write results to FILE instead of standard output; the file appears only when every
-    /// statement succeeded.
+    /// Write results to FILE instead of standard output; a regular file appears or is
+    /// replaced only when every statement succeeded (a FIFO or device is written directly).
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     output: Option<PathBuf>,
 
@@ -579,30 +579,71 @@ fn read_stdin() -> Result<Source, ExitCode> {
     }
 }
 
-/// Runs the scripts into a temporary file beside `path` and renames it into place only when
-/// everything succeeded, so a failed job never leaves a half-written file.
+/// Runs the scripts into `path` the way `>` in a shell would, through symbolic links, except
+/// that a regular file (or a new one) is written beside itself and renamed into place only when
+/// everything succeeded, so a failed or interrupted job never leaves a half-written file.
 async fn run_to_file(
     engine: &Engine,
     sources: &[Source],
     options: &ScriptOptions,
     path: &Path,
 ) -> ExitCode {
-    let dir = match path.parent() {
+    let cannot_write = |e: io::Error| {
+        eprintln!("cohort: cannot write {}: {e}", path.display());
+        ExitCode::from(EXIT_USAGE)
+    };
+    let (target, permissions) = match output_target(path) {
+        Ok(OutputTarget::Direct(device)) => {
+            // A FIFO or a device: nothing to replace and nothing to clean up, so a signal may
+            // end the process as usual. Opening a FIFO waits for its reader.
+            let file = match std::fs::OpenOptions::new().write(true).open(&device) {
+                Ok(f) => f,
+                Err(e) => return cannot_write(e),
+            };
+            let mut writer = io::BufWriter::new(file);
+            let result = script::run(engine, sources, &mut writer, options).await;
+            return finish(result);
+        }
+        Ok(OutputTarget::Replace { path, permissions }) => (path, permissions),
+        Err(e) => return cannot_write(e),
+    };
+    // Caught before the temporary file exists, so no signal can leave it behind.
+    let interrupted = match interrupted() {
+        Ok(signal) => signal,
+        Err(e) => return fail(&format!("cannot catch SIGINT and SIGTERM: {e}")),
+    };
+    let dir = match target.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let temp = match tempfile::Builder::new()
-        .prefix(".cohort-output-")
-        .tempfile_in(dir)
-    {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".cohort-output-");
+    // A new file is an ordinary one (0666 less the umask), not tempfile's private 0600.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let temp = match builder.tempfile_in(dir) {
         Ok(t) => t,
-        Err(e) => {
-            eprintln!("cohort: cannot write {}: {e}", path.display());
-            return ExitCode::from(EXIT_USAGE);
+        Err(e) => return cannot_write(e),
+    };
+    // A replaced file keeps its permission bits exactly, whatever the umask.
+    if let Some(permissions) = permissions
+        && let Err(e) = temp.as_file().set_permissions(permissions)
+    {
+        return cannot_write(e);
+    }
+    let mut writer = io::BufWriter::new(temp);
+    let outcome = tokio::select! {
+        result = script::run(engine, sources, &mut writer, options) => Ok(result),
+        code = interrupted => Err(code),
+    };
+    let result = match outcome {
+        Ok(result) => result,
+        Err(code) => {
+            // Returning drops the temporary file, which deletes it.
+            eprintln!("cohort: interrupted; {} left as it was", path.display());
+            return code;
         }
     };
-    let mut writer = io::BufWriter::new(temp);
-    let result = script::run(engine, sources, &mut writer, options).await;
     if !matches!(result, Ok(())) {
         return finish(result);
     }
@@ -611,12 +652,89 @@ async fn run_to_file(
         .map_err(|e| e.into_error())
         .and_then(|temp| {
             temp.as_file().sync_all()?;
-            temp.persist(path).map_err(|e| e.error)?;
+            temp.persist(&target).map_err(|e| e.error)?;
             Ok(())
         });
     match persisted {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&format!("cannot write {}: {e}", path.display())),
+    }
+}
+
+/// What `-o PATH` writes to once symbolic links are followed.
+enum OutputTarget {
+    /// A regular file, or none yet: replaced by rename, keeping an existing file's permissions.
+    Replace {
+        path: PathBuf,
+        permissions: Option<std::fs::Permissions>,
+    },
+    /// A FIFO or a device: written directly.
+    Direct(PathBuf),
+}
+
+fn output_target(path: &Path) -> io::Result<OutputTarget> {
+    let path = follow_links(path)?;
+    match std::fs::metadata(&path) {
+        Ok(m) if m.is_file() => Ok(OutputTarget::Replace {
+            path,
+            permissions: Some(m.permissions()),
+        }),
+        Ok(m) if m.is_dir() => Err(io::Error::new(
+            io::ErrorKind::IsADirectory,
+            "it is a directory",
+        )),
+        Ok(_) => Ok(OutputTarget::Direct(path)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(OutputTarget::Replace {
+            path,
+            permissions: None,
+        }),
+        Err(e) => Err(e),
+    }
+}
+
+/// The path a chain of symbolic links ends at, even where that does not exist yet (a dangling
+/// link is written through, creating its target, as a shell does).
+fn follow_links(path: &Path) -> io::Result<PathBuf> {
+    // The kernel's own limit on links followed in one lookup (Linux's ELOOP).
+    const MAX_LINKS: usize = 40;
+    let mut path = path.to_path_buf();
+    for _ in 0..MAX_LINKS {
+        let is_link = match std::fs::symlink_metadata(&path) {
+            Ok(m) => m.file_type().is_symlink(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+            Err(e) => return Err(e),
+        };
+        if !is_link {
+            return Ok(path);
+        }
+        // A relative target is relative to the link's folder; an absolute one replaces it.
+        let target = std::fs::read_link(&path)?;
+        path = path.parent().unwrap_or(Path::new("")).join(target);
+    }
+    Err(io::Error::other("too many levels of symbolic links"))
+}
+
+/// Completes at SIGINT or SIGTERM with the exit status a shell reports for it (128 + the
+/// signal's number). The handlers are in place when this returns.
+fn interrupted() -> io::Result<impl Future<Output = ExitCode>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => ExitCode::from(128 + 2),
+                _ = terminate.recv() => ExitCode::from(128 + 15),
+            }
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+            ExitCode::from(128 + 2)
+        })
     }
 }
 
