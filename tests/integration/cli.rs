@@ -248,6 +248,144 @@ fn output_file_is_written_atomically() {
     assert!(!fresh.exists());
 }
 
+/// The names in `dir`, sorted.
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn output_through_a_symbolic_link_replaces_its_target_keeping_permissions() {
+    use std::os::unix::fs::{PermissionsExt, symlink};
+    let dir = tempfile::tempdir().unwrap();
+    let target = write(dir.path(), "report.csv", "old\n");
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let link = dir.path().join("latest.csv");
+    symlink("report.csv", &link).unwrap();
+    let o = run(&[
+        "--format",
+        "csv",
+        "-o",
+        link.to_str().unwrap(),
+        "-c",
+        "SELECT 42 AS answer",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(link.symlink_metadata().unwrap().file_type().is_symlink());
+    assert_eq!(std::fs::read_link(&link).unwrap(), Path::new("report.csv"));
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "answer\n42\n");
+    let mode = std::fs::metadata(&target).unwrap().permissions().mode();
+    assert_eq!(mode & 0o7777, 0o640);
+
+    // A dangling link is written through, creating its target, as `>` in a shell does; the
+    // new file is an ordinary one, not private to its owner.
+    let dangling = dir.path().join("next.csv");
+    symlink("created.csv", &dangling).unwrap();
+    let o = run(&["-o", dangling.to_str().unwrap(), "-c", "SELECT 1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        dangling
+            .symlink_metadata()
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    let created = std::fs::metadata(dir.path().join("created.csv")).unwrap();
+    assert!(created.is_file());
+    assert_ne!(created.permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        names_in(dir.path()),
+        ["created.csv", "latest.csv", "next.csv", "report.csv"]
+    );
+}
+
+#[test]
+fn output_to_a_device_is_written_directly() {
+    use std::os::unix::fs::{FileTypeExt, symlink};
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("discard");
+    symlink("/dev/null", &link).unwrap();
+    let o = run(&["-o", link.to_str().unwrap(), "-c", "SELECT 1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        std::fs::metadata("/dev/null")
+            .unwrap()
+            .file_type()
+            .is_char_device()
+    );
+    assert!(link.symlink_metadata().unwrap().file_type().is_symlink());
+    assert_eq!(names_in(dir.path()), ["discard"]);
+}
+
+#[test]
+fn output_to_a_fifo_is_written_directly() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("pipe");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+    };
+    let o = run(&[
+        "--format",
+        "csv",
+        "-o",
+        fifo.to_str().unwrap(),
+        "-c",
+        "SELECT 42 AS answer",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(reader.join().unwrap(), "answer\n42\n");
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+    assert_eq!(names_in(dir.path()), ["pipe"]);
+}
+
+#[test]
+fn signal_during_output_leaves_the_file_and_no_temporary_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = write(dir.path(), "report.csv", "previous\n");
+    for (signal, code) in [("-INT", 130), ("-TERM", 143)] {
+        let child = cohort()
+            .args([
+                "--format",
+                "csv",
+                "-o",
+                out.to_str().unwrap(),
+                "-c",
+                "SELECT * FROM generate_series(1, 500000000)",
+            ])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Wait until the job is writing its temporary file.
+        let started = std::time::Instant::now();
+        while names_in(dir.path()).len() < 2 {
+            assert!(
+                started.elapsed().as_secs() < 30,
+                "no temporary file appeared"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let killed = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(code), "{}", stderr(&o));
+        assert!(stderr(&o).contains("interrupted"), "{}", stderr(&o));
+        assert_eq!(names_in(dir.path()), ["report.csv"]);
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "previous\n");
+    }
+}
+
 #[test]
 fn closed_stdout_ends_quietly() {
     let mut child = cohort()
