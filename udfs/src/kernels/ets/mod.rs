@@ -19,6 +19,7 @@ mod forecast;
 mod form;
 mod initial;
 mod likelihood;
+mod refine;
 mod search;
 #[cfg(test)]
 mod tests;

@@ -7,16 +7,17 @@ use super::EtsError;
 use super::filter::Filter;
 use super::form::{ErrorKind, Fit, Form, Params, SeasonKind, State, TrendKind};
 use super::initial::heuristic_state;
+use super::refine::refine;
 use super::likelihood::ErrorSums;
 use crate::kernels::logistic::sigmoid;
 use crate::kernels::nelder_mead::NelderMead;
 use crate::kernels::simd;
 
 /// Parameter bounds: Hyndman et al.'s usual region, as statsmodels and R's forecast use.
-const LOW: f64 = 1e-4;
-const HIGH: f64 = 0.9999;
-const PHI_LOW: f64 = 0.8;
-const PHI_HIGH: f64 = 0.98;
+pub(super) const LOW: f64 = 1e-4;
+pub(super) const HIGH: f64 = 0.9999;
+pub(super) const PHI_LOW: f64 = 0.8;
+pub(super) const PHI_HIGH: f64 = 0.98;
 
 /// The most series fitted side by side on one thread. Their recursions are independent, so
 /// one loop steps them all as one vector where a single recursion would wait out the
@@ -50,12 +51,12 @@ impl Layout {
         let mut next = || x.next().unwrap_or(0.0);
         let alpha = LOW + (HIGH - LOW) * sigmoid(next());
         let beta = if self.form.has_trend() {
-            LOW + (alpha - LOW) * sigmoid(next())
+            alpha * (LOW + (HIGH - LOW) * sigmoid(next()))
         } else {
             0.0
         };
         let gamma = if self.form.has_season() {
-            LOW + (1.0 - alpha - LOW) * sigmoid(next())
+            (1.0 - alpha) * (LOW + (HIGH - LOW) * sigmoid(next()))
         } else {
             0.0
         };
@@ -170,6 +171,7 @@ impl Job {
             slope,
             season: self.layout.start.season.clone(),
         };
+        let (params, initial) = refine(form, m, y, self.log_y, params, initial);
         let n = y.len();
         let filter = Filter::single(form, &params, &initial);
         let ([sums], filter) = ErrorSums::of(filter, y.as_chunks::<1>().0, [n]);
