@@ -20,6 +20,8 @@ mod form;
 mod initial;
 mod likelihood;
 mod refine;
+#[cfg(test)]
+mod scratch;
 mod search;
 #[cfg(test)]
 mod tests;

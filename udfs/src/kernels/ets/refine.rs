@@ -156,9 +156,9 @@ impl Problem<'_> {
 
     /// The Gauss–Newton normal equations `(JᵀJ, Jᵀẽ)` at `x`, in refined coordinates;
     /// `None` where a mean is not finite or, in a multiplicative model, not positive.
-    fn normal_equations(&self, x: &[f64]) -> Option<(Array2<f64>, Array1<f64>)> {
+    fn normal_equations(&self, x: &[f64]) -> Option<Normal> {
         let (params, state) = self.decode(x);
-        let (jtj, jte) = natural_normal_equations(self.form, &self.index, &params, &state, self.y)?;
+        let natural = natural_normal_equations(self.form, &self.index, &params, &state, self.y)?;
         // The refined coordinates are a linear map of the natural ones near `x`: `t` holds
         // its derivatives, natural by refined.
         let index = &self.index;
@@ -174,10 +174,21 @@ impl Problem<'_> {
             t[[g, 0]] = -x[g];
             t[[g, g]] = 1.0 - params.alpha;
         }
-        let jtj = t.t().dot(&jtj).dot(&t);
-        let jte = t.t().dot(&jte);
-        Some((jtj, jte))
+        Some(Normal {
+            jtj: t.t().dot(&natural.jtj).dot(&t),
+            jte: t.t().dot(&natural.jte),
+            squares: natural.squares,
+        })
     }
+}
+
+/// The Gauss–Newton normal equations at a point, all scaled by `1/G²` (see
+/// [`natural_normal_equations`]).
+struct Normal {
+    jtj: Array2<f64>,
+    jte: Array1<f64>,
+    /// Σ ẽ²/G².
+    squares: f64,
 }
 
 /// `(JᵀJ, Jᵀẽ)` over the natural parameters, from one pass that steps the states and their
@@ -188,7 +199,7 @@ fn natural_normal_equations(
     params: &Params,
     state: &State,
     y: &[f64],
-) -> Option<(Array2<f64>, Array1<f64>)> {
+) -> Option<Normal> {
     let d = index.len;
     let m = state.season.len();
     let Params {
@@ -337,7 +348,11 @@ fn natural_normal_equations(
         }
     }
     let jte: Array1<f64> = (0..d).map(|i| r_dr[i] + r_r * g[i]).collect();
-    Some((jtj, jte))
+    Some(Normal {
+        jtj,
+        jte,
+        squares: r_r,
+    })
 }
 
 /// Refines `params` and the initial states `state` of `form` (period `m`, 1 without
@@ -364,11 +379,14 @@ pub(super) fn refine(
     if !deviance.is_finite() {
         return (params, state);
     }
-    let mut damping = 1e-3;
+    // Marquardt's damping, adapted as Nielsen does to how well each step's quadratic
+    // model predicted the change.
+    let (mut damping, mut growth) = (1e-3, 2.0);
     for _ in 0..MAX_STEPS {
-        let Some((jtj, jte)) = problem.normal_equations(&x) else {
+        let Some(normal) = problem.normal_equations(&x) else {
             break;
         };
+        let Normal { jtj, jte, squares } = &normal;
         // A coordinate at a bound that the gradient pushes further out stays there.
         let mut free: Vec<usize> = (0..x.len())
             .filter(|&i| {
@@ -378,8 +396,9 @@ pub(super) fn refine(
             .collect();
         let before = deviance;
         while damping < 1e10 {
-            let Some(step) = marquardt_step(&jtj, &jte, &free, damping) else {
-                damping *= 10.0;
+            let Some(step) = marquardt_step(jtj, jte, &free, damping) else {
+                damping *= growth;
+                growth *= 2.0;
                 continue;
             };
             // So does one at a bound that the step pushes out: the step is solved again
@@ -398,13 +417,19 @@ pub(super) fn refine(
                 trial[i] = (x[i] + v).clamp(low, high);
             }
             let value = problem.deviance(&trial);
-            if value < deviance {
+            // The relative fall of S the model predicted, and the one the step gave.
+            let predicted = predicted_fall(jtj, jte, &free, &step) / squares;
+            let actual = 1.0 - (-(deviance - value) / y.len() as f64).exp();
+            let gain = actual / predicted;
+            if value < deviance && gain > 0.0 {
                 x = trial;
                 deviance = value;
-                damping = (damping / 10.0).max(1e-9);
+                damping *= (1.0 - (2.0 * gain - 1.0).powi(3)).max(1.0 / 3.0);
+                growth = 2.0;
                 break;
             }
-            damping *= 10.0;
+            damping *= growth;
+            growth *= 2.0;
         }
         if before - deviance < TOLERANCE {
             break;
@@ -417,7 +442,12 @@ pub(super) fn refine(
 /// The step `δ` over the `free` coordinates solving `(A + λ diag A) δ = Jᵀẽ` with
 /// `A = JᵀJ` (the Gauss–Newton step descends: ẽ's Jacobian enters with its sign, the step
 /// is `−δ`, returned negated); `None` if the system is not positive definite.
-fn marquardt_step(jtj: &Array2<f64>, jte: &Array1<f64>, free: &[usize], damping: f64) -> Option<Vec<f64>> {
+fn marquardt_step(
+    jtj: &Array2<f64>,
+    jte: &Array1<f64>,
+    free: &[usize],
+    damping: f64,
+) -> Option<Vec<f64>> {
     let k = free.len();
     let scale = free.iter().map(|&i| jtj[[i, i]]).fold(0.0, f64::max) * 1e-12;
     let a = Array2::from_shape_fn((k, k), |(p, q)| {
@@ -431,7 +461,20 @@ fn marquardt_step(jtj: &Array2<f64>, jte: &Array1<f64>, free: &[usize], damping:
     let b: Array1<f64> = free.iter().map(|&i| jte[i]).collect();
     let l = cholesky(a.view())?;
     let step = solve(l.view(), ArrayView1::from(&b));
-    step.iter().all(|v| v.is_finite()).then(|| step.iter().map(|v| -v).collect())
+    step.iter()
+        .all(|v| v.is_finite())
+        .then(|| step.iter().map(|v| -v).collect())
+}
+
+/// The fall of `Σ ẽ²` (scaled as `jtj` and `jte`) that the Gauss–Newton model predicts
+/// for `step` over the `free` coordinates: `−δᵀJᵀẽ − ½ δᵀJᵀJδ`.
+fn predicted_fall(jtj: &Array2<f64>, jte: &Array1<f64>, free: &[usize], step: &[f64]) -> f64 {
+    let mut fall = 0.0;
+    for (p, &i) in free.iter().enumerate() {
+        let quadratic: f64 = free.iter().zip(step).map(|(&j, v)| jtj[[i, j]] * v).sum();
+        fall -= step[p] * (2.0 * jte[i] + quadratic);
+    }
+    fall
 }
 
 /// `state` with its seasonal states summing to zero (additive) or averaging one
