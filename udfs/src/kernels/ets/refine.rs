@@ -13,19 +13,18 @@
 //! states against the level and slope gives the same means, so one of them is held and the
 //! states are normalised after.
 
-use ndarray::{Array1, Array2, ArrayView1};
-
 use super::filter::Filter;
 use super::form::{ErrorKind, Form, Params, SeasonKind, State, TrendKind};
 use super::likelihood::ErrorSums;
 use super::search::{HIGH, LOW, PHI_HIGH, PHI_LOW};
-use crate::kernels::cholesky::{cholesky, solve};
+use crate::kernels::cholesky::solve_in_place;
+use crate::kernels::simd::{Kernel, Simd, dispatch};
 
 /// Gauss–Newton steps allowed to one refinement.
 const MAX_STEPS: usize = 40;
 
 /// A step improving the deviance by less than this ends the refinement.
-const TOLERANCE: f64 = 1e-6;
+const TOLERANCE: f64 = 1e-4;
 
 /// Positions in the vector of natural parameters `[α, β?, γ?, φ?, ℓ, b?, s₀…s_{m−1}?]`
 /// (those the model has). The refined vector is the same with `β/α` for `β`, `γ/(1 − α)`
@@ -154,54 +153,74 @@ impl Problem<'_> {
         sums.map_or(f64::INFINITY, |s| s.deviance(n, self.log_y))
     }
 
-    /// The Gauss–Newton normal equations `(JᵀJ, Jᵀẽ)` at `x`, in refined coordinates;
-    /// `None` where a mean is not finite or, in a multiplicative model, not positive.
+    /// The Gauss–Newton normal equations at `x`; `None` where a mean is not finite or, in
+    /// a multiplicative model, not positive.
     fn normal_equations(&self, x: &[f64]) -> Option<Normal> {
         let (params, state) = self.decode(x);
-        let natural = natural_normal_equations(self.form, &self.index, &params, &state, self.y)?;
-        // The refined coordinates are a linear map of the natural ones near `x`: `t` holds
-        // its derivatives, natural by refined.
-        let index = &self.index;
-        let mut t = Array2::zeros((index.len, index.refined()));
-        for i in 0..index.refined() {
-            t[[i, i]] = 1.0;
-        }
-        if let Some(b) = index.beta {
-            t[[b, 0]] = x[b];
-            t[[b, b]] = params.alpha;
-        }
-        if let Some(g) = index.gamma {
-            t[[g, 0]] = -x[g];
-            t[[g, g]] = 1.0 - params.alpha;
-        }
-        Some(Normal {
-            jtj: t.t().dot(&natural.jtj).dot(&t),
-            jte: t.t().dot(&natural.jte),
-            squares: natural.squares,
+        dispatch(Pass {
+            form: self.form,
+            index: &self.index,
+            x,
+            params: &params,
+            state: &state,
+            y: self.y,
         })
     }
 }
 
-/// The Gauss–Newton normal equations at a point, all scaled by `1/G²` (see
-/// [`natural_normal_equations`]).
+/// The Gauss–Newton normal equations `(JᵀJ, Jᵀẽ)` at a point, over the refined
+/// coordinates, all scaled by `1/G²` (see [`normal_equations`]).
 struct Normal {
-    jtj: Array2<f64>,
-    jte: Array1<f64>,
+    /// `d × d`, row by row.
+    jtj: Vec<f64>,
+    jte: Vec<f64>,
     /// Σ ẽ²/G².
     squares: f64,
 }
 
-/// `(JᵀJ, Jᵀẽ)` over the natural parameters, from one pass that steps the states and their
-/// derivatives with respect to every natural parameter.
-fn natural_normal_equations(
+/// [`normal_equations`] as a kernel, compiled for the CPU's vector level: nearly all of
+/// the refinement's time is this pass.
+struct Pass<'a> {
+    form: Form,
+    index: &'a Index,
+    x: &'a [f64],
+    params: &'a Params,
+    state: &'a State,
+    y: &'a [f64],
+}
+
+impl Kernel for Pass<'_> {
+    type Output = Option<Normal>;
+
+    #[inline(always)]
+    fn run<S: Simd>(self) -> Self::Output {
+        normal_equations(
+            self.form,
+            self.index,
+            self.x,
+            self.params,
+            self.state,
+            self.y,
+        )
+    }
+}
+
+/// [`Normal`] at refined coordinates `x` (`params` and `state`), from one pass that steps
+/// the states and their derivatives by every refined coordinate.
+#[inline(always)]
+fn normal_equations(
     form: Form,
     index: &Index,
+    x: &[f64],
     params: &Params,
     state: &State,
     y: &[f64],
 ) -> Option<Normal> {
-    let d = index.len;
+    let d = index.refined();
     let m = state.season.len();
+    // The derivatives of β and γ by the refined α and β/α or γ/(1 − α).
+    let d_beta = index.beta.map(|b| (b, x[b], params.alpha));
+    let d_gamma = index.gamma.map(|g| (g, -x[g], 1.0 - params.alpha));
     let Params {
         alpha,
         beta,
@@ -216,24 +235,35 @@ fn natural_normal_equations(
     };
     let mut d_level = unit(index.level);
     let mut d_slope = index.slope.map_or_else(|| vec![0.0; d], unit);
-    // d_season[j * d + k]: the derivative of seasonal state j by parameter k.
+    // d_season[j * d + k]: the derivative of seasonal state j by coordinate k (the held
+    // last one has none).
     let mut d_season = vec![0.0; m * d];
     if let Some(s) = index.season {
-        for j in 0..m {
+        for j in 0..m - 1 {
             d_season[j * d + s + j] = 1.0;
         }
     }
     let (mut d_base, mut d_mu, mut d_u, mut d_r) =
         (vec![0.0; d], vec![0.0; d], vec![0.0; d], vec![0.0; d]);
-    // Σ dr drᵀ (upper triangle), Σ r dr, Σ r², Σ dμ/μ, with r = e (additive error) or e/μ.
-    let mut rr = Array2::<f64>::zeros((d, d));
-    let mut r_dr = vec![0.0; d];
-    let mut r_r = 0.0;
+    // The residuals r = e (additive error) or e/μ, their derivatives column by column
+    // (multiplied out after the pass, as long dot products), and Σ dμ/μ.
+    let n = y.len();
+    let mut residuals = vec![0.0; n];
+    let mut columns = vec![0.0; d * n];
     let mut d_log_mu = vec![0.0; d];
     let multiplicative_error = form.error == ErrorKind::Multiplicative;
     for (t, &value) in y.iter().enumerate() {
         let at = if m > 0 { t % m } else { 0 };
         let base = level + phi * slope;
+        // Slices of known length, so the loops below run without bounds checks.
+        let (d_base, d_mu, d_u, d_r) = (
+            &mut d_base[..d],
+            &mut d_mu[..d],
+            &mut d_u[..d],
+            &mut d_r[..d],
+        );
+        let (d_level, d_slope, d_log_mu) =
+            (&mut d_level[..d], &mut d_slope[..d], &mut d_log_mu[..d]);
         for k in 0..d {
             d_base[k] = d_level[k] + phi * d_slope[k];
         }
@@ -244,16 +274,18 @@ fn natural_normal_equations(
         let s = season.get(at).copied().unwrap_or(0.0);
         let mu = match form.season {
             SeasonKind::None => {
-                d_mu.copy_from_slice(&d_base);
+                d_mu.copy_from_slice(d_base);
                 base
             }
             SeasonKind::Additive => {
+                let d_s = &d_s[..d];
                 for k in 0..d {
                     d_mu[k] = d_base[k] + d_s[k];
                 }
                 base + s
             }
             SeasonKind::Multiplicative => {
+                let d_s = &d_s[..d];
                 for k in 0..d {
                     d_mu[k] = s * d_base[k] + base * d_s[k];
                 }
@@ -265,10 +297,11 @@ fn natural_normal_equations(
         }
         let e = value - mu;
         let r = if multiplicative_error {
-            let scale = -value / (mu * mu);
+            let inverse = 1.0 / mu;
+            let scale = -value * inverse * inverse;
             for k in 0..d {
                 d_r[k] = scale * d_mu[k];
-                d_log_mu[k] += d_mu[k] / mu;
+                d_log_mu[k] += d_mu[k] * inverse;
             }
             e / mu
         } else {
@@ -277,30 +310,28 @@ fn natural_normal_equations(
             }
             e
         };
-        r_r += r * r;
-        for (i, &di) in d_r.iter().enumerate() {
-            r_dr[i] += r * di;
-            let mut row = rr.row_mut(i);
-            let row = row.as_slice_mut().unwrap_or(&mut []);
-            for (a, &dj) in row[i..].iter_mut().zip(&d_r[i..]) {
-                *a += di * dj;
-            }
+        residuals[t] = r;
+        for (k, &v) in d_r.iter().enumerate() {
+            columns[k * n + t] = v;
         }
         // The states' updates and their derivatives, with u the error the level and slope
         // take (e, or e/s with a multiplicative season) and de = −dμ.
         let u = match form.season {
             SeasonKind::Multiplicative => {
-                let u = e / s;
+                let d_s = &mut d_s[..d];
+                let (inverse_s, inverse_base) = (1.0 / s, 1.0 / base);
+                let u = e * inverse_s;
                 for k in 0..d {
-                    d_u[k] = (-d_mu[k] - u * d_s[k]) / s;
+                    d_u[k] = (-d_mu[k] - u * d_s[k]) * inverse_s;
                 }
-                let w = e / base;
+                let w = e * inverse_base;
+                let by = gamma * inverse_base;
                 for k in 0..d {
-                    let d_w = (-d_mu[k] - w * d_base[k]) / base;
-                    d_s[k] += gamma * d_w;
+                    d_s[k] -= by * (d_mu[k] + w * d_base[k]);
                 }
-                if let Some(g) = index.gamma {
-                    d_s[g] += w;
+                if let Some((g, by_alpha, by_gamma)) = d_gamma {
+                    d_s[0] += by_alpha * w;
+                    d_s[g] += by_gamma * w;
                 }
                 season[at] = s + gamma * w;
                 u
@@ -310,11 +341,13 @@ fn natural_normal_equations(
                     d_u[k] = -d_mu[k];
                 }
                 if kind == SeasonKind::Additive {
+                    let d_s = &mut d_s[..d];
                     for k in 0..d {
                         d_s[k] -= gamma * d_mu[k];
                     }
-                    if let Some(g) = index.gamma {
-                        d_s[g] += e;
+                    if let Some((g, by_alpha, by_gamma)) = d_gamma {
+                        d_s[0] += by_alpha * e;
+                        d_s[g] += by_gamma * e;
                     }
                     season[at] = s + gamma * e;
                 }
@@ -326,8 +359,9 @@ fn natural_normal_equations(
             d_slope[k] = phi * d_slope[k] + beta * d_u[k];
         }
         d_level[0] += u;
-        if let Some(b) = index.beta {
-            d_slope[b] += u;
+        if let Some((b, by_alpha, by_beta)) = d_beta {
+            d_slope[0] += by_alpha * u;
+            d_slope[b] += by_beta * u;
         }
         if let Some(p) = index.phi {
             d_slope[p] += slope;
@@ -337,22 +371,43 @@ fn natural_normal_equations(
     }
     // ẽ = G r: its Jacobian is G (R + r ḡᵀ), ḡ the mean of d ln μ (zero for an additive
     // error), and G² scales both sides of the normal equations alike, so it is left out.
-    let n = y.len() as f64;
-    let g: Vec<f64> = d_log_mu.iter().map(|v| v / n).collect();
-    let mut jtj = rr;
+    let column = |k: usize| &columns[k * n..(k + 1) * n];
+    let r_dr: Vec<f64> = (0..d).map(|k| dot(column(k), &residuals)).collect();
+    let r_r = dot(&residuals, &residuals);
+    let g: Vec<f64> = d_log_mu.iter().map(|v| v / n as f64).collect();
+    let mut jtj = vec![0.0; d * d];
     for i in 0..d {
         for j in i..d {
-            let v = jtj[[i, j]] + r_dr[i] * g[j] + g[i] * r_dr[j] + r_r * g[i] * g[j];
-            jtj[[i, j]] = v;
-            jtj[[j, i]] = v;
+            let v = dot(column(i), column(j)) + r_dr[i] * g[j] + g[i] * r_dr[j] + r_r * g[i] * g[j];
+            jtj[i * d + j] = v;
+            jtj[j * d + i] = v;
         }
     }
-    let jte: Array1<f64> = (0..d).map(|i| r_dr[i] + r_r * g[i]).collect();
+    let jte: Vec<f64> = (0..d).map(|i| r_dr[i] + r_r * g[i]).collect();
     Some(Normal {
         jtj,
         jte,
         squares: r_r,
     })
+}
+
+/// `a · b`, in four running sums so that it runs in vectors.
+#[inline(always)]
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let mut sums = [0.0; 4];
+    let (a4, b4) = (a.chunks_exact(4), b.chunks_exact(4));
+    let tail: f64 = a4
+        .remainder()
+        .iter()
+        .zip(b4.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in a4.zip(b4) {
+        for i in 0..4 {
+            sums[i] += x[i] * y[i];
+        }
+    }
+    sums.iter().sum::<f64>() + tail
 }
 
 /// Refines `params` and the initial states `state` of `form` (period `m`, 1 without
@@ -382,6 +437,10 @@ pub(super) fn refine(
     // Marquardt's damping, adapted as Nielsen does to how well each step's quadratic
     // model predicted the change.
     let (mut damping, mut growth) = (1e-3, 2.0);
+    // Without seasonality the search already covered every coordinate.
+    if !form.has_season() {
+        return (params, state);
+    }
     for _ in 0..MAX_STEPS {
         let Some(normal) = problem.normal_equations(&x) else {
             break;
@@ -439,39 +498,37 @@ pub(super) fn refine(
     (params, normalise(form, state))
 }
 
-/// The step `δ` over the `free` coordinates solving `(A + λ diag A) δ = Jᵀẽ` with
-/// `A = JᵀJ` (the Gauss–Newton step descends: ẽ's Jacobian enters with its sign, the step
-/// is `−δ`, returned negated); `None` if the system is not positive definite.
-fn marquardt_step(
-    jtj: &Array2<f64>,
-    jte: &Array1<f64>,
-    free: &[usize],
-    damping: f64,
-) -> Option<Vec<f64>> {
-    let k = free.len();
-    let scale = free.iter().map(|&i| jtj[[i, i]]).fold(0.0, f64::max) * 1e-12;
-    let a = Array2::from_shape_fn((k, k), |(p, q)| {
-        let v = jtj[[free[p], free[q]]];
-        if p == q {
-            v + damping * v.max(scale)
-        } else {
-            v
+/// The step `δ` over the `free` coordinates solving `(A + λ diag A) δ = −Jᵀẽ` with
+/// `A = JᵀJ`; `None` if the system is not positive definite.
+fn marquardt_step(jtj: &[f64], jte: &[f64], free: &[usize], damping: f64) -> Option<Vec<f64>> {
+    let (k, d) = (free.len(), jte.len());
+    let scale = free.iter().map(|&i| jtj[i * d + i]).fold(0.0, f64::max) * 1e-12;
+    let mut a = vec![0.0; k * k];
+    for (p, &i) in free.iter().enumerate() {
+        for (q, &j) in free.iter().enumerate() {
+            let v = jtj[i * d + j];
+            a[p * k + q] = if p == q {
+                v + damping * v.max(scale)
+            } else {
+                v
+            };
         }
-    });
-    let b: Array1<f64> = free.iter().map(|&i| jte[i]).collect();
-    let l = cholesky(a.view())?;
-    let step = solve(l.view(), ArrayView1::from(&b));
-    step.iter()
-        .all(|v| v.is_finite())
-        .then(|| step.iter().map(|v| -v).collect())
+    }
+    let mut step: Vec<f64> = free.iter().map(|&i| -jte[i]).collect();
+    (solve_in_place(&mut a, &mut step) && step.iter().all(|v| v.is_finite())).then_some(step)
 }
 
 /// The fall of `Σ ẽ²` (scaled as `jtj` and `jte`) that the Gauss–Newton model predicts
 /// for `step` over the `free` coordinates: `−δᵀJᵀẽ − ½ δᵀJᵀJδ`.
-fn predicted_fall(jtj: &Array2<f64>, jte: &Array1<f64>, free: &[usize], step: &[f64]) -> f64 {
+fn predicted_fall(jtj: &[f64], jte: &[f64], free: &[usize], step: &[f64]) -> f64 {
+    let d = jte.len();
     let mut fall = 0.0;
     for (p, &i) in free.iter().enumerate() {
-        let quadratic: f64 = free.iter().zip(step).map(|(&j, v)| jtj[[i, j]] * v).sum();
+        let quadratic: f64 = free
+            .iter()
+            .zip(step)
+            .map(|(&j, v)| jtj[i * d + j] * v)
+            .sum();
         fall -= step[p] * (2.0 * jte[i] + quadratic);
     }
     fall

@@ -103,6 +103,9 @@ impl Layout {
 /// Evaluations allowed to one search.
 const MAX_EVALS: usize = 2000;
 
+/// The relative tolerance of a search that the refinement finishes.
+const ROUGH: f64 = 1e-5;
+
 /// A fit under way: one model for one series, and the search for its parameters.
 struct Job {
     /// The series' position among those being fitted.
@@ -141,6 +144,13 @@ impl Job {
         let search = match warm {
             Some(w) if w.len() == x0.len() => NelderMead::new(w, 0.5, MAX_EVALS),
             _ => NelderMead::new(&x0, 1.0, MAX_EVALS),
+        };
+        // A seasonal model's search only finds where its refinement starts (see
+        // [`refine`]), which then polishes every coordinate.
+        let search = if form.has_season() {
+            search.tolerance(ROUGH)
+        } else {
+            search
         };
         let log_y = match form.error {
             ErrorKind::Additive => 0.0,
