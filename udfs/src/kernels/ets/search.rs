@@ -13,7 +13,8 @@ use crate::kernels::logistic::sigmoid;
 use crate::kernels::nelder_mead::NelderMead;
 use crate::kernels::simd;
 
-/// Parameter bounds: Hyndman et al.'s usual region, as statsmodels and R's forecast use.
+/// Parameter bounds: Hyndman et al.'s usual region, as statsmodels and R's forecast use
+/// (statsmodels' on `beta / alpha` and `gamma / (1 − alpha)`, see [`Layout`]).
 pub(super) const LOW: f64 = 1e-4;
 pub(super) const HIGH: f64 = 0.9999;
 pub(super) const PHI_LOW: f64 = 0.8;
@@ -36,7 +37,8 @@ fn phi_start() -> f64 {
 
 /// Maps the optimiser's unbounded vector to parameters and starting states: `[alpha,
 /// beta?, gamma?, phi?, level, slope?]`, the weights through logistic transforms onto their
-/// bounds (`beta ≤ alpha`, `gamma ≤ 1 − alpha`), level and slope as shifts from the
+/// bounds (`alpha`, `beta / alpha` and `gamma / (1 − alpha)` in `[LOW, HIGH]`, as
+/// statsmodels bounds them), level and slope as shifts from the
 /// heuristic start in units of `scale`.
 struct Layout {
     form: Form,
