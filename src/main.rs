@@ -12,6 +12,8 @@ use cohort::demo::{DEFAULT_SEED, Dataset};
 use cohort::engine::files::register_files;
 use cohort::output::Format;
 use cohort::script::{self, ScriptError, ScriptOptions, Source, parse_param};
+use cohort::server::Role;
+use cohort::server::users::Users;
 use cohort::shell::{self, ShellOptions};
 use cohort::store::ModelStore;
 use cohort_udfs::error::describe;
@@ -105,7 +107,42 @@ enum Command {
     /// Serve Arrow Flight SQL to BI tools (ADBC, the Flight SQL JDBC driver) until SIGINT or
     /// SIGTERM. The options before `serve` (data files, --demo, --store, --memory-limit)
     /// apply.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
+    /// Manage the users file of `serve --users`: who may log in and with which role.
+    /// Passwords are stored as argon2id hashes only; a running server picks up changes at
+    /// the next login. The options before `users` do not apply.
+    Users(UsersArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct UsersArgs {
+    /// The users file; `add` creates it, readable by its owner only.
+    #[arg(long, value_name = "FILE")]
+    file: PathBuf,
+
+    #[command(subcommand)]
+    action: UsersAction,
+}
+
+/// A password is read from the first line of standard input when that is not a terminal,
+/// else asked for twice without echo.
+#[derive(Debug, clap::Subcommand)]
+enum UsersAction {
+    /// Add a user with a password.
+    Add {
+        /// Letters, digits and _ . - @.
+        name: String,
+        /// reader (queries and scoring), analyst (also models and its own views) or admin
+        /// (also shared tables and allowed files).
+        #[arg(long)]
+        role: Role,
+    },
+    /// List the users and their roles.
+    List,
+    /// Remove a user: they cannot log in any more.
+    Remove { name: String },
+    /// Change a user's password.
+    Passwd { name: String },
 }
 
 #[derive(Debug, clap::Args)]
@@ -155,9 +192,10 @@ struct ServeArgs {
     #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = parse_duration)]
     statement_timeout: Duration,
 
-    /// Memory each session's queries may hold, e.g. 512M, 4G.
-    #[arg(long, value_name = "SIZE", default_value = "4G", value_parser = parse_memory_limit)]
-    session_memory_limit: String,
+    /// Memory each session's queries may hold, e.g. 512M, 4G; all sessions together stay
+    /// within --memory-limit when it is given.
+    #[arg(long, value_name = "SIZE", default_value = "4G", value_parser = parse_size)]
+    session_memory_limit: usize,
 
     /// Most sessions (logged-in clients) at once.
     #[arg(long, value_name = "N", default_value_t = 64)]
@@ -192,8 +230,12 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// A size DataFusion's `SET datafusion.runtime.memory_limit` accepts, checked up front.
 fn parse_memory_limit(s: &str) -> Result<String, String> {
-    datafusion::prelude::SessionContext::parse_capacity_limit("--memory-limit", s)
-        .map(|_| s.to_string())
+    parse_size(s).map(|_| s.to_string())
+}
+
+/// A size such as 512M or 4G, in bytes.
+fn parse_size(s: &str) -> Result<usize, String> {
+    datafusion::prelude::SessionContext::parse_capacity_limit("size", s)
         .map_err(|_| format!("expected a size such as 512M or 4G, got '{s}'"))
 }
 
@@ -216,6 +258,9 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
+    if let Some(Command::Users(args)) = &cli.command {
+        return users(args);
+    }
     if !(cli.demo_scale.is_finite() && cli.demo_scale > 0.0) {
         return usage(&format!(
             "--demo-scale must be a positive number, got {}",
@@ -359,7 +404,7 @@ async fn serve(engine: Engine, args: &ServeArgs) -> ExitCode {
         limits: Limits {
             statement_timeout: (!args.statement_timeout.is_zero())
                 .then_some(args.statement_timeout),
-            session_memory_limit: args.session_memory_limit.clone(),
+            session_memory_limit: args.session_memory_limit,
             max_sessions: args.max_sessions,
         },
         audit_log: args.audit_log.clone(),
@@ -385,6 +430,73 @@ async fn serve(engine: Engine, args: &ServeArgs) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),
     }
+}
+
+/// `cohort users`: changes or lists the users file.
+fn users(args: &UsersArgs) -> ExitCode {
+    let path = &args.file;
+    let edited = match &args.action {
+        UsersAction::List => {
+            return match Users::load(path) {
+                Ok(users) => {
+                    let width = users.list().map(|(n, _)| n.chars().count()).max();
+                    for (name, role) in users.list() {
+                        println!("{name:<w$}  {role}", w = width.unwrap_or(0));
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => usage(&e),
+            };
+        }
+        UsersAction::Add { name, role } => Users::load_or_new(path).and_then(|mut users| {
+            users.check_new(name)?;
+            users.add(name, *role, &read_password(name)?)?;
+            Ok((users, format!("added {name} ({role}) to")))
+        }),
+        UsersAction::Remove { name } => Users::load(path).and_then(|mut users| {
+            users.remove(name)?;
+            Ok((users, format!("removed {name} from")))
+        }),
+        UsersAction::Passwd { name } => Users::load(path).and_then(|mut users| {
+            users.check_user(name)?;
+            users.set_password(name, &read_password(name)?)?;
+            Ok((users, format!("changed the password of {name} in")))
+        }),
+    };
+    let (users, done) = match edited {
+        Ok(e) => e,
+        Err(e) => return usage(&e),
+    };
+    match users.save(path) {
+        Ok(()) => {
+            eprintln!("cohort: {done} {}", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+/// A new password: the first line of standard input when it is not a terminal, else asked
+/// for twice without echo.
+fn read_password(name: &str) -> Result<String, String> {
+    if !io::stdin().is_terminal() {
+        let mut line = String::new();
+        io::stdin()
+            .read_line(&mut line)
+            .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+        return Ok(line.trim_end_matches(['\n', '\r']).to_string());
+    }
+    let ask = |prompt: &str| {
+        rpassword::prompt_password(prompt).map_err(|e| format!("cannot read the password: {e}"))
+    };
+    let password = ask(&format!("Password for {name}: "))?;
+    if password.is_empty() {
+        return Err("the password is empty".to_string());
+    }
+    if ask("Same password again: ")? != password {
+        return Err("the passwords do not match".to_string());
+    }
+    Ok(password)
 }
 
 /// Completes at the first SIGINT or SIGTERM.

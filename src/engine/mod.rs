@@ -19,16 +19,24 @@ use cohort_udfs::Error;
 use datafusion::arrow::array::StringArray;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::catalog::{MemorySchemaProvider, SchemaProvider};
+use datafusion::catalog::{
+    CatalogProviderList, DynamicFileCatalog, MemorySchemaProvider, SchemaProvider,
+};
 use datafusion::common::{DataFusionError, ParamValues, Result, TableReference, plan_err};
+use datafusion::datasource::dynamic_file::DynamicListTableFactory;
 use datafusion::execution::SendableRecordBatchStream;
-use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::execution::memory_pool::MemoryPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::memory::MemoryStream;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DFStatement;
+use datafusion::sql::planner::object_name_to_table_reference;
+use datafusion::sql::sqlparser::ast::ObjectName;
 use futures::TryStreamExt;
 
+use crate::server::{Access, Role};
 use crate::store::{ModelStore, ModelsTable};
 use session_views::SessionCatalogs;
 
@@ -52,6 +60,11 @@ impl QueryResult {
 pub struct Engine {
     ctx: SessionContext,
     store: ModelStore,
+    /// The shared catalogs without the lookup of files by path, which each server session
+    /// puts in front confined to what its user may read.
+    tables: Arc<dyn CatalogProviderList>,
+    /// A server session's own views and tables; `None` for the shell's and scripts' engine.
+    own: Option<Arc<SessionCatalogs>>,
 }
 
 impl Engine {
@@ -64,8 +77,9 @@ impl Engine {
 
     /// Like [`Engine::new`], starting from `config` (partitions, batch size, ...).
     pub fn with_config(config: SessionConfig, store: ModelStore) -> Result<Self> {
-        let ctx = SessionContext::new_with_config(config.with_information_schema(true))
-            .enable_url_table();
+        let ctx = SessionContext::new_with_config(config.with_information_schema(true));
+        let tables = ctx.state().catalog_list().clone();
+        let ctx = ctx.enable_url_table();
         cohort_udfs::register_all(&ctx, Arc::new(store.clone()))?;
         let schema = MemorySchemaProvider::new();
         schema.register_table(
@@ -76,7 +90,12 @@ impl Engine {
             DataFusionError::Internal("the default catalog is missing".to_string())
         })?;
         catalog.register_schema("cohort", Arc::new(schema))?;
-        Ok(Self { ctx, store })
+        Ok(Self {
+            ctx,
+            store,
+            tables,
+            own: None,
+        })
     }
 
     /// The underlying DataFusion session: for registering tables and reading the catalog.
@@ -154,29 +173,99 @@ impl Engine {
     }
 
     /// A new session over the same tables, functions, memory pool and model store, with
-    /// its own settings and views: what each Flight SQL client gets.
-    pub fn session(&self) -> Engine {
-        let state = self.ctx.state();
-        let catalogs = Arc::new(SessionCatalogs::new(state.catalog_list().clone()));
-        let state = SessionStateBuilder::new_from_existing(state)
-            .with_catalog_list(catalogs)
+    /// its own settings and views, for a Flight SQL client with `access`: files are found
+    /// by path only where `access` lets it use them, and the tables of a user who may not
+    /// change shared tables are the session's own, as its views are.
+    pub fn session_for(&self, access: &Access) -> Engine {
+        let urls = Arc::new(DynamicListTableFactory::default());
+        let files = DynamicFileCatalog::new(self.tables.clone(), access.confine(urls.clone()));
+        let own = Arc::new(SessionCatalogs::new(
+            Arc::new(files),
+            access.role() < Role::Admin,
+        ));
+        let state = SessionStateBuilder::new_from_existing(self.ctx.state())
+            .with_catalog_list(own.clone())
             .with_session_id(uuid::Uuid::new_v4().to_string())
             .build();
+        let ctx = SessionContext::new_with_state(state);
+        // Files are read with the session's own settings.
+        urls.session_store().with_state(ctx.state_weak_ref());
         Engine {
-            ctx: SessionContext::new_with_state(state),
+            ctx,
             store: self.store.clone(),
+            tables: self.tables.clone(),
+            own: Some(own),
         }
     }
 
-    /// Plans ordinary SQL, with table arguments of cohort's table forms
+    /// Draws this session's query memory from the pool `pool` makes of the current one.
+    pub fn set_memory_pool(
+        &self,
+        pool: impl FnOnce(Arc<dyn MemoryPool>) -> Arc<dyn MemoryPool>,
+    ) -> Result<()> {
+        let state = self.ctx.state_ref();
+        let mut state = state.write();
+        let runtime = RuntimeEnvBuilder::from_runtime_env(state.runtime_env())
+            .with_memory_pool(pool(state.runtime_env().memory_pool.clone()))
+            .build_arc()?;
+        // Replaced in place, as `SET datafusion.runtime...` does: what holds the session's
+        // state (the lookup of files by path) keeps seeing it.
+        *state = SessionStateBuilder::new_from_existing(state.clone())
+            .with_runtime_env(runtime)
+            .build();
+        Ok(())
+    }
+
+    /// Whether `table` exists, as the session's own or shared.
+    pub(crate) fn has_table(&self, table: &TableReference) -> bool {
+        matches!(self.ctx.table_exist(table.clone()), Ok(true))
+    }
+
+    /// A name as planning reads it (unquoted parts lower-cased, as the settings say).
+    pub(crate) fn table_reference(&self, name: &ObjectName) -> Result<TableReference> {
+        let state = self.ctx.state_ref();
+        let normalize = state
+            .read()
+            .config_options()
+            .sql_parser
+            .enable_ident_normalization;
+        object_name_to_table_reference(name.clone(), normalize)
+    }
+
+    /// Whether `table` is a view or table this server session made itself.
+    pub(crate) fn owns_table(&self, table: &TableReference) -> bool {
+        let Some(own) = &self.own else {
+            return false;
+        };
+        let state = self.ctx.state_ref();
+        let state = state.read();
+        let defaults = &state.config_options().catalog;
+        let t = table
+            .clone()
+            .resolve(&defaults.default_catalog, &defaults.default_schema);
+        own.owns(&t.catalog, &t.schema, &t.table)
+    }
+
+    /// Parses ordinary SQL as it is planned: table arguments of cohort's table forms
     /// (`predict('m', customers)`) made visible to DataFusion's table resolution and `?`
     /// placeholders numbered.
+    pub(crate) fn parse_sql(&self, sql: &str) -> Result<DFStatement> {
+        parse_in(&self.ctx.state_ref().read(), sql)
+    }
+
+    /// Every table and view a parsed statement names (not its CTEs), as planning looks
+    /// them up.
+    pub(crate) fn table_references(&self, statement: &DFStatement) -> Result<Vec<TableReference>> {
+        self.ctx
+            .state_ref()
+            .read()
+            .resolve_table_references(statement)
+    }
+
+    /// Plans ordinary SQL (see [`Engine::parse_sql`]).
     async fn plan_sql(&self, sql: &str) -> Result<LogicalPlan> {
         let state = self.ctx.state();
-        let dialect = state.config().options().sql_parser.dialect;
-        let mut statement = state.sql_to_statement(sql, &dialect)?;
-        expose_table_arguments(&mut statement)?;
-        number_placeholders(&mut statement)?;
+        let statement = parse_in(&state, sql)?;
         let tables = state.resolve_table_references(&statement)?;
         state
             .statement_to_plan(statement)
@@ -249,6 +338,15 @@ impl Engine {
             }
         }
     }
+}
+
+/// See [`Engine::parse_sql`].
+fn parse_in(state: &SessionState, sql: &str) -> Result<DFStatement> {
+    let dialect = state.config().options().sql_parser.dialect;
+    let mut statement = state.sql_to_statement(sql, &dialect)?;
+    expose_table_arguments(&mut statement)?;
+    number_placeholders(&mut statement)?;
+    Ok(statement)
 }
 
 /// Applies [`cohort_udfs::sql::rewrite_cohort_forms`] to every query in

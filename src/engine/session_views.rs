@@ -1,10 +1,12 @@
-//! Views that belong to one session.
+//! Views, and for most roles tables, that belong to one session.
 //!
 //! A Flight SQL client's session shares tables, functions and models with every other
 //! client, but a view it creates is its own: psql and DuckDB users expect their temporary
 //! views not to appear in (or collide with) a colleague's session. The session's catalog
-//! list wraps the shared one and keeps views in a map of its own; every other table goes to
-//! the shared catalog as before.
+//! list wraps the shared one and keeps views in a map of its own. Tables go to the shared
+//! catalog as before, except in sessions that keep their tables too (users who may not
+//! change shared tables): there every table created is the session's own, and the shared
+//! tables can be neither dropped nor replaced.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -14,22 +16,40 @@ use datafusion::catalog::{CatalogProvider, CatalogProviderList, SchemaProvider, 
 use datafusion::common::{Result, exec_err};
 use datafusion::datasource::TableType;
 
-/// The session's views by (catalog, schema, view).
-type Views = Arc<RwLock<HashMap<(String, String, String), Arc<dyn TableProvider>>>>;
+/// The session's own views and tables by (catalog, schema, name).
+type Own = Arc<RwLock<HashMap<(String, String, String), Arc<dyn TableProvider>>>>;
+
+/// The session's own objects and whether its new tables are its own too.
+#[derive(Debug, Clone, Default)]
+struct Private {
+    own: Own,
+    keeps_tables: bool,
+}
 
 /// The shared catalog list as one session sees it.
 #[derive(Debug)]
 pub(super) struct SessionCatalogs {
     shared: Arc<dyn CatalogProviderList>,
-    views: Views,
+    private: Private,
 }
 
 impl SessionCatalogs {
-    pub(super) fn new(shared: Arc<dyn CatalogProviderList>) -> Self {
+    /// `keeps_tables`: tables created in the session are its own, and shared tables cannot
+    /// be dropped or replaced from it.
+    pub(super) fn new(shared: Arc<dyn CatalogProviderList>, keeps_tables: bool) -> Self {
         Self {
             shared,
-            views: Views::default(),
+            private: Private {
+                own: Own::default(),
+                keeps_tables,
+            },
         }
+    }
+
+    /// Whether the session itself made the view or table `catalog.schema.name`.
+    pub(super) fn owns(&self, catalog: &str, schema: &str, name: &str) -> bool {
+        let own = self.private.own.read().unwrap_or_else(|e| e.into_inner());
+        own.contains_key(&(catalog.to_string(), schema.to_string(), name.to_string()))
     }
 }
 
@@ -51,7 +71,7 @@ impl CatalogProviderList for SessionCatalogs {
         Some(Arc::new(SessionCatalog {
             name: name.to_string(),
             shared,
-            views: self.views.clone(),
+            private: self.private.clone(),
         }))
     }
 }
@@ -60,7 +80,7 @@ impl CatalogProviderList for SessionCatalogs {
 struct SessionCatalog {
     name: String,
     shared: Arc<dyn CatalogProvider>,
-    views: Views,
+    private: Private,
 }
 
 impl CatalogProvider for SessionCatalog {
@@ -74,7 +94,7 @@ impl CatalogProvider for SessionCatalog {
             catalog: self.name.clone(),
             name: name.to_string(),
             shared,
-            views: self.views.clone(),
+            private: self.private.clone(),
         }))
     }
 
@@ -100,7 +120,7 @@ struct SessionSchema {
     catalog: String,
     name: String,
     shared: Arc<dyn SchemaProvider>,
-    views: Views,
+    private: Private,
 }
 
 impl SessionSchema {
@@ -108,9 +128,9 @@ impl SessionSchema {
         (self.catalog.clone(), self.name.clone(), table.to_string())
     }
 
-    fn view(&self, table: &str) -> Option<Arc<dyn TableProvider>> {
-        let views = self.views.read().unwrap_or_else(|e| e.into_inner());
-        views.get(&self.key(table)).cloned()
+    fn own(&self, table: &str) -> Option<Arc<dyn TableProvider>> {
+        let own = self.private.own.read().unwrap_or_else(|e| e.into_inner());
+        own.get(&self.key(table)).cloned()
     }
 }
 
@@ -122,10 +142,9 @@ impl SchemaProvider for SessionSchema {
 
     fn table_names(&self) -> Vec<String> {
         let mut names = self.shared.table_names();
-        let views = self.views.read().unwrap_or_else(|e| e.into_inner());
+        let own = self.private.own.read().unwrap_or_else(|e| e.into_inner());
         names.extend(
-            views
-                .keys()
+            own.keys()
                 .filter(|(c, s, _)| *c == self.catalog && *s == self.name)
                 .map(|(_, _, t)| t.clone()),
         );
@@ -133,8 +152,8 @@ impl SchemaProvider for SessionSchema {
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-        match self.view(name) {
-            Some(view) => Ok(Some(view)),
+        match self.own(name) {
+            Some(own) => Ok(Some(own)),
             None => self.shared.table(name).await,
         }
     }
@@ -144,25 +163,28 @@ impl SchemaProvider for SessionSchema {
         name: String,
         table: Arc<dyn TableProvider>,
     ) -> Result<Option<Arc<dyn TableProvider>>> {
-        if table.table_type() != TableType::View {
+        if table.table_type() != TableType::View && !self.private.keeps_tables {
             return self.shared.register_table(name, table);
         }
         if self.table_exist(&name) {
             return exec_err!("The table {name} already exists");
         }
-        let mut views = self.views.write().unwrap_or_else(|e| e.into_inner());
-        Ok(views.insert(self.key(&name), table))
+        let mut own = self.private.own.write().unwrap_or_else(|e| e.into_inner());
+        Ok(own.insert(self.key(&name), table))
     }
 
     fn deregister_table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-        let mut views = self.views.write().unwrap_or_else(|e| e.into_inner());
-        match views.remove(&self.key(name)) {
-            Some(view) => Ok(Some(view)),
+        let mut own = self.private.own.write().unwrap_or_else(|e| e.into_inner());
+        match own.remove(&self.key(name)) {
+            Some(removed) => Ok(Some(removed)),
+            None if self.private.keeps_tables && self.shared.table_exist(name) => {
+                exec_err!("{name} is shared with every session: only admins may drop or replace it")
+            }
             None => self.shared.deregister_table(name),
         }
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.view(name).is_some() || self.shared.table_exist(name)
+        self.own(name).is_some() || self.shared.table_exist(name)
     }
 }

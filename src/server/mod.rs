@@ -2,9 +2,15 @@
 //! shell and scripts, so every statement (CREATE MODEL, PREDICT, ...) works there as it
 //! does at the prompt.
 
+pub mod access;
+pub mod audit;
 pub mod auth;
+mod memory;
 pub mod role;
 mod service;
+mod statement;
+mod throttle;
+pub mod users;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -17,9 +23,11 @@ use arrow_flight::flight_service_server::FlightServiceServer;
 use tokio::sync::Notify;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
-pub use auth::Credentials;
+pub use access::{Access, AllowedFiles};
+pub use auth::{Credentials, Login, Logins};
 pub use role::Role;
 pub use service::CohortFlightSql;
+pub use users::{Users, UsersFile};
 
 use crate::Engine;
 
@@ -48,14 +56,16 @@ pub struct ServeOptions {
 pub struct Limits {
     /// Longest a statement may run, sending its rows included.
     pub statement_timeout: Option<Duration>,
-    /// Memory each session's queries may hold, as `datafusion.runtime.memory_limit` takes it.
-    pub session_memory_limit: String,
+    /// Bytes each session's queries may hold.
+    pub session_memory_limit: usize,
     pub max_sessions: usize,
 }
 
 impl ServeOptions {
-    /// Refuses to serve without a login anywhere but on loopback.
+    /// Refuses to serve without a login anywhere but on loopback, or with an allowed
+    /// folder that is not one.
     pub fn check(&self) -> Result<(), String> {
+        AllowedFiles::new(&self.allow_files)?;
         if self.credentials.is_none() && self.users.is_none() && !self.listen.ip().is_loopback() {
             return Err(format!(
                 "{} is reachable from other machines: give --users FILE, or --user and \
@@ -74,12 +84,58 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), String> {
     options.check()?;
+    let files = Arc::new(AllowedFiles::new(&options.allow_files)?);
     // BI drivers reject Utf8View and BinaryView: plans end with the plain types.
     engine
         .execute("SET datafusion.optimizer.expand_views_at_output = true")
         .await
         .map_err(|e| e.strip_backtrace())?;
-    let service = CohortFlightSql::new(engine, options.credentials);
+    let users_file = match &options.users {
+        Some(path) => Some(Arc::new(UsersFile::open(path)?)),
+        None => None,
+    };
+    let logins = match (&users_file, options.credentials.clone()) {
+        (Some(file), _) => Some(Logins::file(file.clone())),
+        (None, Some(credentials)) => Some(Logins::one(credentials)?),
+        (None, None) => None,
+    };
+    let audit = options
+        .audit_log
+        .as_deref()
+        .map(audit::AuditLog::open)
+        .transpose()?;
+    // Queries run on threads of their own, as DataFusion advises for servers: the threads
+    // answering clients stay free for logins, cancels and deadlines however long a step of a
+    // query keeps its thread.
+    let queries = tokio::runtime::Builder::new_multi_thread()
+        .thread_name("cohort-query")
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the query threads: {e}"))?;
+    let service = CohortFlightSql::new(
+        engine,
+        logins,
+        files,
+        options.limits.clone(),
+        audit,
+        queries.handle().clone(),
+    )?;
+    let rereading = users_file.map(reread_on_hangup).transpose()?;
+    let result = listen(service, &options, shutdown).await;
+    if let Some(task) = rereading {
+        task.abort();
+    }
+    // Work a cancelled query left behind must not hold up the exit.
+    queries.shutdown_background();
+    result
+}
+
+/// Serves `service` until `shutdown` completes, then lets requests in flight finish.
+async fn listen(
+    service: CohortFlightSql,
+    options: &ServeOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), String> {
     let mut server = Server::builder();
     if let Some((cert, key)) = &options.tls {
         let read =
@@ -109,4 +165,23 @@ pub async fn serve(
         Ok(result) => result.map_err(failed),
         Err(_) => Ok(()),
     }
+}
+
+/// Re-reads the users file at each SIGHUP (it is also re-read when it changes).
+fn reread_on_hangup(file: Arc<UsersFile>) -> Result<tokio::task::JoinHandle<()>, String> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hangup =
+            signal(SignalKind::hangup()).map_err(|e| format!("cannot catch SIGHUP: {e}"))?;
+        Ok(tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                if file.reload() {
+                    eprintln!("cohort: re-read the users file {}", file.path().display());
+                }
+            }
+        }))
+    }
+    #[cfg(not(unix))]
+    Ok(tokio::spawn(async move { drop(file) }))
 }

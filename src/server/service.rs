@@ -2,6 +2,7 @@
 //! exactly as in the shell, in the caller's session.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
@@ -36,10 +37,16 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use futures::stream::{AbortHandle, Abortable};
 use futures::{Stream, StreamExt, TryStreamExt};
 use prost::Message;
+use tokio::runtime::Handle;
 use tonic::metadata::MetadataMap;
 use tonic::{Code, Request, Response, Status, Streaming};
 
-use super::auth::Credentials;
+use super::Limits;
+use super::audit::{AuditLog, Entry, Event};
+use super::auth::{Basic, Login, Logins};
+use super::memory::SessionMemory;
+use super::statement::{Statement, StatementTimeout};
+use super::{Access, AllowedFiles};
 use crate::Engine;
 use crate::engine::catalog::tables;
 
@@ -56,9 +63,12 @@ const CANCEL_FLIGHT_INFO: &str = "CancelFlightInfo";
 /// many per session; the oldest go first.
 const PENDING_RESULTS: usize = 64;
 
-/// One client's session: its engine (settings, temporary views), its results not yet
-/// fetched, the ones being sent (to cancel them), and its prepared statements.
+/// One client's session: who logged in and what it may do, its engine (settings, temporary
+/// views), its results not yet fetched, the ones being sent (to cancel them), and its
+/// prepared statements.
 struct Session {
+    pub(crate) login: Login,
+    access: Access,
     engine: Engine,
     /// When the client last used it: sessions idle for [`SESSION_IDLE`] are let go.
     last_used: Mutex<Instant>,
@@ -75,8 +85,10 @@ struct Prepared {
 }
 
 impl Session {
-    fn new(engine: Engine) -> Arc<Self> {
+    fn new(engine: Engine, login: Login, access: Access) -> Arc<Self> {
         Arc::new(Self {
+            login,
+            access,
             engine,
             last_used: Mutex::new(Instant::now()),
             pending: Mutex::new(Vec::new()),
@@ -85,18 +97,24 @@ impl Session {
         })
     }
 
-    /// Runs `sql` and keeps its result stream for a DoGet; the FlightInfo names it.
+    /// Runs `sql` and keeps its result stream for a DoGet; the FlightInfo names it. The
+    /// statement's clock runs until its last row is sent.
     async fn start(
         &self,
+        statement: Statement,
         sql: &str,
         params: Option<ParamValues>,
         descriptor: FlightDescriptor,
     ) -> Result<Response<FlightInfo>, Status> {
-        let stream = self
-            .engine
-            .execute_with(sql, params)
-            .await
-            .map_err(status)?;
+        let (engine, sql) = (self.engine.clone(), sql.to_string());
+        let run = async move { engine.execute_with(&sql, params).await };
+        let stream = match statement.run(run).await {
+            Ok(stream) => statement.stream(stream),
+            Err(e) => {
+                statement.finish(Err(&e));
+                return Err(e);
+            }
+        };
         let schema = stream.schema();
         let handle = uuid::Uuid::new_v4().as_bytes().to_vec();
         {
@@ -158,6 +176,11 @@ impl Session {
         })
     }
 
+    /// Refuses a statement the session's user may not run, before anything of it runs.
+    fn check(&self, sql: &str) -> Result<(), Status> {
+        self.access.check(&self.engine, sql)
+    }
+
     fn prepared(&self, handle: &[u8]) -> Result<Prepared, Status> {
         lock(&self.prepared)?
             .get(handle)
@@ -171,39 +194,111 @@ fn lock<T>(m: &Mutex<T>) -> Result<std::sync::MutexGuard<'_, T>, Status> {
         .map_err(|_| Status::internal("a session's lock was poisoned by an earlier failure"))
 }
 
-/// The server: the engine every session starts from, who may log in, and the sessions by
-/// bearer token.
+/// The server: the engine every session starts from, who may log in, the sessions by bearer
+/// token, what each may use, and where statements are recorded.
 pub struct CohortFlightSql {
     base: Engine,
-    credentials: Option<Credentials>,
+    /// `None` serves without a login.
+    logins: Option<Logins>,
+    limits: Limits,
+    audit: Option<Arc<AuditLog>>,
+    /// Where statements run.
+    runtime: Handle,
+    /// The folders whose files admins may use.
+    files: Arc<AllowedFiles>,
     sessions: Mutex<HashMap<String, Arc<Session>>>,
-    /// The session of calls without a token (when there are no credentials) and of calls
-    /// that carry the user and password themselves.
+    /// The sessions of clients that send their user and password with every call, one per
+    /// user so that each keeps its role.
+    per_user: Mutex<HashMap<String, Arc<Session>>>,
+    /// The session of calls without a token when the server has no logins.
     anonymous: Arc<Session>,
 }
 
 impl CohortFlightSql {
-    pub fn new(base: Engine, credentials: Option<Credentials>) -> Self {
-        let anonymous = Session::new(base.session());
-        Self {
+    pub fn new(
+        base: Engine,
+        logins: Option<Logins>,
+        files: Arc<AllowedFiles>,
+        limits: Limits,
+        audit: Option<AuditLog>,
+        runtime: Handle,
+    ) -> Result<Self, String> {
+        let anonymous = open_session(&base, &limits, &files, Login::anonymous())
+            .map_err(|e| e.message().to_string())?;
+        Ok(Self {
             base,
-            credentials,
+            logins,
+            files,
+            limits,
+            audit: audit.map(Arc::new),
+            runtime,
             sessions: Mutex::new(HashMap::new()),
+            per_user: Mutex::new(HashMap::new()),
             anonymous,
+        })
+    }
+
+    /// Starts the clock of a statement of `session`'s from `peer`, unless the session's user
+    /// may not run it: a refusal is recorded, and nothing of the statement runs.
+    fn begin(
+        &self,
+        session: &Session,
+        event: Event,
+        peer: Option<SocketAddr>,
+        sql: &str,
+    ) -> Result<Statement, Status> {
+        let statement = Statement::start(
+            self.runtime.clone(),
+            self.audit.clone(),
+            event,
+            &session.login.user,
+            peer,
+            sql,
+            self.limits.statement_timeout,
+        );
+        match session.check(sql) {
+            Ok(()) => Ok(statement),
+            Err(e) => {
+                statement.finish(Err(&e));
+                Err(e)
+            }
         }
+    }
+
+    /// Checks a login, by handshake or by the user and password a call carries: every
+    /// login attempt passes here, with its `authorization` header and the client's
+    /// address. Without logins, everyone is [`Login::anonymous`].
+    async fn login(&self, header: Option<&str>, peer: Option<SocketAddr>) -> Result<Login, Status> {
+        let Some(logins) = &self.logins else {
+            return Ok(Login::anonymous());
+        };
+        let started = Instant::now();
+        let basic = Basic::parse(header);
+        let result = match &basic {
+            Ok(basic) => logins.check(basic, peer).await,
+            Err(e) => Err(e.clone()),
+        };
+        if let Some(audit) = &self.audit {
+            audit.record(&Entry {
+                event: Event::Login,
+                user: basic.as_ref().map_or("", |b| b.user.as_str()),
+                peer,
+                statement: None,
+                outcome: result.as_ref().map(|_| None),
+                elapsed: started.elapsed(),
+            });
+        }
+        result
     }
 
     /// The caller's session, from its bearer token. Clients that send the user and
     /// password with every call instead (a preset `Basic` header, no handshake) share one
-    /// session.
-    fn session(&self, metadata: &MetadataMap) -> Result<Arc<Session>, Status> {
-        let header = metadata.get("authorization").and_then(|v| v.to_str().ok());
-        if let (Some(credentials), Some(basic)) = (
-            &self.credentials,
-            header.filter(|h| h.starts_with("Basic ")),
-        ) {
-            credentials.check_basic(basic)?;
-            return Ok(self.anonymous.clone());
+    /// session per user.
+    async fn session<T>(&self, request: &Request<T>) -> Result<Arc<Session>, Status> {
+        let header = authorization(request.metadata());
+        if self.logins.is_some() && header.is_some_and(|h| h.starts_with("Basic ")) {
+            let login = self.login(header, request.remote_addr()).await?;
+            return self.per_user_session(login);
         }
         let token = header
             .and_then(|v| v.strip_prefix("Bearer "))
@@ -216,44 +311,83 @@ impl CohortFlightSql {
                 *lock(&session.last_used)? = Instant::now();
                 Ok(session)
             }
-            None if self.credentials.is_none() => Ok(self.anonymous.clone()),
+            None if self.logins.is_none() => Ok(self.anonymous.clone()),
             None => Err(Status::unauthenticated(
                 "log in first: this server needs a user and password",
             )),
         }
     }
+
+    /// The session `login`'s calls share; a new one when the user's role changed.
+    fn per_user_session(&self, login: Login) -> Result<Arc<Session>, Status> {
+        let mut per_user = lock(&self.per_user)?;
+        let session = match per_user.get(&login.user) {
+            Some(s) if s.login == login => s.clone(),
+            _ => {
+                per_user
+                    .retain(|_, s| s.last_used.lock().is_ok_and(|t| t.elapsed() < SESSION_IDLE));
+                let s = open_session(&self.base, &self.limits, &self.files, login.clone())?;
+                per_user.insert(login.user, s.clone());
+                s
+            }
+        };
+        *lock(&session.last_used)? = Instant::now();
+        Ok(session)
+    }
+}
+
+fn authorization(metadata: &MetadataMap) -> Option<&str> {
+    metadata.get("authorization").and_then(|v| v.to_str().ok())
 }
 
 impl CohortFlightSql {
     /// The FlightInfo of a catalog listing: its schema, and the command itself as the
     /// ticket.
-    fn listing(
+    async fn listing(
         &self,
         request: Request<FlightDescriptor>,
         schema: &Schema,
         command: impl ProstMessageExt,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.session(request.metadata())?;
+        self.session(&request).await?;
         info(schema, request.into_inner(), command)
     }
 
     /// A listing with no rows: cohort's tables have no primary or foreign keys.
-    fn no_rows(
+    async fn no_rows(
         &self,
         request: Request<Ticket>,
         schema: Schema,
     ) -> Result<Response<DoGetStream>, Status> {
-        self.session(request.metadata())?;
+        self.session(&request).await?;
         Ok(Response::new(batch_stream(RecordBatch::new_empty(
             Arc::new(schema),
         ))))
     }
 }
 
+/// A new session over `base` for `login`, with what its role allows, its queries held to the
+/// session memory limit.
+fn open_session(
+    base: &Engine,
+    limits: &Limits,
+    files: &Arc<AllowedFiles>,
+    login: Login,
+) -> Result<Arc<Session>, Status> {
+    let access = Access::new(login.role, files.clone());
+    let engine = base.session_for(&access);
+    let limit = limits.session_memory_limit;
+    engine
+        .set_memory_pool(|shared| Arc::new(SessionMemory::new(shared, limit)))
+        .map_err(status)?;
+    Ok(Session::new(engine, login, access))
+}
+
 /// A DataFusion error as the gRPC status a client can act on, chosen by its kind.
-pub fn status(e: DataFusionError) -> Status {
-    let message = describe(&e);
-    let code = match Error::find(&e).map(Error::root) {
+pub fn status(e: impl std::borrow::Borrow<DataFusionError>) -> Status {
+    let e = e.borrow();
+    let message = describe(e);
+    let code = match Error::find(e).map(Error::root) {
         Some(Error::ModelNotFound { .. } | Error::TableNotFound { .. }) => Code::NotFound,
         Some(Error::AlreadyExists(_)) => Code::AlreadyExists,
         Some(Error::Store(_)) => Code::Unavailable,
@@ -265,7 +399,7 @@ pub fn status(e: DataFusionError) -> Status {
             | Error::InvalidArgument(_)
             | Error::CreateModel { .. },
         ) => Code::InvalidArgument,
-        None => return status_of(&e, message),
+        None => return status_of(e, message),
     };
     Status::new(code, message)
 }
@@ -273,6 +407,7 @@ pub fn status(e: DataFusionError) -> Status {
 /// The status of one of DataFusion's own errors, by its variant.
 fn status_of(e: &DataFusionError, message: String) -> Status {
     let code = match e.find_root() {
+        DataFusionError::External(e) if e.is::<StatementTimeout>() => Code::DeadlineExceeded,
         DataFusionError::Internal(_) => Code::Internal,
         DataFusionError::ResourcesExhausted(_) => Code::ResourceExhausted,
         DataFusionError::NotImplemented(_) => Code::Unimplemented,
@@ -302,7 +437,8 @@ fn flight_stream(schema: SchemaRef, batches: SendableRecordBatchStream) -> DoGet
     ));
     let cast_to = target.clone();
     let batches = batches.map(move |b| {
-        let b = b.map_err(|e| FlightError::from_external_error(Box::new(e)))?;
+        // The error keeps its code (a timeout stays DeadlineExceeded) on its way out.
+        let b = b.map_err(|e| FlightError::Tonic(Box::new(status(e))))?;
         let columns = b
             .columns()
             .iter()
@@ -314,7 +450,7 @@ fn flight_stream(schema: SchemaRef, batches: SendableRecordBatchStream) -> DoGet
     let encoded = FlightDataEncoderBuilder::new()
         .with_schema(target)
         .build(batches)
-        .map_err(|e| Status::internal(e.to_string()));
+        .map_err(Status::from);
     Box::pin(encoded)
 }
 
@@ -429,8 +565,8 @@ async fn read_params(stream: PeekableFlightDataStream) -> Result<Option<ParamVal
 
 /// Rows changed by a statement: DataFusion's DML reports a `count` column; other statements
 /// change none.
-async fn update_count(stream: SendableRecordBatchStream) -> Result<i64, Status> {
-    let batches: Vec<RecordBatch> = stream.try_collect().await.map_err(status)?;
+async fn update_count(stream: SendableRecordBatchStream) -> datafusion::common::Result<i64> {
+    let batches: Vec<RecordBatch> = stream.try_collect().await?;
     Ok(batches
         .iter()
         .filter_map(|b| {
@@ -452,20 +588,24 @@ impl FlightSqlService for CohortFlightSql {
         Response<Pin<Box<dyn Stream<Item = Result<HandshakeResponse, Status>> + Send>>>,
         Status,
     > {
-        if let Some(credentials) = &self.credentials {
-            let header = request
-                .metadata()
-                .get("authorization")
-                .and_then(|v| v.to_str().ok())
-                .ok_or_else(|| Status::unauthenticated("log in with a user and password"))?;
-            credentials.check_basic(header)?;
-        }
+        let login = self
+            .login(authorization(request.metadata()), request.remote_addr())
+            .await?;
         let token = uuid::Uuid::new_v4().simple().to_string();
+        let session = open_session(&self.base, &self.limits, &self.files, login)?;
         {
             let mut sessions = lock(&self.sessions)?;
             // Logins are when idle sessions (and their open statements) are let go.
             sessions.retain(|_, s| s.last_used.lock().is_ok_and(|t| t.elapsed() < SESSION_IDLE));
-            sessions.insert(token.clone(), Session::new(self.base.session()));
+            if sessions.len() >= self.limits.max_sessions {
+                return Err(Status::resource_exhausted(format!(
+                    "the server has {} sessions open, its most (--max-sessions); try again when \
+                     a client has logged out or been idle for {} hours",
+                    sessions.len(),
+                    SESSION_IDLE.as_secs() / 3600
+                )));
+            }
+            sessions.insert(token.clone(), session);
         }
         let reply = HandshakeResponse {
             protocol_version: 0,
@@ -485,9 +625,15 @@ impl FlightSqlService for CohortFlightSql {
         query: CommandStatementQuery,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let session = self.session(request.metadata())?;
+        let session = self.session(&request).await?;
+        let statement = self.begin(
+            &session,
+            Event::Statement,
+            request.remote_addr(),
+            &query.query,
+        )?;
         session
-            .start(&query.query, None, request.into_inner())
+            .start(statement, &query.query, None, request.into_inner())
             .await
     }
 
@@ -496,10 +642,21 @@ impl FlightSqlService for CohortFlightSql {
         query: CommandPreparedStatementQuery,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let session = self.session(request.metadata())?;
+        let session = self.session(&request).await?;
         let prepared = session.prepared(&query.prepared_statement_handle)?;
+        let statement = self.begin(
+            &session,
+            Event::Statement,
+            request.remote_addr(),
+            &prepared.sql,
+        )?;
         session
-            .start(&prepared.sql, prepared.params, request.into_inner())
+            .start(
+                statement,
+                &prepared.sql,
+                prepared.params,
+                request.into_inner(),
+            )
             .await
     }
 
@@ -508,7 +665,7 @@ impl FlightSqlService for CohortFlightSql {
         ticket: TicketStatementQuery,
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        let session = self.session(request.metadata())?;
+        let session = self.session(&request).await?;
         let stream = session.send(&ticket.statement_handle)?;
         Ok(Response::new(flight_stream(stream.schema(), stream)))
     }
@@ -518,13 +675,18 @@ impl FlightSqlService for CohortFlightSql {
         command: CommandStatementUpdate,
         request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
-        let session = self.session(request.metadata())?;
-        let stream = session
-            .engine
-            .execute_stream(&command.query)
-            .await
-            .map_err(status)?;
-        update_count(stream).await
+        let session = self.session(&request).await?;
+        let statement = self.begin(
+            &session,
+            Event::Statement,
+            request.remote_addr(),
+            &command.query,
+        )?;
+        let engine = session.engine.clone();
+        let result = statement
+            .run(async move { update_count(engine.execute_stream(&command.query).await?).await })
+            .await;
+        statement.finish_with(result, |n| u64::try_from(*n).ok())
     }
 
     async fn do_action_create_prepared_statement(
@@ -532,12 +694,18 @@ impl FlightSqlService for CohortFlightSql {
         query: ActionCreatePreparedStatementRequest,
         request: Request<Action>,
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
-        let session = self.session(request.metadata())?;
-        let (schema, params) = session
-            .engine
-            .describe(&query.query)
-            .await
-            .map_err(status)?;
+        let session = self.session(&request).await?;
+        let statement = self.begin(
+            &session,
+            Event::Prepare,
+            request.remote_addr(),
+            &query.query,
+        )?;
+        let (engine, sql) = (session.engine.clone(), query.query.clone());
+        let described = statement
+            .run(async move { engine.describe(&sql).await })
+            .await;
+        let (schema, params) = statement.finish_with(described, |_| None)?;
         let parameter_schema = Schema::new(
             params
                 .iter()
@@ -565,7 +733,7 @@ impl FlightSqlService for CohortFlightSql {
         query: CommandPreparedStatementQuery,
         request: Request<PeekableFlightDataStream>,
     ) -> Result<DoPutPreparedStatementResult, Status> {
-        let session = self.session(request.metadata())?;
+        let session = self.session(&request).await?;
         let handle = query.prepared_statement_handle.to_vec();
         session.prepared(&handle)?;
         let params = read_params(request.into_inner()).await?;
@@ -582,17 +750,18 @@ impl FlightSqlService for CohortFlightSql {
         query: CommandPreparedStatementUpdate,
         request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
-        let session = self.session(request.metadata())?;
+        let session = self.session(&request).await?;
         let mut prepared = session.prepared(&query.prepared_statement_handle)?;
+        let peer = request.remote_addr();
         if let Some(params) = read_params(request.into_inner()).await? {
             prepared.params = Some(params);
         }
-        let stream = session
-            .engine
-            .execute_with(&prepared.sql, prepared.params)
-            .await
-            .map_err(status)?;
-        update_count(stream).await
+        let statement = self.begin(&session, Event::Statement, peer, &prepared.sql)?;
+        let engine = session.engine.clone();
+        let (sql, params) = (prepared.sql.clone(), prepared.params);
+        let run = async move { update_count(engine.execute_with(&sql, params).await?).await };
+        let result = statement.run(run).await;
+        statement.finish_with(result, |n| u64::try_from(*n).ok())
     }
 
     async fn do_action_close_prepared_statement(
@@ -600,7 +769,7 @@ impl FlightSqlService for CohortFlightSql {
         query: ActionClosePreparedStatementRequest,
         request: Request<Action>,
     ) -> Result<(), Status> {
-        let session = self.session(request.metadata())?;
+        let session = self.session(&request).await?;
         lock(&session.prepared)?.remove(query.prepared_statement_handle.as_ref());
         Ok(())
     }
@@ -611,7 +780,7 @@ impl FlightSqlService for CohortFlightSql {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let schema = query.into_builder().schema();
-        self.listing(request, &schema, query)
+        self.listing(request, &schema, query).await
     }
 
     async fn do_get_catalogs(
@@ -619,7 +788,7 @@ impl FlightSqlService for CohortFlightSql {
         query: CommandGetCatalogs,
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        let session = self.session(request.metadata())?;
+        let session = self.session(&request).await?;
         let mut builder = query.into_builder();
         for name in session.engine.context().catalog_names() {
             builder.append(name);
@@ -635,7 +804,7 @@ impl FlightSqlService for CohortFlightSql {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let schema = query.clone().into_builder().schema();
-        self.listing(request, &schema, query)
+        self.listing(request, &schema, query).await
     }
 
     async fn do_get_schemas(
@@ -643,7 +812,7 @@ impl FlightSqlService for CohortFlightSql {
         query: CommandGetDbSchemas,
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        let session = self.session(request.metadata())?;
+        let session = self.session(&request).await?;
         let ctx = session.engine.context();
         let mut builder = query.into_builder();
         for catalog_name in ctx.catalog_names() {
@@ -664,7 +833,7 @@ impl FlightSqlService for CohortFlightSql {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let schema = query.clone().into_builder().schema();
-        self.listing(request, &schema, query)
+        self.listing(request, &schema, query).await
     }
 
     async fn do_get_tables(
@@ -672,7 +841,7 @@ impl FlightSqlService for CohortFlightSql {
         query: CommandGetTables,
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        let session = self.session(request.metadata())?;
+        let session = self.session(&request).await?;
         let mut builder = query.into_builder();
         let tables = tables(session.engine.context()).await.map_err(status)?;
         for t in tables {
@@ -702,7 +871,7 @@ impl FlightSqlService for CohortFlightSql {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let schema = query.into_builder().schema();
-        self.listing(request, &schema, query)
+        self.listing(request, &schema, query).await
     }
 
     async fn do_get_table_types(
@@ -710,7 +879,7 @@ impl FlightSqlService for CohortFlightSql {
         query: CommandGetTableTypes,
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        self.session(request.metadata())?;
+        self.session(&request).await?;
         let mut builder = query.into_builder();
         for t in ["LOCAL TEMPORARY", "TABLE", "VIEW"] {
             builder.append(t);
@@ -726,7 +895,7 @@ impl FlightSqlService for CohortFlightSql {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let schema = query.clone().into_builder(&SQL_INFO).schema();
-        self.listing(request, &schema, query)
+        self.listing(request, &schema, query).await
     }
 
     async fn do_get_sql_info(
@@ -734,7 +903,7 @@ impl FlightSqlService for CohortFlightSql {
         query: CommandGetSqlInfo,
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        self.session(request.metadata())?;
+        self.session(&request).await?;
         let batch = query
             .into_builder(&SQL_INFO)
             .build()
@@ -747,7 +916,7 @@ impl FlightSqlService for CohortFlightSql {
         query: CommandGetPrimaryKeys,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.listing(request, &primary_keys_schema(), query)
+        self.listing(request, &primary_keys_schema(), query).await
     }
 
     async fn do_get_primary_keys(
@@ -755,7 +924,7 @@ impl FlightSqlService for CohortFlightSql {
         _query: CommandGetPrimaryKeys,
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        self.no_rows(request, primary_keys_schema())
+        self.no_rows(request, primary_keys_schema()).await
     }
 
     async fn get_flight_info_exported_keys(
@@ -763,7 +932,7 @@ impl FlightSqlService for CohortFlightSql {
         query: CommandGetExportedKeys,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.listing(request, &foreign_keys_schema(), query)
+        self.listing(request, &foreign_keys_schema(), query).await
     }
 
     async fn do_get_exported_keys(
@@ -771,7 +940,7 @@ impl FlightSqlService for CohortFlightSql {
         _query: CommandGetExportedKeys,
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        self.no_rows(request, foreign_keys_schema())
+        self.no_rows(request, foreign_keys_schema()).await
     }
 
     async fn get_flight_info_imported_keys(
@@ -779,7 +948,7 @@ impl FlightSqlService for CohortFlightSql {
         query: CommandGetImportedKeys,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.listing(request, &foreign_keys_schema(), query)
+        self.listing(request, &foreign_keys_schema(), query).await
     }
 
     async fn do_get_imported_keys(
@@ -787,7 +956,7 @@ impl FlightSqlService for CohortFlightSql {
         _query: CommandGetImportedKeys,
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        self.no_rows(request, foreign_keys_schema())
+        self.no_rows(request, foreign_keys_schema()).await
     }
 
     async fn do_get_fallback(
@@ -813,7 +982,7 @@ impl FlightSqlService for CohortFlightSql {
                 action.r#type
             )));
         }
-        let session = self.session(request.metadata())?;
+        let session = self.session(&request).await?;
         let info = CancelFlightInfoRequest::decode(action.body.clone())
             .ok()
             .and_then(|r| r.info)

@@ -566,7 +566,16 @@ fn memory_limit_bounds_training() {
 #[test]
 fn serve_without_login_only_on_loopback() {
     let o = run(&["serve", "--listen", "0.0.0.0:50999"]);
-    assert_usage_error(&o, "reachable from other machines: give --user");
+    assert_usage_error(
+        &o,
+        "reachable from other machines: give --users FILE, or --user",
+    );
+    let o = run(&["serve", "--statement-timeout", "soon"]);
+    assert_usage_error(&o, "expected a duration such as 90s, 15m or 2h, got 'soon'");
+    let o = run(&["serve", "--statement-timeout=-5s"]);
+    assert_usage_error(&o, "expected a duration such as 90s, 15m or 2h, got '-5s'");
+    let o = run(&["serve", "--session-memory-limit", "lots"]);
+    assert_usage_error(&o, "expected a size such as 512M or 4G, got 'lots'");
     let o = run(&["serve", "--user", "ana"]);
     assert_usage_error(
         &o,
@@ -608,4 +617,99 @@ fn example_scripts_run_on_the_demo_data() {
             .unwrap();
         assert!(out.status.success(), "{script}: {}", stderr(&out));
     }
+}
+
+#[test]
+fn users_file_is_managed_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("users");
+    let file = file.to_str().unwrap();
+    // The password is the first line of standard input when it is not a terminal.
+    let users = |args: &[&str], stdin: &str| {
+        let mut child = cohort()
+            .args(["users", "--file", file])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let o = users(&["add", "ana", "--role", "analyst"], "first secret\n");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("added ana (analyst)"), "{}", stderr(&o));
+    let o = users(
+        &["add", "bob@corp.example", "--role", "reader"],
+        "second secret",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = users(&["list"], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "ana               analyst\nbob@corp.example  reader\n"
+    );
+    let before = std::fs::read_to_string(file).unwrap();
+    let o = users(&["passwd", "ana"], "third secret\r\n");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let after = std::fs::read_to_string(file).unwrap();
+    assert_ne!(before, after);
+    let o = users(&["remove", "bob@corp.example"], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&users(&["list"], "")), "ana  analyst\n");
+
+    // Only hashes are stored, owner-only.
+    let text = std::fs::read_to_string(file).unwrap();
+    for clear in ["first", "second", "third", "secret"] {
+        assert!(!text.contains(clear), "{text}");
+    }
+    assert!(text.contains("ana analyst $argon2id$"), "{text}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+
+    // Mistakes are usage errors that leave the file as it was.
+    let cases: [(&[&str], &str, &str); 6] = [
+        (
+            &["add", "ana", "--role", "admin"],
+            "x\n",
+            "user ana exists already",
+        ),
+        (
+            &["add", "carl", "--role", "admin"],
+            "\n",
+            "the password is empty",
+        ),
+        (
+            &["add", "carl jr", "--role", "admin"],
+            "x\n",
+            "bad user name 'carl jr'",
+        ),
+        (
+            &["add", "carl", "--role", "chief"],
+            "x\n",
+            "unknown role 'chief'",
+        ),
+        (&["remove", "zed"], "", "no user named zed"),
+        (&["passwd", "zed"], "x\n", "no user named zed"),
+    ];
+    for (args, stdin, message) in cases {
+        assert_usage_error(&users(args, stdin), message);
+    }
+    assert_eq!(std::fs::read_to_string(file).unwrap(), text);
+    let missing = dir.path().join("none").display().to_string();
+    assert_usage_error(
+        &run(&["users", "--file", &missing, "list"]),
+        "cannot read the users file",
+    );
 }

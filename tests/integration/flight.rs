@@ -15,6 +15,8 @@ use futures::TryStreamExt;
 use std::sync::Arc;
 use tonic::transport::{Channel, Endpoint};
 
+use cohort::server::{Role, Users};
+
 use crate::common::{cohort_binary, root};
 
 const PASSWORD: &str = "correct horse";
@@ -23,6 +25,10 @@ const PASSWORD: &str = "correct horse";
 const UNAUTHENTICATED: &str = "does not have valid authentication credentials";
 const NOT_FOUND: &str = "Some requested entity was not found";
 const INVALID_ARGUMENT: &str = "Client specified an invalid argument";
+const PERMISSION_DENIED: &str =
+    "The caller does not have permission to execute the specified operation";
+const DEADLINE_EXCEEDED: &str = "Deadline expired before operation could complete";
+const RESOURCE_EXHAUSTED: &str = "Some resource has been exhausted";
 
 struct Server {
     child: Child,
@@ -37,6 +43,11 @@ impl Server {
 
     /// The server with more `serve` options.
     fn start_with(options: &[&str]) -> Server {
+        let login = ["--user", "ana", "--password-env", "COHORT_TEST_PASSWORD"];
+        Self::launch(&[&login, options].concat())
+    }
+
+    fn launch(options: &[&str]) -> Server {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -47,7 +58,6 @@ impl Server {
             .args(["--demo", "--demo-scale", "0.1", "--store"])
             .arg(store.path())
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .args(["--user", "ana", "--password-env", "COHORT_TEST_PASSWORD"])
             .args(options)
             .env("COHORT_TEST_PASSWORD", PASSWORD)
             .stdin(Stdio::null())
@@ -269,18 +279,13 @@ async fn flight_sql_end_to_end() {
 
     // A client that sends the user and password with every call, without a handshake.
     let mut preset = server.client().await;
-    let basic = |password: &str| {
-        use base64::Engine as _;
-        let encoded = base64::engine::general_purpose::STANDARD.encode(format!("ana:{password}"));
-        format!("Basic {encoded}")
-    };
-    preset.set_header("authorization", basic(PASSWORD));
+    preset.set_header("authorization", basic("ana", PASSWORD));
     let batches = query(&mut preset, "SELECT count(*) FROM customers").await;
     assert_eq!(
         batches[0].column(0).as_primitive::<Int64Type>().value(0),
         1000
     );
-    preset.set_header("authorization", basic("wrong"));
+    preset.set_header("authorization", basic("ana", "wrong"));
     let e = error(&mut preset, "SELECT 1").await;
     assert!(e.contains(UNAUTHENTICATED), "{e}");
 
@@ -301,10 +306,10 @@ async fn flight_sql_end_to_end() {
     assert_eq!(mine[0].column(0).as_string::<i32>().value(0), "123");
     assert_eq!(theirs[0].column(0).as_string::<i32>().value(0), "8192");
 
-    // A view is the client's own; a table is everyone's.
+    // An analyst's views and tables are its session's own.
     for sql in [
         "CREATE VIEW premium AS SELECT * FROM customers WHERE plan = 'premium'",
-        "CREATE TABLE shared_plans AS SELECT DISTINCT plan FROM customers",
+        "CREATE TABLE my_plans AS SELECT DISTINCT plan FROM customers",
     ] {
         client.execute_update(sql.to_string(), None).await.unwrap();
     }
@@ -312,8 +317,10 @@ async fn flight_sql_end_to_end() {
     assert!(mine[0].column(0).as_primitive::<Int64Type>().value(0) > 0);
     let e = error(&mut other, "SELECT count(*) FROM premium").await;
     assert!(e.contains(NOT_FOUND) && e.contains("premium"), "{e}");
-    let plans = query(&mut other, "SELECT count(*) FROM shared_plans").await;
+    let plans = query(&mut client, "SELECT count(*) FROM my_plans").await;
     assert_eq!(plans[0].column(0).as_primitive::<Int64Type>().value(0), 3);
+    let e = error(&mut other, "SELECT count(*) FROM my_plans").await;
+    assert!(e.contains(NOT_FOUND) && e.contains("my_plans"), "{e}");
     client
         .execute_update("DROP VIEW premium".to_string(), None)
         .await
@@ -337,6 +344,173 @@ async fn flight_sql_end_to_end() {
     assert!(status.success(), "{status:?}");
     assert!(stopping.elapsed() < Duration::from_secs(15));
     drop(client);
+}
+
+/// `authorization` header of a client that sends its user and password with every call.
+fn basic(user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Basic {encoded}")
+}
+
+#[tokio::test]
+async fn users_file_logins_reloads_and_throttling() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("users");
+    let mut users = Users::default();
+    users.add("ana", Role::Admin, "ana's").unwrap();
+    users.add("bob", Role::Reader, "bob's").unwrap();
+    users.save(&path).unwrap();
+    let server = Server::launch(&["--users", path.to_str().unwrap()]);
+    // A client logged in by handshake, or the error.
+    let login = async |user: &str, password: &str| {
+        let mut client = server.client().await;
+        match client.handshake(user, password).await {
+            Ok(_) => Ok(client),
+            Err(e) => Err(e.to_string()),
+        }
+    };
+
+    let mut ana = login("ana", "ana's").await.unwrap();
+    assert_eq!(query(&mut ana, "SELECT 1").await[0].num_rows(), 1);
+    let mut bob = server.client().await;
+    bob.set_header("authorization", basic("bob", "bob's"));
+    assert_eq!(query(&mut bob, "SELECT 1").await[0].num_rows(), 1);
+    let e = login("bob", "ana's").await.unwrap_err();
+    assert!(e.contains("wrong user or password"), "{e}");
+
+    // Five failed logins for one name, then that name's attempts wait; others do not.
+    for _ in 0..4 {
+        assert!(login("carl", "guess").await.is_err());
+    }
+    assert!(login("carl", "guess").await.is_err());
+    let mut carl = server.client().await;
+    carl.set_header("authorization", basic("carl", "guess"));
+    let start = Instant::now();
+    assert!(carl.execute("SELECT 1".to_string(), None).await.is_err());
+    assert!(
+        start.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        start.elapsed()
+    );
+    login("ana", "ana's").await.unwrap();
+
+    // Users removed from the file cannot log in any more; sessions already open go on.
+    users.remove("bob").unwrap();
+    users.save(&path).unwrap();
+    let e = error(&mut bob, "SELECT 1").await;
+    assert!(e.contains("wrong user or password"), "{e}");
+    let e = login("bob", "bob's").await.unwrap_err();
+    assert!(e.contains("wrong user or password"), "{e}");
+    assert_eq!(query(&mut ana, "SELECT 1").await[0].num_rows(), 1);
+
+    // A broken file keeps the users read before; SIGHUP re-reads it and serving goes on.
+    std::fs::write(&path, "ana chief\n").unwrap();
+    login("ana", "ana's").await.unwrap();
+    users.set_password("ana", "new").unwrap();
+    users.save(&path).unwrap();
+    let pid = server.child.id().to_string();
+    let hup = Command::new("kill").args(["-HUP", &pid]).status().unwrap();
+    assert!(hup.success());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(login("ana", "ana's").await.is_err());
+    let mut ana = login("ana", "new").await.unwrap();
+    assert_eq!(query(&mut ana, "SELECT 1").await[0].num_rows(), 1);
+}
+
+#[tokio::test]
+async fn server_files_stay_confined() {
+    let folder = tempfile::tempdir().unwrap();
+    let allowed = folder.path().join("allowed");
+    std::fs::create_dir(&allowed).unwrap();
+    std::fs::write(allowed.join("data.csv"), "a\n1\n").unwrap();
+    let server = Server::start_with(&["--allow-files", allowed.to_str().unwrap()]);
+    let mut client = server.client().await;
+    client.handshake("ana", PASSWORD).await.unwrap();
+    let outside = folder.path().join("outside.csv");
+    let escape = allowed.join("../escape.csv");
+    let inside = allowed.join("copy.csv");
+    let allowed = allowed.display();
+    // Every client is an analyst for now: the server's files are the admins'.
+    for (sql, says) in [
+        (
+            "CREATE EXTERNAL TABLE pw STORED AS CSV LOCATION '/etc/passwd'".to_string(),
+            "reading '/etc/passwd' is refused: role analyst may not use the server's files",
+        ),
+        (
+            "SELECT * FROM '/etc/passwd'".to_string(),
+            "reading '/etc/passwd' is refused",
+        ),
+        (
+            format!("SELECT * FROM '{allowed}/data.csv'"),
+            "only for admins",
+        ),
+        (
+            format!("COPY (SELECT 1 AS a) TO '{}'", outside.display()),
+            "writing",
+        ),
+        (
+            format!("COPY (SELECT 1 AS a) TO '{}'", escape.display()),
+            "--allow-files",
+        ),
+        (
+            format!("COPY customers TO '{}'", inside.display()),
+            "role analyst may not use the server's files",
+        ),
+        (
+            "SET datafusion.runtime.memory_limit = '1T'".to_string(),
+            "role analyst may not change datafusion.runtime.memory_limit",
+        ),
+    ] {
+        let e = error(&mut client, &sql).await;
+        assert!(
+            e.contains(PERMISSION_DENIED) && e.contains(says),
+            "{sql}: {e}"
+        );
+        let e = client
+            .execute_update(sql.clone(), None)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(PERMISSION_DENIED), "{sql}: {e}");
+        let e = client
+            .prepare(sql.clone(), None)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(PERMISSION_DENIED), "{sql}: {e}");
+    }
+    for target in [outside, escape, inside] {
+        assert!(!target.exists(), "{} was created", target.display());
+    }
+    // Dropping a shared table needs an admin.
+    let e = error(&mut client, "DROP TABLE customers").await;
+    assert!(
+        e.contains(PERMISSION_DENIED) && e.contains("role analyst may not drop customers"),
+        "{e}"
+    );
+    let rows = query(&mut client, "SELECT count(*) FROM customers").await;
+    assert_eq!(rows[0].column(0).as_primitive::<Int64Type>().value(0), 1000);
+}
+
+#[test]
+fn serve_refuses_a_missing_allowed_folder() {
+    let store = tempfile::tempdir().unwrap();
+    let missing = store.path().join("missing");
+    let output = cohort_binary()
+        .arg("--store")
+        .arg(store.path())
+        .args(["serve", "--listen", "127.0.0.1:0", "--allow-files"])
+        .arg(&missing)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("--allow-files {}", missing.display())),
+        "{stderr}"
+    );
 }
 
 /// A Python with the client libraries BI tools and notebooks use (from pip): the ADBC Flight
@@ -420,6 +594,233 @@ async fn python_sqlalchemy_dialect_as_superset_uses_it() {
         "sqlalchemy ok",
     )
     .await;
+}
+
+/// The error a query's rows end with.
+async fn fetch_error(client: &mut FlightSqlServiceClient<Channel>, sql: &str) -> String {
+    let info = client.execute(sql.to_string(), None).await.unwrap();
+    let ticket = info.endpoint[0].ticket.clone().unwrap();
+    let rows = async { client.do_get(ticket).await?.try_collect::<Vec<_>>().await };
+    match rows.await {
+        Ok(_) => panic!("{sql} succeeded"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statement_timeout_session_limits_and_audit_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let server = Server::start_with(&[
+        "--statement-timeout",
+        "1s",
+        "--session-memory-limit",
+        "32M",
+        "--max-sessions",
+        "2",
+        "--audit-log",
+        audit.to_str().unwrap(),
+    ]);
+    let mut client = server.client().await;
+    assert!(client.handshake("ana", "guess").await.is_err());
+    client.handshake("ana", PASSWORD).await.unwrap();
+
+    // A runaway query is stopped at the timeout, and the server goes on serving.
+    let start = Instant::now();
+    let runaway = "SELECT v % 1000 AS k, count(*) FROM generate_series(1, 1000000000000) t(v) \
+                   GROUP BY k";
+    let e = fetch_error(&mut client, runaway).await;
+    assert!(
+        e.contains(DEADLINE_EXCEEDED) && e.contains("statement timeout"),
+        "{e}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
+    let batches = query(&mut client, "SELECT count(*) FROM customers").await;
+    assert_eq!(
+        batches[0].column(0).as_primitive::<Int64Type>().value(0),
+        1000
+    );
+
+    // A query past the session's memory is refused with its own code.
+    let e = fetch_error(
+        &mut client,
+        "SELECT array_agg(v) FROM generate_series(1, 20000000) t(v)",
+    )
+    .await;
+    assert!(
+        e.contains(RESOURCE_EXHAUSTED) && e.contains("session's memory limit of 32.0 MB"),
+        "{e}"
+    );
+
+    // Two sessions at most: a third login is turned away until one goes.
+    let mut second = server.client().await;
+    second.handshake("ana", PASSWORD).await.unwrap();
+    let mut third = server.client().await;
+    let e = third
+        .handshake("ana", PASSWORD)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(RESOURCE_EXHAUSTED) && e.contains("--max-sessions"),
+        "{e}"
+    );
+
+    // One audit line per login attempt and per statement: who, from where, what, how it
+    // ended, rows, seconds; never a password.
+    let text = std::fs::read_to_string(&audit).unwrap();
+    assert!(
+        !text.contains(PASSWORD) && !text.contains("guess"),
+        "{text}"
+    );
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let logins: Vec<_> = lines
+        .iter()
+        .filter(|l| l["event"] == "login")
+        .map(|l| (l["user"].as_str().unwrap(), l["outcome"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        logins,
+        [
+            ("ana", "failed"),
+            ("ana", "ok"),
+            ("ana", "ok"),
+            ("ana", "ok")
+        ]
+    );
+    let statements: Vec<_> = lines.iter().filter(|l| l["event"] == "statement").collect();
+    let outcomes: Vec<_> = statements
+        .iter()
+        .map(|l| l["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["timeout", "ok", "error"], "{lines:?}");
+    let ok = statements[1];
+    assert_eq!(ok["user"], "ana");
+    assert_eq!(ok["statement"], "SELECT count(*) FROM customers");
+    assert_eq!(ok["rows"], 1);
+    assert!(ok["peer"].as_str().unwrap().starts_with("127.0.0.1:"));
+    assert_eq!(statements[0]["code"], "DeadlineExceeded");
+    assert!(statements[0]["seconds"].as_f64().unwrap() >= 1.0);
+    assert_eq!(statements[2]["code"], "ResourceExhausted");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&audit).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}
+
+/// What a client with a valid login can try, through the real ADBC driver
+/// (tests/python/adbc_attack.py): server files outside and inside the allowed folder, `..`
+/// and link escapes, each role's allowed and refused statements, the statement timeout and
+/// login throttling; then the audit log, the users file and the model store as they are left
+/// on disk.
+#[tokio::test]
+async fn attacks_through_adbc() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path();
+    let (allowed, outside) = (base.join("allowed"), base.join("outside"));
+    std::fs::create_dir(&allowed).unwrap();
+    std::fs::create_dir(&outside).unwrap();
+    std::fs::write(allowed.join("data.csv"), "amount\n10\n20\n").unwrap();
+    std::fs::write(outside.join("secret.csv"), "secret\n42\n").unwrap();
+    std::os::unix::fs::symlink(outside.join("secret.csv"), allowed.join("link.csv")).unwrap();
+    std::os::unix::fs::symlink(&outside, allowed.join("linkdir")).unwrap();
+
+    // The users, made as an administrator would: `cohort users`, the password on stdin.
+    let users = base.join("users");
+    for (user, password) in [
+        ("reader", "reader pass 1"),
+        ("analyst", "analyst pass 2"),
+        ("admin", "admin pass 3"),
+    ] {
+        let mut add = cohort_binary()
+            .args(["users", "--file"])
+            .arg(&users)
+            .args(["add", user, "--role", user])
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write as _;
+        writeln!(add.stdin.take().unwrap(), "{password}").unwrap();
+        assert!(add.wait().unwrap().success());
+    }
+    let audit = base.join("audit.jsonl");
+    let server = Server::launch(&[
+        "--users",
+        users.to_str().unwrap(),
+        "--allow-files",
+        allowed.to_str().unwrap(),
+        "--statement-timeout",
+        "2s",
+        "--audit-log",
+        audit.to_str().unwrap(),
+    ]);
+    drop(server.client().await);
+    let out = Command::new(client_python())
+        .arg(root().join("tests/python/adbc_attack.py"))
+        .arg(format!("grpc://127.0.0.1:{}", server.port))
+        .arg(base)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("attacks refused"));
+
+    // The audit log: every login attempt and statement, refusals with their code, and no
+    // password anywhere.
+    let text = std::fs::read_to_string(&audit).unwrap();
+    for secret in ["pass 1", "pass 2", "pass 3", "guess"] {
+        assert!(!text.contains(secret), "{secret} in the audit log");
+    }
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // Logins, or statements (which ADBC prepares before it runs them).
+    let count = |login: bool, user: &str, outcome: &str| {
+        lines
+            .iter()
+            .filter(|l| (l["event"] == "login") == login)
+            .filter(|l| l["user"] == user && l["outcome"] == outcome)
+            .count()
+    };
+    assert_eq!(count(true, "reader", "failed"), 8, "{text}");
+    assert_eq!(count(false, "admin", "refused"), 12, "{text}");
+    assert_eq!(count(false, "reader", "timeout"), 1, "{text}");
+    let passwd = lines
+        .iter()
+        .find(|l| l["statement"] == "SELECT * FROM '/etc/passwd'" && l["user"] == "analyst")
+        .unwrap();
+    assert_eq!(passwd["code"], "PermissionDenied");
+    assert!(passwd["peer"].as_str().unwrap().starts_with("127.0.0.1:"));
+
+    // Owner-only on disk: the users file, the audit log, the model store.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&users), 0o600);
+    assert_eq!(mode(&audit), 0o600);
+    let mut stack = vec![server._store.path().join("churn")];
+    assert!(stack[0].is_dir());
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            assert_eq!(mode(&path), 0o700, "{}", path.display());
+            stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        } else {
+            assert_eq!(mode(&path), 0o600, "{}", path.display());
+        }
+    }
 }
 
 /// Latency percentile of sorted durations.

@@ -131,3 +131,34 @@ fn quit_command_exits_cleanly() {
         "{status:?}"
     );
 }
+
+#[test]
+fn users_passwords_are_asked_twice_at_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("users");
+    let add = || {
+        let mut cmd = cohort_binary();
+        cmd.args(["users", "--file"])
+            .arg(&file)
+            .args(["add", "ana", "--role", "admin"]);
+        spawn_command(cmd, Some(30_000)).expect("cohort users starts")
+    };
+    let mut p = add();
+    p.exp_string("Password for ana: ").unwrap();
+    p.send_line("one").unwrap();
+    p.exp_string("Same password again: ").unwrap();
+    p.send_line("two").unwrap();
+    p.exp_string("the passwords do not match").unwrap();
+    p.exp_eof().unwrap();
+    assert!(!file.exists());
+
+    let mut p = add();
+    p.exp_string("Password for ana: ").unwrap();
+    p.send_line("s3cret").unwrap();
+    p.exp_string("Same password again: ").unwrap();
+    p.send_line("s3cret").unwrap();
+    p.exp_string("added ana (admin)").unwrap();
+    p.exp_eof().unwrap();
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("ana admin $argon2id$") && !text.contains("s3cret"));
+}
