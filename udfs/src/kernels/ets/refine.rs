@@ -24,7 +24,10 @@ use crate::kernels::simd::{Kernel, Simd, dispatch};
 const MAX_STEPS: usize = 40;
 
 /// A step improving the deviance by less than this ends the refinement.
-const TOLERANCE: f64 = 1e-4;
+const TOLERANCE: f64 = 1e-2;
+
+/// The damping below which a step counts as Gauss–Newton's own.
+const UNDAMPED: f64 = 1e-2;
 
 /// Positions in the vector of natural parameters `[α, β?, γ?, φ?, ℓ, b?, s₀…s_{m−1}?]`
 /// (those the model has). The refined vector is the same with `β/α` for `β`, `γ/(1 − α)`
@@ -490,7 +493,10 @@ pub(super) fn refine(
             damping *= growth;
             growth *= 2.0;
         }
-        if before - deviance < TOLERANCE {
+        // A small fall ends it only when the step was nearly Gauss–Newton's: a damped
+        // step can fall little far from the optimum, along a valley.
+        let fall = before - deviance;
+        if fall <= 0.0 || fall < TOLERANCE && damping < UNDAMPED {
             break;
         }
     }

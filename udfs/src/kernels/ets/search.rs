@@ -106,7 +106,7 @@ impl Layout {
 const MAX_EVALS: usize = 2000;
 
 /// The relative tolerance of a search that the refinement finishes.
-const ROUGH: f64 = 1e-5;
+const ROUGH: f64 = 1e-3;
 
 /// A fit under way: one model for one series, and the search for its parameters.
 struct Job {
