@@ -27,7 +27,7 @@ const MAX_STEPS: usize = 40;
 const TOLERANCE: f64 = 1e-2;
 
 /// The damping below which a step counts as Gauss–Newton's own.
-const UNDAMPED: f64 = 1e-2;
+const UNDAMPED: f64 = 0.1;
 
 /// Positions in the vector of natural parameters `[α, β?, γ?, φ?, ℓ, b?, s₀…s_{m−1}?]`
 /// (those the model has). The refined vector is the same with `β/α` for `β`, `γ/(1 − α)`
