@@ -56,6 +56,10 @@ type DoActionStream = <CohortFlightSql as FlightService>::DoActionStream;
 /// How long a session may go unused before its token stops working.
 const SESSION_IDLE: Duration = Duration::from_secs(8 * 60 * 60);
 
+/// How long a session must have been unused before a login at `--max-sessions` may take
+/// its place.
+const MAKE_ROOM_IDLE: Duration = Duration::from_secs(60);
+
 /// The Flight action that cancels a query.
 const CANCEL_FLIGHT_INFO: &str = "CancelFlightInfo";
 
@@ -366,6 +370,30 @@ impl CohortFlightSql {
     }
 }
 
+/// Lets the least recently used session go to make room for a login at `--max-sessions`,
+/// if it has been idle for [`MAKE_ROOM_IDLE`]: clients that connect anew for every query (as
+/// many BI tools do) leave their old sessions behind, and those must not lock everyone out.
+fn make_room(sessions: &mut HashMap<String, Arc<Session>>) -> Result<(), Status> {
+    let idlest = sessions
+        .iter()
+        .filter_map(|(token, s)| Some((s.last_used.lock().ok()?.elapsed(), token)))
+        .max();
+    match idlest {
+        Some((idle, token)) if idle >= MAKE_ROOM_IDLE => {
+            let token = token.clone();
+            sessions.remove(&token);
+            Ok(())
+        }
+        _ => Err(Status::resource_exhausted(format!(
+            "the server has {} sessions in use, its most (--max-sessions), each used within \
+             the last {} seconds; try again shortly, or ask the administrator to raise \
+             --max-sessions",
+            sessions.len(),
+            MAKE_ROOM_IDLE.as_secs()
+        ))),
+    }
+}
+
 /// A new session over `base` for `login`, with what its role allows, its queries held to the
 /// session memory limit.
 fn open_session(
@@ -598,12 +626,7 @@ impl FlightSqlService for CohortFlightSql {
             // Logins are when idle sessions (and their open statements) are let go.
             sessions.retain(|_, s| s.last_used.lock().is_ok_and(|t| t.elapsed() < SESSION_IDLE));
             if sessions.len() >= self.limits.max_sessions {
-                return Err(Status::resource_exhausted(format!(
-                    "the server has {} sessions open, its most (--max-sessions); try again when \
-                     a client has logged out or been idle for {} hours",
-                    sessions.len(),
-                    SESSION_IDLE.as_secs() / 3600
-                )));
+                make_room(&mut sessions)?;
             }
             sessions.insert(token.clone(), session);
         }
@@ -1021,6 +1044,31 @@ impl FlightSqlService for CohortFlightSql {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_login_at_the_most_sessions_takes_the_place_of_one_idle_for_a_minute() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = Engine::new(crate::store::ModelStore::open(dir.path()).unwrap()).unwrap();
+        let limits = Limits {
+            statement_timeout: None,
+            session_memory_limit: 1 << 30,
+            max_sessions: 2,
+        };
+        let files = Arc::new(AllowedFiles::default());
+        let session = || open_session(&base, &limits, &files, Login::anonymous()).unwrap();
+        let mut sessions =
+            HashMap::from([("a".to_string(), session()), ("b".to_string(), session())]);
+        let e = make_room(&mut sessions).unwrap_err();
+        assert_eq!(e.code(), Code::ResourceExhausted);
+        assert!(
+            e.message().contains("each used within the last 60 seconds"),
+            "{e}"
+        );
+        let long_ago = Instant::now().checked_sub(Duration::from_secs(90)).unwrap();
+        *sessions["b"].last_used.lock().unwrap() = long_ago;
+        make_room(&mut sessions).unwrap();
+        assert_eq!(sessions.keys().collect::<Vec<_>>(), ["a"]);
+    }
 
     #[test]
     fn errors_map_to_codes() {

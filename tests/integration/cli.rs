@@ -1,11 +1,11 @@
 //! The `cohort` binary as scheduled jobs use it: exit codes, standard error, formats,
 //! parameters, atomic output files, broken pipes and data files.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use crate::common::{cohort_binary, root};
+use crate::common::{cohort_binary, output_with_stdin, root};
 
 fn cohort() -> Command {
     let mut cmd = cohort_binary();
@@ -170,19 +170,10 @@ fn missing_script_exits_2_naming_it() {
 
 #[test]
 fn sql_on_standard_input() {
-    let mut child = cohort()
-        .args(["--format", "csv"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"SELECT 2 AS y;\nSELECT 'z' AS w")
-        .unwrap();
-    let o = child.wait_with_output().unwrap();
+    let o = output_with_stdin(
+        cohort().args(["--format", "csv"]),
+        "SELECT 2 AS y;\nSELECT 'z' AS w",
+    );
     assert!(o.status.success());
     assert_eq!(stdout(&o), "y\n2\nw\nz\n");
 }
@@ -626,21 +617,7 @@ fn users_file_is_managed_from_the_command_line() {
     let file = file.to_str().unwrap();
     // The password is the first line of standard input when it is not a terminal.
     let users = |args: &[&str], stdin: &str| {
-        let mut child = cohort()
-            .args(["users", "--file", file])
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        output_with_stdin(cohort().args(["users", "--file", file]).args(args), stdin)
     };
     let o = users(&["add", "ana", "--role", "analyst"], "first secret\n");
     assert!(o.status.success(), "{}", stderr(&o));

@@ -17,7 +17,7 @@ use tonic::transport::{Channel, Endpoint};
 
 use cohort::server::{Role, Users};
 
-use crate::common::{cohort_binary, root};
+use crate::common::{cohort_binary, output_with_stdin, root};
 
 const PASSWORD: &str = "correct horse";
 
@@ -515,8 +515,14 @@ fn serve_refuses_a_missing_allowed_folder() {
 
 /// A Python with the client libraries BI tools and notebooks use (from pip): the ADBC Flight
 /// SQL driver with pyarrow, and the SQLAlchemy Flight SQL dialect Superset can use. A virtual
-/// environment in the target directory, made on first use and kept.
+/// environment in the target directory, made on first use and kept; tests running at the
+/// same time wait for the one that makes it.
 fn client_python() -> std::path::PathBuf {
+    static PYTHON: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    PYTHON.get_or_init(make_client_python).clone()
+}
+
+fn make_client_python() -> std::path::PathBuf {
     const PACKAGES: [&str; 5] = [
         "adbc-driver-flightsql",
         "pyarrow",
@@ -556,15 +562,19 @@ fn client_python() -> std::path::PathBuf {
 /// Runs `tests/python/SCRIPT` against a fresh server and checks it printed `ok_line`.
 async fn python_client(script: &str, address: impl FnOnce(u16) -> String, ok_line: &str) {
     let server = Server::start();
+    let address = address(server.port);
+    run_python(&server, script, &[&address, "ana", PASSWORD], ok_line).await;
+}
+
+/// Runs `tests/python/SCRIPT ARGS` against `server` and checks it printed `ok_line`.
+async fn run_python(server: &Server, script: &str, args: &[&str], ok_line: &str) {
     // Wait until it answers.
     drop(server.client().await);
     let script = root().join("tests/python").join(script);
-    let python = client_python();
     // The server is another process: blocking here holds nothing up.
-    let out = Command::new(python)
+    let out = Command::new(client_python())
         .arg(script)
-        .arg(address(server.port))
-        .args(["ana", PASSWORD])
+        .args(args)
         .output()
         .unwrap();
     assert!(
@@ -656,6 +666,19 @@ async fn statement_timeout_session_limits_and_audit_log() {
         "{e}"
     );
 
+    // An expression nested past any sensible depth is refused, and serving goes on.
+    let deep = format!("SELECT {} AS s", vec!["1"; 100_000].join("+"));
+    let e = error(&mut client, &deep).await;
+    assert!(
+        e.contains(INVALID_ARGUMENT) && e.contains("nests expressions more than 1000 deep"),
+        "{e}"
+    );
+    let batches = query(&mut client, "SELECT count(*) FROM customers").await;
+    assert_eq!(
+        batches[0].column(0).as_primitive::<Int64Type>().value(0),
+        1000
+    );
+
     // Two sessions at most: a third login is turned away until one goes.
     let mut second = server.client().await;
     second.handshake("ana", PASSWORD).await.unwrap();
@@ -700,7 +723,11 @@ async fn statement_timeout_session_limits_and_audit_log() {
         .iter()
         .map(|l| l["outcome"].as_str().unwrap())
         .collect();
-    assert_eq!(outcomes, ["timeout", "ok", "error"], "{lines:?}");
+    assert_eq!(
+        outcomes,
+        ["timeout", "ok", "error", "error", "ok"],
+        "{lines:?}"
+    );
     let ok = statements[1];
     assert_eq!(ok["user"], "ana");
     assert_eq!(ok["statement"], "SELECT count(*) FROM customers");
@@ -741,16 +768,12 @@ async fn attacks_through_adbc() {
         ("analyst", "analyst pass 2"),
         ("admin", "admin pass 3"),
     ] {
-        let mut add = cohort_binary()
-            .args(["users", "--file"])
+        let mut add = cohort_binary();
+        add.args(["users", "--file"])
             .arg(&users)
-            .args(["add", user, "--role", user])
-            .stdin(Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write as _;
-        writeln!(add.stdin.take().unwrap(), "{password}").unwrap();
-        assert!(add.wait().unwrap().success());
+            .args(["add", user, "--role", user]);
+        let o = output_with_stdin(&mut add, &format!("{password}\n"));
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
     let audit = base.join("audit.jsonl");
     let server = Server::launch(&[
@@ -763,20 +786,15 @@ async fn attacks_through_adbc() {
         "--audit-log",
         audit.to_str().unwrap(),
     ]);
-    drop(server.client().await);
-    let out = Command::new(client_python())
-        .arg(root().join("tests/python/adbc_attack.py"))
-        .arg(format!("grpc://127.0.0.1:{}", server.port))
-        .arg(base)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("attacks refused"));
+    let uri = format!("grpc://127.0.0.1:{}", server.port);
+    let base_arg = base.to_str().unwrap();
+    run_python(
+        &server,
+        "adbc_attack.py",
+        &[&uri, base_arg],
+        "attacks refused",
+    )
+    .await;
 
     // The audit log: every login attempt and statement, refusals with their code, and no
     // password anywhere.

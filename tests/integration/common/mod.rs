@@ -3,8 +3,9 @@
 
 pub mod engines;
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output, Stdio};
 
 use cohort::Engine;
 use cohort::engine::files::register_files;
@@ -78,4 +79,18 @@ pub fn ints(column: &dyn Array) -> Vec<i64> {
 /// The `cohort` binary this package builds.
 pub fn cohort_binary() -> Command {
     Command::new(env!("CARGO_BIN_EXE_cohort"))
+}
+
+/// Runs `command` with `input` on its standard input and collects what it wrote.
+pub fn output_with_stdin(command: &mut Command, input: &str) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).unwrap();
+    drop(stdin);
+    child.wait_with_output().unwrap()
 }
