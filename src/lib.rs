@@ -14,3 +14,9 @@ pub mod shell;
 pub mod store;
 
 pub use engine::{Engine, QueryResult};
+
+/// Stack for every thread that parses, plans or runs statements. Generated SQL nests deep
+/// (`a + b + ...` of thousands of terms, long `OR` chains) and parsing, planning, evaluating
+/// and dropping such an expression recurse once per level; the stack is reserved address
+/// space, used only as deep as a statement goes.
+pub const STACK: usize = 512 << 20;

@@ -267,18 +267,30 @@ fn main() -> ExitCode {
             cli.demo_scale
         ));
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => return fail(&format!("cannot start the runtime: {e}")),
-    };
-    let code = runtime.block_on(run(cli, &matches));
-    // Work a cancelled query left running (a task between two polls, a blocking thread)
-    // must not hold up the exit.
-    runtime.shutdown_background();
-    code
+    // The statements run on a thread with the same deep stack as the runtime's.
+    let main = std::thread::Builder::new()
+        .name("cohort".to_string())
+        .stack_size(cohort::STACK)
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .thread_stack_size(cohort::STACK)
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => return fail(&format!("cannot start the runtime: {e}")),
+            };
+            let code = runtime.block_on(run(cli, &matches));
+            // Work a cancelled query left running (a task between two polls, a blocking
+            // thread) must not hold up the exit.
+            runtime.shutdown_background();
+            code
+        });
+    match main.map(|t| t.join()) {
+        Ok(Ok(code)) => code,
+        Ok(Err(_)) => fail("stopped by an internal error"),
+        Err(e) => fail(&format!("cannot start: {e}")),
+    }
 }
 
 async fn run(cli: Cli, matches: &ArgMatches) -> ExitCode {

@@ -344,9 +344,58 @@ impl Engine {
 fn parse_in(state: &SessionState, sql: &str) -> Result<DFStatement> {
     let dialect = state.config().options().sql_parser.dialect;
     let mut statement = state.sql_to_statement(sql, &dialect)?;
+    check_depth(&statement)?;
     expose_table_arguments(&mut statement)?;
     number_placeholders(&mut statement)?;
     Ok(statement)
+}
+
+/// The deepest nesting of expressions a statement may have, as DuckDB's
+/// `max_expression_depth`: a chain of `+` or `OR` nests one level per operator, and planning
+/// costs grow with the square of the depth (every level's name spells out the levels below).
+const MAX_EXPRESSION_DEPTH: usize = 1000;
+
+/// Refuses a statement whose expressions nest deeper than [`MAX_EXPRESSION_DEPTH`], before
+/// anything else walks it.
+fn check_depth(statement: &DFStatement) -> Result<()> {
+    use datafusion::sql::parser::CopyToSource;
+    use datafusion::sql::sqlparser::ast::{Expr, Visit, Visitor};
+    use std::ops::ControlFlow;
+
+    struct Depth(usize);
+    impl Visitor for Depth {
+        type Break = ();
+        fn pre_visit_expr(&mut self, _: &Expr) -> ControlFlow<()> {
+            self.0 += 1;
+            if self.0 > MAX_EXPRESSION_DEPTH {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        }
+        fn post_visit_expr(&mut self, _: &Expr) -> ControlFlow<()> {
+            self.0 -= 1;
+            ControlFlow::Continue(())
+        }
+    }
+    let too_deep = match statement {
+        DFStatement::Statement(s) => s.visit(&mut Depth(0)).is_break(),
+        DFStatement::CopyTo(copy) => match &copy.source {
+            CopyToSource::Query(q) => q.visit(&mut Depth(0)).is_break(),
+            CopyToSource::Relation(_) => false,
+        },
+        DFStatement::Explain(explain) => return check_depth(&explain.statement),
+        _ => false,
+    };
+    if too_deep {
+        return Err(Error::InvalidArgument(format!(
+            "the statement nests expressions more than {MAX_EXPRESSION_DEPTH} deep (each + or \
+             OR of a chain is one level); write long OR chains as IN (...), or compute parts \
+             in a CTE"
+        ))
+        .into());
+    }
+    Ok(())
 }
 
 /// Applies [`cohort_udfs::sql::rewrite_cohort_forms`] to every query in

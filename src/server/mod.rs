@@ -109,6 +109,7 @@ pub async fn serve(
     // query keeps its thread.
     let queries = tokio::runtime::Builder::new_multi_thread()
         .thread_name("cohort-query")
+        .thread_stack_size(crate::STACK)
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the query threads: {e}"))?;

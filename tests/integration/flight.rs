@@ -515,8 +515,14 @@ fn serve_refuses_a_missing_allowed_folder() {
 
 /// A Python with the client libraries BI tools and notebooks use (from pip): the ADBC Flight
 /// SQL driver with pyarrow, and the SQLAlchemy Flight SQL dialect Superset can use. A virtual
-/// environment in the target directory, made on first use and kept.
+/// environment in the target directory, made on first use and kept; tests running at the
+/// same time wait for the one that makes it.
 fn client_python() -> std::path::PathBuf {
+    static PYTHON: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    PYTHON.get_or_init(make_client_python).clone()
+}
+
+fn make_client_python() -> std::path::PathBuf {
     const PACKAGES: [&str; 5] = [
         "adbc-driver-flightsql",
         "pyarrow",
@@ -660,6 +666,19 @@ async fn statement_timeout_session_limits_and_audit_log() {
         "{e}"
     );
 
+    // An expression nested past any sensible depth is refused, and serving goes on.
+    let deep = format!("SELECT {} AS s", vec!["1"; 100_000].join("+"));
+    let e = error(&mut client, &deep).await;
+    assert!(
+        e.contains(INVALID_ARGUMENT) && e.contains("nests expressions more than 1000 deep"),
+        "{e}"
+    );
+    let batches = query(&mut client, "SELECT count(*) FROM customers").await;
+    assert_eq!(
+        batches[0].column(0).as_primitive::<Int64Type>().value(0),
+        1000
+    );
+
     // Two sessions at most: a third login is turned away until one goes.
     let mut second = server.client().await;
     second.handshake("ana", PASSWORD).await.unwrap();
@@ -704,7 +723,11 @@ async fn statement_timeout_session_limits_and_audit_log() {
         .iter()
         .map(|l| l["outcome"].as_str().unwrap())
         .collect();
-    assert_eq!(outcomes, ["timeout", "ok", "error"], "{lines:?}");
+    assert_eq!(
+        outcomes,
+        ["timeout", "ok", "error", "error", "ok"],
+        "{lines:?}"
+    );
     let ok = statements[1];
     assert_eq!(ok["user"], "ana");
     assert_eq!(ok["statement"], "SELECT count(*) FROM customers");

@@ -57,6 +57,39 @@ pub(crate) fn cholesky(a: ArrayView2<f64>) -> Option<Array2<f64>> {
     Some(l)
 }
 
+/// Solves `A x = b` in place for a small symmetric positive definite `A` (`k × k`, row by
+/// row; overwritten by its Cholesky factor), without allocating: for systems solved many
+/// times over. `b` becomes `x`; false (and both unspecified) if `A` is not positive
+/// definite.
+pub(crate) fn solve_in_place(a: &mut [f64], b: &mut [f64]) -> bool {
+    let k = b.len();
+    for j in 0..k {
+        for i in j..k {
+            let mut v = a[i * k + j];
+            for p in 0..j {
+                v -= a[i * k + p] * a[j * k + p];
+            }
+            if i == j {
+                if v <= 0.0 || v.is_nan() {
+                    return false;
+                }
+                a[j * k + j] = v.sqrt();
+            } else {
+                a[i * k + j] = v / a[j * k + j];
+            }
+        }
+    }
+    for i in 0..k {
+        let s: f64 = (0..i).map(|p| a[i * k + p] * b[p]).sum();
+        b[i] = (b[i] - s) / a[i * k + i];
+    }
+    for i in (0..k).rev() {
+        let s: f64 = (i + 1..k).map(|p| a[p * k + i] * b[p]).sum();
+        b[i] = (b[i] - s) / a[i * k + i];
+    }
+    true
+}
+
 /// Picks, in order, the columns of a Gram matrix that are not linear combinations of those
 /// picked before (a column is dropped when all but `tol` of its diagonal is explained).
 /// Returns the Cholesky factor of the picked submatrix, the picked and the dropped columns.

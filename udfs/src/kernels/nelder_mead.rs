@@ -38,6 +38,8 @@ pub struct NelderMead {
     stage: Stage,
     evals: usize,
     max_evals: usize,
+    /// The relative spread of the simplex's values at which the search stops.
+    tolerance: f64,
 }
 
 impl NelderMead {
@@ -59,7 +61,15 @@ impl NelderMead {
             stage: Stage::Start(0),
             evals: 0,
             max_evals,
+            tolerance: 1e-8,
         }
+    }
+
+    /// Stops when the simplex's values agree to `tolerance` relative instead: for a search
+    /// that another method finishes.
+    pub fn tolerance(mut self, tolerance: f64) -> Self {
+        self.tolerance = tolerance;
+        self
     }
 
     /// The point to evaluate next; `None` once the search is over.
@@ -190,7 +200,7 @@ impl NelderMead {
         self.order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
         let (best, worst) = (self.order[0], self.order[d]);
         let spread = values[worst] - values[best];
-        if spread.is_finite() && spread <= 1e-8 * (1.0 + values[best].abs()) {
+        if spread.is_finite() && spread <= self.tolerance * (1.0 + values[best].abs()) {
             self.stage = Stage::Done;
             return;
         }

@@ -5,20 +5,22 @@
 //!
 //! Written with the absolute one-step error `e = y − μ`, the state updates are the same for
 //! both error types; the error type changes the likelihood, and so the fitted parameters,
-//! the model chosen and the intervals. Parameters (smoothing weights, damping, initial
-//! level and slope) are fitted by maximum likelihood with Nelder–Mead over bounded
-//! transforms; the initial seasonal states come from a classical decomposition of the first
-//! periods, as in Hyndman et al.; models are compared by AICc.
+//! the model chosen and the intervals. Parameters (smoothing weights, damping and every
+//! initial state, seasonal ones included) are fitted jointly by maximum likelihood, bounded
+//! as statsmodels' ETSModel bounds them: Nelder–Mead over bounded transforms of the weights,
+//! level and slope from a classical decomposition's seasonal states, then Levenberg–Marquardt
+//! over all of them; models are compared by AICc.
 //!
 //! [`form`] holds the family and its parameters, [`filter`] the recursions, [`likelihood`]
 //! the pass over the data that scores a fit, [`initial`] the starting states, [`search`]
-//! the fitting and the choice of model, and [`forecast`] the forecasts and intervals.
+//! the fitting and the choice of model, [`refine`] the joint refinement, and [`forecast`] the forecasts and intervals.
 
 mod filter;
 mod forecast;
 mod form;
 mod initial;
 mod likelihood;
+mod refine;
 mod search;
 #[cfg(test)]
 mod tests;

@@ -8,15 +8,17 @@ use super::filter::Filter;
 use super::form::{ErrorKind, Fit, Form, Params, SeasonKind, State, TrendKind};
 use super::initial::heuristic_state;
 use super::likelihood::ErrorSums;
+use super::refine::refine;
 use crate::kernels::logistic::sigmoid;
 use crate::kernels::nelder_mead::NelderMead;
 use crate::kernels::simd;
 
-/// Parameter bounds: Hyndman et al.'s usual region, as statsmodels and R's forecast use.
-const LOW: f64 = 1e-4;
-const HIGH: f64 = 0.9999;
-const PHI_LOW: f64 = 0.8;
-const PHI_HIGH: f64 = 0.98;
+/// Parameter bounds: Hyndman et al.'s usual region, as statsmodels and R's forecast use
+/// (statsmodels' on `beta / alpha` and `gamma / (1 − alpha)`, see [`Layout`]).
+pub(super) const LOW: f64 = 1e-4;
+pub(super) const HIGH: f64 = 0.9999;
+pub(super) const PHI_LOW: f64 = 0.8;
+pub(super) const PHI_HIGH: f64 = 0.98;
 
 /// The most series fitted side by side on one thread. Their recursions are independent, so
 /// one loop steps them all as one vector where a single recursion would wait out the
@@ -35,7 +37,8 @@ fn phi_start() -> f64 {
 
 /// Maps the optimiser's unbounded vector to parameters and starting states: `[alpha,
 /// beta?, gamma?, phi?, level, slope?]`, the weights through logistic transforms onto their
-/// bounds (`beta ≤ alpha`, `gamma ≤ 1 − alpha`), level and slope as shifts from the
+/// bounds (`alpha`, `beta / alpha` and `gamma / (1 − alpha)` in `[LOW, HIGH]`, as
+/// statsmodels bounds them), level and slope as shifts from the
 /// heuristic start in units of `scale`.
 struct Layout {
     form: Form,
@@ -50,12 +53,12 @@ impl Layout {
         let mut next = || x.next().unwrap_or(0.0);
         let alpha = LOW + (HIGH - LOW) * sigmoid(next());
         let beta = if self.form.has_trend() {
-            LOW + (alpha - LOW) * sigmoid(next())
+            alpha * (LOW + (HIGH - LOW) * sigmoid(next()))
         } else {
             0.0
         };
         let gamma = if self.form.has_season() {
-            LOW + (1.0 - alpha - LOW) * sigmoid(next())
+            (1.0 - alpha) * (LOW + (HIGH - LOW) * sigmoid(next()))
         } else {
             0.0
         };
@@ -102,6 +105,9 @@ impl Layout {
 /// Evaluations allowed to one search.
 const MAX_EVALS: usize = 2000;
 
+/// The relative tolerance of a search that the refinement finishes.
+const ROUGH: f64 = 1e-3;
+
 /// A fit under way: one model for one series, and the search for its parameters.
 struct Job {
     /// The series' position among those being fitted.
@@ -141,6 +147,13 @@ impl Job {
             Some(w) if w.len() == x0.len() => NelderMead::new(w, 0.5, MAX_EVALS),
             _ => NelderMead::new(&x0, 1.0, MAX_EVALS),
         };
+        // A seasonal model's search only finds where its refinement starts (see
+        // [`refine`]), which then polishes every coordinate.
+        let search = if form.has_season() {
+            search.tolerance(ROUGH)
+        } else {
+            search
+        };
         let log_y = match form.error {
             ErrorKind::Additive => 0.0,
             ErrorKind::Multiplicative => y.iter().map(|v| v.ln()).sum(),
@@ -170,6 +183,7 @@ impl Job {
             slope,
             season: self.layout.start.season.clone(),
         };
+        let (params, initial) = refine(form, m, y, self.log_y, params, initial);
         let n = y.len();
         let filter = Filter::single(form, &params, &initial);
         let ([sums], filter) = ErrorSums::of(filter, y.as_chunks::<1>().0, [n]);
