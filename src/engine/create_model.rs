@@ -19,7 +19,7 @@ use cohort_udfs::model::{self, Options};
 
 use super::training_rows::TrainingRows;
 use super::{CreateModel, Engine, OptionValue, rows};
-use crate::store::{Feature, ModelDescription, now_rfc3339};
+use crate::store::{Feature, ModelDescription, SaveMode, already_exists, now_rfc3339};
 
 pub async fn create_model(engine: &Engine, c: CreateModel) -> Result<SendableRecordBatchStream> {
     let fail = |e: Error| DataFusionError::from(e.in_create_model(&c.name));
@@ -53,12 +53,7 @@ pub async fn create_model(engine: &Engine, c: CreateModel) -> Result<SendableRec
             return rows(&[], vec![]);
         }
         if !c.or_replace {
-            return Err(Error::AlreadyExists(format!(
-                "model {} already exists; use CREATE OR REPLACE MODEL to train a new version, \
-                 or DROP MODEL first",
-                c.name
-            ))
-            .into());
+            return Err(already_exists(&c.name));
         }
     }
 
@@ -130,7 +125,19 @@ pub async fn create_model(engine: &Engine, c: CreateModel) -> Result<SendableRec
         parameters: model::to_json(model.as_ref())?,
         arrays: vec![],
     };
-    let version = store.save(description, &model.arrays()?)?;
+    let mode = if c.or_replace {
+        SaveMode::Replace
+    } else {
+        SaveMode::New
+    };
+    let version = match store.save(description, &model.arrays()?, mode) {
+        Ok(version) => version,
+        // Another client created the model while this one trained.
+        Err(e) if c.if_not_exists && matches!(Error::find(&e), Some(Error::AlreadyExists(_))) => {
+            return rows(&[], vec![]);
+        }
+        Err(e) => return Err(e),
+    };
 
     let (metric, value) = report.metrics.first().cloned().unwrap_or_default();
     let schema = Arc::new(Schema::new(vec![

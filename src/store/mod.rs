@@ -12,9 +12,11 @@
 
 mod table;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::ipc::reader::FileReader;
@@ -28,10 +30,25 @@ use cohort_udfs::model;
 use cohort_udfs::{Error, ModelResolver, ResolvedModel};
 use datafusion::common::utils::datafusion_strsim::levenshtein;
 
-/// The description format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The description format this build writes and reads. Format 2 adds `manifest.json`, the
+/// checksum of every file of a version; format 1 versions have none and load unchecked.
+pub const FORMAT_VERSION: u32 = 2;
 const DESCRIPTION: &str = "model.json";
+const MANIFEST: &str = "manifest.json";
 const TEMP_PREFIX: &str = ".tmp-";
+/// The highest version number: SHOW MODELS reports versions as Int64.
+const MAX_VERSION: u64 = i64::MAX as u64;
+/// How often a writer takes a fresh version number when other writers keep taking its own.
+const MAX_ATTEMPTS: usize = 32;
+
+/// What a write does when the model exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaveMode {
+    /// Fail with [`Error::AlreadyExists`] (CREATE MODEL); two writers racing cannot both win.
+    New,
+    /// Add a version (CREATE OR REPLACE MODEL).
+    Replace,
+}
 
 /// A feature as the model saw it in training.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -67,22 +84,63 @@ pub struct ModelDescription {
     pub arrays: Vec<String>,
 }
 
+/// The CRC-32 of every file of a version, by file name: damage (a flipped bit, a truncated
+/// file) is found on load instead of changing predictions.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct Manifest {
+    files: BTreeMap<String, u32>,
+}
+
 /// A model loaded from the store.
 #[derive(Debug, Clone)]
 pub struct StoredModel {
     pub description: ModelDescription,
     pub dir: PathBuf,
+    /// None for a version written before checksums (format 1).
+    manifest: Option<Manifest>,
 }
 
 impl StoredModel {
-    /// Reads one of the model's arrays.
+    /// Reads one of the model's arrays, checking it against its checksum.
     pub fn array(&self, name: &str) -> Result<Vec<RecordBatch>> {
-        let path = self.dir.join(format!("{name}.arrow"));
-        let file = File::open(&path).map_err(|e| io_error(&path, e))?;
-        let reader = FileReader::try_new(file, None).map_err(|e| corrupt(&path, &e))?;
+        let file = format!("{name}.arrow");
+        let path = self.dir.join(&file);
+        let bytes = fs::read(&path).map_err(|e| io_error(&path, e))?;
+        if let Some(manifest) = &self.manifest {
+            verify(&self.description.name, &self.dir, &file, &bytes, manifest)?;
+        }
+        let reader = FileReader::try_new(io::Cursor::new(bytes), None)
+            .map_err(|e| damaged(&self.description.name, &self.dir, &file, &unreadable(&e)))?;
         reader
             .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| corrupt(&path, &e))
+            .map_err(|e| damaged(&self.description.name, &self.dir, &file, &unreadable(&e)))
+    }
+}
+
+/// One model as SHOW MODELS lists it: its current version, or why that cannot be read.
+#[derive(Debug)]
+pub enum Listed {
+    Model(ModelDescription),
+    Damaged {
+        name: String,
+        version: u64,
+        problem: String,
+    },
+}
+
+impl Listed {
+    pub fn name(&self) -> &str {
+        match self {
+            Listed::Model(m) => &m.name,
+            Listed::Damaged { name, .. } => name,
+        }
+    }
+
+    pub fn version(&self) -> u64 {
+        match self {
+            Listed::Model(m) => m.version,
+            Listed::Damaged { version, .. } => *version,
+        }
     }
 }
 
@@ -101,7 +159,7 @@ impl ModelStore {
     /// Opens (creating if needed) the store at `root`.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
         let root = root.into();
-        create_private_dir(&root, true)?;
+        create_private_dir(&root, true).map_err(|e| io_error(&root, e))?;
         Ok(Self { root })
     }
 
@@ -109,13 +167,22 @@ impl ModelStore {
         &self.root
     }
 
-    /// The current version of every model, sorted by name.
-    pub fn list(&self) -> Result<Vec<ModelDescription>> {
+    /// The current version of every model, sorted by name. A model that cannot be read is
+    /// listed with its problem, so one damaged model does not hide the others.
+    pub fn list(&self) -> Result<Vec<Listed>> {
         let mut out = Vec::new();
         for name in self.names()? {
-            if let Some(model) = self.latest(&name)? {
-                out.push(model.description);
-            }
+            let Some(version) = self.latest_version(&name)? else {
+                continue;
+            };
+            out.push(match self.read_version(&name, version) {
+                Ok(model) => Listed::Model(model.description),
+                Err(e) => Listed::Damaged {
+                    name,
+                    version,
+                    problem: Error::find(&e).map_or_else(|| e.to_string(), |e| e.to_string()),
+                },
+            });
         }
         Ok(out)
     }
@@ -166,57 +233,114 @@ impl ModelStore {
         &self,
         mut description: ModelDescription,
         arrays: &[(&str, Vec<RecordBatch>)],
+        mode: SaveMode,
     ) -> Result<u64> {
-        validate_name(&description.name)?;
-        let dir = self.root.join(&description.name);
-        create_private_dir(&dir, true)?;
+        let name = description.name.clone();
+        validate_name(&name)?;
+        if mode == SaveMode::New && self.exists(&name)? {
+            return Err(already_exists(&name));
+        }
+        let dir = self.root.join(&name);
+        create_private_dir(&dir, true).map_err(|e| io_error(&dir, e))?;
         remove_stale_temporaries(&dir);
         let temp = dir.join(format!("{TEMP_PREFIX}{}-{}", std::process::id(), unique()));
-        create_private_dir(&temp, false)?;
+        create_private_dir(&temp, false).map_err(|e| io_error(&temp, e))?;
+        let mut claimed = None;
         let written = (|| {
             description.format_version = FORMAT_VERSION;
             description.arrays = arrays.iter().map(|(n, _)| n.to_string()).collect();
-            for (name, batches) in arrays {
-                write_array(&temp.join(format!("{name}.arrow")), batches)?;
+            let mut manifest = Manifest::default();
+            for (array, batches) in arrays {
+                let file = format!("{array}.arrow");
+                let crc = write_array(&temp.join(&file), batches)?;
+                manifest.files.insert(file, crc);
             }
-            // The version is settled at the rename; retry if another writer took it.
-            loop {
-                let version = self.latest_version(&description.name)?.unwrap_or(0) + 1;
-                description.version = version;
-                let json = serde_json::to_vec_pretty(&description)
-                    .map_err(|e| DataFusionError::External(Box::new(e)))?;
-                write_synced(&temp.join(DESCRIPTION), &json)?;
-                sync_dir(&temp)?;
-                let target = dir.join(version_dir(version));
-                match fs::rename(&temp, &target) {
-                    Ok(()) => {
-                        sync_dir(&dir)?;
-                        return Ok(version);
-                    }
-                    Err(_) if target.exists() => continue,
-                    Err(e) => return Err(io_error(&target, e)),
-                }
-            }
+            let (version, target) = claim_version(&dir, &name, mode)?;
+            claimed = Some(target.clone());
+            description.version = version;
+            let json = serde_json::to_vec_pretty(&description)
+                .map_err(|e| DataFusionError::External(Box::new(e)))?;
+            write_synced(&temp.join(DESCRIPTION), &json)?;
+            manifest
+                .files
+                .insert(DESCRIPTION.to_string(), crc32fast::hash(&json));
+            let manifest = serde_json::to_vec_pretty(&manifest)
+                .map_err(|e| DataFusionError::External(Box::new(e)))?;
+            write_synced(&temp.join(MANIFEST), &manifest)?;
+            sync_dir(&temp)?;
+            // The claimed directory is empty, so the rename replaces it in one step.
+            fs::rename(&temp, &target).map_err(|e| {
+                Error::Store(format!(
+                    "cannot write version {version} of model {name}: {}: {e}",
+                    target.display()
+                ))
+            })?;
+            sync_dir(&dir)?;
+            Ok(version)
         })();
         if written.is_err() {
             let _ = fs::remove_dir_all(&temp);
+            if let Some(claimed) = claimed {
+                // Only an empty claim: a version that made it into place stays.
+                let _ = fs::remove_dir(claimed);
+            }
         }
         written
     }
 
-    /// Removes every version of `name`; false if there was none.
+    /// Removes every version of `name`; false if there was none. All or nothing: a model
+    /// that cannot be removed whole stays as it was.
     pub fn drop_model(&self, name: &str) -> Result<bool> {
+        self.drop_with(name, |doomed| fs::remove_dir_all(doomed))
+    }
+
+    /// [`Self::drop_model`] with the removal of the renamed-aside directory given, so tests
+    /// can make it fail where permissions do not (as root).
+    fn drop_with(&self, name: &str, remove: impl Fn(&Path) -> io::Result<()>) -> Result<bool> {
         if !self.exists(name)? {
             return Ok(false);
         }
         let dir = self.root.join(name);
+        let refuse = |path: &Path, e: io::Error| -> DataFusionError {
+            Error::Store(format!(
+                "cannot drop model {name}: {} cannot be changed ({e}); the model is unchanged",
+                path.display()
+            ))
+            .into()
+        };
+        // Removing needs write access to the store and to every directory of the model:
+        // check before anything moves.
+        let mut dirs = vec![self.root.clone(), dir.clone()];
+        for entry in fs::read_dir(&dir).map_err(|e| io_error(&dir, e))? {
+            let entry = entry.map_err(|e| io_error(&dir, e))?;
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                dirs.push(entry.path());
+            }
+        }
+        for d in &dirs {
+            check_writable(d).map_err(|e| refuse(d, e))?;
+        }
         // Rename first so readers never see a model half-removed.
         let doomed = self
             .root
             .join(format!("{TEMP_PREFIX}drop-{name}-{}", unique()));
-        fs::rename(&dir, &doomed).map_err(|e| io_error(&dir, e))?;
+        fs::rename(&dir, &doomed).map_err(|e| refuse(&dir, e))?;
         sync_dir(&self.root)?;
-        fs::remove_dir_all(&doomed).map_err(|e| io_error(&doomed, e))?;
+        if let Err(e) = remove(&doomed) {
+            return Err(match fs::rename(&doomed, &dir) {
+                Ok(()) => {
+                    let _ = sync_dir(&self.root);
+                    refuse(&doomed, e)
+                }
+                Err(back) => Error::Store(format!(
+                    "cannot drop model {name}: {}: {e}; and it could not be put back ({back}), \
+                     so it is left at {}",
+                    doomed.display(),
+                    doomed.display()
+                ))
+                .into(),
+            });
+        }
         Ok(true)
     }
 
@@ -233,55 +357,200 @@ impl ModelStore {
         Ok(names)
     }
 
+    /// The highest version of `name` that holds a description.
     fn latest_version(&self, name: &str) -> Result<Option<u64>> {
         let dir = self.root.join(name);
         if validate_name(name).is_err() || !dir.is_dir() {
             return Ok(None);
         }
-        let mut latest = None;
-        for entry in fs::read_dir(&dir).map_err(|e| io_error(&dir, e))? {
-            let entry = entry.map_err(|e| io_error(&dir, e))?;
-            let file_name = entry.file_name();
-            let Some(v) = file_name
-                .to_str()
-                .and_then(|n| n.strip_prefix('v'))
-                .and_then(|n| n.parse::<u64>().ok())
-            else {
-                continue;
-            };
-            if entry.path().join(DESCRIPTION).is_file() {
-                latest = latest.max(Some(v));
-            }
-        }
-        Ok(latest)
+        Ok(versions(&dir)?
+            .into_iter()
+            .filter(|(_, described)| *described)
+            .map(|(v, _)| v)
+            .max())
     }
 
     fn latest(&self, name: &str) -> Result<Option<StoredModel>> {
-        let Some(version) = self.latest_version(name)? else {
-            return Ok(None);
-        };
+        match self.latest_version(name)? {
+            Some(version) => self.read_version(name, version).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Reads and checks the description of one version.
+    fn read_version(&self, name: &str, version: u64) -> Result<StoredModel> {
         let dir = self.root.join(name).join(version_dir(version));
         let path = dir.join(DESCRIPTION);
         let bytes = fs::read(&path).map_err(|e| io_error(&path, e))?;
         // Read the format version first, so a newer file is reported as such rather than
-        // as whatever field it happens to lack.
-        let probe: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|e| corrupt(&path, &e))?;
-        let format = probe.get("format_version").and_then(|v| v.as_u64());
-        match format {
-            Some(f) if f > u64::from(FORMAT_VERSION) => {
-                return Err(DataFusionError::from(Error::Store(format!(
-                    "{} was written by a newer cohort (model format {f}; this build reads up to \
-                     {FORMAT_VERSION}); upgrade cohort to use model {name}",
-                    path.display()
-                ))));
-            }
-            Some(_) => {}
-            None => return Err(corrupt(&path, &"no format_version")),
+        // as whatever field or checksum it happens to lack.
+        let probe = serde_json::from_slice::<serde_json::Value>(&bytes);
+        let format = probe
+            .as_ref()
+            .ok()
+            .and_then(|p| p.get("format_version"))
+            .and_then(|v| v.as_u64());
+        if let Some(f) = format.filter(|f| *f > u64::from(FORMAT_VERSION)) {
+            return Err(DataFusionError::from(Error::Store(format!(
+                "{} was written by a newer cohort (model format {f}; this build reads up to \
+                 {FORMAT_VERSION}); upgrade cohort to use model {name}",
+                path.display()
+            ))));
         }
-        let description: ModelDescription =
-            serde_json::from_value(probe).map_err(|e| corrupt(&path, &e))?;
-        Ok(Some(StoredModel { description, dir }))
+        let manifest = match fs::read(dir.join(MANIFEST)) {
+            Ok(m) => Some(
+                serde_json::from_slice::<Manifest>(&m)
+                    .map_err(|e| damaged(name, &dir, MANIFEST, &unreadable(&e)))?,
+            ),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(io_error(&dir.join(MANIFEST), e)),
+        };
+        match &manifest {
+            Some(manifest) => verify(name, &dir, DESCRIPTION, &bytes, manifest)?,
+            None if format.is_some_and(|f| f >= 2) => {
+                return Err(damaged(name, &dir, MANIFEST, &"is missing"));
+            }
+            None => {}
+        }
+        let probe = probe.map_err(|e| damaged(name, &dir, DESCRIPTION, &unreadable(&e)))?;
+        if format.is_none() {
+            return Err(damaged(name, &dir, DESCRIPTION, &"has no format_version"));
+        }
+        let description: ModelDescription = serde_json::from_value(probe)
+            .map_err(|e| damaged(name, &dir, DESCRIPTION, &unreadable(&e)))?;
+        Ok(StoredModel {
+            description,
+            dir,
+            manifest,
+        })
+    }
+}
+
+/// The version directories in the model directory `dir`, each with whether it holds a
+/// description (anything named `model.json`, so a damaged one is reported, not passed
+/// over). Names that look like versions but are not one are skipped with a warning.
+fn versions(dir: &Path) -> Result<Vec<(u64, bool)>> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).map_err(|e| io_error(dir, e))? {
+        let entry = entry.map_err(|e| io_error(dir, e))?;
+        let file_name = entry.file_name();
+        let Some(digits) = file_name.to_str().and_then(|n| n.strip_prefix('v')) else {
+            continue;
+        };
+        match parse_version(digits) {
+            Some(v) => {
+                let described = match fs::symlink_metadata(entry.path().join(DESCRIPTION)) {
+                    Ok(_) => true,
+                    Err(e) => e.kind() != io::ErrorKind::NotFound,
+                };
+                out.push((v, described));
+            }
+            None => warn_once(
+                &entry.path(),
+                &format!("not a model version (versions run from v1 to v{MAX_VERSION}); skipped"),
+            ),
+        }
+    }
+    Ok(out)
+}
+
+/// `digits` as a version number: only ASCII digits, 1 to [`MAX_VERSION`].
+fn parse_version(digits: &str) -> Option<u64> {
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits
+        .parse::<u64>()
+        .ok()
+        .filter(|v| (1..=MAX_VERSION).contains(v))
+}
+
+/// Takes the version a write will install as its own by creating its directory, empty:
+/// creating a directory is atomic, so of two writers only one gets a given version. A
+/// new model takes version 1; another version takes the one after every version there.
+fn claim_version(dir: &Path, name: &str, mode: SaveMode) -> Result<(u64, PathBuf)> {
+    for _ in 0..MAX_ATTEMPTS {
+        let version = match mode {
+            SaveMode::New => 1,
+            SaveMode::Replace => {
+                let highest = versions(dir)?.into_iter().map(|(v, _)| v).max();
+                match highest.unwrap_or(0).checked_add(1) {
+                    Some(v) if v <= MAX_VERSION => v,
+                    _ => {
+                        return Err(Error::Store(format!(
+                            "model {name} has reached the last version number (v{MAX_VERSION} \
+                             in {}); DROP MODEL {name} and create it again",
+                            dir.display()
+                        ))
+                        .into());
+                    }
+                }
+            }
+        };
+        let target = dir.join(version_dir(version));
+        match create_private_dir(&target, false) {
+            Ok(()) => return Ok((version, target)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => match mode {
+                SaveMode::New => return Err(already_exists(name)),
+                // Another writer took it in between: the next look sees it.
+                SaveMode::Replace => continue,
+            },
+            Err(e) => return Err(io_error(&target, e)),
+        }
+    }
+    Err(Error::Store(format!(
+        "cannot write model {name}: other writers took every version number tried in {} \
+         ({MAX_ATTEMPTS} attempts); try again",
+        dir.display()
+    ))
+    .into())
+}
+
+/// The error for creating a model that exists.
+pub fn already_exists(name: &str) -> DataFusionError {
+    Error::AlreadyExists(format!(
+        "model {name} already exists; use CREATE OR REPLACE MODEL to train a new version, \
+         or DROP MODEL first"
+    ))
+    .into()
+}
+
+/// Whether files can be created and removed in `dir`, by doing it.
+fn check_writable(dir: &Path) -> io::Result<()> {
+    let probe = dir.join(format!(
+        "{TEMP_PREFIX}probe-{}-{}",
+        std::process::id(),
+        unique()
+    ));
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)?;
+    fs::remove_file(&probe)
+}
+
+/// Checks `bytes`, the content of `file` in the version directory `dir`, against the
+/// manifest.
+fn verify(name: &str, dir: &Path, file: &str, bytes: &[u8], manifest: &Manifest) -> Result<()> {
+    match manifest.files.get(file) {
+        Some(crc) if *crc == crc32fast::hash(bytes) => Ok(()),
+        Some(_) => Err(damaged(name, dir, file, &"does not match its checksum")),
+        None => Err(damaged(
+            name,
+            dir,
+            file,
+            &"has no checksum in manifest.json",
+        )),
+    }
+}
+
+/// Problems in the store's own layout are reported once per path and process: they are
+/// skipped, and repeating them at every statement would drown the output.
+fn warn_once(path: &Path, why: &str) {
+    static WARNED: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
+    let mut warned = WARNED.lock().unwrap_or_else(|p| p.into_inner());
+    if warned.insert(path.to_path_buf()) {
+        eprintln!("warning: model store: {}: {why}", path.display());
     }
 }
 
@@ -331,7 +600,9 @@ fn version_dir(version: u64) -> String {
     format!("v{version:06}")
 }
 
-/// Temporary directories left by writers that died, older than a minute.
+/// Temporary directories and empty version claims left by writers that died, older than a
+/// minute (a writer claims its version only once its files are written, just before the
+/// rename that fills the claim).
 fn remove_stale_temporaries(dir: &Path) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
@@ -343,8 +614,15 @@ fn remove_stale_temporaries(dir: &Path) {
             .ok()
             .and_then(|t| t.elapsed().ok())
             .is_some_and(|age| age.as_secs() > 60);
-        if entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) && stale {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !stale {
+            continue;
+        }
+        if name.starts_with(TEMP_PREFIX) {
             let _ = fs::remove_dir_all(entry.path());
+        } else if name.starts_with('v') {
+            // Fails, as it should, for any version that holds files.
+            let _ = fs::remove_dir(entry.path());
         }
     }
 }
@@ -357,12 +635,12 @@ fn unique() -> u128 {
 
 /// Creates the directory `path` (and with `parents` its missing parents) readable by its
 /// owner only: models hold customers' data.
-fn create_private_dir(path: &Path, parents: bool) -> Result<()> {
+fn create_private_dir(path: &Path, parents: bool) -> io::Result<()> {
     let mut builder = fs::DirBuilder::new();
     builder.recursive(parents);
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(path).map_err(|e| io_error(path, e))
+    builder.create(path)
 }
 
 /// Creates (or truncates) the file `path`, readable by its owner only.
@@ -380,23 +658,45 @@ fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
     file.sync_all().map_err(|e| io_error(path, e))
 }
 
-fn write_array(path: &Path, batches: &[RecordBatch]) -> Result<()> {
+/// Writes `batches` as an Arrow IPC file and returns the file's CRC-32.
+fn write_array(path: &Path, batches: &[RecordBatch]) -> Result<u32> {
     let Some(first) = batches.first() else {
         return Err(DataFusionError::Internal(format!(
             "no batches for model array {}",
             path.display()
         )));
     };
-    let file = create_private_file(path)?;
+    let file = Hashed {
+        inner: create_private_file(path)?,
+        crc: crc32fast::Hasher::new(),
+    };
     let mut writer = FileWriter::try_new(file, &first.schema())?;
     for batch in batches {
         writer.write(batch)?;
     }
     writer.finish()?;
-    writer
-        .into_inner()?
-        .sync_all()
-        .map_err(|e| io_error(path, e))
+    let hashed = writer.into_inner()?;
+    hashed.inner.sync_all().map_err(|e| io_error(path, e))?;
+    Ok(hashed.crc.finalize())
+}
+
+/// A writer that keeps the CRC-32 of what passes through it, so a file's checksum needs
+/// no second read.
+struct Hashed<W> {
+    inner: W,
+    crc: crc32fast::Hasher,
+}
+
+impl<W: Write> Write for Hashed<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.crc.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 fn sync_dir(dir: &Path) -> Result<()> {
@@ -409,12 +709,21 @@ fn io_error(path: &Path, e: io::Error) -> DataFusionError {
     Error::Store(format!("model store: {}: {e}", path.display())).into()
 }
 
-fn corrupt(path: &Path, e: &dyn std::fmt::Display) -> DataFusionError {
+/// The error for `file` of the version directory `dir` of model `name` being damaged.
+fn damaged(name: &str, dir: &Path, file: &str, problem: &dyn std::fmt::Display) -> DataFusionError {
+    let version = dir
+        .file_name()
+        .map(|v| v.to_string_lossy())
+        .unwrap_or_default();
     Error::Store(format!(
-        "model store: {} is damaged ({e}); drop the model with DROP MODEL and create it again",
-        path.display()
+        "model {name} is damaged: {version}/{file} {problem}; retrain it or restore the file"
     ))
     .into()
+}
+
+/// How a file that does not parse is described in [`damaged`].
+fn unreadable(e: &dyn std::fmt::Display) -> String {
+    format!("cannot be read ({e})")
 }
 
 /// Near names: one is a prefix of the other, or they differ by at most two edits.
@@ -469,7 +778,11 @@ mod tests {
         let root = dir.path().join("shared/models");
         let store = ModelStore::open(&root).unwrap();
         store
-            .save(description("m"), &[("weights", vec![batch()])])
+            .save(
+                description("m"),
+                &[("weights", vec![batch()])],
+                SaveMode::Replace,
+            )
             .unwrap();
         let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
         for d in [root.clone(), root.join("m"), root.join("m/v000001")] {
@@ -486,19 +799,30 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = ModelStore::open(dir.path()).unwrap();
         assert!(store.list().unwrap().is_empty());
-        assert_eq!(store.save(description("m"), &[]).unwrap(), 1);
         assert_eq!(
             store
-                .save(description("m"), &[("weights", vec![batch()])])
+                .save(description("m"), &[], SaveMode::Replace)
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            store
+                .save(
+                    description("m"),
+                    &[("weights", vec![batch()])],
+                    SaveMode::Replace
+                )
                 .unwrap(),
             2
         );
-        store.save(description("other"), &[]).unwrap();
+        store
+            .save(description("other"), &[], SaveMode::Replace)
+            .unwrap();
         let listed = store.list().unwrap();
         assert_eq!(
             listed
                 .iter()
-                .map(|d| (d.name.as_str(), d.version))
+                .map(|d| (d.name(), d.version()))
                 .collect::<Vec<_>>(),
             vec![("m", 2), ("other", 1)]
         );
@@ -518,7 +842,9 @@ mod tests {
     fn an_interrupted_write_leaves_the_previous_version() {
         let dir = tempfile::tempdir().unwrap();
         let store = ModelStore::open(dir.path()).unwrap();
-        store.save(description("m"), &[]).unwrap();
+        store
+            .save(description("m"), &[], SaveMode::Replace)
+            .unwrap();
         // A writer that died before its rename leaves only a temporary directory, and a
         // version directory without its description does not count.
         fs::create_dir_all(dir.path().join("m/.tmp-123-456")).unwrap();
@@ -528,7 +854,11 @@ mod tests {
         assert_eq!(m.description.version, 1);
         assert_eq!(store.list().unwrap().len(), 1);
         // A failed save (an empty array) leaves nothing new behind.
-        assert!(store.save(description("m"), &[("w", vec![])]).is_err());
+        assert!(
+            store
+                .save(description("m"), &[("w", vec![])], SaveMode::Replace)
+                .is_err()
+        );
         assert_eq!(store.load("m").unwrap().description.version, 1);
     }
 
@@ -536,11 +866,16 @@ mod tests {
     fn damaged_and_newer_files_are_named() {
         let dir = tempfile::tempdir().unwrap();
         let store = ModelStore::open(dir.path()).unwrap();
-        store.save(description("m"), &[]).unwrap();
+        store
+            .save(description("m"), &[], SaveMode::Replace)
+            .unwrap();
         let path = dir.path().join("m/v000001/model.json");
         fs::write(&path, b"not json").unwrap();
         let e = store.load("m").unwrap_err().to_string();
-        assert!(e.contains("model.json is damaged"), "{e}");
+        assert!(
+            e.contains("model m is damaged: v000001/model.json does not match its checksum"),
+            "{e}"
+        );
         fs::write(&path, br#"{"format_version": 99}"#).unwrap();
         let e = store.load("m").unwrap_err().to_string();
         assert!(
@@ -553,8 +888,307 @@ mod tests {
     fn names_must_be_plain() {
         let dir = tempfile::tempdir().unwrap();
         let store = ModelStore::open(dir.path()).unwrap();
-        assert!(store.save(description("../escape"), &[]).is_err());
-        assert!(store.save(description(".hidden"), &[]).is_err());
+        assert!(
+            store
+                .save(description("../escape"), &[], SaveMode::Replace)
+                .is_err()
+        );
+        assert!(
+            store
+                .save(description(".hidden"), &[], SaveMode::Replace)
+                .is_err()
+        );
         assert!(!store.exists("../escape").unwrap());
+    }
+
+    /// A copy of version 1's files as version `dir_name`, as someone editing the store by
+    /// hand might leave.
+    fn copy_version(root: &Path, dir_name: &str) {
+        let target = root.join("m").join(dir_name);
+        fs::create_dir_all(&target).unwrap();
+        for f in [DESCRIPTION, MANIFEST] {
+            fs::copy(root.join("m/v000001").join(f), target.join(f)).unwrap();
+        }
+    }
+
+    #[test]
+    fn version_names_are_checked_and_never_wrap() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ModelStore::open(dir.path()).unwrap();
+        store
+            .save(description("m"), &[], SaveMode::Replace)
+            .unwrap();
+        // Beyond the range, beyond u64, not numbers at all: skipped, not wrapped to 0.
+        for bogus in [
+            "v18446744073709551615",
+            "v99999999999999999999999",
+            "vabc",
+            "v+3",
+            "v0",
+            "v",
+        ] {
+            copy_version(dir.path(), bogus);
+        }
+        assert_eq!(store.load("m").unwrap().description.version, 1);
+        assert_eq!(
+            store
+                .save(description("m"), &[], SaveMode::Replace)
+                .unwrap(),
+            2
+        );
+        assert_eq!(store.load("m").unwrap().description.version, 2);
+        assert_eq!(parse_version("000042"), Some(42));
+        assert_eq!(parse_version("9223372036854775808"), None);
+        // At the end of the range a new version is refused with the reason.
+        copy_version(dir.path(), &format!("v{MAX_VERSION}"));
+        let e = store
+            .save(description("m"), &[], SaveMode::Replace)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("model m has reached the last version number (v9223372036854775807"),
+            "{e}"
+        );
+        assert_eq!(store.latest_version("m").unwrap(), Some(MAX_VERSION));
+    }
+
+    /// A description that is a directory or a symbolic link loop is an error at once when
+    /// loading, and the next version is written past it instead of retrying forever.
+    #[cfg(unix)]
+    #[test]
+    fn unreadable_descriptions_fail_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ModelStore::open(dir.path()).unwrap();
+        store
+            .save(description("m"), &[], SaveMode::Replace)
+            .unwrap();
+        fs::create_dir_all(dir.path().join("m/v000002/model.json")).unwrap();
+        let e = store.load("m").unwrap_err().to_string();
+        assert!(e.contains("m/v000002/model.json"), "{e}");
+        assert_eq!(
+            store
+                .save(description("m"), &[], SaveMode::Replace)
+                .unwrap(),
+            3
+        );
+        let looped = dir.path().join("m/v000004");
+        fs::create_dir_all(&looped).unwrap();
+        std::os::unix::fs::symlink(looped.join(DESCRIPTION), looped.join(DESCRIPTION)).unwrap();
+        let e = store.load("m").unwrap_err().to_string();
+        assert!(e.contains("m/v000004/model.json"), "{e}");
+        assert_eq!(
+            store
+                .save(description("m"), &[], SaveMode::Replace)
+                .unwrap(),
+            5
+        );
+        assert_eq!(store.load("m").unwrap().description.version, 5);
+        // A claim another writer filled in between is an error, not a retry.
+        let e = store
+            .save(description("m"), &[("w", vec![])], SaveMode::Replace)
+            .unwrap_err();
+        assert!(e.to_string().contains("no batches"), "{e}");
+        assert!(!dir.path().join("m/v000006").exists());
+    }
+
+    #[test]
+    fn a_drop_that_cannot_finish_leaves_the_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ModelStore::open(dir.path()).unwrap();
+        store
+            .save(
+                description("m"),
+                &[("weights", vec![batch()])],
+                SaveMode::Replace,
+            )
+            .unwrap();
+        let leftovers = || {
+            fs::read_dir(dir.path())
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(TEMP_PREFIX))
+                .collect::<Vec<_>>()
+        };
+        // A store the process may not change: refused before anything moves. Root may
+        // change it anyway, and then the drop goes through, as it should.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o500)).unwrap();
+            let enforced = check_writable(dir.path()).is_err();
+            let dropped = store.drop_model("m");
+            fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o700)).unwrap();
+            if enforced {
+                let e = dropped.unwrap_err().to_string();
+                assert!(
+                    e.contains("cannot drop model m") && e.contains("the model is unchanged"),
+                    "{e}"
+                );
+                assert_eq!(
+                    store.load("m").unwrap().array("weights").unwrap(),
+                    vec![batch()]
+                );
+            } else {
+                assert!(dropped.unwrap());
+                store
+                    .save(
+                        description("m"),
+                        &[("weights", vec![batch()])],
+                        SaveMode::Replace,
+                    )
+                    .unwrap();
+            }
+        }
+        // Removal failing after the rename (whatever the permissions): the model is put back.
+        let e = store
+            .drop_with("m", |_| Err(io::Error::other("disk on fire")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("cannot drop model m") && e.contains("disk on fire"),
+            "{e}"
+        );
+        assert_eq!(
+            store.load("m").unwrap().array("weights").unwrap(),
+            vec![batch()]
+        );
+        assert!(leftovers().is_empty(), "{:?}", leftovers());
+        assert!(store.drop_model("m").unwrap());
+        assert!(!store.exists("m").unwrap());
+        assert!(leftovers().is_empty(), "{:?}", leftovers());
+    }
+
+    /// Two writers creating the same new model: exactly one wins, every round.
+    #[test]
+    fn creating_a_new_model_is_exclusive() {
+        let dir = tempfile::tempdir().unwrap();
+        for round in 0..50 {
+            let name = format!("m{round}");
+            let barrier = std::sync::Barrier::new(2);
+            let results: Vec<Result<u64>> = std::thread::scope(|s| {
+                let writers: Vec<_> = (0..2)
+                    .map(|_| {
+                        s.spawn(|| {
+                            let store = ModelStore::open(dir.path()).unwrap();
+                            barrier.wait();
+                            store.save(description(&name), &[], SaveMode::New)
+                        })
+                    })
+                    .collect();
+                writers.into_iter().map(|w| w.join().unwrap()).collect()
+            });
+            let won = results.iter().filter(|r| r.is_ok()).count();
+            assert_eq!(won, 1, "round {round}: {results:?}");
+            for r in results.iter().filter_map(|r| r.as_ref().err()) {
+                assert!(
+                    r.to_string()
+                        .contains(&format!("model {name} already exists")),
+                    "{r}"
+                );
+            }
+        }
+        let store = ModelStore::open(dir.path()).unwrap();
+        assert_eq!(store.list().unwrap().len(), 50);
+        assert!(store.list().unwrap().iter().all(|m| m.version() == 1));
+    }
+
+    #[test]
+    fn damage_is_found_and_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ModelStore::open(dir.path()).unwrap();
+        for name in ["churn", "ok"] {
+            store
+                .save(
+                    description(name),
+                    &[("weights", vec![batch()])],
+                    SaveMode::Replace,
+                )
+                .unwrap();
+        }
+        let version = dir.path().join("churn/v000001");
+        let arrow = version.join("weights.arrow");
+        let mut bytes = fs::read(&arrow).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x10;
+        fs::write(&arrow, &bytes).unwrap();
+        let e = store
+            .load("churn")
+            .unwrap()
+            .array("weights")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(
+                "model churn is damaged: v000001/weights.arrow does not match its checksum; \
+                 retrain it or restore the file"
+            ),
+            "{e}"
+        );
+        // A truncated description: the same kind of message, and the listing still shows
+        // every model, the damaged one with its problem.
+        let json = version.join(DESCRIPTION);
+        let text = fs::read(&json).unwrap();
+        fs::write(&json, &text[..text.len() / 2]).unwrap();
+        let e = store.load("churn").unwrap_err().to_string();
+        assert!(
+            e.contains("model churn is damaged: v000001/model.json does not match its checksum"),
+            "{e}"
+        );
+        let listed = store.list().unwrap();
+        assert!(
+            matches!(&listed[0], Listed::Damaged { name, version: 1, problem }
+                if name == "churn" && problem.contains("v000001/model.json does not match")),
+            "{listed:?}"
+        );
+        assert!(matches!(&listed[1], Listed::Model(m) if m.name == "ok"));
+        assert_eq!(
+            store.load("ok").unwrap().array("weights").unwrap(),
+            vec![batch()]
+        );
+        // A damaged manifest is named too.
+        fs::write(&json, &text).unwrap();
+        fs::write(version.join(MANIFEST), b"{").unwrap();
+        let e = store.load("churn").unwrap_err().to_string();
+        assert!(
+            e.contains("model churn is damaged: v000001/manifest.json"),
+            "{e}"
+        );
+    }
+
+    /// Versions written before checksums (format 1, no manifest) still load; a format 2
+    /// version without its manifest is damaged.
+    #[test]
+    fn versions_without_checksums_still_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ModelStore::open(dir.path()).unwrap();
+        store
+            .save(
+                description("m"),
+                &[("weights", vec![batch()])],
+                SaveMode::Replace,
+            )
+            .unwrap();
+        let version = dir.path().join("m/v000001");
+        fs::remove_file(version.join(MANIFEST)).unwrap();
+        let e = store.load("m").unwrap_err().to_string();
+        assert!(
+            e.contains("model m is damaged: v000001/manifest.json is missing"),
+            "{e}"
+        );
+        let mut old: serde_json::Value =
+            serde_json::from_slice(&fs::read(version.join(DESCRIPTION)).unwrap()).unwrap();
+        old["format_version"] = 1.into();
+        fs::write(version.join(DESCRIPTION), old.to_string()).unwrap();
+        let m = store.load("m").unwrap();
+        assert_eq!(m.description.format_version, 1);
+        assert_eq!(m.array("weights").unwrap(), vec![batch()]);
+        // Unparsable old descriptions get the same kind of message.
+        fs::write(version.join(DESCRIPTION), b"{\"format_version\": 1, \"na").unwrap();
+        let e = store.load("m").unwrap_err().to_string();
+        assert!(
+            e.contains("model m is damaged: v000001/model.json cannot be read"),
+            "{e}"
+        );
     }
 }

@@ -14,7 +14,7 @@ use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
 
-use super::ModelStore;
+use super::{Listed, ModelDescription, ModelStore};
 
 /// The table provider behind `cohort.models` and `SHOW MODELS`.
 #[derive(Debug)]
@@ -28,47 +28,71 @@ impl ModelsTable {
     }
 
     fn batch(&self) -> Result<RecordBatch> {
-        let models = self.store.list()?;
-        let text = |f: &dyn Fn(&super::ModelDescription) -> String| -> ArrayRef {
-            Arc::new(StringArray::from(models.iter().map(f).collect::<Vec<_>>()))
-        };
-        let created: ArrayRef = text(&|m| m.created_at.clone());
-        let columns: Vec<ArrayRef> = vec![
-            text(&|m| m.name.clone()),
-            text(&|m| m.model_type.clone()),
-            Arc::new(Int64Array::from(
-                models.iter().map(|m| m.version as i64).collect::<Vec<_>>(),
-            )),
+        let listed = self.store.list()?;
+        // A damaged model is a row with its name, version and problem, and nothing else.
+        let models: Vec<Option<&ModelDescription>> = listed
+            .iter()
+            .map(|l| match l {
+                Listed::Model(m) => Some(m),
+                Listed::Damaged { .. } => None,
+            })
+            .collect();
+        let text = |f: &dyn Fn(&ModelDescription) -> Option<String>| -> ArrayRef {
             Arc::new(StringArray::from(
-                models.iter().map(|m| m.label.clone()).collect::<Vec<_>>(),
-            )),
-            text(&|m| {
-                m.features
+                models.iter().map(|m| m.and_then(f)).collect::<Vec<_>>(),
+            ))
+        };
+        let count = |f: &dyn Fn(&ModelDescription) -> u64| -> ArrayRef {
+            Arc::new(Int64Array::from(
+                models
                     .iter()
-                    .map(|f| f.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                    .map(|m| m.map(|m| f(m) as i64))
+                    .collect::<Vec<_>>(),
+            ))
+        };
+        let created: ArrayRef = text(&|m| Some(m.created_at.clone()));
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(
+                listed.iter().map(Listed::name).collect::<Vec<_>>(),
+            )),
+            text(&|m| Some(m.model_type.clone())),
+            Arc::new(Int64Array::from(
+                listed
+                    .iter()
+                    .map(|l| l.version() as i64)
+                    .collect::<Vec<_>>(),
+            )),
+            text(&|m| m.label.clone()),
+            text(&|m| {
+                Some(
+                    m.features
+                        .iter()
+                        .map(|f| f.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                )
             }),
-            Arc::new(Int64Array::from(
-                models
-                    .iter()
-                    .map(|m| m.training_rows as i64)
-                    .collect::<Vec<_>>(),
-            )),
-            Arc::new(Int64Array::from(
-                models
-                    .iter()
-                    .map(|m| m.rows_skipped as i64)
-                    .collect::<Vec<_>>(),
-            )),
+            count(&|m| m.training_rows),
+            count(&|m| m.rows_skipped),
             text(&|m| {
-                m.metrics
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v:.6}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                Some(
+                    m.metrics
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v:.6}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                )
             }),
             cast(&created, &created_type())?,
+            Arc::new(StringArray::from(
+                listed
+                    .iter()
+                    .map(|l| match l {
+                        Listed::Model(_) => None,
+                        Listed::Damaged { problem, .. } => Some(problem.as_str()),
+                    })
+                    .collect::<Vec<_>>(),
+            )),
         ];
         Ok(RecordBatch::try_new(models_schema(), columns)?)
     }
@@ -82,14 +106,17 @@ fn created_type() -> DataType {
 pub fn models_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("model", DataType::Utf8, false),
-        Field::new("model_type", DataType::Utf8, false),
+        // NULL, with the columns below, for a model that cannot be read.
+        Field::new("model_type", DataType::Utf8, true),
         Field::new("version", DataType::Int64, false),
         Field::new("label", DataType::Utf8, true),
-        Field::new("features", DataType::Utf8, false),
-        Field::new("training_rows", DataType::Int64, false),
-        Field::new("rows_skipped", DataType::Int64, false),
-        Field::new("metrics", DataType::Utf8, false),
+        Field::new("features", DataType::Utf8, true),
+        Field::new("training_rows", DataType::Int64, true),
+        Field::new("rows_skipped", DataType::Int64, true),
+        Field::new("metrics", DataType::Utf8, true),
         Field::new("created_at", created_type(), true),
+        // Why the model cannot be read (damaged, written by a newer cohort); NULL if it can.
+        Field::new("problem", DataType::Utf8, true),
     ]))
 }
 
