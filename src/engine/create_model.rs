@@ -14,6 +14,7 @@ use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::memory::MemoryStream;
 
 use cohort_udfs::Error;
+use cohort_udfs::kernels::interrupt::Interrupt;
 use cohort_udfs::model::training::InMemory;
 use cohort_udfs::model::{self, Options};
 
@@ -70,14 +71,19 @@ pub async fn create_model(engine: &Engine, c: CreateModel) -> Result<SendableRec
             source: Box::new(e),
         })
     })?;
-    // Training is CPU-bound and parallel: keep it off the async workers.
-    let (model, mut report, reread) = tokio::task::spawn_blocking(move || match &data {
-        TrainingRows::InMemory {
-            schema, batches, ..
-        } => trainer
-            .train(&InMemory { schema, batches })
-            .map(|(m, r)| (m, r, false)),
-        TrainingRows::Replay(replay) => trainer.train(replay).map(|(m, r)| (m, r, true)),
+    // Training is CPU-bound and parallel: keep it off the async workers. When this future is
+    // dropped unfinished (statement timeout, cancel), the fit stops at its next pass.
+    let interrupt = Interrupt::default();
+    let _stop = interrupt.raise_on_drop();
+    let (model, mut report, reread) = tokio::task::spawn_blocking(move || {
+        interrupt.during(|| match &data {
+            TrainingRows::InMemory {
+                schema, batches, ..
+            } => trainer
+                .train(&InMemory { schema, batches })
+                .map(|(m, r)| (m, r, false)),
+            TrainingRows::Replay(replay) => trainer.train(replay).map(|(m, r)| (m, r, true)),
+        })
     })
     .await
     .map_err(|e| DataFusionError::Execution(format!("training stopped: {e}")))?

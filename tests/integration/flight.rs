@@ -744,6 +744,49 @@ async fn statement_timeout_session_limits_and_audit_log() {
     }
 }
 
+/// A CREATE MODEL stopped by the statement timeout stops its training too: the server's CPU
+/// time stays still afterwards, no model is saved, and the server goes on serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg(target_os = "linux")]
+async fn timed_out_training_stops() {
+    let server = Server::start_with(&["--statement-timeout", "2s"]);
+    let mut client = server.client().await;
+    client.handshake("ana", PASSWORD).await.unwrap();
+    // Reading the rows takes well under the timeout; fitting 100 runs of 50 clusters to
+    // uniform noise takes minutes.
+    let e = fetch_error(
+        &mut client,
+        "CREATE MODEL slow OPTIONS (model_type = 'kmeans', num_clusters = 50, n_init = 100, \
+         max_iterations = 10000) AS SELECT random() AS a, random() AS b, random() AS c, \
+         random() AS d FROM generate_series(1, 300000)",
+    )
+    .await;
+    assert!(e.contains(DEADLINE_EXCEEDED), "{e}");
+    // The fit sees the interrupt at its next pass.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = cpu_seconds(server.child.id());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let used = cpu_seconds(server.child.id()) - before;
+    assert!(used < 0.5, "training went on: {used} s of CPU in 3 s");
+    let batches = query(
+        &mut client,
+        "SELECT count(*) FROM cohort.models WHERE model = 'slow'",
+    )
+    .await;
+    assert_eq!(batches[0].column(0).as_primitive::<Int64Type>().value(0), 0);
+}
+
+/// User and system CPU seconds a process has used, all its threads together.
+#[cfg(target_os = "linux")]
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // The kernel reports in USER_HZ, 100 on Linux.
+    ticks as f64 / 100.0
+}
+
 /// What a client with a valid login can try, through the real ADBC driver
 /// (tests/python/adbc_attack.py): server files outside and inside the allowed folder, `..`
 /// and link escapes, each role's allowed and refused statements, the statement timeout and

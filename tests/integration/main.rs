@@ -8,6 +8,7 @@ mod common;
 
 mod cli;
 mod flight;
+mod fuzz;
 mod kmeans_reference;
 mod linear_reference;
 mod reference_accuracy;

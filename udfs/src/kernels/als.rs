@@ -23,6 +23,7 @@ use ndarray::{Array2, ArrayView1, ArrayView2, ArrayViewMut2};
 use rayon::prelude::*;
 
 use super::cholesky::{cholesky, solve};
+use super::interrupt::interrupted;
 use super::prefetch::prefetch;
 use super::rng::Rng;
 use super::simd::{Kernel, Simd, dispatch};
@@ -234,7 +235,7 @@ pub fn fit(user_items: &Csr, item_users: &Csr, options: &AlsOptions) -> Factors 
             // memory traffic of the scattered row reads and twice the values per register.
             // The Gram matrices are summed in f64.
             let (mut users32, mut items32) = (users.mapv(|x| x as f32), items.mapv(|x| x as f32));
-            for _ in 0..options.iterations {
+            for _ in (0..options.iterations).take_while(|_| !interrupted()) {
                 implicit_half_step(
                     user_items,
                     items32.view(),
@@ -253,7 +254,7 @@ pub fn fit(user_items: &Csr, item_users: &Csr, options: &AlsOptions) -> Factors 
             (users, items) = (users32.mapv(f64::from), items32.mapv(f64::from));
         }
         Feedback::Explicit => {
-            for _ in 0..options.iterations {
+            for _ in (0..options.iterations).take_while(|_| !interrupted()) {
                 let fixed = Side {
                     factors: items.view(),
                     bias: &item_bias,

@@ -23,6 +23,7 @@ use std::ops::Range;
 use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
 
+use super::interrupt::interrupted;
 use super::nearest::{CentreTable, POINTS, each_distance};
 use super::points::Points;
 use super::prefetch::prefetch;
@@ -97,6 +98,9 @@ pub fn kmeans(points: &Points, options: &KMeansOptions) -> Result<Clustering, KM
     let copy = Quantised::new(points);
     let mut best: Option<Clustering> = None;
     for run in 0..options.n_init.max(1) {
+        if run > 0 && interrupted() {
+            break;
+        }
         let mut rng = Rng::keyed(options.seed, 0x6B6D_6561_6E73, run as u64);
         let start = plus_plus(points, k, &mut rng);
         let fit = lloyd(
@@ -328,7 +332,7 @@ fn lloyd(
     );
     let mut iterations = 0;
     let mut converged = false;
-    while iterations < max_iterations {
+    while iterations < max_iterations && !interrupted() {
         relocate_empty(points, centres.view(), &mut bounds, &mut pass);
         let updated = means(&pass, centres.view());
         let shifts: Vec<f64> = rows(updated.view())
@@ -832,6 +836,7 @@ fn relocate_empty(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::interrupt::Interrupt;
     use crate::kernels::nearest::nearest_two;
 
     /// Three tight, well separated groups of 100 points in 2-D.
@@ -913,6 +918,23 @@ mod tests {
                 assert_eq!(fit.labels[i] as usize, j);
             }
         }
+    }
+
+    #[test]
+    fn an_interrupted_fit_stops_at_its_next_pass() {
+        let mut rng = Rng::keyed(3, 3, 3);
+        let data: Vec<f64> = (0..2_000 * 2).map(|_| rng.normal()).collect();
+        let points = Points::new(&data, 2);
+        let options = KMeansOptions {
+            k: 20,
+            n_init: 100,
+            ..Default::default()
+        };
+        let interrupt = Interrupt::default();
+        interrupt.raise();
+        let fit = interrupt.during(|| kmeans(&points, &options)).unwrap();
+        assert_eq!(fit.iterations, 0);
+        assert!(!fit.converged);
     }
 
     #[test]

@@ -17,6 +17,7 @@ use rayon::prelude::*;
 use super::cholesky::{cholesky, independent_columns, invert, solve};
 use super::distributions::normal_two_sided;
 use super::gram::{accumulate, mirror};
+use super::interrupt::interrupted;
 use super::vector::dot;
 
 /// Fit settings.
@@ -469,7 +470,7 @@ fn newton<R: Rows + ?Sized>(
     let mut converged = false;
     let mut moving = vec![];
     let mut flat = false;
-    while iterations < max_iterations {
+    while iterations < max_iterations && !interrupted() {
         iterations += 1;
         let h = penalised(current.hessian.clone(), &penalty);
         let g: Vec<f64> = (0..k)

@@ -12,6 +12,7 @@ pub mod cluster_quality;
 pub mod distributions;
 pub mod ets;
 pub mod gram;
+pub mod interrupt;
 pub mod kmeans;
 mod lanes;
 pub mod linear;

@@ -9,6 +9,7 @@ use super::form::{ErrorKind, Fit, Form, Params, SeasonKind, State, TrendKind};
 use super::initial::heuristic_state;
 use super::likelihood::ErrorSums;
 use super::refine::refine;
+use crate::kernels::interrupt::Interrupt;
 use crate::kernels::logistic::sigmoid;
 use crate::kernels::nelder_mead::NelderMead;
 use crate::kernels::simd;
@@ -386,9 +387,13 @@ pub fn fit_best_many(ys: &[&[f64]], seasonality: Seasonality) -> Vec<Result<Best
         let size = (members.len() / (4 * threads)).clamp(LANES, 64);
         chunks.extend(members.chunks(size).map(|c| (*m, forms.as_slice(), c)));
     }
+    let interrupt = Interrupt::current();
     let fitted: Vec<Vec<(usize, Option<Best>)>> = chunks
         .par_iter()
         .map(|&(m, forms, members)| {
+            if interrupt.is_raised() {
+                return vec![];
+            }
             let series: Vec<&[f64]> = members.iter().map(|&s| ys[s]).collect();
             members
                 .iter()
