@@ -8,11 +8,13 @@
 pub mod catalog;
 mod create_model;
 pub mod files;
+mod local_files;
 pub mod parser;
 mod session_views;
 pub mod split;
 mod training_rows;
 
+use std::path::Path;
 use std::sync::Arc;
 
 use cohort_udfs::Error;
@@ -25,6 +27,7 @@ use datafusion::catalog::{
 use datafusion::common::{DataFusionError, ParamValues, Result, TableReference, plan_err};
 use datafusion::datasource::dynamic_file::DynamicListTableFactory;
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::memory_pool::MemoryPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
@@ -80,6 +83,10 @@ impl Engine {
         let ctx = SessionContext::new_with_config(config.with_information_schema(true));
         let tables = ctx.state().catalog_list().clone();
         let ctx = ctx.enable_url_table();
+        ctx.register_object_store(
+            ObjectStoreUrl::local_filesystem().as_ref(),
+            Arc::new(local_files::RegularFiles::default()),
+        );
         cohort_udfs::register_all(&ctx, Arc::new(store.clone()))?;
         let schema = MemorySchemaProvider::new();
         schema.register_table(
@@ -281,6 +288,10 @@ impl Engine {
             .find(|t| !matches!(self.ctx.table_exist((*t).clone()), Ok(true)));
         match (missing, &e) {
             (Some(table), DataFusionError::Plan(_) | DataFusionError::Diagnostic(..)) => {
+                // DataFusion finds no table at a path it cannot read; say why for a FIFO.
+                if let Some(special) = local_files::special_file(Path::new(table.table())) {
+                    return special.into();
+                }
                 Error::TableNotFound {
                     table: table.to_string(),
                     message: e.find_root().message().into_owned(),

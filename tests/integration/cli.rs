@@ -347,6 +347,45 @@ fn output_to_a_fifo_is_written_directly() {
 }
 
 #[test]
+fn reading_a_fifo_as_a_table_is_refused_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("feed.csv");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let path = fifo.to_str().unwrap();
+    let said = format!(
+        "{path} is a FIFO (named pipe), not a regular file, and reading it could wait for \
+         ever; copy it to a file first and read that"
+    );
+    let by_path = format!("SELECT * FROM '{path}'");
+    let external = format!("CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '{path}'");
+    for (args, code) in [
+        (vec!["-c", by_path.as_str()], 1),
+        (vec!["-c", external.as_str()], 1),
+        (vec![path, "-c", "SELECT 1"], 2),
+    ] {
+        // Without the check this would wait for a writer for ever.
+        let mut child = cohort()
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if started.elapsed() > std::time::Duration::from_secs(60) {
+                child.kill().unwrap();
+                panic!("{args:?} still waits after a minute");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(code), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(&said), "{args:?}: {}", stderr(&o));
+    }
+}
+
+#[test]
 fn signal_during_output_leaves_the_file_and_no_temporary_file() {
     let dir = tempfile::tempdir().unwrap();
     let out = write(dir.path(), "report.csv", "previous\n");
