@@ -7,6 +7,7 @@
 
 pub mod catalog;
 mod create_model;
+mod file_errors;
 pub mod files;
 mod local_files;
 pub mod parser;
@@ -27,11 +28,12 @@ use datafusion::catalog::{
 use datafusion::common::{DataFusionError, ParamValues, Result, TableReference, plan_err};
 use datafusion::datasource::dynamic_file::DynamicListTableFactory;
 use datafusion::execution::SendableRecordBatchStream;
-use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::memory_pool::MemoryPool;
+use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::execute_stream;
 use datafusion::physical_plan::memory::MemoryStream;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DFStatement;
@@ -41,6 +43,7 @@ use futures::TryStreamExt;
 
 use crate::server::{Access, Role};
 use crate::store::{ModelStore, ModelsTable};
+use file_errors::FilesRead;
 use session_views::SessionCatalogs;
 
 pub use parser::{CreateModel, ModelStatement, OptionValue, Statement, parse_statement};
@@ -142,11 +145,11 @@ impl Engine {
                     if let Some(params) = params {
                         plan = plan.with_param_values(params)?;
                     }
-                    self.ctx
-                        .execute_logical_plan(plan)
-                        .await?
-                        .execute_stream()
-                        .await
+                    let frame = self.ctx.execute_logical_plan(plan).await?;
+                    let task = Arc::new(frame.task_ctx());
+                    let physical = frame.create_physical_plan().await?;
+                    let files = FilesRead::of(&physical);
+                    Ok(files.name_in_errors(execute_stream(physical, task)?))
                 }
                 .await
             }
@@ -277,7 +280,19 @@ impl Engine {
         state
             .statement_to_plan(statement)
             .await
-            .map_err(|e| self.name_missing_table(e, &tables))
+            .map_err(|e| Self::name_read_file(self.name_missing_table(e, &tables), &tables))
+    }
+
+    /// A planning error from reading the one file the statement names by path (DataFusion
+    /// reads a Parquet file's footer to plan it), naming the file.
+    fn name_read_file(e: DataFusionError, tables: &[TableReference]) -> DataFusionError {
+        let mut files = tables.iter().filter(|t| Path::new(t.table()).is_file());
+        match (files.next(), files.next()) {
+            (Some(file), None) if file_errors::is_reading(&e) => {
+                file_errors::cannot_read(file.table(), &e)
+            }
+            _ => e,
+        }
     }
 
     /// A planning error as [`Error::TableNotFound`] when a table the statement names does
@@ -552,7 +567,6 @@ pub(crate) fn rows(names: &[&str], columns: Vec<Vec<String>>) -> Result<Sendable
     Ok(Box::pin(MemoryStream::try_new(batches, schema, None)?))
 }
 
-
 #[cfg(test)]
 mod tests {
     use std::time::{Duration, Instant};
@@ -606,10 +620,7 @@ mod tests {
             .unwrap();
         assert_eq!(params.len(), MAX_SELECT_ITEMS);
         let started = Instant::now();
-        let sql = format!(
-            "SELECT * FROM (SELECT 1) UNION ALL SELECT {}",
-            list(30_000)
-        );
+        let sql = format!("SELECT * FROM (SELECT 1) UNION ALL SELECT {}", list(30_000));
         let e = engine.describe(&sql).await.unwrap_err().to_string();
         assert!(
             e.contains("a SELECT list of the statement has 30000 items, more than the 4096"),
