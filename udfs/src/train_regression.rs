@@ -20,6 +20,7 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDFImpl, Documentation, Signature, Volatility,
 };
 
+use crate::error::bad_input_err;
 use crate::kernels::linear::LinearOptions;
 use crate::kernels::moments::Moments;
 use crate::model::training::InMemory;
@@ -220,6 +221,20 @@ impl Accumulator for TrainAccumulator {
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
         let label = &self.names[0];
+        let rows = if self.logistic {
+            self.rows.len()
+        } else {
+            self.moments.count() as usize
+        };
+        if rows == 0 {
+            // The group's key is not known here; the rows skipped and the fix are.
+            return bad_input_err!(
+                "TRAIN_REGRESSION: a group has no row with label {label} and every feature \
+                 non-NULL and finite ({} row(s) skipped); filter such groups out (WHERE \
+                 {label} IS NOT NULL) or fill the labels (COALESCE)",
+                self.skipped
+            );
+        }
         let model = if self.logistic {
             let k = self.names.len();
             let n = self.rows.len() / k;
