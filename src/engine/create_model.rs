@@ -20,7 +20,9 @@ use cohort_udfs::model::{self, Options};
 
 use super::training_rows::TrainingRows;
 use super::{CreateModel, Engine, OptionValue, rows};
-use crate::store::{Feature, ModelDescription, SaveMode, already_exists, now_rfc3339};
+use crate::store::{
+    Feature, ModelDescription, SaveMode, already_exists, now_rfc3339, validate_name,
+};
 
 pub async fn create_model(engine: &Engine, c: CreateModel) -> Result<SendableRecordBatchStream> {
     let fail = |e: Error| DataFusionError::from(e.in_create_model(&c.name));
@@ -48,6 +50,8 @@ pub async fn create_model(engine: &Engine, c: CreateModel) -> Result<SendableRec
         })
         .map_err(fail)?;
 
+    // Before training, which may take long, not at saving.
+    validate_name(&c.name)?;
     let store = engine.store();
     if store.exists(&c.name)? {
         if c.if_not_exists {

@@ -47,6 +47,9 @@ impl DataFile {
         let meta = std::fs::metadata(path).map_err(|e| {
             DataFusionError::Execution(format!("cannot read {}: {e}", path.display()))
         })?;
+        if let Some(special) = super::local_files::special_file(path) {
+            return Err(special.into());
+        }
         let file_name = path
             .file_name()
             .and_then(|n| n.to_str())

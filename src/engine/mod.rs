@@ -7,12 +7,15 @@
 
 pub mod catalog;
 mod create_model;
+mod file_errors;
 pub mod files;
+mod local_files;
 pub mod parser;
 mod session_views;
 pub mod split;
 mod training_rows;
 
+use std::path::Path;
 use std::sync::Arc;
 
 use cohort_udfs::Error;
@@ -26,9 +29,11 @@ use datafusion::common::{DataFusionError, ParamValues, Result, TableReference, p
 use datafusion::datasource::dynamic_file::DynamicListTableFactory;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::memory_pool::MemoryPool;
+use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::execute_stream;
 use datafusion::physical_plan::memory::MemoryStream;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DFStatement;
@@ -38,6 +43,7 @@ use futures::TryStreamExt;
 
 use crate::server::{Access, Role};
 use crate::store::{ModelStore, ModelsTable};
+use file_errors::FilesRead;
 use session_views::SessionCatalogs;
 
 pub use parser::{CreateModel, ModelStatement, OptionValue, Statement, parse_statement};
@@ -80,6 +86,10 @@ impl Engine {
         let ctx = SessionContext::new_with_config(config.with_information_schema(true));
         let tables = ctx.state().catalog_list().clone();
         let ctx = ctx.enable_url_table();
+        ctx.register_object_store(
+            ObjectStoreUrl::local_filesystem().as_ref(),
+            Arc::new(local_files::RegularFiles::default()),
+        );
         cohort_udfs::register_all(&ctx, Arc::new(store.clone()))?;
         let schema = MemorySchemaProvider::new();
         schema.register_table(
@@ -135,11 +145,11 @@ impl Engine {
                     if let Some(params) = params {
                         plan = plan.with_param_values(params)?;
                     }
-                    self.ctx
-                        .execute_logical_plan(plan)
-                        .await?
-                        .execute_stream()
-                        .await
+                    let frame = self.ctx.execute_logical_plan(plan).await?;
+                    let task = Arc::new(frame.task_ctx());
+                    let physical = frame.create_physical_plan().await?;
+                    let files = FilesRead::of(&physical);
+                    Ok(files.name_in_errors(execute_stream(physical, task)?))
                 }
                 .await
             }
@@ -158,14 +168,14 @@ impl Engine {
                     .plan_sql(&sql)
                     .await
                     .map_err(unwrap_optimizer_context)?;
-                let types = plan.get_parameter_types()?;
-                let mut ids: Vec<&String> = types.keys().collect();
-                // $1, $2, ...: in number order, not text order.
-                ids.sort_by_key(|id| (id.len(), id.to_string()));
-                let params = ids
+                let mut params: Vec<(usize, DataType)> = plan
+                    .get_parameter_types()?
                     .into_iter()
-                    .map(|id| types[id].clone().unwrap_or(DataType::Utf8))
+                    .map(|(id, t)| (placeholder_number(&id), t.unwrap_or(DataType::Utf8)))
                     .collect();
+                // $1, $2, ...: in number order, not text order.
+                params.sort_unstable_by_key(|(n, _)| *n);
+                let params = params.into_iter().map(|(_, t)| t).collect();
                 Ok((Arc::new(plan.schema().as_arrow().clone()), params))
             }
             Statement::Model(_) => Ok((Arc::new(Schema::empty()), vec![])),
@@ -270,7 +280,19 @@ impl Engine {
         state
             .statement_to_plan(statement)
             .await
-            .map_err(|e| self.name_missing_table(e, &tables))
+            .map_err(|e| Self::name_read_file(self.name_missing_table(e, &tables), &tables))
+    }
+
+    /// A planning error from reading the one file the statement names by path (DataFusion
+    /// reads a Parquet file's footer to plan it), naming the file.
+    fn name_read_file(e: DataFusionError, tables: &[TableReference]) -> DataFusionError {
+        let mut files = tables.iter().filter(|t| Path::new(t.table()).is_file());
+        match (files.next(), files.next()) {
+            (Some(file), None) if file_errors::is_reading(&e) => {
+                file_errors::cannot_read(file.table(), &e)
+            }
+            _ => e,
+        }
     }
 
     /// A planning error as [`Error::TableNotFound`] when a table the statement names does
@@ -281,6 +303,10 @@ impl Engine {
             .find(|t| !matches!(self.ctx.table_exist((*t).clone()), Ok(true)));
         match (missing, &e) {
             (Some(table), DataFusionError::Plan(_) | DataFusionError::Diagnostic(..)) => {
+                // DataFusion finds no table at a path it cannot read; say why for a FIFO.
+                if let Some(special) = local_files::special_file(Path::new(table.table())) {
+                    return special.into();
+                }
                 Error::TableNotFound {
                     table: table.to_string(),
                     message: e.find_root().message().into_owned(),
@@ -345,6 +371,7 @@ fn parse_in(state: &SessionState, sql: &str) -> Result<DFStatement> {
     let dialect = state.config().options().sql_parser.dialect;
     let mut statement = state.sql_to_statement(sql, &dialect)?;
     check_depth(&statement)?;
+    check_width(&statement)?;
     expose_table_arguments(&mut statement)?;
     number_placeholders(&mut statement)?;
     Ok(statement)
@@ -396,6 +423,63 @@ fn check_depth(statement: &DFStatement) -> Result<()> {
         .into());
     }
     Ok(())
+}
+
+/// The most expressions one SELECT list may have, as PostgreSQL limits a target list:
+/// DataFusion's planning compares each item of a SELECT list with every one before it, so its
+/// cost grows with the square of their number (30,000 items take many seconds).
+const MAX_SELECT_ITEMS: usize = 4096;
+
+/// Refuses a statement with a SELECT list longer than [`MAX_SELECT_ITEMS`], anywhere in it,
+/// before it is planned.
+fn check_width(statement: &DFStatement) -> Result<()> {
+    use datafusion::sql::parser::CopyToSource;
+    use datafusion::sql::sqlparser::ast::{Query, SetExpr, Visit, Visitor};
+    use std::ops::ControlFlow;
+
+    fn widest(body: &SetExpr) -> usize {
+        match body {
+            SetExpr::Select(select) => select.projection.len(),
+            SetExpr::SetOperation { left, right, .. } => widest(left).max(widest(right)),
+            SetExpr::Query(query) => widest(&query.body),
+            _ => 0,
+        }
+    }
+    struct Width;
+    impl Visitor for Width {
+        type Break = usize;
+        fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<usize> {
+            match widest(&query.body) {
+                n if n > MAX_SELECT_ITEMS => ControlFlow::Break(n),
+                _ => ControlFlow::Continue(()),
+            }
+        }
+    }
+    let found = match statement {
+        DFStatement::Statement(s) => s.visit(&mut Width),
+        DFStatement::CopyTo(copy) => match &copy.source {
+            CopyToSource::Query(q) => q.visit(&mut Width),
+            CopyToSource::Relation(_) => ControlFlow::Continue(()),
+        },
+        DFStatement::Explain(explain) => return check_width(&explain.statement),
+        _ => ControlFlow::Continue(()),
+    };
+    if let ControlFlow::Break(n) = found {
+        return Err(Error::InvalidArgument(format!(
+            "a SELECT list of the statement has {n} items, more than the {MAX_SELECT_ITEMS} one \
+             SELECT may have; select fewer columns per query, or pass many values as an IN \
+             list or an array"
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// The number of placeholder `$n`; past every number for a named one.
+fn placeholder_number(id: &str) -> usize {
+    id.strip_prefix('$')
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(usize::MAX)
 }
 
 /// Applies [`cohort_udfs::sql::rewrite_cohort_forms`] to every query in
@@ -481,4 +565,67 @@ pub(crate) fn rows(names: &[&str], columns: Vec<Vec<String>>) -> Result<Sendable
         None => (Arc::new(Schema::empty()), vec![]),
     };
     Ok(Box::pin(MemoryStream::try_new(batches, schema, None)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    fn engine() -> (Engine, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::new(ModelStore::open(dir.path()).unwrap()).unwrap();
+        (engine, dir)
+    }
+
+    /// The quickest of three runs of describing an IN list of `n` `?` placeholders.
+    async fn describe_in_list(engine: &Engine, n: usize) -> Duration {
+        let sql = format!("SELECT 1 WHERE 1 IN ({})", vec!["?"; n].join(", "));
+        let mut quickest = Duration::MAX;
+        for _ in 0..3 {
+            let started = Instant::now();
+            let (_, params) = engine.describe(&sql).await.unwrap();
+            quickest = quickest.min(started.elapsed());
+            assert_eq!(params.len(), n);
+        }
+        quickest
+    }
+
+    #[tokio::test]
+    async fn placeholders_are_numbered_and_typed_in_linear_time() {
+        let (engine, _dir) = engine();
+        let small = describe_in_list(&engine, 25_000).await;
+        let large = describe_in_list(&engine, 100_000).await;
+        // Four times the placeholders: about four times the time, sixteen if quadratic.
+        assert!(
+            large < small * 10,
+            "25,000 placeholders took {small:?}, 100,000 took {large:?}"
+        );
+        assert!(large < Duration::from_secs(60), "{large:?}");
+    }
+
+    #[tokio::test]
+    async fn select_lists_past_the_limit_are_refused_before_planning() {
+        let (engine, _dir) = engine();
+        let list = |n: usize| {
+            (1..=n)
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let (_, params) = engine
+            .describe(&format!("SELECT {}", list(MAX_SELECT_ITEMS)))
+            .await
+            .unwrap();
+        assert_eq!(params.len(), MAX_SELECT_ITEMS);
+        let started = Instant::now();
+        let sql = format!("SELECT * FROM (SELECT 1) UNION ALL SELECT {}", list(30_000));
+        let e = engine.describe(&sql).await.unwrap_err().to_string();
+        assert!(
+            e.contains("a SELECT list of the statement has 30000 items, more than the 4096"),
+            "{e}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
 }

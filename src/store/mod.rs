@@ -577,23 +577,30 @@ pub fn now_rfc3339() -> String {
         .unwrap_or_default()
 }
 
+/// The longest model name, in bytes of UTF-8: names are directory names, and file systems
+/// cap those at 255 bytes.
+const MAX_NAME_BYTES: usize = 128;
+
 /// Model names are directory names: keep them plain.
-fn validate_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 128
-        && !name.starts_with('.')
-        && name
+pub fn validate_name(name: &str) -> Result<()> {
+    let why = if name.is_empty() {
+        "is empty".to_string()
+    } else if name.len() > MAX_NAME_BYTES {
+        format!(
+            "is {} bytes long; model names may be at most {MAX_NAME_BYTES} bytes (UTF-8), \
+             so shorten it",
+            name.len()
+        )
+    } else if name.starts_with('.')
+        || !name
             .chars()
-            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'));
-    if ok {
-        Ok(())
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    {
+        "can hold only letters, digits, '_', '-' and '.', and may not start with '.'".to_string()
     } else {
-        Err(Error::InvalidArgument(format!(
-            "model name {name:?} can hold only letters, digits, '_', '-' and '.', and may not \
-             start with '.'"
-        ))
-        .into())
-    }
+        return Ok(());
+    };
+    Err(Error::InvalidArgument(format!("model name {name:?} {why}")).into())
 }
 
 fn version_dir(version: u64) -> String {

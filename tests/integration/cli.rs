@@ -347,6 +347,113 @@ fn output_to_a_fifo_is_written_directly() {
 }
 
 #[test]
+fn reading_a_fifo_as_a_table_is_refused_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("feed.csv");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let path = fifo.to_str().unwrap();
+    let said = format!(
+        "{path} is a FIFO (named pipe), not a regular file, and reading it could wait for \
+         ever; copy it to a file first and read that"
+    );
+    let by_path = format!("SELECT * FROM '{path}'");
+    let external = format!("CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '{path}'");
+    for (args, code) in [
+        (vec!["-c", by_path.as_str()], 1),
+        (vec!["-c", external.as_str()], 1),
+        (vec![path, "-c", "SELECT 1"], 2),
+    ] {
+        // Without the check this would wait for a writer for ever.
+        let mut child = cohort()
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if started.elapsed() > std::time::Duration::from_secs(60) {
+                child.kill().unwrap();
+                panic!("{args:?} still waits after a minute");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(code), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(&said), "{args:?}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn errors_reading_a_file_name_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("a,b\n");
+    for i in 1..3000 {
+        csv.push_str(&format!("{i},{i}\n"));
+    }
+    csv.push_str("oops,5\n");
+    let mixed = write(dir.path(), "mixed.csv", &csv);
+    let mixed = mixed.to_str().unwrap();
+    let o = run(&["-c", &format!("SELECT sum(a) FROM '{mixed}'")]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains(&format!(
+            "cannot read {mixed}: Arrow error: Parser error: Error while parsing value 'oops' \
+             as type 'Int64' for column 0 (a) at line 3000"
+        )),
+        "{}",
+        stderr(&o)
+    );
+
+    // A Parquet file with damaged pages, read by path, as a table, and in a folder.
+    let parquet = dir.path().join("damaged.parquet");
+    let parquet = parquet.to_str().unwrap();
+    let written = run(&[
+        "-c",
+        &format!(
+            "COPY (SELECT i AS a FROM generate_series(1, 100000) t(i)) TO '{parquet}' \
+             STORED AS PARQUET"
+        ),
+    ]);
+    assert!(written.status.success(), "{}", stderr(&written));
+    let mut bytes = std::fs::read(parquet).unwrap();
+    for b in &mut bytes[4..60] {
+        *b ^= 0xff;
+    }
+    std::fs::write(parquet, bytes).unwrap();
+    let o = run(&["-c", &format!("SELECT sum(a) FROM '{parquet}'")]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains(&format!("cannot read {parquet}: ")),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&[parquet, "-c", "SELECT sum(a) FROM damaged"]);
+    assert!(
+        stderr(&o).contains(&format!("cannot read {parquet}: ")),
+        "{}",
+        stderr(&o)
+    );
+    // A damaged footer stops planning, which names the file too.
+    let footer = dir.path().join("footer.parquet");
+    let footer = footer.to_str().unwrap();
+    let mut bytes = std::fs::read(parquet).unwrap();
+    let end = bytes.len() - 8;
+    for b in bytes[end - 200..end].iter_mut().step_by(3) {
+        *b ^= 0xff;
+    }
+    std::fs::write(footer, bytes).unwrap();
+    let o = run(&["-c", &format!("SELECT * FROM '{footer}'")]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains(&format!("cannot read {footer}: ")),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
 fn signal_during_output_leaves_the_file_and_no_temporary_file() {
     let dir = tempfile::tempdir().unwrap();
     let out = write(dir.path(), "report.csv", "previous\n");

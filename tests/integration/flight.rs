@@ -954,6 +954,60 @@ async fn concurrent_clients_and_a_dropped_stream() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_placeholders_neither_stall_nor_block_other_clients() {
+    const PLACEHOLDERS: usize = 30_000;
+    let server = Server::start();
+    let mut preparer = server.client().await;
+    preparer.handshake("ana", PASSWORD).await.unwrap();
+    let mut other = server.client().await;
+    other.handshake("ana", PASSWORD).await.unwrap();
+
+    let list = (1..=PLACEHOLDERS)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let in_list = format!("SELECT count(*) FROM customers WHERE customer_id IN ({list})");
+    let preparing = tokio::spawn(async move {
+        let started = Instant::now();
+        let mut rounds = 0;
+        while rounds < 3 || started.elapsed() < Duration::from_secs(3) {
+            let prepared = preparer.prepare(in_list.clone(), None).await.unwrap();
+            assert_eq!(
+                prepared.parameter_schema().unwrap().fields().len(),
+                PLACEHOLDERS
+            );
+            rounds += 1;
+        }
+        (preparer, started.elapsed() / rounds)
+    });
+    // Another client's statements are answered while the preparing goes on.
+    let mut slowest = Duration::ZERO;
+    while !preparing.is_finished() {
+        let started = Instant::now();
+        let batches = query(&mut other, "SELECT 1").await;
+        slowest = slowest.max(started.elapsed());
+        assert_eq!(batches[0].num_rows(), 1);
+    }
+    let (mut preparer, each) = preparing.await.unwrap();
+    println!("preparing {PLACEHOLDERS} placeholders: {each:?}; slowest SELECT 1: {slowest:?}");
+    assert!(each < Duration::from_secs(10), "{each:?}");
+    assert!(slowest < Duration::from_secs(2), "{slowest:?}");
+
+    // A SELECT list that would take long to plan is refused at once.
+    let started = Instant::now();
+    let e = match preparer.prepare(format!("SELECT {list}"), None).await {
+        Ok(_) => panic!("a SELECT list of {PLACEHOLDERS} items was prepared"),
+        Err(e) => e.to_string(),
+    };
+    assert!(e.contains(INVALID_ARGUMENT), "{e}");
+    assert!(
+        e.contains("a SELECT list of the statement has 30000 items, more than the 4096"),
+        "{e}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
 #[tokio::test]
 async fn tls_when_asked() {
     let dir = tempfile::tempdir().unwrap();

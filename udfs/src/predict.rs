@@ -20,7 +20,9 @@ use datafusion::logical_expr::{
 };
 
 use crate::error::{invalid_argument, invalid_argument_err};
-use crate::model::{self, Model, ModelResolver, ResolvedModel, Scoring, check_scoring};
+use crate::model::{
+    self, Model, ModelResolver, ResolvedModel, Scoring, check_feature_types, check_scoring,
+};
 
 static PREDICT_DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
@@ -31,7 +33,10 @@ static PREDICT_DOC: LazyLock<Documentation> = LazyLock::new(|| {
          for ([series id,] time) (NULL unless the time is a step after the series' end). \
          Features are matched by position, in the order of the non-label columns of the \
          model's training query; NULL features score as their training mean and unseen \
-         categories as the reference level.",
+         categories as the reference level. A feature must have the kind of type it was \
+         trained on: text is not read as a number (as in DuckDB, cast it: \
+         CAST(x AS DOUBLE)), nor a number as a category; another type is an error naming the \
+         feature.",
         "predict(model_name, feature_1[, ..., feature_n])",
     )
     .with_argument(
@@ -56,7 +61,8 @@ static CHURN_DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
         crate::DOC_SECTION,
         "The churn probability, in [0, 1], of each row under a stored logistic_reg model \
-         trained on a yes/no churn label. Features are matched by position, as in predict. It \
+         trained on a yes/no churn label. Features are matched by position and must have the \
+         types they were trained on, as in predict. It \
          is an error to call it on a model that is not a binary classifier.",
         "predict_churn(model_name, feature_1[, ..., feature_n])",
     )
@@ -85,7 +91,8 @@ static SEGMENT_DOC: LazyLock<Documentation> = LazyLock::new(|| {
         "The segment of each row under a stored kmeans model: 1 for the largest segment, up \
          to k for the smallest. Features are matched by position, in the order of the \
          training query's columns; NULL features count as their training mean and unseen \
-         categories as the reference level; a row with a NaN or infinite feature gets NULL. \
+         categories as the reference level; a row with a NaN or infinite feature gets NULL; \
+         a feature of another type than it was trained on is an error, as in predict. \
          In FROM, segment(model_name, table_or_subquery) matches features by name, keeps \
          every input column and appends segment and distance (to the segment's centre, in \
          the model's standardized units). \
@@ -167,7 +174,7 @@ impl ScalarUDFImpl for Predict {
         Ok(self.scoring.return_type())
     }
 
-    fn simplify(&self, args: Vec<Expr>, _info: &SimplifyContext) -> Result<ExprSimplifyResult> {
+    fn simplify(&self, args: Vec<Expr>, info: &SimplifyContext) -> Result<ExprSimplifyResult> {
         let f = self.scoring.name();
         let name = match args.first() {
             Some(Expr::Literal(
@@ -208,6 +215,17 @@ impl ScalarUDFImpl for Predict {
             Some(&name),
             resolved.model.as_ref(),
             args.len() - 1,
+        )?;
+        // Types a planning step cannot tell are left to the model's own reading.
+        let given: Vec<(DataType, Option<String>)> = args[1..]
+            .iter()
+            .map_while(|a| Some((info.get_data_type(a).ok()?, shown(a))))
+            .collect();
+        check_feature_types(
+            self.scoring.name(),
+            Some(&name),
+            resolved.model.as_ref(),
+            &given,
         )?;
         let arity = resolved.model.feature_names().len();
         let bound = bound_predict(resolved, arity, self.scoring);
@@ -255,6 +273,11 @@ impl ScalarUDFImpl for Predict {
             let value = serde_json::from_str(text).map_err(|_| not_a_model())?;
             let model = model::from_json(value, &|_| Err(not_a_model()))?;
             check_call(self.scoring, None, model.as_ref(), columns.len() - 1)?;
+            let given: Vec<(DataType, Option<String>)> = args.arg_fields[1..]
+                .iter()
+                .map(|f| (f.data_type().clone(), None))
+                .collect();
+            check_feature_types(self.scoring.name(), None, model.as_ref(), &given)?;
             let scores = model.score(self.scoring, &columns[1..])?;
             let scores = scores.as_primitive::<datafusion::arrow::datatypes::Float64Type>();
             for (i, o) in out.iter_mut().enumerate() {
@@ -268,6 +291,18 @@ impl ScalarUDFImpl for Predict {
 
     fn documentation(&self) -> Option<&Documentation> {
         Some(doc(self.scoring))
+    }
+}
+
+/// A feature argument as an error shows it: a literal's value, a column's name.
+fn shown(argument: &Expr) -> Option<String> {
+    match argument {
+        Expr::Literal(v, _) => Some(match v.try_as_str() {
+            Some(Some(text)) => format!("'{text}'"),
+            _ => v.to_string(),
+        }),
+        Expr::Column(c) => Some(format!("(column {})", c.name)),
+        _ => None,
     }
 }
 

@@ -20,6 +20,7 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDFImpl, Documentation, Signature, Volatility,
 };
 
+use crate::error::bad_input_err;
 use crate::kernels::linear::LinearOptions;
 use crate::kernels::moments::Moments;
 use crate::model::training::InMemory;
@@ -31,7 +32,8 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
         "Trains a regression model over the rows of each group and returns it as a value that \
          PREDICT accepts in place of a model name. A numeric label gives linear regression \
          (one pass, mergeable across partitions); a boolean label gives logistic regression. \
-         Features must be numeric; rows with a NULL or NaN value are skipped. Use CREATE MODEL \
+         Features must be numeric (text is not read as a number: cast it); rows with a NULL \
+         or NaN value are skipped. Use CREATE MODEL \
          for categorical features and for models stored by name.",
         "train_regression(label, feature_1[, ..., feature_n])",
     )
@@ -75,26 +77,36 @@ impl AggregateUDFImpl for TrainRegression {
         &self.signature
     }
 
-    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
-        let Some((label, features)) = arg_types.split_first() else {
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    /// Checks the arguments, naming the one of the wrong type.
+    fn return_field(&self, arg_fields: &[FieldRef]) -> Result<FieldRef> {
+        let Some((label, features)) = arg_fields.split_first() else {
             return plan_err!("train_regression needs a label and at least one feature");
         };
         if features.is_empty() {
             return plan_err!("train_regression needs a label and at least one feature");
         }
-        if !(label.is_numeric() || is_logistic(label)) {
+        let t = label.data_type();
+        if !(t.is_numeric() || is_logistic(t)) {
             return plan_err!(
-                "train_regression's label has type {label}; it must be numeric (linear \
-                 regression) or boolean (logistic regression)"
+                "TRAIN_REGRESSION: label '{}' has type {t}; it must be numeric (linear \
+                 regression) or boolean (logistic regression)",
+                label.name()
             );
         }
-        if let Some(t) = features.iter().find(|t| !t.is_numeric()) {
+        // Text is not read as a number, as for PREDICT's features.
+        if let Some(f) = features.iter().find(|f| !f.data_type().is_numeric()) {
             return plan_err!(
-                "train_regression takes numeric features, got {t}; for categorical features \
-                 use CREATE MODEL, which one-hot encodes them"
+                "TRAIN_REGRESSION: feature '{}' expects a number, got {}; cast it, or use \
+                 CREATE MODEL, which one-hot encodes categories",
+                f.name(),
+                f.data_type()
             );
         }
-        Ok(DataType::Utf8)
+        Ok(Arc::new(Field::new(self.name(), DataType::Utf8, true)))
     }
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
@@ -209,6 +221,20 @@ impl Accumulator for TrainAccumulator {
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
         let label = &self.names[0];
+        let rows = if self.logistic {
+            self.rows.len()
+        } else {
+            self.moments.count() as usize
+        };
+        if rows == 0 {
+            // The group's key is not known here; the rows skipped and the fix are.
+            return bad_input_err!(
+                "TRAIN_REGRESSION: a group has no row with label {label} and every feature \
+                 non-NULL and finite ({} row(s) skipped); filter such groups out (WHERE \
+                 {label} IS NOT NULL) or fill the labels (COALESCE)",
+                self.skipped
+            );
+        }
         let model = if self.logistic {
             let k = self.names.len();
             let n = self.rows.len() / k;

@@ -52,6 +52,30 @@ impl FeatureEncoding {
         }
     }
 
+    /// Whether an argument of type `t` can be this feature: a number where the model was
+    /// trained on numbers, text or a boolean where it was trained on categories, NULL for
+    /// either. Text is not read as a number: as in DuckDB, function arguments are not cast
+    /// from strings implicitly, so a wrong column is an error rather than NULLs.
+    pub fn accepts(&self, t: &DataType) -> bool {
+        let t = match t {
+            DataType::Dictionary(_, values) => values.as_ref(),
+            t => t,
+        };
+        t == &DataType::Null
+            || match self {
+                FeatureEncoding::Numeric { .. } => is_numeric(t),
+                FeatureEncoding::OneHot { .. } => is_categorical(t),
+            }
+    }
+
+    /// What [`FeatureEncoding::accepts`], in words.
+    pub fn expects(&self) -> &'static str {
+        match self {
+            FeatureEncoding::Numeric { .. } => "a number",
+            FeatureEncoding::OneHot { .. } => "a category (text or a boolean)",
+        }
+    }
+
     /// A short description for DESCRIBE MODEL.
     pub fn describe(&self) -> String {
         match self {

@@ -23,7 +23,7 @@ use datafusion::logical_expr::{Expr, LogicalPlan};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::error::{Error, wrong_model_type};
+use crate::error::{Error, invalid_argument_err, wrong_model_type};
 use training::Source;
 
 pub use crate::kernels::linear::Dropped;
@@ -457,6 +457,32 @@ pub fn check_scoring(
     } else {
         Err(wrong_type(f, &scoring.applies_to(), name, model))
     }
+}
+
+/// Refuses feature arguments of `f` that `model` (named `name`; a value when `None`) cannot
+/// read (see [`FeatureEncoding::accepts`]). `args` are the arguments' types in training
+/// order, each with how to show it (a literal's value, a column's name) where known.
+pub fn check_feature_types(
+    f: &str,
+    name: Option<&str>,
+    model: &dyn Model,
+    args: &[(DataType, Option<String>)],
+) -> Result<()> {
+    for (feature, (t, shown)) in model.features().iter().zip(args) {
+        if feature.accepts(t) {
+            continue;
+        }
+        let shown = shown.as_ref().map(|s| format!(" {s}")).unwrap_or_default();
+        return invalid_argument_err!(
+            "{}: feature '{}' of model '{}' expects {}, got {t}{shown}; cast it or pass the \
+             right column",
+            f.to_uppercase(),
+            feature.name(),
+            name.unwrap_or("(value)"),
+            feature.expects()
+        );
+    }
+    Ok(())
 }
 
 /// The error of the function `f`, which takes `applies_to`, given `model` (named `name`; a

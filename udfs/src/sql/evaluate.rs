@@ -56,6 +56,6 @@ fn plan(
     models: &dyn ModelResolver,
 ) -> Result<LogicalPlan> {
     let (name, query) = model_and_input(FORM.name, args)?;
-    ScoredInput::new(name, query, context, models, None)?
+    ScoredInput::new(FORM.name, name, query, context, models, None)?
         .plan(|model, input, scored| model.evaluate_plan(input, scored))
 }

@@ -73,7 +73,14 @@ fn plan(
         _ => return model_and_input_usage(FORM.name),
     };
     let (name, query) = model_and_relation(FORM.name, model, input)?;
-    let scored = ScoredInput::new(name, query, context, models, Some((Scoring::Churn, "lift")))?;
+    let scored = ScoredInput::new(
+        FORM.name,
+        name,
+        query,
+        context,
+        models,
+        Some(Scoring::Churn),
+    )?;
     let model = scored.resolved.model.as_ref();
     let label = model.label().and_then(|label| {
         scored

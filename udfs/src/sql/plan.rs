@@ -14,7 +14,7 @@ use datafusion::functions_aggregate::expr_fn::{avg, count};
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::planner::RelationPlannerContext;
 use datafusion::logical_expr::{
-    AggregateUDF, Expr, LogicalPlan, LogicalPlanBuilder, cast, lit, when,
+    AggregateUDF, Expr, ExprSchemable, LogicalPlan, LogicalPlanBuilder, cast, lit, when,
 };
 use datafusion::sql::sqlparser::ast::{Query, TableFactor};
 
@@ -23,6 +23,7 @@ use crate::evaluate::{EvaluateAggregate, Metrics};
 use crate::model::matrix_factorization::{Ids, Ranking};
 use crate::model::{
     MatrixFactorizationModel, Model, ModelResolver, ResolvedModel, Scored, Scoring,
+    check_feature_types,
 };
 use crate::predict::bound_predict;
 
@@ -59,21 +60,27 @@ pub(crate) struct ScoredInput {
 }
 
 impl ScoredInput {
-    /// The model `name` and `query` planned as a derived table; with `needs`, the model
-    /// must support that scoring for that function.
+    /// The model `name` and `query` planned as a derived table, for the table form
+    /// `function`; with `needs`, the model must support that scoring.
     pub fn new(
+        function: &str,
         name: String,
         query: Box<Query>,
         context: &mut dyn RelationPlannerContext,
         models: &dyn ModelResolver,
-        needs: Option<(Scoring, &str)>,
+        needs: Option<Scoring>,
     ) -> Result<Self> {
         let resolved = models.resolve(&name)?;
-        if let Some((scoring, function)) = needs {
+        if let Some(scoring) = needs {
             resolved.check_scoring(scoring, function)?;
         }
         let input = plan_derived(context, query)?;
         let features = match_features(&input, &name, resolved.model.as_ref())?;
+        let given = features
+            .iter()
+            .map(|f| Ok((f.get_type(input.schema())?, None)))
+            .collect::<Result<Vec<_>>>()?;
+        check_feature_types(function, Some(&name), resolved.model.as_ref(), &given)?;
         Ok(Self {
             name,
             resolved,

@@ -24,8 +24,8 @@ fn plan(
     models: &dyn ModelResolver,
 ) -> Result<LogicalPlan> {
     let (name, query) = model_and_input(FORM.name, args)?;
-    let needs = Some((Scoring::Segment, FORM.name));
-    let scored = ScoredInput::new(name, query, context, models, needs)?;
+    let needs = Some(Scoring::Segment);
+    let scored = ScoredInput::new(FORM.name, name, query, context, models, needs)?;
     appended(
         scored.input.clone(),
         [

@@ -1,0 +1,142 @@
+//! Errors from reading data files, naming the file: DataFusion's readers say what is wrong
+//! (a value that does not parse, a damaged Parquet page) but not where.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::error::ArrowError;
+use datafusion::common::DataFusionError;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::datasource::physical_plan::FileScanConfig;
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use futures::TryStreamExt;
+
+/// How many files an error lists when the failing one cannot be told apart.
+const FILES_SHOWN: usize = 5;
+
+/// The files a plan scans, and the columns of each scan's files.
+#[derive(Debug, Default)]
+pub struct FilesRead {
+    scans: Vec<(Vec<String>, SchemaRef)>,
+}
+
+impl FilesRead {
+    /// The files every scan of `plan` reads.
+    pub fn of(plan: &Arc<dyn ExecutionPlan>) -> Self {
+        let mut scans = Vec::new();
+        let _ = plan.apply(|node| {
+            let config = node
+                .downcast_ref::<DataSourceExec>()
+                .and_then(|exec| exec.data_source().downcast_ref::<FileScanConfig>());
+            if let Some(config) = config {
+                // Local paths as paths, other stores' as URLs.
+                let store = &config.object_store_url;
+                let prefix = if *store == ObjectStoreUrl::local_filesystem() {
+                    "/"
+                } else {
+                    store.as_str()
+                };
+                let files = config
+                    .file_groups
+                    .iter()
+                    .flat_map(|group| group.files())
+                    .map(|f| format!("{prefix}{}", f.object_meta.location))
+                    .collect();
+                scans.push((files, config.file_schema().clone()));
+            }
+            Ok(TreeNodeRecursion::Continue)
+        });
+        Self { scans }
+    }
+
+    /// `stream` with its errors from reading files naming the file read.
+    pub fn name_in_errors(self, stream: SendableRecordBatchStream) -> SendableRecordBatchStream {
+        if self.scans.is_empty() {
+            return stream;
+        }
+        let schema = stream.schema();
+        Box::pin(RecordBatchStreamAdapter::new(
+            schema,
+            stream.map_err(move |e| self.name(e)),
+        ))
+    }
+
+    /// `e` naming the file (or files) it came from, when it is an error of reading one.
+    fn name(&self, e: DataFusionError) -> DataFusionError {
+        // One scan whose files can be named; with several, which failed is unknown.
+        let [(files, schema)] = self.scans.as_slice() else {
+            return e;
+        };
+        if !is_reading(&e) || files.is_empty() {
+            return e;
+        }
+        let root = e.find_root();
+        let shown = match files.as_slice() {
+            [one] => one.clone(),
+            many => {
+                let mut shown = many[..many.len().min(FILES_SHOWN)].join(", ");
+                if many.len() > FILES_SHOWN {
+                    shown.push_str(&format!(" and {} more", many.len() - FILES_SHOWN));
+                }
+                format!("one of {shown}")
+            }
+        };
+        // The CSV reader numbers the column; name it too.
+        let renamed = match root {
+            DataFusionError::ArrowError(a, _) => match a.as_ref() {
+                ArrowError::ParseError(m) => {
+                    Some(ArrowError::ParseError(with_column_name(m, schema)))
+                }
+                ArrowError::CsvError(m) => Some(ArrowError::CsvError(with_column_name(m, schema))),
+                _ => None,
+            },
+            _ => None,
+        };
+        cannot_read(&shown, &renamed.map_or(e, DataFusionError::from))
+    }
+}
+
+/// Whether `e` comes from reading a data file: a value that does not parse, a damaged file.
+pub(crate) fn is_reading(e: &DataFusionError) -> bool {
+    match e.find_root() {
+        DataFusionError::ParquetError(_) => true,
+        DataFusionError::ArrowError(e, _) => matches!(
+            e.as_ref(),
+            ArrowError::ParseError(_)
+                | ArrowError::CsvError(_)
+                | ArrowError::JsonError(_)
+                | ArrowError::IpcError(_)
+                | ArrowError::ParquetError(_)
+        ),
+        _ => false,
+    }
+}
+
+/// `e`, an error of reading `file`, naming it.
+pub(crate) fn cannot_read(file: &str, e: &DataFusionError) -> DataFusionError {
+    DataFusionError::Execution(format!("cannot read {file}: {}", e.strip_backtrace()))
+}
+
+/// The CSV reader's "for column 3" with the column's name added.
+fn with_column_name(message: &str, schema: &SchemaRef) -> String {
+    const AT: &str = "for column ";
+    let Some(start) = message.find(AT).map(|i| i + AT.len()) else {
+        return message.to_string();
+    };
+    let digits = message[start..]
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or(message.len(), |end| start + end);
+    match message[start..digits].parse::<usize>() {
+        Ok(i) if i < schema.fields().len() => format!(
+            "{} ({}){}",
+            &message[..digits],
+            schema.field(i).name(),
+            &message[digits..]
+        ),
+        _ => message.to_string(),
+    }
+}
