@@ -73,9 +73,16 @@ pub async fn create_model(engine: &Engine, c: CreateModel) -> Result<SendableRec
     // Training is CPU-bound and parallel: keep it off the async workers.
     let (model, mut report, reread) = tokio::task::spawn_blocking(move || match &data {
         TrainingRows::InMemory {
-            schema, batches, ..
+            schema,
+            batches,
+            pool,
+            ..
         } => trainer
-            .train(&InMemory { schema, batches })
+            .train(&InMemory {
+                schema,
+                batches,
+                pool: Some(pool),
+            })
             .map(|(m, r)| (m, r, false)),
         TrainingRows::Replay(replay) => trainer.train(replay).map(|(m, r)| (m, r, true)),
     })
@@ -179,6 +186,10 @@ fn in_create_model(e: DataFusionError, name: &str) -> DataFusionError {
                 .into(),
         },
         e @ DataFusionError::Internal(_) => e,
+        // Kept as what it is, so that a server reports it as exhausted resources.
+        DataFusionError::ResourcesExhausted(m) => {
+            DataFusionError::ResourcesExhausted(format!("CREATE MODEL {name}: {m}"))
+        }
         other => Error::BadInput(other.message().into_owned())
             .in_create_model(name)
             .into(),
