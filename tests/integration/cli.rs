@@ -427,7 +427,8 @@ fn results_stream_to_a_reader_that_stops() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        // A bounded read: a JSON array is one endless line.
+        // A bounded read: a JSON array is one endless line. The partitions of the series
+        // may come in any order.
         let mut head = String::new();
         child
             .stdout
@@ -438,10 +439,10 @@ fn results_stream_to_a_reader_that_stops() {
             .unwrap();
         let expected = match format {
             "table" => "| value | label ",
-            "markdown" => "| value | label |\n|---:|---|\n| 1 | row 1 |",
-            "csv" => "value,label\n1,row 1\n",
-            "json" => "[{\"value\":1,\"label\":\"row 1\"}",
-            _ => "{\"value\":1,\"label\":\"row 1\"}\n",
+            "markdown" => "| value | label |\n|---:|---|\n| ",
+            "csv" => "value,label\n",
+            "json" => "[{\"value\":",
+            _ => "{\"value\":",
         };
         assert!(head.contains(expected), "{format}: {}", &head[..200]);
         let o = child.wait_with_output().unwrap();
