@@ -1,8 +1,10 @@
 //! Writing results in the formats users ask for.
 //!
-//! One streaming writer serves the shell and the script runner: CSV, JSON and NDJSON are
-//! written batch by batch as they arrive; the table and markdown formats keep the rows they
-//! show (at most `maxrows`) and count the rest.
+//! One streaming writer serves the shell and the script runner: every format is written
+//! batch by batch as the rows arrive, so a result of any size needs only one batch in memory
+//! and `| head` ends the query early. Tables take their column widths from the first rows
+//! (at most [`WIDTH_ROWS`]); the table and markdown formats show at most `maxrows` rows and
+//! count the rest.
 
 use std::fmt;
 use std::io::{self, Write};
@@ -11,7 +13,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use comfy_table::{CellAlignment, ColumnConstraint, ContentArrangement, Table};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
@@ -22,6 +23,7 @@ use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::SendableRecordBatchStream;
 use futures::StreamExt;
+use unicode_width::UnicodeWidthStr;
 
 /// An output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -156,12 +158,13 @@ impl Write for Guarded<'_> {
     }
 }
 
+/// Rows of a table whose widths are taken from: enough to size the columns well, few
+/// enough to print the first rows at once.
+pub const WIDTH_ROWS: usize = 1000;
+
 enum Encoder<'a> {
-    /// Rows kept for a table or markdown, formatted when the result is complete.
-    Buffered {
-        rows: Vec<Vec<String>>,
-        markdown: bool,
-    },
+    /// A table or markdown, written to `out` row by row.
+    Text(Box<Text>, Guarded<'a>),
     Csv(Box<datafusion::arrow::csv::Writer<Guarded<'a>>>),
     Json(JsonWriter<Guarded<'a>, JsonArray>),
     Ndjson(JsonWriter<Guarded<'a>, LineDelimited>),
@@ -171,8 +174,8 @@ struct Sink<'a> {
     schema: SchemaRef,
     maxrows: Option<usize>,
     rows: usize,
+    shown: usize,
     encoder: Encoder<'a>,
-    out: Option<Guarded<'a>>,
     broken: Arc<AtomicBool>,
 }
 
@@ -188,37 +191,25 @@ impl<'a> Sink<'a> {
             inner: out,
             broken: broken.clone(),
         };
-        let (encoder, out) = match format {
-            Format::Table | Format::Markdown => (
-                Encoder::Buffered {
-                    rows: Vec::new(),
-                    markdown: format == Format::Markdown,
-                },
-                Some(out),
+        let encoder = match format {
+            Format::Table | Format::Markdown => Encoder::Text(
+                Box::new(Text::new(&schema, format == Format::Markdown)),
+                out,
             ),
-            Format::Csv => (
-                Encoder::Csv(Box::new(
-                    datafusion::arrow::csv::WriterBuilder::new()
-                        .with_header(true)
-                        .build(out),
-                )),
-                None,
+            Format::Csv => Encoder::Csv(Box::new(
+                datafusion::arrow::csv::WriterBuilder::new()
+                    .with_header(true)
+                    .build(out),
+            )),
+            Format::Json => Encoder::Json(
+                WriterBuilder::new()
+                    .with_explicit_nulls(true)
+                    .build::<_, JsonArray>(out),
             ),
-            Format::Json => (
-                Encoder::Json(
-                    WriterBuilder::new()
-                        .with_explicit_nulls(true)
-                        .build::<_, JsonArray>(out),
-                ),
-                None,
-            ),
-            Format::Ndjson => (
-                Encoder::Ndjson(
-                    WriterBuilder::new()
-                        .with_explicit_nulls(true)
-                        .build::<_, LineDelimited>(out),
-                ),
-                None,
+            Format::Ndjson => Encoder::Ndjson(
+                WriterBuilder::new()
+                    .with_explicit_nulls(true)
+                    .build::<_, LineDelimited>(out),
             ),
         };
         let maxrows = match format {
@@ -229,8 +220,8 @@ impl<'a> Sink<'a> {
             schema,
             maxrows,
             rows: 0,
+            shown: 0,
             encoder,
-            out,
             broken,
         }
     }
@@ -243,17 +234,23 @@ impl<'a> Sink<'a> {
         if self.schema.fields().is_empty() {
             return Ok(());
         }
-        let before = self.rows;
         self.rows += batch.num_rows();
+        let room = self
+            .maxrows
+            .map_or(usize::MAX, |m| m.saturating_sub(self.shown));
+        let take = batch.num_rows().min(room);
+        self.shown += take;
         match &mut self.encoder {
-            Encoder::Buffered { rows, .. } => {
-                let room = self
-                    .maxrows
-                    .map_or(usize::MAX, |m| m.saturating_sub(before));
-                let take = batch.num_rows().min(room);
+            Encoder::Text(text, out) => {
                 if take > 0 {
-                    rows.extend(format_rows(&batch.slice(0, take))?);
+                    text.push(out, format_rows(&batch.slice(0, take))?)?;
                 }
+                // The rows are all shown: print the table so far rather than wait for the
+                // rest to be counted.
+                if self.maxrows == Some(self.shown) {
+                    text.start(out)?;
+                }
+                out.flush()?;
             }
             Encoder::Csv(w) => w.write(batch)?,
             Encoder::Json(w) => w.write(batch)?,
@@ -269,20 +266,12 @@ impl<'a> Sink<'a> {
 
     fn complete(self) -> Result<Summary> {
         let has_columns = !self.schema.fields().is_empty();
-        let mut shown = self.rows;
         match self.encoder {
-            Encoder::Buffered { rows, markdown } => {
-                shown = rows.len();
+            Encoder::Text(mut text, mut out) => {
                 if has_columns {
-                    let mut out = self.out.expect("buffered formats keep the writer");
-                    let text = if markdown {
-                        markdown_table(&self.schema, &rows)
-                    } else {
-                        ascii_table(&self.schema, rows)
-                    };
-                    writeln!(out, "{text}")?;
-                    out.flush()?;
+                    text.finish(&mut out)?;
                 }
+                out.flush()?;
             }
             Encoder::Csv(w) => {
                 let mut out = w.into_inner();
@@ -313,7 +302,7 @@ impl<'a> Sink<'a> {
         }
         Ok(Summary {
             rows: self.rows,
-            shown,
+            shown: self.shown,
             has_columns,
         })
     }
@@ -368,48 +357,132 @@ fn right_aligned(t: &DataType) -> bool {
         )
 }
 
-fn ascii_table(schema: &Schema, rows: Vec<Vec<String>>) -> String {
-    let mut table = Table::new();
-    table
-        .load_preset("||--+-++|    ++++++")
-        .set_content_arrangement(ContentArrangement::Disabled)
-        .set_header(schema.fields().iter().map(|f| f.name().as_str()));
-    for row in rows {
-        table.add_row(row);
-    }
-    for (i, field) in schema.fields().iter().enumerate() {
-        if let Some(column) = table.column_mut(i) {
-            column.set_constraint(ColumnConstraint::ContentWidth);
-            if right_aligned(field.data_type()) {
-                column.set_cell_alignment(CellAlignment::Right);
-            }
-        }
-    }
-    table.to_string()
+/// A table or markdown written as its rows come. A table's columns are as wide as their
+/// widest cell among the first [`WIDTH_ROWS`] rows; a later, wider cell widens its own row
+/// only. Markdown needs no widths and is written at once.
+struct Text {
+    header: Vec<String>,
+    right: Vec<bool>,
+    markdown: bool,
+    /// Rows waiting for the widths.
+    pending: Vec<Vec<String>>,
+    /// The columns' widths once the table has started.
+    widths: Option<Vec<usize>>,
 }
 
-fn markdown_table(schema: &Schema, rows: &[Vec<String>]) -> String {
-    let cell = |s: &str| s.replace('|', "\\|").replace('\n', "<br>");
-    let mut text = String::new();
-    let header: Vec<_> = schema.fields().iter().map(|f| cell(f.name())).collect();
-    text += &format!("| {} |\n", header.join(" | "));
-    let rule: Vec<_> = schema
-        .fields()
-        .iter()
-        .map(|f| {
-            if right_aligned(f.data_type()) {
-                "---:"
-            } else {
-                "---"
-            }
-        })
-        .collect();
-    text += &format!("|{}|", rule.join("|"));
-    for row in rows {
-        let cells: Vec<_> = row.iter().map(|c| cell(c)).collect();
-        text += &format!("\n| {} |", cells.join(" | "));
+impl Text {
+    fn new(schema: &Schema, markdown: bool) -> Self {
+        let fields = schema.fields();
+        Self {
+            header: fields.iter().map(|f| f.name().to_string()).collect(),
+            right: fields
+                .iter()
+                .map(|f| right_aligned(f.data_type()))
+                .collect(),
+            markdown,
+            pending: Vec::new(),
+            widths: None,
+        }
     }
-    text
+
+    fn push(&mut self, out: &mut dyn Write, rows: Vec<Vec<String>>) -> io::Result<()> {
+        if self.widths.is_some() || self.markdown {
+            self.start(out)?;
+            return rows.iter().try_for_each(|row| self.row(out, row));
+        }
+        self.pending.extend(rows);
+        if self.pending.len() >= WIDTH_ROWS {
+            self.start(out)?;
+        }
+        Ok(())
+    }
+
+    /// Fixes the widths and writes the header and the rows so far; nothing once started.
+    fn start(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        if self.widths.is_some() {
+            return Ok(());
+        }
+        let mut widths: Vec<usize> = self.header.iter().map(|h| width(h)).collect();
+        for row in self.pending.iter().take(WIDTH_ROWS) {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(width(cell));
+            }
+        }
+        let widths = self.widths.insert(widths);
+        if self.markdown {
+            let header: Vec<_> = self.header.iter().map(|h| markdown_cell(h)).collect();
+            writeln!(out, "| {} |", header.join(" | "))?;
+            let rule: Vec<_> = self
+                .right
+                .iter()
+                .map(|&r| if r { "---:" } else { "---" })
+                .collect();
+            writeln!(out, "|{}|", rule.join("|"))?;
+        } else {
+            let border = border(widths);
+            writeln!(out, "{border}")?;
+            write_cells(out, widths, &self.header, &self.right)?;
+            writeln!(out, "{border}")?;
+        }
+        for row in std::mem::take(&mut self.pending) {
+            self.row(out, &row)?;
+        }
+        Ok(())
+    }
+
+    fn row(&self, out: &mut dyn Write, row: &[String]) -> io::Result<()> {
+        if self.markdown {
+            let cells: Vec<_> = row.iter().map(|c| markdown_cell(c)).collect();
+            return writeln!(out, "| {} |", cells.join(" | "));
+        }
+        write_cells(out, self.widths.as_deref().unwrap_or(&[]), row, &self.right)
+    }
+
+    fn finish(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        self.start(out)?;
+        if !self.markdown {
+            writeln!(out, "{}", border(self.widths.as_deref().unwrap_or(&[])))?;
+        }
+        Ok(())
+    }
+}
+
+fn width(text: &str) -> usize {
+    text.lines().map(UnicodeWidthStr::width).max().unwrap_or(0)
+}
+
+fn border(widths: &[usize]) -> String {
+    let dashes: Vec<String> = widths.iter().map(|w| "-".repeat(w + 2)).collect();
+    format!("+{}+", dashes.join("+"))
+}
+
+/// One row of a table; a cell of several lines makes the row as many lines high.
+fn write_cells(
+    out: &mut dyn Write,
+    widths: &[usize],
+    cells: &[String],
+    right: &[bool],
+) -> io::Result<()> {
+    let lines: Vec<Vec<&str>> = cells.iter().map(|c| c.lines().collect()).collect();
+    let height = lines.iter().map(Vec::len).max().unwrap_or(0).max(1);
+    for i in 0..height {
+        let mut line = String::from("|");
+        for ((cell, &w), &right) in lines.iter().zip(widths).zip(right) {
+            let text = cell.get(i).copied().unwrap_or("");
+            let pad = " ".repeat(w.saturating_sub(text.width()));
+            if right {
+                line += &format!(" {pad}{text} |");
+            } else {
+                line += &format!(" {text}{pad} |");
+            }
+        }
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
+}
+
+fn markdown_cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', "<br>")
 }
 
 /// Whether `e` (or what caused it) is a write to a closed pipe: `cohort ... | head` ending

@@ -82,9 +82,16 @@ pub async fn create_model(engine: &Engine, c: CreateModel) -> Result<SendableRec
     let (model, mut report, reread) = tokio::task::spawn_blocking(move || {
         interrupt.during(|| match &data {
             TrainingRows::InMemory {
-                schema, batches, ..
+                schema,
+                batches,
+                pool,
+                ..
             } => trainer
-                .train(&InMemory { schema, batches })
+                .train(&InMemory {
+                    schema,
+                    batches,
+                    pool: Some(pool),
+                })
                 .map(|(m, r)| (m, r, false)),
             TrainingRows::Replay(replay) => trainer.train(replay).map(|(m, r)| (m, r, true)),
         })
@@ -95,7 +102,7 @@ pub async fn create_model(engine: &Engine, c: CreateModel) -> Result<SendableRec
     if reread {
         report.warnings.push(
             "the training rows did not fit the memory pool, so every pass read them again; \
-             raise datafusion.runtime.memory_limit to train in one read"
+             raise --memory-limit (SET datafusion.runtime.memory_limit) to train in one read"
                 .to_string(),
         );
     }
@@ -189,6 +196,10 @@ fn in_create_model(e: DataFusionError, name: &str) -> DataFusionError {
                 .into(),
         },
         e @ DataFusionError::Internal(_) => e,
+        // Kept as what it is, so that a server reports it as exhausted resources.
+        DataFusionError::ResourcesExhausted(m) => {
+            DataFusionError::ResourcesExhausted(format!("CREATE MODEL {name}: {m}"))
+        }
         other => Error::BadInput(other.message().into_owned())
             .in_create_model(name)
             .into(),

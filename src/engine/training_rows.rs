@@ -12,11 +12,11 @@ use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::common::Result;
 use datafusion::dataframe::DataFrame;
 use datafusion::execution::SendableRecordBatchStream;
-use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryPool, MemoryReservation};
 use futures::StreamExt;
 use tokio::runtime::Handle;
 
-use cohort_udfs::model::training::Source;
+use cohort_udfs::model::training::{Full, Source, reserve_in};
 
 /// Input bytes a group of a re-read source holds at most.
 const GROUP_BYTES: usize = 32 << 20;
@@ -28,6 +28,8 @@ pub enum TrainingRows {
         batches: Vec<RecordBatch>,
         /// Holds the batches' share of the memory pool until training ends.
         _reservation: MemoryReservation,
+        /// Where what a fit keeps besides them comes from.
+        pool: Arc<dyn MemoryPool>,
     },
     Replay(Replay),
 }
@@ -39,6 +41,7 @@ pub struct Replay {
     frame: DataFrame,
     handle: Handle,
     reservation: MemoryReservation,
+    pool: Arc<dyn MemoryPool>,
 }
 
 impl TrainingRows {
@@ -46,8 +49,8 @@ impl TrainingRows {
     /// size; at the first batch it does not, lets them go and reads again per pass.
     pub async fn read(frame: DataFrame) -> Result<Self> {
         let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-        let reservation =
-            MemoryConsumer::new("CREATE MODEL").register(frame.task_ctx().memory_pool());
+        let pool = frame.task_ctx().memory_pool().clone();
+        let reservation = MemoryConsumer::new("CREATE MODEL").register(&pool);
         let mut stream = frame.clone().execute_stream().await?;
         let mut batches = Vec::new();
         while let Some(batch) = stream.next().await {
@@ -64,6 +67,7 @@ impl TrainingRows {
                     frame,
                     handle: Handle::current(),
                     reservation,
+                    pool,
                 }));
             }
             batches.push(batch);
@@ -72,6 +76,7 @@ impl TrainingRows {
             schema,
             batches,
             _reservation: reservation,
+            pool,
         })
     }
 }
@@ -122,6 +127,10 @@ impl Source for Replay {
             }
             visit(&group)?;
         }
+    }
+
+    fn reserve(&self, held: &mut Option<MemoryReservation>, bytes: usize) -> Result<(), Full> {
+        reserve_in(&self.pool, held, bytes)
     }
 
     fn first(&self, visit: &mut dyn FnMut(&[RecordBatch])) -> Result<bool> {

@@ -1,7 +1,7 @@
 //! The `cohort` binary as scheduled jobs use it: exit codes, standard error, formats,
 //! parameters, atomic output files, broken pipes and data files.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -516,6 +516,140 @@ fn closed_stdout_ends_quietly() {
     let o = child.wait_with_output().unwrap();
     assert_eq!(stderr(&o), "");
     assert_eq!(o.status.code(), Some(0));
+}
+
+/// Every format writes rows as they come: a reader that stops after the first lines
+/// (`| head -3`) ends a query over more rows than memory holds, and cohort exits quietly.
+#[test]
+fn results_stream_to_a_reader_that_stops() {
+    for format in ["table", "markdown", "csv", "json", "ndjson"] {
+        let mut child = cohort()
+            .args([
+                "--format",
+                format,
+                "-c",
+                "SELECT value, 'row ' || value AS label FROM generate_series(1, 1000000000000)",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // A bounded read: a JSON array is one endless line. The partitions of the series
+        // may come in any order.
+        let mut head = String::new();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .take(4096)
+            .read_to_string(&mut head)
+            .unwrap();
+        let expected = match format {
+            "table" => "| value | label ",
+            "markdown" => "| value | label |\n|---:|---|\n| ",
+            "csv" => "value,label\n",
+            "json" => "[{\"value\":",
+            _ => "{\"value\":",
+        };
+        assert!(head.contains(expected), "{format}: {}", &head[..200]);
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(stderr(&o), "", "{format}");
+        assert_eq!(o.status.code(), Some(0), "{format}");
+    }
+}
+
+/// A table's columns are as wide as their widest cell in the first rows; a wider cell
+/// later widens only its own row, and the rows all show.
+#[test]
+fn long_tables_keep_their_first_widths() {
+    let o = run(&[
+        "-c",
+        "SELECT value AS v FROM generate_series(1, 1200) ORDER BY value",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        &lines[..4],
+        ["+------+", "|    v |", "+------+", "|    1 |"]
+    );
+    assert_eq!(lines[lines.len() - 3], "| 1200 |");
+    assert_eq!(lines[lines.len() - 2], "+------+");
+    assert_eq!(lines[lines.len() - 1], "1200 rows");
+    let o = run(&[
+        "-c",
+        "SELECT repeat('x', CAST(value / 1000 AS INT)) AS s FROM generate_series(1, 2000) ORDER BY value",
+    ]);
+    let text = stdout(&o);
+    assert!(
+        text.starts_with("+---+\n| s |\n+---+\n|   |\n"),
+        "{}",
+        &text[..40]
+    );
+    assert!(text.contains("\n| xx |\n"), "{}", &text[text.len() - 60..]);
+}
+
+/// Models that keep every training row in memory take it from the pool first, and say
+/// what they need and what to do when it is not there; models that stream their passes
+/// train within the limit.
+#[test]
+fn training_past_the_memory_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().to_str().unwrap();
+    let train = |options: &str, query: &str| {
+        run(&[
+            "--store",
+            store,
+            "--memory-limit",
+            "64K",
+            "--format",
+            "csv",
+            "-c",
+            &format!("CREATE MODEL m OPTIONS ({options}) AS {query}"),
+        ])
+    };
+    let rows = "FROM generate_series(1, 50000)";
+    let o = train(
+        "model_type = 'kmeans', num_clusters = 3",
+        &format!("SELECT value % 97 AS a, value % 89 AS b {rows}"),
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains(
+            "CREATE MODEL m: kmeans keeps the encoded training rows in memory while it \
+             trains: about 2.1 MB for 50000 rows, past the memory limit of 64.0 KB; raise \
+             --memory-limit (SET datafusion.runtime.memory_limit) or train on a sample of the \
+             rows (e.g. WHERE id % 10 = 0)"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    let o = train(
+        "model_type = 'matrix_factorization'",
+        &format!("SELECT value % 1000 AS user_id, value % 997 AS item_id, 1.0 AS rating {rows}"),
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains(
+            "CREATE MODEL m: matrix_factorization keeps the interactions and their factors in \
+             memory while it trains: about"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    let o = train(
+        "model_type = 'logistic_reg', label = 'y'",
+        &format!(
+            "SELECT value % 7 AS x, CAST((value * 7919) % 13 < 5 + value % 7 AS INT) AS y {rows}"
+        ),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains(",50000,0,,"), "{out}");
+    assert!(
+        out.contains("auc is computed on the probabilities rounded to 1/1048576"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -89,7 +89,11 @@ impl Metrics {
                     precision,
                     recall,
                     f1,
-                    auc(predicted, actual),
+                    auc(&mut predicted
+                        .iter()
+                        .copied()
+                        .zip(actual.iter().copied())
+                        .collect::<Vec<_>>()),
                     log_loss(predicted, actual),
                 ]
             }

@@ -121,6 +121,7 @@ impl PartitionEvaluator for SegmentEvaluator {
         let source = InMemory {
             schema: &self.schema,
             batches: &batches,
+            pool: None,
         };
         let (model, _) = KMeansModel::train(&source, &settings).map_err(|e| {
             datafusion::common::DataFusionError::Plan(format!(

@@ -255,6 +255,7 @@ impl Accumulator for TrainAccumulator {
                 &InMemory {
                     schema: &schema,
                     batches: &[batch],
+                    pool: None,
                 },
                 &LogisticSettings {
                     label: label.to_string(),

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Schema};
-use datafusion::common::Result;
+use datafusion::common::{DataFusionError, Result};
 use datafusion::logical_expr::{AggregateUDF, LogicalPlan};
 use ndarray::{Array2, ArrayView2, Axis};
 use rayon::prelude::*;
@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::encoding::{FeatureEncoding, as_f64};
 use super::options::Options;
-use super::training::{Source, TrainingSet};
+use super::training::{Held, Source, TrainingSet};
 use super::{Model, ModelKind, Report, Scored, Scoring, wrong_type};
 use crate::error::{Error, bad_input, bad_input_err, store_err};
 use crate::evaluate_kmeans::{self, EvaluateKMeans};
@@ -137,7 +137,12 @@ impl ModelKind for KMeansModel {
                 }
             }
         }
-        let design = encode_rows(source, &set)?;
+        // The clustering reads the encoded rows many times over, and n_init runs and the
+        // bounds of each row keep them all in memory: take that from the pool first.
+        let width: usize = set.features.iter().map(|f| f.design_names().len()).sum();
+        let mut held = Held::new(source, Self::NAME, "the encoded training rows");
+        held.grow(set.rows_used, row_bytes(width), 0)?;
+        let design = encode_rows(source, &set, width)?;
         let points = Points::new(&design.data, design.width);
         let options = |k| KMeansOptions {
             k,
@@ -403,11 +408,28 @@ fn cluster_error(e: KMeansError) -> datafusion::common::DataFusionError {
     bad_input(message)
 }
 
-/// The used rows of every batch, encoded, as one row-major matrix.
-fn encode_rows(source: &dyn Source, set: &TrainingSet) -> Result<Design> {
-    let width: usize = set.features.iter().map(|f| f.design_names().len()).sum();
+/// Bytes a clustering holds per row of `width` design columns: the row, its 16-bit copy,
+/// the distances of k-means++ and the label and bounds of a run and of the best run.
+fn row_bytes(width: usize) -> usize {
+    width.saturating_mul(10).saturating_add(24)
+}
+
+/// The used rows of every batch, encoded, as one row-major matrix of `width` columns.
+fn encode_rows(source: &dyn Source, set: &TrainingSet, width: usize) -> Result<Design> {
+    let mut data = Vec::new();
+    usize::try_from(set.rows_used)
+        .ok()
+        .and_then(|n| n.checked_mul(width))
+        .and_then(|n| data.try_reserve_exact(n).ok())
+        .ok_or_else(|| {
+            DataFusionError::ResourcesExhausted(format!(
+                "kmeans cannot hold {} encoded training rows in memory; train on a sample \
+                 of the rows (e.g. WHERE id % 10 = 0)",
+                set.rows_used
+            ))
+        })?;
     let mut design = Design {
-        data: Vec::new(),
+        data,
         width,
         rows_with_nulls: 0,
     };

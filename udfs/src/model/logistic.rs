@@ -129,7 +129,8 @@ impl ModelKind for LogisticModel {
                 let parts = design.parts(batches)?;
                 let fit = fit_logistic(&blocks(&parts)[..], options)
                     .map_err(|e| failed(e.into(), &names))?;
-                let summary = Summary::of(&parts, fit.coef.view());
+                let mut summary = Summary::new(Scores::Exact(vec![]));
+                summary.add(&parts, fit.coef.view());
                 (fit, summary)
             }
             None => {
@@ -141,9 +142,10 @@ impl ModelKind for LogisticModel {
                     options,
                 )
                 .map_err(|e| failed(e, &names))?;
-                let mut summary = Summary::default();
+                // Rows read again for every pass are not kept for the metrics either.
+                let mut summary = Summary::new(Scores::binned());
                 source.scan(&mut |group| {
-                    summary.merge(Summary::of(&design.parts(group)?, fit.coef.view()));
+                    summary.add(&design.parts(group)?, fit.coef.view());
                     Ok(())
                 })?;
                 (fit, summary)
@@ -182,15 +184,12 @@ impl ModelKind for LogisticModel {
             intercept_variance: Some(fit.cov[[0, 0]]),
             intercept_covariance: fit.cov.slice(s![0, 1..]).to_vec(),
         };
-        let Summary { p, y, .. } = summary;
-        let report = set.report(
-            warnings,
-            vec![
-                ("auc".to_string(), auc(&p, &y)),
-                ("log_loss".to_string(), log_loss(&p, &y)),
-                ("accuracy".to_string(), accuracy(&p, &y)),
-            ],
-        );
+        if let Scores::Binned { .. } = summary.scores {
+            warnings.push(format!(
+                "auc is computed on the probabilities rounded to 1/{AUC_BINS}"
+            ));
+        }
+        let report = set.report(warnings, summary.scores.metrics());
         let model = LogisticModel {
             label: label.to_string(),
             classes: kind,
@@ -549,18 +548,108 @@ fn separation_warning(columns: &[usize], names: &[String]) -> String {
     }
 }
 
-/// What the report needs of the fitted rows: each row's probability and label, and the
-/// range of each design column (to tell a constant column from a collinear one).
-#[derive(Default)]
+/// What the report needs of the fitted rows: their probabilities and labels, and the range
+/// of each design column (to tell a constant column from a collinear one).
 struct Summary {
-    p: Vec<f64>,
-    y: Vec<f64>,
+    scores: Scores,
     ranges: Vec<(f64, f64)>,
 }
 
+/// Steps of the probabilities' histogram when the rows are not kept.
+const AUC_BINS: usize = 1 << 20;
+
+/// The probabilities and labels of the rows, for the metrics.
+enum Scores {
+    /// Every row's, when the rows are in memory anyway.
+    Exact(Vec<(f64, f64)>),
+    /// Counts of the positive and the negative rows per probability step, and the sums
+    /// behind log loss and accuracy: a few megabytes however many rows there are.
+    Binned {
+        positive: Vec<u64>,
+        negative: Vec<u64>,
+        loss: f64,
+        correct: u64,
+    },
+}
+
+impl Scores {
+    fn binned() -> Self {
+        Scores::Binned {
+            positive: vec![0; AUC_BINS],
+            negative: vec![0; AUC_BINS],
+            loss: 0.0,
+            correct: 0,
+        }
+    }
+
+    fn add(&mut self, p: &[f64], y: &[f64]) {
+        match self {
+            Scores::Exact(pairs) => pairs.extend(p.iter().copied().zip(y.iter().copied())),
+            Scores::Binned {
+                positive,
+                negative,
+                loss,
+                correct,
+            } => {
+                for (&p, &y) in p.iter().zip(y) {
+                    let bin = ((p * AUC_BINS as f64) as usize).min(AUC_BINS - 1);
+                    if y == 1.0 {
+                        positive[bin] += 1;
+                    } else {
+                        negative[bin] += 1;
+                    }
+                }
+                if !p.is_empty() {
+                    *loss += log_loss(p, y) * p.len() as f64;
+                }
+                *correct += correct_count(p, y);
+            }
+        }
+    }
+
+    /// AUC, log loss and accuracy.
+    fn metrics(self) -> Vec<(String, f64)> {
+        let (auc, log_loss, accuracy) = match self {
+            Scores::Exact(mut pairs) => {
+                let (log_loss, accuracy) = {
+                    let (p, y): (Vec<f64>, Vec<f64>) = pairs.iter().copied().unzip();
+                    (log_loss(&p, &y), accuracy(&p, &y))
+                };
+                (auc(&mut pairs), log_loss, accuracy)
+            }
+            Scores::Binned {
+                positive,
+                negative,
+                loss,
+                correct,
+            } => {
+                let n = (positive.iter().sum::<u64>() + negative.iter().sum::<u64>()) as f64;
+                (
+                    binned_auc(&positive, &negative),
+                    loss / n,
+                    correct as f64 / n,
+                )
+            }
+        };
+        vec![
+            ("auc".to_string(), auc),
+            ("log_loss".to_string(), log_loss),
+            ("accuracy".to_string(), accuracy),
+        ]
+    }
+}
+
 impl Summary {
-    fn of(parts: &[Part], coef: ArrayView1<f64>) -> Summary {
-        let each: Vec<Summary> = parts
+    fn new(scores: Scores) -> Self {
+        Self {
+            scores,
+            ranges: vec![],
+        }
+    }
+
+    /// Adds the rows of `parts`, scored with `coef`.
+    fn add(&mut self, parts: &[Part], coef: ArrayView1<f64>) {
+        let each: Vec<(Vec<f64>, Vec<(f64, f64)>)> = parts
             .par_iter()
             .map(|part| {
                 let mut eta = vec![0.0; part.y.len()];
@@ -569,45 +658,36 @@ impl Summary {
                         *e += b * x;
                     }
                 }
-                Summary {
-                    p: eta.into_iter().map(sigmoid).collect(),
-                    y: part.y.clone(),
-                    ranges: part
-                        .columns
-                        .iter()
-                        .map(|c| {
-                            c.iter()
-                                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
-                                    (lo.min(v), hi.max(v))
-                                })
-                        })
-                        .collect(),
-                }
+                let ranges = part
+                    .columns
+                    .iter()
+                    .map(|c| {
+                        c.iter()
+                            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+                                (lo.min(v), hi.max(v))
+                            })
+                    })
+                    .collect();
+                (eta.into_iter().map(sigmoid).collect(), ranges)
             })
             .collect();
-        each.into_iter().fold(Summary::default(), |mut a, b| {
-            a.merge(b);
-            a
-        })
-    }
-
-    fn merge(&mut self, other: Summary) {
-        self.p.extend(other.p);
-        self.y.extend(other.y);
-        if self.ranges.is_empty() {
-            self.ranges = other.ranges;
-        } else {
-            for (a, b) in self.ranges.iter_mut().zip(other.ranges) {
-                *a = (a.0.min(b.0), a.1.max(b.1));
+        for ((p, ranges), part) in each.into_iter().zip(parts) {
+            self.scores.add(&p, &part.y);
+            if self.ranges.is_empty() {
+                self.ranges = ranges;
+            } else {
+                for (a, b) in self.ranges.iter_mut().zip(ranges) {
+                    *a = (a.0.min(b.0), a.1.max(b.1));
+                }
             }
         }
     }
 }
 
-/// Area under the ROC curve (ties counted half), as scikit-learn's `roc_auc_score`.
-pub fn auc(p: &[f64], y: &[f64]) -> f64 {
+/// Area under the ROC curve of (probability, label) pairs (ties counted half), as
+/// scikit-learn's `roc_auc_score`; sorts the pairs.
+pub fn auc(pairs: &mut [(f64, f64)]) -> f64 {
     // Sorting the pairs themselves keeps the sort in cache, unlike sorting indices.
-    let mut pairs: Vec<(f64, f64)> = p.iter().copied().zip(y.iter().copied()).collect();
     pairs.par_sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
     // Mann-Whitney U from average ranks.
     let mut rank_sum = 0.0;
@@ -621,9 +701,21 @@ pub fn auc(p: &[f64], y: &[f64]) -> f64 {
         rank_sum += pairs[i..=j].iter().map(|(_, y)| y * rank).sum::<f64>();
         i = j + 1;
     }
-    let pos = y.iter().sum::<f64>();
-    let neg = y.len() as f64 - pos;
+    let pos = pairs.iter().map(|(_, y)| y).sum::<f64>();
+    let neg = pairs.len() as f64 - pos;
     (rank_sum - pos * (pos + 1.0) / 2.0) / (pos * neg)
+}
+
+/// Area under the ROC curve from counts of positive and negative rows per probability
+/// step, in increasing order: rows of one step count as tied.
+fn binned_auc(positive: &[u64], negative: &[u64]) -> f64 {
+    let (mut below, mut wins) = (0.0, 0.0);
+    for (&pos, &neg) in positive.iter().zip(negative) {
+        wins += pos as f64 * (below + neg as f64 / 2.0);
+        below += neg as f64;
+    }
+    let pos = positive.iter().sum::<u64>() as f64;
+    wins / (pos * below)
 }
 
 /// Mean negative log-likelihood, probabilities clipped as scikit-learn's `log_loss`. Summed
@@ -649,11 +741,15 @@ pub fn log_loss(p: &[f64], y: &[f64]) -> f64 {
 
 /// Share of rows whose probability is on the right side of 0.5.
 pub fn accuracy(p: &[f64], y: &[f64]) -> f64 {
+    correct_count(p, y) as f64 / p.len() as f64
+}
+
+/// Rows whose probability is on the right side of 0.5.
+fn correct_count(p: &[f64], y: &[f64]) -> u64 {
     p.iter()
         .zip(y)
         .filter(|(p, y)| (**p >= 0.5) == (**y == 1.0))
-        .count() as f64
-        / p.len() as f64
+        .count() as u64
 }
 
 #[cfg(test)]
@@ -662,8 +758,24 @@ mod tests {
 
     #[test]
     fn auc_counts_ties_half() {
-        assert_eq!(auc(&[0.1, 0.4, 0.35, 0.8], &[0.0, 0.0, 1.0, 1.0]), 0.75);
-        assert_eq!(auc(&[0.5, 0.5], &[0.0, 1.0]), 0.5);
+        assert_eq!(
+            auc(&mut [(0.1, 0.0), (0.4, 0.0), (0.35, 1.0), (0.8, 1.0)]),
+            0.75
+        );
+        assert_eq!(auc(&mut [(0.5, 0.0), (0.5, 1.0)]), 0.5);
+    }
+
+    #[test]
+    fn binned_auc_agrees_with_exact_on_distinct_steps() {
+        let pairs = [(0.1, 0.0), (0.4, 0.0), (0.35, 1.0), (0.8, 1.0), (0.8, 0.0)];
+        let mut scores = Scores::binned();
+        let (p, y): (Vec<f64>, Vec<f64>) = pairs.iter().copied().unzip();
+        scores.add(&p, &y);
+        let binned = scores.metrics();
+        let exact = Scores::Exact(pairs.to_vec()).metrics();
+        for ((name, b), (_, e)) in binned.iter().zip(&exact) {
+            assert!((b - e).abs() < 1e-12, "{name}: {b} against {e}");
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::options::Options;
-use super::training::Source;
+use super::training::{Held, Source};
 use super::{Model, ModelKind, Report, Scored, Scoring, skipped_because};
 use crate::error::{Error, bad_input, bad_input_err, store_err};
 use crate::evaluate::Metrics;
@@ -378,9 +378,18 @@ impl ModelKind for MatrixFactorizationModel {
         let mut values = Vec::new();
         let (mut null_rows, mut not_finite) = (0u64, 0u64);
         let implicit = matches!(settings.feedback, Feedback::Implicit { .. });
+        // ALS reads the interactions many times over: they stay in memory, taken from the
+        // pool as they are read.
+        let mut held = Held::new(source, Self::NAME, "the interactions and their factors");
         source.scan(&mut |batches| {
             for batch in batches {
                 let (u, i) = (batch.column(index[0]), batch.column(index[1]));
+                let text: usize = [u, i]
+                    .iter()
+                    .filter(|c| is_text(c.data_type()))
+                    .map(|c| c.get_array_memory_size())
+                    .sum();
+                held.grow(batch.num_rows() as u64, INTERACTION_BYTES, text)?;
                 let v = cast(batch.column(index[2]), &DataType::Float64)?;
                 let v = v.as_primitive::<Float64Type>();
                 let mut keep = vec![true; batch.num_rows()];
@@ -415,6 +424,14 @@ impl ModelKind for MatrixFactorizationModel {
         }
         let (users, user_of) = users.index();
         let (items, item_of) = items.index();
+        // num_factors against the ids found: a factor vector per user and per item.
+        let factors = users
+            .len()
+            .checked_add(items.len())
+            .and_then(|n| n.checked_mul(settings.factors))
+            .and_then(|n| n.checked_mul(2 * size_of::<f64>()))
+            .unwrap_or(usize::MAX);
+        held.grow(0, 0, factors)?;
         let duplicates = if implicit {
             Duplicates::Sum
         } else {
@@ -742,6 +759,10 @@ struct StoredSide {
     bias: Vec<f64>,
     counts: Vec<u32>,
 }
+
+/// Bytes ALS holds per interaction: the ids as read and as indices, the value, and both
+/// sparse matrices.
+const INTERACTION_BYTES: usize = 64;
 
 const USERS: &str = "users";
 const ITEMS: &str = "items";

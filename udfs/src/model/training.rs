@@ -5,8 +5,12 @@ use std::collections::BTreeSet;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{Float64Type, Schema};
-use datafusion::common::Result;
+use datafusion::common::{DataFusionError, Result};
+use datafusion::execution::memory_pool::{
+    MemoryConsumer, MemoryLimit, MemoryPool, MemoryReservation, human_readable_size,
+};
 use rayon::prelude::*;
+use std::sync::Arc;
 
 use super::Report;
 use super::encoding::{FeatureEncoding, FeatureStats, as_f64, as_text, is_categorical};
@@ -26,6 +30,105 @@ pub trait Source: Sync {
 
     /// Calls `visit` on the first group only; false when there is none.
     fn first(&self, visit: &mut dyn FnMut(&[RecordBatch])) -> Result<bool>;
+
+    /// Takes `bytes` more of the session's memory pool into `held` (a new reservation when
+    /// `None`), for what a fit keeps of every row between passes, beyond the batches the
+    /// source holds itself. A source without a pool takes nothing. The error says how large
+    /// the pool is.
+    fn reserve(&self, held: &mut Option<MemoryReservation>, bytes: usize) -> Result<(), Full> {
+        let _ = (held, bytes);
+        Ok(())
+    }
+}
+
+/// [`Source::reserve`] from `pool`.
+pub fn reserve_in(
+    pool: &Arc<dyn MemoryPool>,
+    held: &mut Option<MemoryReservation>,
+    bytes: usize,
+) -> Result<(), Full> {
+    held.get_or_insert_with(|| {
+        MemoryConsumer::new("CREATE MODEL (rows a fit keeps)").register(pool)
+    })
+    .try_grow(bytes)
+    .map_err(|_| Full::from(pool.memory_limit()))
+}
+
+/// A memory pool without room for a reservation: its limit, when it has one.
+#[derive(Debug, Clone, Copy)]
+pub struct Full(pub Option<usize>);
+
+impl From<MemoryLimit> for Full {
+    fn from(limit: MemoryLimit) -> Self {
+        match limit {
+            MemoryLimit::Finite(limit) => Full(Some(limit)),
+            _ => Full(None),
+        }
+    }
+}
+
+/// What a fit keeps in memory of every training row between passes, held in the session's
+/// memory pool while it trains; it grows as the rows are read.
+pub struct Held<'a> {
+    source: &'a dyn Source,
+    /// The model type and what it keeps per row, for the error.
+    model: &'static str,
+    what: &'static str,
+    rows: u64,
+    bytes: usize,
+    reservation: Option<MemoryReservation>,
+}
+
+impl<'a> Held<'a> {
+    pub fn new(source: &'a dyn Source, model: &'static str, what: &'static str) -> Self {
+        Self {
+            source,
+            model,
+            what,
+            rows: 0,
+            bytes: 0,
+            reservation: None,
+        }
+    }
+
+    /// Takes `row_bytes` for each of `rows` more rows and `extra` bytes besides, before
+    /// they are allocated. When the pool has not that much left (or the size overflows), an
+    /// error says how much is needed and what to do.
+    pub fn grow(&mut self, rows: u64, row_bytes: usize, extra: usize) -> Result<()> {
+        let total_rows = self.rows.saturating_add(rows);
+        let more = usize::try_from(rows)
+            .ok()
+            .and_then(|r| r.checked_mul(row_bytes))
+            .and_then(|b| b.checked_add(extra));
+        let limit = match more.zip(more.and_then(|m| m.checked_add(self.bytes))) {
+            Some((more, total)) => match self.source.reserve(&mut self.reservation, more) {
+                Ok(()) => {
+                    (self.rows, self.bytes) = (total_rows, total);
+                    return Ok(());
+                }
+                Err(Full(limit)) => Some((total, limit)),
+            },
+            None => None,
+        };
+        let needed = match limit {
+            Some((total, Some(limit))) => format!(
+                "about {} for {total_rows} rows, past the memory limit of {}",
+                human_readable_size(total),
+                human_readable_size(limit)
+            ),
+            Some((total, _)) => format!(
+                "about {} for {total_rows} rows, more than the memory pool has",
+                human_readable_size(total)
+            ),
+            None => format!("more than memory can address for {total_rows} rows"),
+        };
+        Err(DataFusionError::ResourcesExhausted(format!(
+            "{} keeps {} in memory while it trains: {needed}; raise --memory-limit \
+             (SET datafusion.runtime.memory_limit) or train on a sample of the rows (e.g. \
+             WHERE id % 10 = 0)",
+            self.model, self.what,
+        )))
+    }
 }
 
 /// Batches held in memory: one group of all of them.
@@ -33,6 +136,8 @@ pub trait Source: Sync {
 pub struct InMemory<'a> {
     pub schema: &'a Schema,
     pub batches: &'a [RecordBatch],
+    /// The pool that what a fit keeps besides the batches comes from, if any.
+    pub pool: Option<&'a Arc<dyn MemoryPool>>,
 }
 
 impl Source for InMemory<'_> {
@@ -51,6 +156,11 @@ impl Source for InMemory<'_> {
     fn first(&self, visit: &mut dyn FnMut(&[RecordBatch])) -> Result<bool> {
         visit(self.batches);
         Ok(true)
+    }
+
+    fn reserve(&self, held: &mut Option<MemoryReservation>, bytes: usize) -> Result<(), Full> {
+        self.pool
+            .map_or(Ok(()), |pool| reserve_in(pool, held, bytes))
     }
 }
 
