@@ -7,6 +7,8 @@ use datafusion::datasource::file_format::file_compression_type::FileCompressionT
 use datafusion::datasource::file_format::options::ArrowReadOptions;
 use datafusion::prelude::{CsvReadOptions, JsonReadOptions, ParquetReadOptions, SessionContext};
 
+use super::ipc_check;
+
 /// The kinds of file cohort reads, told apart by extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileKind {
@@ -132,6 +134,7 @@ impl DataFile {
                 ctx.register_json(&self.table, path, options).await
             }
             FileKind::ArrowIpc => {
+                check_ipc_files(&self.path, ext)?;
                 let options = ArrowReadOptions {
                     file_extension: ext,
                     ..Default::default()
@@ -141,6 +144,25 @@ impl DataFile {
         }
         .map_err(|e| unreadable(&self.path, &e.strip_backtrace()))
     }
+}
+
+/// Refuses the Arrow IPC file at `path`, or any in the directory `path` with extension
+/// `ext`, whose declared lengths run past its end, naming the file (see [`ipc_check`]).
+fn check_ipc_files(path: &Path, ext: &str) -> Result<()> {
+    let files: Vec<PathBuf> = if path.is_dir() {
+        std::fs::read_dir(path)
+            .map_err(|e| unreadable(path, &e.to_string()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file() && p.to_string_lossy().ends_with(ext))
+            .collect()
+    } else {
+        vec![path.to_path_buf()]
+    };
+    for file in files {
+        ipc_check::check(&file)
+            .map_err(|why| unreadable(&file, &format!("not a readable Arrow IPC file: {why}")))?;
+    }
+    Ok(())
 }
 
 /// Registers every file as a table, or none of them: the first file that cannot be read is

@@ -8,6 +8,7 @@
 pub mod catalog;
 mod create_model;
 pub mod files;
+mod ipc_check;
 pub mod parser;
 mod session_views;
 pub mod split;
