@@ -76,8 +76,11 @@ impl TableFunctionImpl for SimilarItems {
         generated(schema, move |ctx| {
             let budget = Budget::new(&ctx, "similar_items", "k", k);
             let batch = ctx.session_config().batch_size();
-            let batches = similar(&resolved, i, k, &budget).map(|b| split(b, batch));
-            stream::iter(batches.into_iter().flatten().map(Ok)).boxed()
+            let batches = match similar(&resolved, i, k, &budget) {
+                Ok(ranking) => split(ranking, batch).into_iter().map(Ok).collect(),
+                Err(e) => vec![Err(e)],
+            };
+            stream::iter(batches).boxed()
         })
     }
 }
@@ -89,7 +92,7 @@ const ENTRY_BYTES: usize = 48;
 fn similar(model: &ResolvedModel, i: usize, k: usize, budget: &Budget) -> Result<RecordBatch> {
     let m = model.downcast::<MatrixFactorizationModel>("similar_items")?;
     let n = m.items.len();
-    let rows = k.min(n);
+    let rows = k.min(n.saturating_sub(1));
     // The scores and norms of every item, and the rows kept.
     budget.hold(
         batch_bytes(n, 16, batch_bytes(rows, ENTRY_BYTES, 0)),

@@ -52,7 +52,7 @@ impl Budget {
     /// Holds `bytes` for the next batch in place of the last one's; `what` says what the
     /// batch is for the message when the pool cannot give them.
     pub fn hold(&self, bytes: usize, what: impl FnOnce() -> String) -> Result<()> {
-        self.reservation.try_resize(bytes).map_err(|e| {
+        self.reservation.try_resize(bytes).map_err(|_| {
             let Self {
                 function,
                 argument,
@@ -61,7 +61,7 @@ impl Budget {
             } = self;
             DataFusionError::ResourcesExhausted(format!(
                 "{function}: {argument} = {value} would need {} for {}, more than the memory \
-                 limit leaves ({e}); lower {argument} or raise --memory-limit",
+                 limit leaves; lower {argument} or raise --memory-limit",
                 human_readable_size(bytes),
                 what()
             ))
