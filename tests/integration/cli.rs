@@ -828,3 +828,105 @@ fn users_file_is_managed_from_the_command_line() {
         "cannot read the users file",
     );
 }
+
+/// Outsized k and horizon: answered (k past the items gives them all) or refused with an
+/// error exit and a message naming the argument, never an abort.
+#[test]
+fn outsized_table_function_arguments_fail_cleanly() {
+    let store = tempfile::tempdir().unwrap();
+    let run_sql = |sql: &str| {
+        cohort()
+            .args(["--demo", "--demo-scale", "0.1", "--memory-limit", "200M"])
+            .arg("--store")
+            .arg(store.path())
+            .args(["--format", "csv", "-c", sql])
+            .output()
+            .expect("cohort runs")
+    };
+    let o = run_sql(
+        "CREATE MODEL recs OPTIONS (model_type = 'matrix_factorization', \
+             feedback_type = 'implicit', num_factors = 8, seed = 3) AS \
+             SELECT customer_id, product_id, COUNT(*) AS n FROM orders GROUP BY 1, 2; \
+             CREATE MODEL fc OPTIONS (model_type = 'forecast', time_col = 'date', \
+             value_col = 'revenue', id_col = 'region') AS \
+             SELECT date, region, revenue FROM daily_revenue; \
+         SELECT count(*) > 0 AS some FROM recommend('recs', 1000000000); \
+         SELECT cardinality(RECOMMEND('recs', 7, 9223372036854775807)) < 500 AS fewer",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).ends_with("some\ntrue\nfewer\ntrue\n"),
+        "{}",
+        stdout(&o)
+    );
+    for (sql, message) in [
+        (
+            "SELECT count(*) FROM forecast('fc', 1000000)",
+            "forecast's horizon must be at most 100000, the longest forecast a model makes, \
+             got 1000000; forecast fewer steps",
+        ),
+        (
+            "SELECT count(*) FROM forecast('fc', 9223372036854775807)",
+            "got 9223372036854775807; forecast fewer steps",
+        ),
+        (
+            "SET datafusion.runtime.memory_limit = '100K'; \
+             SELECT count(*) FROM recommend('recs', 1000000000)",
+            "recommend: k = 1000000000 would need",
+        ),
+        (
+            "SET datafusion.runtime.memory_limit = '100K'; \
+             SELECT count(*) FROM forecast('fc', 100000)",
+            "lower horizon or raise --memory-limit",
+        ),
+    ] {
+        let o = run_sql(sql);
+        assert_eq!(o.status.code(), Some(1), "{sql}: {}", stderr(&o));
+        assert!(stderr(&o).contains(message), "{sql}: {}", stderr(&o));
+    }
+}
+
+/// Arrow IPC files that declare lengths past their end are refused by name, before a
+/// reader allocates what they declare.
+#[test]
+fn arrow_files_declaring_more_than_they_hold_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let huge = 0x7fff_ffffu32.to_le_bytes();
+    // File format: a footer of 2 GB declared in a 24-byte file.
+    let mut file = b"ARROW1\0\0".to_vec();
+    file.extend([0xff; 4]);
+    file.extend([0; 2]);
+    file.extend(huge);
+    file.extend(b"ARROW1");
+    // Stream format: a first message of 2 GB of metadata.
+    let mut stream = vec![0xff; 4];
+    stream.extend(huge);
+    stream.extend([0; 16]);
+    for (name, bytes, why) in [
+        (
+            "footer.arrow",
+            file,
+            "its footer declares 2147483647 bytes but the file holds 24",
+        ),
+        (
+            "message.arrow",
+            stream,
+            "a message at byte 4 declares 2147483647 bytes of metadata but the file holds 24",
+        ),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, &bytes).unwrap();
+        let o = cohort()
+            .arg(&path)
+            .args(["-c", "SELECT 1"])
+            .output()
+            .expect("cohort runs");
+        // Like any data file that cannot be read: a usage error.
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        let expected = format!(
+            "cannot read {}: not a readable Arrow IPC file: {why}",
+            path.display()
+        );
+        assert!(stderr(&o).contains(&expected), "{}", stderr(&o));
+    }
+}
