@@ -761,40 +761,6 @@ impl Axis {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn calendar_round_trips() {
-        let civil = |days: i64| date(days).map(|d| (d.year(), d.month(), d.day()));
-        let days_from_civil = |y, m, d| {
-            chrono::NaiveDate::from_ymd_opt(y, m, d).map(|d| i64::from(d.to_epoch_days()))
-        };
-        for days in [-800_000, -1, 0, 59, 10_956, 19_723, 20_634, 2_000_000] {
-            let (y, m, d) = civil(days).unwrap();
-            assert_eq!(days_from_civil(y, m, d), Some(days));
-        }
-        assert_eq!(civil(19_723), Some((2024, 1, 1)));
-        let jan31 = days_from_civil(2024, 1, 31).unwrap();
-        assert_eq!(civil(add_months(jan31, 1).unwrap()), Some((2024, 2, 29)));
-        assert_eq!(civil(add_months(jan31, 13).unwrap()), Some((2025, 2, 28)));
-        let feb29 = days_from_civil(2024, 2, 29).unwrap();
-        assert_eq!(civil(add_months(feb29, 1).unwrap()), Some((2024, 3, 31)));
-        let axis = Axis::new(&TimeKind::Date, Step::Months(1));
-        let jan1 = days_from_civil(2024, 1, 1).unwrap();
-        assert_eq!(
-            axis.steps_between(jan1, days_from_civil(2025, 1, 1).unwrap()),
-            Some(12)
-        );
-        assert_eq!(
-            axis.steps_between(jan1, days_from_civil(2025, 1, 2).unwrap()),
-            None
-        );
-        assert_eq!(axis.steps_between(jan31, feb29), Some(1));
-    }
-}
-
 /// FORECAST's rows, made a batch at a time: `horizon` steps of every series in turn, in
 /// batches of about `batch` rows. Short series share a batch and are forecast in parallel;
 /// a long one is split over batches, its state carried from one to the next, so that
@@ -936,5 +902,39 @@ impl ForecastModel {
         columns.push(column(|f| &f.lower));
         columns.push(column(|f| &f.upper));
         Ok(RecordBatch::try_new(self.forecast_schema(), columns)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calendar_round_trips() {
+        let civil = |days: i64| date(days).map(|d| (d.year(), d.month(), d.day()));
+        let days_from_civil = |y, m, d| {
+            chrono::NaiveDate::from_ymd_opt(y, m, d).map(|d| i64::from(d.to_epoch_days()))
+        };
+        for days in [-800_000, -1, 0, 59, 10_956, 19_723, 20_634, 2_000_000] {
+            let (y, m, d) = civil(days).unwrap();
+            assert_eq!(days_from_civil(y, m, d), Some(days));
+        }
+        assert_eq!(civil(19_723), Some((2024, 1, 1)));
+        let jan31 = days_from_civil(2024, 1, 31).unwrap();
+        assert_eq!(civil(add_months(jan31, 1).unwrap()), Some((2024, 2, 29)));
+        assert_eq!(civil(add_months(jan31, 13).unwrap()), Some((2025, 2, 28)));
+        let feb29 = days_from_civil(2024, 2, 29).unwrap();
+        assert_eq!(civil(add_months(feb29, 1).unwrap()), Some((2024, 3, 31)));
+        let axis = Axis::new(&TimeKind::Date, Step::Months(1));
+        let jan1 = days_from_civil(2024, 1, 1).unwrap();
+        assert_eq!(
+            axis.steps_between(jan1, days_from_civil(2025, 1, 1).unwrap()),
+            Some(12)
+        );
+        assert_eq!(
+            axis.steps_between(jan1, days_from_civil(2025, 1, 2).unwrap()),
+            None
+        );
+        assert_eq!(axis.steps_between(jan31, feb29), Some(1));
     }
 }

@@ -137,7 +137,7 @@ impl Intervals {
                     let p = &fit.params;
                     *power *= p.phi;
                     *phis += *power;
-                    let seasonal = if fit.form.has_season() && h % fit.period == 0 {
+                    let seasonal = if fit.form.has_season() && h.is_multiple_of(fit.period) {
                         p.gamma
                     } else {
                         0.0
