@@ -1,13 +1,15 @@
 //! Registering data files given on the command line as tables.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use datafusion::common::{DataFusionError, Result};
 use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
-use datafusion::datasource::file_format::options::ArrowReadOptions;
+use datafusion::datasource::listing::ListingOptions;
 use datafusion::prelude::{CsvReadOptions, JsonReadOptions, ParquetReadOptions, SessionContext};
 
 use super::ipc_check;
+use super::ipc_format::CheckedArrowFormat;
 
 /// The kinds of file cohort reads, told apart by extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,12 +136,12 @@ impl DataFile {
                 ctx.register_json(&self.table, path, options).await
             }
             FileKind::ArrowIpc => {
+                // Checked here too, for a usage error before anything is registered.
                 check_ipc_files(&self.path, ext)?;
-                let options = ArrowReadOptions {
-                    file_extension: ext,
-                    ..Default::default()
-                };
-                ctx.register_arrow(&self.table, path, options).await
+                let options = ListingOptions::new(Arc::new(CheckedArrowFormat::default()))
+                    .with_file_extension(ext);
+                ctx.register_listing_table(&self.table, path, options, None, None)
+                    .await
             }
         }
         .map_err(|e| unreadable(&self.path, &e.strip_backtrace()))
@@ -159,8 +161,7 @@ fn check_ipc_files(path: &Path, ext: &str) -> Result<()> {
         vec![path.to_path_buf()]
     };
     for file in files {
-        ipc_check::check(&file)
-            .map_err(|why| unreadable(&file, &format!("not a readable Arrow IPC file: {why}")))?;
+        ipc_check::refuse_unreadable(&file)?;
     }
     Ok(())
 }
@@ -259,7 +260,7 @@ fn table_name(stem: &str) -> String {
     name
 }
 
-fn unreadable(path: &Path, why: &str) -> DataFusionError {
+pub(crate) fn unreadable(path: &Path, why: &str) -> DataFusionError {
     DataFusionError::Execution(format!("cannot read {}: {why}", path.display()))
 }
 

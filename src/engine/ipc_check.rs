@@ -11,11 +11,19 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use datafusion::arrow::ipc::{root_as_footer, root_as_message};
+use datafusion::common::Result;
+
+use super::files::unreadable;
 
 const MAGIC: &[u8; 6] = b"ARROW1";
 const CONTINUATION: [u8; 4] = [0xff; 4];
 /// Metadata read whole to check it: larger schemas are not in real files.
 const LARGEST_METADATA: u64 = 64 << 20;
+
+/// Refuses the Arrow IPC file at `path` if [`check`] finds it unreadable, naming the file.
+pub(crate) fn refuse_unreadable(path: &Path) -> Result<()> {
+    check(path).map_err(|why| unreadable(path, &format!("not a readable Arrow IPC file: {why}")))
+}
 
 /// Why the Arrow IPC file (file or stream format) at `path` cannot be read, if its declared
 /// lengths run past its end.

@@ -9,6 +9,7 @@ pub mod catalog;
 mod create_model;
 pub mod files;
 mod ipc_check;
+mod ipc_format;
 pub mod parser;
 mod session_views;
 pub mod split;
@@ -81,6 +82,11 @@ impl Engine {
         let ctx = SessionContext::new_with_config(config.with_information_schema(true));
         let tables = ctx.state().catalog_list().clone();
         let ctx = ctx.enable_url_table();
+        // Every Arrow file SQL reads (by path, STORED AS ARROW) is checked before Arrow's
+        // readers allocate what it declares.
+        ctx.state_ref()
+            .write()
+            .register_file_format(Arc::new(ipc_format::CheckedArrowFormatFactory), true)?;
         cohort_udfs::register_all(&ctx, Arc::new(store.clone()))?;
         let schema = MemorySchemaProvider::new();
         schema.register_table(

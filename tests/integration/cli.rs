@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use crate::common::{cohort_binary, output_with_stdin, root};
+use crate::common::{cohort_binary, output_with_stdin, oversized_arrow_files, root};
 
 fn cohort() -> Command {
     let mut cmd = cohort_binary();
@@ -891,31 +891,7 @@ fn outsized_table_function_arguments_fail_cleanly() {
 #[test]
 fn arrow_files_declaring_more_than_they_hold_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let huge = 0x7fff_ffffu32.to_le_bytes();
-    // File format: a footer of 2 GB declared in a 24-byte file.
-    let mut file = b"ARROW1\0\0".to_vec();
-    file.extend([0xff; 4]);
-    file.extend([0; 2]);
-    file.extend(huge);
-    file.extend(b"ARROW1");
-    // Stream format: a first message of 2 GB of metadata.
-    let mut stream = vec![0xff; 4];
-    stream.extend(huge);
-    stream.extend([0; 16]);
-    for (name, bytes, why) in [
-        (
-            "footer.arrow",
-            file,
-            "its footer declares 2147483647 bytes but the file holds 24",
-        ),
-        (
-            "message.arrow",
-            stream,
-            "a message at byte 4 declares 2147483647 bytes of metadata but the file holds 24",
-        ),
-    ] {
-        let path = dir.path().join(name);
-        std::fs::write(&path, &bytes).unwrap();
+    for (path, why) in oversized_arrow_files(dir.path()) {
         let o = cohort()
             .arg(&path)
             .args(["-c", "SELECT 1"])
@@ -928,5 +904,53 @@ fn arrow_files_declaring_more_than_they_hold_are_refused() {
             path.display()
         );
         assert!(stderr(&o).contains(&expected), "{}", stderr(&o));
+    }
+}
+
+/// The same files read by SQL, by path or as an external table (with any extension when
+/// STORED AS ARROW, or in a folder): refused by name, as a failed statement.
+#[test]
+fn arrow_files_read_by_sql_are_checked_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("folder");
+    std::fs::create_dir(&folder).unwrap();
+    for (path, why) in oversized_arrow_files(dir.path()) {
+        let renamed = path.with_extension("bin");
+        std::fs::copy(&path, &renamed).unwrap();
+        let inside = folder.join(path.file_name().unwrap());
+        std::fs::copy(&path, &inside).unwrap();
+        for (sql, named) in [
+            (format!("SELECT * FROM '{}'", path.display()), &path),
+            (
+                format!(
+                    "CREATE EXTERNAL TABLE t STORED AS ARROW LOCATION '{}'",
+                    path.display()
+                ),
+                &path,
+            ),
+            (
+                format!(
+                    "CREATE EXTERNAL TABLE t STORED AS ARROW LOCATION '{}'",
+                    renamed.display()
+                ),
+                &renamed,
+            ),
+            (
+                format!(
+                    "CREATE EXTERNAL TABLE t STORED AS ARROW LOCATION '{}/'",
+                    folder.display()
+                ),
+                &inside,
+            ),
+        ] {
+            let o = run(&["-c", &sql]);
+            assert_eq!(o.status.code(), Some(1), "{sql}: {}", stderr(&o));
+            let expected = format!(
+                "cannot read {}: not a readable Arrow IPC file: {why}",
+                named.display()
+            );
+            assert!(stderr(&o).contains(&expected), "{sql}: {}", stderr(&o));
+        }
+        std::fs::remove_file(&inside).unwrap();
     }
 }
