@@ -27,7 +27,7 @@ pub(crate) fn refuse_unreadable(path: &Path) -> Result<()> {
 
 /// Why the Arrow IPC file (file or stream format) at `path` cannot be read, if its declared
 /// lengths run past its end.
-pub(crate) fn check(path: &Path) -> Result<(), String> {
+fn check(path: &Path) -> Result<(), String> {
     let mut file = File::open(path).map_err(|e| e.to_string())?;
     let size = file.metadata().map_err(|e| e.to_string())?.len();
     let mut head = [0u8; 8];
