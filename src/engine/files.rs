@@ -1,11 +1,15 @@
 //! Registering data files given on the command line as tables.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use datafusion::common::{DataFusionError, Result};
 use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
-use datafusion::datasource::file_format::options::ArrowReadOptions;
+use datafusion::datasource::listing::ListingOptions;
 use datafusion::prelude::{CsvReadOptions, JsonReadOptions, ParquetReadOptions, SessionContext};
+
+use super::ipc_check;
+use super::ipc_format::CheckedArrowFormat;
 
 /// The kinds of file cohort reads, told apart by extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,15 +139,34 @@ impl DataFile {
                 ctx.register_json(&self.table, path, options).await
             }
             FileKind::ArrowIpc => {
-                let options = ArrowReadOptions {
-                    file_extension: ext,
-                    ..Default::default()
-                };
-                ctx.register_arrow(&self.table, path, options).await
+                // Checked here too, for a usage error before anything is registered.
+                check_ipc_files(&self.path, ext)?;
+                let options = ListingOptions::new(Arc::new(CheckedArrowFormat::default()))
+                    .with_file_extension(ext);
+                ctx.register_listing_table(&self.table, path, options, None, None)
+                    .await
             }
         }
         .map_err(|e| unreadable(&self.path, &e.strip_backtrace()))
     }
+}
+
+/// Refuses the Arrow IPC file at `path`, or any in the directory `path` with extension
+/// `ext`, whose declared lengths run past its end, naming the file (see [`ipc_check`]).
+fn check_ipc_files(path: &Path, ext: &str) -> Result<()> {
+    let files: Vec<PathBuf> = if path.is_dir() {
+        std::fs::read_dir(path)
+            .map_err(|e| unreadable(path, &e.to_string()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file() && p.to_string_lossy().ends_with(ext))
+            .collect()
+    } else {
+        vec![path.to_path_buf()]
+    };
+    for file in files {
+        ipc_check::refuse_unreadable(&file)?;
+    }
+    Ok(())
 }
 
 /// Registers every file as a table, or none of them: the first file that cannot be read is
@@ -240,7 +263,7 @@ fn table_name(stem: &str) -> String {
     name
 }
 
-fn unreadable(path: &Path, why: &str) -> DataFusionError {
+pub(crate) fn unreadable(path: &Path, why: &str) -> DataFusionError {
     DataFusionError::Execution(format!("cannot read {}: {why}", path.display()))
 }
 

@@ -9,6 +9,8 @@ pub mod catalog;
 mod create_model;
 mod file_errors;
 pub mod files;
+mod ipc_check;
+mod ipc_format;
 mod local_files;
 pub mod parser;
 mod session_views;
@@ -90,6 +92,11 @@ impl Engine {
             ObjectStoreUrl::local_filesystem().as_ref(),
             Arc::new(local_files::RegularFiles::default()),
         );
+        // Every Arrow file SQL reads (by path, STORED AS ARROW) is checked before Arrow's
+        // readers allocate what it declares.
+        ctx.state_ref()
+            .write()
+            .register_file_format(Arc::new(ipc_format::CheckedArrowFormatFactory), true)?;
         cohort_udfs::register_all(&ctx, Arc::new(store.clone()))?;
         let schema = MemorySchemaProvider::new();
         schema.register_table(

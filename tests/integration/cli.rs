@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use crate::common::{cohort_binary, output_with_stdin, root};
+use crate::common::{cohort_binary, output_with_stdin, oversized_arrow_files, root};
 
 fn cohort() -> Command {
     let mut cmd = cohort_binary();
@@ -1068,4 +1068,130 @@ fn users_file_is_managed_from_the_command_line() {
         &run(&["users", "--file", &missing, "list"]),
         "cannot read the users file",
     );
+}
+
+/// Outsized k and horizon: answered (k past the items gives them all) or refused with an
+/// error exit and a message naming the argument, never an abort.
+#[test]
+fn outsized_table_function_arguments_fail_cleanly() {
+    let store = tempfile::tempdir().unwrap();
+    let run_sql = |sql: &str| {
+        cohort()
+            .args(["--demo", "--demo-scale", "0.1", "--memory-limit", "200M"])
+            .arg("--store")
+            .arg(store.path())
+            .args(["--format", "csv", "-c", sql])
+            .output()
+            .expect("cohort runs")
+    };
+    let o = run_sql(
+        "CREATE MODEL recs OPTIONS (model_type = 'matrix_factorization', \
+             feedback_type = 'implicit', num_factors = 8, seed = 3) AS \
+             SELECT customer_id, product_id, COUNT(*) AS n FROM orders GROUP BY 1, 2; \
+             CREATE MODEL fc OPTIONS (model_type = 'forecast', time_col = 'date', \
+             value_col = 'revenue', id_col = 'region') AS \
+             SELECT date, region, revenue FROM daily_revenue; \
+         SELECT count(*) > 0 AS some FROM recommend('recs', 1000000000); \
+         SELECT cardinality(RECOMMEND('recs', 7, 9223372036854775807)) < 500 AS fewer",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).ends_with("some\ntrue\nfewer\ntrue\n"),
+        "{}",
+        stdout(&o)
+    );
+    for (sql, message) in [
+        (
+            "SELECT count(*) FROM forecast('fc', 1000000)",
+            "forecast's horizon must be at most 100000, the longest forecast a model makes, \
+             got 1000000; forecast fewer steps",
+        ),
+        (
+            "SELECT count(*) FROM forecast('fc', 9223372036854775807)",
+            "got 9223372036854775807; forecast fewer steps",
+        ),
+        (
+            "SET datafusion.runtime.memory_limit = '100K'; \
+             SELECT count(*) FROM recommend('recs', 1000000000)",
+            "recommend: k = 1000000000 would need",
+        ),
+        (
+            "SET datafusion.runtime.memory_limit = '100K'; \
+             SELECT count(*) FROM forecast('fc', 100000)",
+            "lower horizon or raise --memory-limit",
+        ),
+    ] {
+        let o = run_sql(sql);
+        assert_eq!(o.status.code(), Some(1), "{sql}: {}", stderr(&o));
+        assert!(stderr(&o).contains(message), "{sql}: {}", stderr(&o));
+    }
+}
+
+/// Arrow IPC files that declare lengths past their end are refused by name, before a
+/// reader allocates what they declare.
+#[test]
+fn arrow_files_declaring_more_than_they_hold_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for (path, why) in oversized_arrow_files(dir.path()) {
+        let o = cohort()
+            .arg(&path)
+            .args(["-c", "SELECT 1"])
+            .output()
+            .expect("cohort runs");
+        // Like any data file that cannot be read: a usage error.
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        let expected = format!(
+            "cannot read {}: not a readable Arrow IPC file: {why}",
+            path.display()
+        );
+        assert!(stderr(&o).contains(&expected), "{}", stderr(&o));
+    }
+}
+
+/// The same files read by SQL, by path or as an external table (with any extension when
+/// STORED AS ARROW, or in a folder): refused by name, as a failed statement.
+#[test]
+fn arrow_files_read_by_sql_are_checked_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("folder");
+    std::fs::create_dir(&folder).unwrap();
+    for (path, why) in oversized_arrow_files(dir.path()) {
+        let renamed = path.with_extension("bin");
+        std::fs::copy(&path, &renamed).unwrap();
+        let inside = folder.join(path.file_name().unwrap());
+        std::fs::copy(&path, &inside).unwrap();
+        for (sql, named) in [
+            (format!("SELECT * FROM '{}'", path.display()), &path),
+            (
+                format!(
+                    "CREATE EXTERNAL TABLE t STORED AS ARROW LOCATION '{}'",
+                    path.display()
+                ),
+                &path,
+            ),
+            (
+                format!(
+                    "CREATE EXTERNAL TABLE t STORED AS ARROW LOCATION '{}'",
+                    renamed.display()
+                ),
+                &renamed,
+            ),
+            (
+                format!(
+                    "CREATE EXTERNAL TABLE t STORED AS ARROW LOCATION '{}/'",
+                    folder.display()
+                ),
+                &inside,
+            ),
+        ] {
+            let o = run(&["-c", &sql]);
+            assert_eq!(o.status.code(), Some(1), "{sql}: {}", stderr(&o));
+            let expected = format!(
+                "cannot read {}: not a readable Arrow IPC file: {why}",
+                named.display()
+            );
+            assert!(stderr(&o).contains(&expected), "{sql}: {}", stderr(&o));
+        }
+        std::fs::remove_file(&inside).unwrap();
+    }
 }

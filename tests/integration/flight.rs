@@ -596,6 +596,22 @@ async fn python_adbc_driver() {
     .await;
 }
 
+/// RECOMMEND, SIMILAR_ITEMS and FORECAST with outsized k and horizon through the ADBC
+/// driver (tests/python/adbc_sizes.py): each answers within the memory limit or fails with
+/// a message naming the argument, and the server keeps serving.
+#[tokio::test]
+async fn outsized_table_function_arguments_through_adbc() {
+    let server = Server::start_with(&["--session-memory-limit", "200M"]);
+    let uri = format!("grpc://127.0.0.1:{}", server.port);
+    run_python(
+        &server,
+        "adbc_sizes.py",
+        &[&uri, "ana", PASSWORD],
+        "sizes ok",
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn python_sqlalchemy_dialect_as_superset_uses_it() {
     python_client(

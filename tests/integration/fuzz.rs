@@ -90,7 +90,10 @@ fn token() -> impl Strategy<Value = String> {
 fn statement() -> impl Strategy<Value = String> {
     (
         "[a-zA-Z_][a-zA-Z0-9_]{0,6}",
-        proptest::collection::vec((token(), prop_oneof![Just(" "), Just("\n"), Just("\t ")]), 0..8),
+        proptest::collection::vec(
+            (token(), prop_oneof![Just(" "), Just("\n"), Just("\t ")]),
+            0..8,
+        ),
     )
         .prop_map(|(head, rest)| {
             rest.into_iter().fold(head, |mut s, (t, blank)| {
@@ -189,13 +192,35 @@ fn option_value() -> impl Strategy<Value = String> {
 }
 
 const OPTION_NAMES: &[&str] = &[
-    "label", "l2_reg", "max_iterations", "num_clusters", "n_init", "seed", "standardize",
-    "class_weight", "num_factors", "alpha", "feedback", "user", "item", "rating", "time",
-    "value", "horizon", "seasonality", "fit_intercept", "bogus",
+    "label",
+    "l2_reg",
+    "max_iterations",
+    "num_clusters",
+    "n_init",
+    "seed",
+    "standardize",
+    "class_weight",
+    "num_factors",
+    "alpha",
+    "feedback",
+    "user",
+    "item",
+    "rating",
+    "time",
+    "value",
+    "horizon",
+    "seasonality",
+    "fit_intercept",
+    "bogus",
 ];
 
 const MODEL_TYPES: &[&str] = &[
-    "linear_reg", "logistic_reg", "kmeans", "matrix_factorization", "forecast", "nonsense",
+    "linear_reg",
+    "logistic_reg",
+    "kmeans",
+    "matrix_factorization",
+    "forecast",
+    "nonsense",
 ];
 
 /// A small table every model type can train on: numbers, a yes/no label, a text column, a
@@ -318,8 +343,14 @@ fn seed_files() -> &'static [(String, Vec<u8>)] {
         let engine = Engine::new(ModelStore::open(store.path()).unwrap()).unwrap();
         let data = root().join("tests/data");
         let mut files = vec![
-            ("csv".to_string(), std::fs::read(data.join("people.csv")).unwrap()),
-            ("json".to_string(), std::fs::read(data.join("tags.ndjson")).unwrap()),
+            (
+                "csv".to_string(),
+                std::fs::read(data.join("people.csv")).unwrap(),
+            ),
+            (
+                "json".to_string(),
+                std::fs::read(data.join("tags.ndjson")).unwrap(),
+            ),
         ];
         for format in ["parquet", "arrow"] {
             let path = dir.path().join(format!("seed.{format}"));

@@ -6,6 +6,7 @@
 
 mod common;
 
+mod arrow_files;
 mod cli;
 mod flight;
 mod fuzz;

@@ -7,9 +7,11 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::{Result, ScalarValue, plan_err};
 use datafusion::logical_expr::{Documentation, Expr};
+use futures::StreamExt;
 
+use crate::model::forecast::{ForecastRows, MAX_HORIZON};
 use crate::model::{ForecastModel, ModelResolver};
-use crate::sql::{count_argument, model_name, table};
+use crate::sql::{Budget, count_argument, generated, model_name};
 
 pub static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
@@ -28,8 +30,9 @@ pub static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     )
     .with_argument(
         "horizon",
-        "How many steps ahead, an integer of at least 1; the model's horizon option (12 by \
-         default) when left out.",
+        "How many steps ahead, an integer from 1 to 100000; the model's horizon option (12 by \
+         default) when left out. The rows are made a batch at a time as the query reads \
+         them, so a long horizon needs no more memory than a short one.",
     )
     .with_argument(
         "confidence_level",
@@ -80,6 +83,12 @@ impl TableFunctionImpl for Forecast {
             Some(h) => count_argument("forecast", "horizon", h)?,
             None => m.horizon,
         };
+        if horizon > MAX_HORIZON {
+            return plan_err!(
+                "forecast's horizon must be at most {MAX_HORIZON}, the longest forecast a \
+                 model makes, got {horizon}; forecast fewer steps"
+            );
+        }
         let level = match level {
             None => m.confidence_level,
             Some(Expr::Literal(v, _)) if v.data_type().is_numeric() => {
@@ -96,6 +105,18 @@ impl TableFunctionImpl for Forecast {
                 return plan_err!("forecast's confidence_level must be a number, got {other}");
             }
         };
-        table(m.forecast(horizon, level)?)
+        let schema = m.forecast_schema();
+        generated(schema, move |ctx| {
+            let budget = Budget::new(&ctx, "forecast", "horizon", horizon);
+            let batch = ctx.session_config().batch_size();
+            futures::stream::iter(ForecastRows::new(
+                resolved.clone(),
+                horizon,
+                level,
+                batch,
+                budget,
+            ))
+            .boxed()
+        })
     }
 }

@@ -7,9 +7,7 @@
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Float64Array, Int64Array, ListArray, StringArray, StructArray,
-};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, ListArray, StructArray};
 use datafusion::arrow::buffer::{NullBuffer, OffsetBuffer};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Int64Type};
@@ -30,8 +28,10 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
         "The k best items for a user under a stored matrix_factorization model, best first, as \
          a list of struct(item, score). Items the user had in training are left out. A user \
          the model has not seen gets the k most popular items, scored by the share of users \
-         who had them. NULL for a NULL user. For many users at once, with each item's rank \
-         and source, use recommend in FROM.",
+         who had them. NULL for a NULL user. A k past the number of items gives every item \
+         (as LIMIT does), so each list holds at most that many. For many users at once, with \
+         each item's rank and source, use recommend in FROM, which makes its rows a batch at \
+         a time.",
         "recommend(model_name, user, k[, exclude_seen])",
     )
     .with_argument(
@@ -42,7 +42,10 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
         "user",
         "The user id, of the type the model was trained on (integer or text).",
     )
-    .with_argument("k", "How many items, an integer of at least 1.")
+    .with_argument(
+        "k",
+        "How many items, an integer of at least 1; more than the model has gives them all.",
+    )
     .with_argument(
         "exclude_seen",
         "true (the default) leaves out the items the user had in training; false keeps them.",
@@ -115,29 +118,24 @@ fn check_arity(given: usize) -> Result<()> {
     Ok(())
 }
 
-/// `List(Struct(item, score))` for a model's item ids, with rank and source when `ranked`.
-fn list_type(model: &dyn Model, ranked: bool) -> DataType {
+/// `List(Struct(item, score))` for a model's item ids.
+fn list_type(model: &dyn Model) -> DataType {
     let item = model
         .as_any()
         .downcast_ref::<MatrixFactorizationModel>()
         .map_or(DataType::Int64, |m| m.items.data_type());
     DataType::List(Arc::new(Field::new(
         "item",
-        DataType::Struct(struct_fields(item, ranked)),
+        DataType::Struct(struct_fields(item)),
         false,
     )))
 }
 
-fn struct_fields(item: DataType, ranked: bool) -> Fields {
-    let mut fields = vec![
+fn struct_fields(item: DataType) -> Fields {
+    Fields::from(vec![
         Field::new("item", item, false),
         Field::new("score", DataType::Float64, false),
-    ];
-    if ranked {
-        fields.push(Field::new("rank", DataType::Int64, false));
-        fields.push(Field::new("source", DataType::Utf8, false));
-    }
-    Fields::from(fields)
+    ])
 }
 
 impl ScalarUDFImpl for Recommend {
@@ -158,7 +156,7 @@ impl ScalarUDFImpl for Recommend {
         let resolved = self.model(args.scalar_arguments[0])?;
         Ok(Arc::new(Field::new(
             "recommend",
-            list_type(resolved.model.as_ref(), false),
+            list_type(resolved.model.as_ref()),
             true,
         )))
     }
@@ -176,7 +174,7 @@ impl ScalarUDFImpl for Recommend {
                 return plan_err!("recommend's exclude_seen must be true or false, got {other}");
             }
         };
-        let bound = bound_recommend(self.model(first)?, keep_seen, false);
+        let bound = bound_recommend(self.model(first)?, keep_seen);
         Ok(ExprSimplifyResult::Simplified(Expr::ScalarFunction(
             ScalarFunction::new_udf(Arc::new(bound), args[1..3].to_vec()),
         )))
@@ -192,13 +190,11 @@ impl ScalarUDFImpl for Recommend {
 }
 
 /// RECOMMEND bound to a loaded model, with arguments (user, k): items the user had are kept
-/// when `keep_seen`, and each item carries its rank and source ('model', or 'popular' for
-/// users the model does not know) when `ranked`.
-pub(crate) fn bound_recommend(model: ResolvedModel, keep_seen: bool, ranked: bool) -> ScalarUDF {
+/// when `keep_seen`.
+fn bound_recommend(model: ResolvedModel, keep_seen: bool) -> ScalarUDF {
     ScalarUDF::new_from_impl(BoundRecommend {
         model,
         keep_seen,
-        ranked,
         signature: Signature::any(2, Volatility::Immutable),
     })
 }
@@ -207,7 +203,6 @@ pub(crate) fn bound_recommend(model: ResolvedModel, keep_seen: bool, ranked: boo
 struct BoundRecommend {
     model: ResolvedModel,
     keep_seen: bool,
-    ranked: bool,
     signature: Signature,
 }
 
@@ -216,7 +211,6 @@ impl PartialEq for BoundRecommend {
         self.model.name == other.model.name
             && self.model.version == other.model.version
             && self.keep_seen == other.keep_seen
-            && self.ranked == other.ranked
     }
 }
 impl Eq for BoundRecommend {}
@@ -225,7 +219,6 @@ impl Hash for BoundRecommend {
         self.model.name.hash(state);
         self.model.version.hash(state);
         self.keep_seen.hash(state);
-        self.ranked.hash(state);
     }
 }
 
@@ -239,7 +232,7 @@ impl ScalarUDFImpl for BoundRecommend {
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Ok(list_type(self.model.model.as_ref(), self.ranked))
+        Ok(list_type(self.model.model.as_ref()))
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
@@ -250,12 +243,14 @@ impl ScalarUDFImpl for BoundRecommend {
         let users = args.args[0].to_array(rows)?;
         let k = args.args[1].to_array(rows)?;
         let lists = recommend_rows(m, &self.model.name, &users, &k, self.keep_seen)?;
-        Ok(ColumnarValue::Array(list_array(m, lists, self.ranked)))
+        Ok(ColumnarValue::Array(list_array(m, lists)))
     }
 }
 
-/// Per row, the recommendations (`None` for a NULL user), best first, and their source.
-fn recommend_rows(
+/// Per row, the recommendations (`None` for a NULL user), best first, and their source:
+/// 'model', or 'popular' for a user the model does not know. A `k` past the number of
+/// items gives every item.
+pub(crate) fn recommend_rows(
     m: &MatrixFactorizationModel,
     name: &str,
     users: &ArrayRef,
@@ -301,32 +296,19 @@ fn recommend_rows(
         .collect())
 }
 
-/// The lists as `List(Struct(item, score[, rank, source]))`.
+/// The lists as `List(Struct(item, score))`.
 fn list_array(
     m: &MatrixFactorizationModel,
     lists: Vec<Option<(Ranking, &'static str)>>,
-    ranked: bool,
 ) -> ArrayRef {
     let lengths = lists.iter().map(|l| l.as_ref().map_or(0, |(l, _)| l.len()));
     let offsets = OffsetBuffer::from_lengths(lengths);
     let nulls = NullBuffer::from_iter(lists.iter().map(Option::is_some));
-    let lists: Vec<&(Ranking, &str)> = lists.iter().flatten().collect();
-    let flat = || lists.iter().flat_map(|(l, _)| l.iter());
+    let flat = || lists.iter().flatten().flat_map(|(l, _)| l.iter());
     let items = m.items.take(flat().map(|(_, i)| *i));
     let scores: ArrayRef = Arc::new(Float64Array::from_iter_values(flat().map(|(s, _)| *s)));
-    let mut columns = vec![items, scores];
-    if ranked {
-        columns.push(Arc::new(Int64Array::from_iter_values(
-            lists.iter().flat_map(|(l, _)| 1..=l.len() as i64),
-        )));
-        let sources: Vec<&str> = lists
-            .iter()
-            .flat_map(|(l, source)| std::iter::repeat_n(*source, l.len()))
-            .collect();
-        columns.push(Arc::new(StringArray::from_iter_values(sources)));
-    }
-    let fields = struct_fields(m.items.data_type(), ranked);
-    let values = StructArray::new(fields.clone(), columns, None);
+    let fields = struct_fields(m.items.data_type());
+    let values = StructArray::new(fields.clone(), vec![items, scores], None);
     Arc::new(ListArray::new(
         Arc::new(Field::new("item", DataType::Struct(fields), false)),
         offsets,

@@ -94,3 +94,37 @@ pub fn output_with_stdin(command: &mut Command, input: &str) -> Output {
     drop(stdin);
     child.wait_with_output().unwrap()
 }
+
+/// Two 24-byte Arrow IPC files in `dir` that declare 2 GB, each with how cohort refuses it:
+/// `footer.arrow` (file format) declares a footer of 2 GB, `message.arrow` (stream format)
+/// a first message of 2 GB of metadata.
+pub fn oversized_arrow_files(dir: &Path) -> Vec<(PathBuf, &'static str)> {
+    let huge = 0x7fff_ffffu32.to_le_bytes();
+    let mut file = b"ARROW1\0\0".to_vec();
+    file.extend([0xff; 4]);
+    file.extend([0; 2]);
+    file.extend(huge);
+    file.extend(b"ARROW1");
+    let mut stream = vec![0xff; 4];
+    stream.extend(huge);
+    stream.extend([0; 16]);
+    [
+        (
+            "footer.arrow",
+            file,
+            "its footer declares 2147483647 bytes but the file holds 24",
+        ),
+        (
+            "message.arrow",
+            stream,
+            "a message at byte 4 declares 2147483647 bytes of metadata but the file holds 24",
+        ),
+    ]
+    .into_iter()
+    .map(|(name, bytes, why)| {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        (path, why)
+    })
+    .collect()
+}

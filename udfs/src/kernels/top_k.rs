@@ -35,13 +35,15 @@ const CHUNK: usize = 16 * GROUP;
 const SCREENABLE: f64 = 1e15;
 
 /// The `k` best `(score, index)` of `scores` that `keep` accepts, best first; among equal
-/// scores the lower index. A heap of `k`, so the cost is one pass over the scores.
+/// scores the lower index. A heap of `k`, so the cost is one pass over the scores; a `k`
+/// past the number of scores is taken as that number, so the heap is never sized by a
+/// `k` alone.
 pub fn top_k(
     scores: impl Iterator<Item = f64>,
     k: usize,
     keep: impl Fn(usize) -> bool,
 ) -> Vec<(f64, usize)> {
-    let mut top = TopK::new(k);
+    let mut top = TopK::new(scores.size_hint().1.map_or(k, |n| k.min(n)));
     for (i, s) in scores.enumerate() {
         top.push(s, i, &keep);
     }
@@ -112,6 +114,8 @@ pub fn best_products<'a>(
     exact: impl Fn(usize, usize) -> f64 + Sync,
     keep: impl Fn(usize, usize) -> bool + Sync,
 ) -> Vec<Vec<(f64, usize)>> {
+    // No row can have more than every item.
+    let k = k.min(items.count);
     rows.par_chunks(CHUNK)
         .flat_map_iter(|chunk| {
             // The rows' f32 vectors, one per row, with a 1 for the items' bias.

@@ -15,7 +15,8 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{
-    DataType, Date32Type, Field, Float64Type, Int64Type, Schema, TimeUnit, TimestampMicrosecondType,
+    DataType, Date32Type, Field, Float64Type, Int64Type, Schema, SchemaRef, TimeUnit,
+    TimestampMicrosecondType,
 };
 use datafusion::common::Result;
 use datafusion::logical_expr::LogicalPlan;
@@ -26,11 +27,14 @@ use super::calendar::{add_months, date};
 use super::matrix_factorization::{Ids, RawIds};
 use super::options::Options;
 use super::training::Source;
-use super::{Model, ModelKind, Report, Scored, Scoring, skipped_because};
+use super::{Model, ModelKind, Report, ResolvedModel, Scored, Scoring, skipped_because};
 use crate::error::{Error, bad_input, bad_input_err, invalid_argument_err};
 use crate::kernels::ets::{self, Fit, Seasonality};
-use crate::sql::{appended, forecast_evaluate_plan};
+use crate::sql::{Budget, appended, batch_bytes, forecast_evaluate_plan};
 use chrono::Datelike;
+
+/// The most steps a forecast runs ahead, as the `horizon` option or FORECAST's argument.
+pub const MAX_HORIZON: usize = 100_000;
 
 /// The `seasonality` option.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,7 +163,7 @@ impl ModelKind for ForecastModel {
             value_col: options.column("value_col")?,
             id_col: options.column("id_col")?,
             seasonality,
-            horizon: options.count("horizon", 1..=100_000, 12)?,
+            horizon: options.count("horizon", 1..=MAX_HORIZON as i64, 12)?,
             confidence_level,
         })
     }
@@ -409,57 +413,18 @@ impl Model for ForecastModel {
 }
 
 impl ForecastModel {
-    /// Forecasts `horizon` steps for every series: id (with `id_col`), time, forecast,
-    /// lower and upper at `level`.
-    pub fn forecast(&self, horizon: usize, level: f64) -> Result<RecordBatch> {
-        let axis = Axis::new(&self.time_kind, self.step);
-        let paths: Vec<ets::Forecast> = self
-            .series
-            .par_iter()
-            .enumerate()
-            .map(|(s, series)| ets::forecast(&series.fit, horizon, level, 0, s as u64))
-            .collect();
-        let rows = horizon * self.series.len();
+    /// FORECAST's columns: id (with `id_col`), time, forecast, lower and upper.
+    pub fn forecast_schema(&self) -> SchemaRef {
         let mut fields = Vec::new();
-        let mut columns: Vec<ArrayRef> = Vec::new();
         if let Some(ids) = &self.ids {
             fields.push(Field::new("id", ids.data_type(), false));
-            columns.push(
-                ids.take((0..self.series.len()).flat_map(|s| std::iter::repeat_n(s, horizon))),
-            );
         }
-        let times: Option<Vec<i64>> = self
-            .series
-            .iter()
-            .flat_map(|s| (1..=horizon as i64).map(move |h| axis.advance(s.last, h)))
-            .collect();
-        let Some(times) = times else {
-            return invalid_argument_err!(
-                "a horizon of {horizon} steps runs past the last date the calendar holds; \
-                 forecast fewer steps"
-            );
-        };
-        let time = time_array(&self.time_kind, times);
+        let time = time_array(&self.time_kind, Vec::new());
         fields.push(Field::new("time", time.data_type().clone(), false));
-        columns.push(time);
-        let column = |part: fn(&ets::Forecast) -> &Vec<f64>| -> ArrayRef {
-            Arc::new(Float64Array::from_iter_values(
-                paths.iter().flat_map(|p| part(p).iter().copied()),
-            ))
-        };
-        for (name, part) in [
-            ("forecast", (|p| &p.mean) as fn(&ets::Forecast) -> &Vec<f64>),
-            ("lower", |p| &p.lower),
-            ("upper", |p| &p.upper),
-        ] {
+        for name in ["forecast", "lower", "upper"] {
             fields.push(Field::new(name, DataType::Float64, false));
-            columns.push(column(part));
         }
-        debug_assert!(columns.iter().all(|c| c.len() == rows));
-        Ok(RecordBatch::try_new(
-            Arc::new(Schema::new(fields)),
-            columns,
-        )?)
+        Arc::new(Schema::new(fields))
     }
 
     /// For each row of `columns` (the id, if the model has one, and the time): the point
@@ -491,8 +456,8 @@ impl ForecastModel {
                 }
                 let h = axis.steps_between(series.last, times.value(r))?;
                 (h >= 1).then(|| {
-                    let mean = ets::means(&series.fit, h as usize);
-                    (mean.last().copied(), series.scale)
+                    let mean = ets::mean_ahead(&series.fit, h as usize);
+                    (Some(mean), series.scale)
                 })
             })
             .map(|x| x.unwrap_or((None, None)))
@@ -793,6 +758,150 @@ impl Axis {
             }
             Step::Units(u) => Some(from + h * u),
         }
+    }
+}
+
+/// FORECAST's rows, made a batch at a time: `horizon` steps of every series in turn, in
+/// batches of about `batch` rows. Short series share a batch and are forecast in parallel;
+/// a long one is split over batches, its state carried from one to the next, so that
+/// memory holds one batch and the simulation states of a few series whatever the horizon.
+pub struct ForecastRows {
+    model: ResolvedModel,
+    horizon: usize,
+    level: f64,
+    batch: usize,
+    budget: Budget,
+    /// The next series to start.
+    next: usize,
+    /// A series part-way through: its index, the steps made and its state.
+    open: Option<(usize, usize, ets::Forecasting)>,
+}
+
+/// Bytes a row of FORECAST's output takes, an id of text included.
+const ROW_BYTES: usize = 64;
+
+impl ForecastRows {
+    /// `model` must be a forecast model.
+    pub(crate) fn new(
+        model: ResolvedModel,
+        horizon: usize,
+        level: f64,
+        batch: usize,
+        budget: Budget,
+    ) -> Self {
+        Self {
+            model,
+            horizon,
+            level,
+            batch: batch.max(1),
+            budget,
+            next: 0,
+            open: None,
+        }
+    }
+
+    fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
+        let m = self.model.downcast::<ForecastModel>("forecast")?;
+        // (series, first step, steps, state if carried over)
+        let mut pieces = Vec::new();
+        let mut rows = 0;
+        while rows < self.batch {
+            let (s, first, state) = match self.open.take() {
+                Some((s, first, state)) => (s, first, Some(state)),
+                None if self.next < m.series.len() => {
+                    self.next += 1;
+                    (self.next - 1, 0, None)
+                }
+                None => break,
+            };
+            let steps = (self.horizon - first).min(self.batch - rows);
+            rows += steps;
+            pieces.push((s, first, steps, state));
+        }
+        if pieces.is_empty() {
+            return Ok(None);
+        }
+        let states = pieces.len().min(rayon::current_num_threads());
+        self.budget.hold(
+            batch_bytes(rows, ROW_BYTES, states * ets::state_bytes(m.period)),
+            || format!("a batch of {rows} rows"),
+        )?;
+        let (horizon, level) = (self.horizon, self.level);
+        let placed: Vec<(usize, usize, usize)> = pieces
+            .iter()
+            .map(|(s, first, n, _)| (*s, *first, *n))
+            .collect();
+        let made: Vec<(ets::Forecast, Option<ets::Forecasting>)> = pieces
+            .into_par_iter()
+            .map(|(s, first, steps, state)| {
+                let mut state = state
+                    .unwrap_or_else(|| ets::Forecasting::new(&m.series[s].fit, level, 0, s as u64));
+                let forecast = state.next(steps);
+                (forecast, (first + steps < horizon).then_some(state))
+            })
+            .collect();
+        let mut forecasts = Vec::with_capacity(made.len());
+        for ((forecast, state), &(s, first, steps)) in made.into_iter().zip(&placed) {
+            if let Some(state) = state {
+                self.open = Some((s, first + steps, state));
+            }
+            forecasts.push(forecast);
+        }
+        m.forecast_batch(horizon, &placed, &forecasts).map(Some)
+    }
+}
+
+impl Iterator for ForecastRows {
+    type Item = Result<RecordBatch>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_batch().transpose()
+    }
+}
+
+impl ForecastModel {
+    /// The rows of `forecasts`, each `steps` of series `s` from step `first` (0-based), of
+    /// a forecast `horizon` steps long.
+    fn forecast_batch(
+        &self,
+        horizon: usize,
+        placed: &[(usize, usize, usize)],
+        forecasts: &[ets::Forecast],
+    ) -> Result<RecordBatch> {
+        let axis = Axis::new(&self.time_kind, self.step);
+        let mut columns: Vec<ArrayRef> = Vec::new();
+        if let Some(ids) = &self.ids {
+            columns.push(
+                ids.take(
+                    placed
+                        .iter()
+                        .flat_map(|&(s, _, steps)| std::iter::repeat_n(s, steps)),
+                ),
+            );
+        }
+        let times: Option<Vec<i64>> = placed
+            .iter()
+            .flat_map(|&(s, first, steps)| {
+                let last = self.series[s].last;
+                (first + 1..=first + steps).map(move |h| axis.advance(last, h as i64))
+            })
+            .collect();
+        let Some(times) = times else {
+            return invalid_argument_err!(
+                "a horizon of {horizon} steps runs past the last date the calendar holds; \
+                 forecast fewer steps"
+            );
+        };
+        columns.push(time_array(&self.time_kind, times));
+        let column = |part: fn(&ets::Forecast) -> &Vec<f64>| -> ArrayRef {
+            Arc::new(Float64Array::from_iter_values(
+                forecasts.iter().flat_map(|f| part(f).iter().copied()),
+            ))
+        };
+        columns.push(column(|f| &f.mean));
+        columns.push(column(|f| &f.lower));
+        columns.push(column(|f| &f.upper));
+        Ok(RecordBatch::try_new(self.forecast_schema(), columns)?)
     }
 }
 

@@ -575,8 +575,6 @@ impl MatrixFactorizationModel {
             .collect())
     }
 
-    /// The best `k` items (best first) for each user index of `users`, ranked in parallel
-    /// blocks, leaving out the items the user had unless `keep_seen`.
     /// The users' factors, one row per user in the order of [`Self::users`].
     pub fn user_factors(&self) -> ArrayView2<'_, f64> {
         self.fit.users.view()
@@ -587,6 +585,9 @@ impl MatrixFactorizationModel {
         self.fit.items.view()
     }
 
+    /// The best `k` items (best first; all of them when `k` is more) for each user index
+    /// of `users`, ranked in parallel blocks, leaving out the items the user had unless
+    /// `keep_seen`.
     pub fn recommend_many(&self, users: &[usize], k: usize, keep_seen: bool) -> Vec<Ranking> {
         self.fit.top_k_many(users, k, |u, i| {
             keep_seen || self.seen.row(u).0.binary_search(&(i as u32)).is_err()

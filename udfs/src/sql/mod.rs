@@ -24,6 +24,7 @@ use datafusion::sql::sqlparser::ast::{FunctionArg, Ident, ObjectNamePart, TableF
 use crate::model::ModelResolver;
 
 mod args;
+mod batches;
 mod evaluate;
 mod lift;
 mod plan;
@@ -34,9 +35,9 @@ mod rfm;
 mod segment;
 
 pub(crate) use args::{count_argument, model_name, model_name_argument};
+pub(crate) use batches::{Budget, batch_bytes, generated};
 pub(crate) use plan::{
-    appended, forecast_evaluate_plan, labelled_metrics, metrics_plan, ranking_batch, table,
-    with_factorization,
+    appended, forecast_evaluate_plan, labelled_metrics, metrics_plan, ranking_batch, ranking_schema,
 };
 pub use rewrite::rewrite_cohort_forms;
 

@@ -4,10 +4,8 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch};
-use datafusion::arrow::datatypes::{DataType, Field, Fields, Schema};
-use datafusion::catalog::TableProvider;
+use datafusion::arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
 use datafusion::common::{Column, Result, plan_err};
-use datafusion::datasource::MemTable;
 use datafusion::functions::core::expr_fn::{get_field, nullif};
 use datafusion::functions::math::expr_fn::abs;
 use datafusion::functions_aggregate::expr_fn::{avg, count};
@@ -18,7 +16,6 @@ use datafusion::logical_expr::{
 };
 use datafusion::sql::sqlparser::ast::{Query, TableFactor};
 
-use super::args::model_name;
 use crate::evaluate::{EvaluateAggregate, Metrics};
 use crate::model::matrix_factorization::{Ids, Ranking};
 use crate::model::{
@@ -242,22 +239,6 @@ pub(crate) fn plan_derived(
     })
 }
 
-/// Calls `f` with the matrix factorization named by a string literal argument, and its
-/// name.
-pub(crate) fn with_factorization<T>(
-    resolver: &dyn ModelResolver,
-    function: &str,
-    name: &Expr,
-    f: impl FnOnce(&MatrixFactorizationModel, &str) -> Result<T>,
-) -> Result<T> {
-    let name = model_name(function, name)?;
-    let resolved = resolver.resolve(&name)?;
-    f(
-        resolved.downcast::<MatrixFactorizationModel>(function)?,
-        &name,
-    )
-}
-
 /// One row per ranked item: the key (ranking `r` is for id `keys[positions[r]]`), the
 /// item, score and rank.
 pub(crate) fn ranking_batch(
@@ -271,12 +252,6 @@ pub(crate) fn ranking_batch(
         .enumerate()
         .flat_map(|(r, list)| std::iter::repeat_n(positions[r], list.len()));
     let flat: Vec<(f64, usize)> = rankings.iter().flatten().copied().collect();
-    let fields = vec![
-        Field::new(key_name, keys.data_type(), false),
-        Field::new(item_name, m.items.data_type(), false),
-        Field::new("score", DataType::Float64, false),
-        Field::new("rank", DataType::Int64, false),
-    ];
     let columns: Vec<ArrayRef> = vec![
         keys.take(owner),
         m.items.take(flat.iter().map(|(_, i)| *i)),
@@ -286,15 +261,21 @@ pub(crate) fn ranking_batch(
         )),
     ];
     Ok(RecordBatch::try_new(
-        Arc::new(Schema::new(fields)),
+        ranking_schema(m, (key_name, keys), item_name),
         columns,
     )?)
 }
 
-/// The batch as a table.
-pub(crate) fn table(batch: RecordBatch) -> Result<Arc<dyn TableProvider>> {
-    Ok(Arc::new(MemTable::try_new(
-        batch.schema(),
-        vec![vec![batch]],
-    )?))
+/// The columns of a [`ranking_batch`].
+pub(crate) fn ranking_schema(
+    m: &MatrixFactorizationModel,
+    (key_name, keys): (&str, &Ids),
+    item_name: &str,
+) -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new(key_name, keys.data_type(), false),
+        Field::new(item_name, m.items.data_type(), false),
+        Field::new("score", DataType::Float64, false),
+        Field::new("rank", DataType::Int64, false),
+    ]))
 }

@@ -1,24 +1,33 @@
 //! `RECOMMEND` in FROM: the `k` best items for every user the model knows,
 //! `recommend('m', k)`, or for the users of a table or subquery, `recommend('m', (SELECT
 //! ...), k)`; one row per user and item with user, item, score, rank and source. Both forms
-//! call the bound scalar RECOMMEND once per user and unnest its list.
+//! rank the users as the query runs, a few at a time, so that a batch holds about
+//! `batch_size` rows whatever k is.
 
 use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::{Field, Schema};
+use async_trait::async_trait;
+use datafusion::arrow::array::{
+    Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, UInt32Array,
+};
+use datafusion::arrow::compute::take;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::{Column, Result, plan_err};
-use datafusion::datasource::{MemTable, provider_as_source};
-use datafusion::functions::core::expr_fn::get_field;
+use datafusion::datasource::{MemTable, TableType, provider_as_source};
 use datafusion::logical_expr::planner::RelationPlannerContext;
-use datafusion::logical_expr::{Documentation, Expr, LogicalPlan, LogicalPlanBuilder, lit};
+use datafusion::logical_expr::{Documentation, Expr, LogicalPlan, LogicalPlanBuilder};
+use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use datafusion::sql::sqlparser::ast::{Expr as SqlExpr, FunctionArg, FunctionArgExpr, Value};
+use futures::{StreamExt, stream};
 
 use super::TableForm;
 use super::args::{named_argument, relation_query, string_argument};
+use super::batches::{Budget, batch_bytes, generated};
 use super::plan::plan_derived;
-use crate::model::{MatrixFactorizationModel, ModelResolver};
-use crate::recommend::bound_recommend;
+use crate::model::matrix_factorization::Ranking;
+use crate::model::{MatrixFactorizationModel, ModelResolver, ResolvedModel};
+use crate::recommend::recommend_rows;
 
 static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
@@ -28,7 +37,9 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
          item, score, rank (1 = best) and source. Items a user had in training are left out \
          unless exclude_seen => false. Users the model does not know get the most popular \
          items, scored by the share of users who had them, with source 'popular' (otherwise \
-         'model'); NULL users are skipped.",
+         'model'); NULL users are skipped. A k past the number of items gives every item \
+         (as LIMIT does). The rows are made a batch at a time as the query reads them, within \
+         the memory limit.",
         "SELECT * FROM recommend(model_name, [users,] k[, exclude_seen => false])",
     )
     .with_argument(
@@ -40,7 +51,11 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
         "Optional: a table name or (SELECT ...) of user ids, as its only column or its column \
          named like the model's user column. Without it, every user the model knows.",
     )
-    .with_argument("k", "How many items per user, an integer of at least 1.")
+    .with_argument(
+        "k",
+        "How many items per user, an integer of at least 1; more than the model has gives \
+         them all.",
+    )
     .with_argument(
         "exclude_seen",
         "Named, optional: false keeps the items each user had in training.",
@@ -102,7 +117,7 @@ fn plan(
     let k = match k {
         FunctionArg::Unnamed(FunctionArgExpr::Expr(SqlExpr::Value(v))) => match &v.value {
             Value::Number(n, _) => match n.parse::<i64>() {
-                Ok(k) if k >= 1 => k,
+                Ok(k) if k >= 1 => k as usize,
                 _ => {
                     return plan_err!("recommend's k must be an integer of at least 1, got {n}");
                 }
@@ -128,21 +143,157 @@ fn plan(
                 .build()?
         }
     };
-    let call = bound_recommend(resolved.clone(), keep_seen, true)
-        .call(vec![Expr::Column(Column::from_name("user")), lit(k)]);
-    let ranking = || Expr::Column(Column::from_name("ranking"));
-    let mut columns = vec![Expr::Column(Column::from_name("user"))];
-    columns.extend(
-        ["item", "score", "rank", "source"].map(|field| get_field(ranking(), field).alias(field)),
-    );
-    LogicalPlanBuilder::from(users)
-        .project(vec![
-            Expr::Column(Column::from_name("user")),
-            call.alias("ranking"),
-        ])?
-        .unnest_column("ranking")?
-        .project(columns)?
-        .build()
+    let user = users.schema().field(0).as_ref().clone();
+    let table = RecommendTable {
+        schema: Arc::new(Schema::new(vec![
+            user,
+            Field::new("item", m.items.data_type(), false),
+            Field::new("score", DataType::Float64, false),
+            Field::new("rank", DataType::Int64, false),
+            Field::new("source", DataType::Utf8, false),
+        ])),
+        users,
+        model: resolved.clone(),
+        k,
+        keep_seen,
+    };
+    LogicalPlanBuilder::scan("recommend", provider_as_source(Arc::new(table)), None)?.build()
+}
+
+/// RECOMMEND in FROM: the users' rows, ranked when the query runs a few users at a time,
+/// so that a batch holds about `batch_size` rows whatever k is.
+#[derive(Debug)]
+struct RecommendTable {
+    schema: SchemaRef,
+    /// One column of distinct, non-NULL user ids.
+    users: LogicalPlan,
+    model: ResolvedModel,
+    k: usize,
+    keep_seen: bool,
+}
+
+/// Bytes one ranked item takes while it is made and in the batch: its place in the
+/// ranking, and the user, item, score, rank and source of its row.
+const ENTRY_BYTES: usize = 64;
+
+#[async_trait]
+impl TableProvider for RecommendTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let users = state.create_physical_plan(&self.users).await?;
+        let (model, k, keep_seen) = (self.model.clone(), self.k, self.keep_seen);
+        let schema = self.schema.clone();
+        let table = generated(self.schema.clone(), move |ctx| {
+            let budget = Arc::new(Budget::new(&ctx, "recommend", "k", k));
+            let batch = ctx.session_config().batch_size();
+            let (model, schema) = (model.clone(), schema.clone());
+            match execute_stream(users.clone(), ctx) {
+                Ok(users) => users
+                    .map(move |users| match users {
+                        Ok(users) => stream::iter(Ranked {
+                            users: users.column(0).clone(),
+                            done: 0,
+                            model: model.clone(),
+                            schema: schema.clone(),
+                            k,
+                            keep_seen,
+                            batch,
+                            budget: budget.clone(),
+                        })
+                        .boxed(),
+                        Err(e) => stream::once(async { Err(e) }).boxed(),
+                    })
+                    .flatten()
+                    .boxed(),
+                Err(e) => stream::once(async { Err(e) }).boxed(),
+            }
+        })?;
+        table.scan(state, projection, filters, limit).await
+    }
+}
+
+/// The rows of one batch of users, made a few users at a time.
+struct Ranked {
+    users: ArrayRef,
+    /// Users ranked so far.
+    done: usize,
+    model: ResolvedModel,
+    schema: SchemaRef,
+    k: usize,
+    keep_seen: bool,
+    batch: usize,
+    budget: Arc<Budget>,
+}
+
+impl Ranked {
+    fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
+        let m = self
+            .model
+            .downcast::<MatrixFactorizationModel>("recommend")?;
+        let left = self.users.len() - self.done;
+        if left == 0 {
+            return Ok(None);
+        }
+        // Each user has at most every item.
+        let per_user = self.k.min(m.items.len()).max(1);
+        let n = (self.batch / per_user).clamp(1, left);
+        let users = self.users.slice(self.done, n);
+        self.done += n;
+        self.budget
+            .hold(batch_bytes(n, per_user * ENTRY_BYTES, 0), || {
+                format!("a batch of {n} users of {per_user} items each")
+            })?;
+        let k: ArrayRef = Arc::new(Int64Array::from_value(self.k as i64, n));
+        let lists = recommend_rows(m, &self.model.name, &users, &k, self.keep_seen)?;
+        let lengths: Vec<usize> = lists
+            .iter()
+            .map(|l| l.as_ref().map_or(0, |(l, _)| l.len()))
+            .collect();
+        let owner = UInt32Array::from_iter_values(
+            lengths
+                .iter()
+                .enumerate()
+                .flat_map(|(r, &len)| std::iter::repeat_n(r as u32, len)),
+        );
+        let lists: Vec<&(Ranking, &str)> = lists.iter().flatten().collect();
+        let flat = || lists.iter().flat_map(|(l, _)| l.iter());
+        // A string array is built from a sized iterator.
+        let sources: Vec<&str> = lists
+            .iter()
+            .flat_map(|(l, source)| std::iter::repeat_n(*source, l.len()))
+            .collect();
+        let columns: Vec<ArrayRef> = vec![
+            take(&users, &owner, None)?,
+            m.items.take(flat().map(|(_, i)| *i)),
+            Arc::new(Float64Array::from_iter_values(flat().map(|(s, _)| *s))),
+            Arc::new(Int64Array::from_iter_values(
+                lists.iter().flat_map(|(l, _)| 1..=l.len() as i64),
+            )),
+            Arc::new(StringArray::from_iter_values(sources)),
+        ];
+        Ok(Some(RecordBatch::try_new(self.schema.clone(), columns)?))
+    }
+}
+
+impl Iterator for Ranked {
+    type Item = Result<RecordBatch>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_batch().transpose()
+    }
 }
 
 /// Every user the model knows, as a one-column plan.

@@ -13,92 +13,171 @@ pub struct Forecast {
     pub upper: Vec<f64>,
 }
 
-/// The point forecasts 1..=`horizon` steps ahead.
-pub fn means(fit: &Fit, horizon: usize) -> Vec<f64> {
+/// The point forecast `steps` (at least 1) ahead, stepping the states without keeping the
+/// earlier ones.
+pub fn mean_ahead(fit: &Fit, steps: usize) -> f64 {
     let mut filter = Filter::single(fit.form, &fit.params, &fit.last);
-    (0..horizon)
-        .map(|_| {
-            // With no error the states move on deterministically.
-            let mu = filter.mean(0);
-            filter.step(&[mu]);
-            mu
-        })
-        .collect()
+    let mut mu = filter.mean(0);
+    for _ in 1..steps {
+        filter.step(&[mu]);
+        mu = filter.mean(0);
+    }
+    mu
 }
 
 /// Sample paths behind simulated intervals.
 const PATHS: usize = 2000;
 
-/// Forecasts `horizon` steps with intervals covering `level` (e.g. 0.95): exact normal
+/// Bytes a [`Forecasting`] of a model of seasonal `period` holds at most, besides the
+/// forecasts it returns: the simulated paths' states.
+pub fn state_bytes(period: usize) -> usize {
+    PATHS * (size_of::<Filter<1>>() + period * size_of::<f64>() + size_of::<f64>())
+}
+
+/// Forecasts of one series, made a few steps at a time so that a long horizon never needs
+/// its whole length in memory. Intervals covering `level` (e.g. 0.95) are exact normal
 /// intervals for the linear models (additive error, no multiplicative seasonality), else
-/// quantiles of [`PATHS`] simulated paths drawn from the stream (`seed`, `key`).
-pub fn forecast(fit: &Fit, horizon: usize, level: f64, seed: u64, key: u64) -> Forecast {
-    let mean = means(fit, horizon);
-    if fit.sigma2 == 0.0 {
-        return Forecast {
-            lower: mean.clone(),
-            upper: mean.clone(),
-            mean,
+/// quantiles of [`PATHS`] paths simulated side by side from the stream (`seed`, `key`); the
+/// result does not depend on how the steps are split between calls.
+pub struct Forecasting {
+    mean: Filter<1>,
+    intervals: Intervals,
+    /// Steps made so far.
+    done: usize,
+}
+
+enum Intervals {
+    /// No error: the intervals are the point forecasts.
+    None,
+    Exact {
+        fit: Box<Fit>,
+        z: f64,
+        variance: f64,
+        /// φ + … + φ^h and φ^h at the last step made.
+        phis: f64,
+        power: f64,
+    },
+    Simulated {
+        fit: Box<Fit>,
+        level: f64,
+        rng: Rng,
+        paths: Vec<Filter<1>>,
+        /// The paths' values at the current step.
+        column: Vec<f64>,
+    },
+}
+
+impl Forecasting {
+    pub fn new(fit: &Fit, level: f64, seed: u64, key: u64) -> Self {
+        let intervals = if fit.sigma2 == 0.0 {
+            Intervals::None
+        } else if fit.form.error == ErrorKind::Additive
+            && fit.form.season != SeasonKind::Multiplicative
+        {
+            Intervals::Exact {
+                fit: Box::new(fit.clone()),
+                z: normal_quantile(0.5 + level / 2.0),
+                variance: fit.sigma2,
+                phis: 0.0,
+                power: 1.0,
+            }
+        } else {
+            Intervals::Simulated {
+                fit: Box::new(fit.clone()),
+                level,
+                rng: Rng::keyed(seed, 7, key),
+                paths: (0..PATHS)
+                    .map(|_| Filter::single(fit.form, &fit.params, &fit.last))
+                    .collect(),
+                column: vec![0.0; PATHS],
+            }
         };
+        Self {
+            mean: Filter::single(fit.form, &fit.params, &fit.last),
+            intervals,
+            done: 0,
+        }
     }
-    if fit.form.error == ErrorKind::Additive && fit.form.season != SeasonKind::Multiplicative {
-        let z = normal_quantile(0.5 + level / 2.0);
-        let p = &fit.params;
-        let mut variance = fit.sigma2;
-        let mut phis = 0.0;
-        let mut power = 1.0;
-        let mut lower = Vec::with_capacity(horizon);
-        let mut upper = Vec::with_capacity(horizon);
-        for (h, mu) in mean.iter().enumerate() {
-            if h > 0 {
-                // c_j = α + β(φ + … + φ^j) + γ[j ≡ 0 mod m], j = h.
-                power *= p.phi;
-                phis += power;
-                let seasonal = if fit.form.has_season() && h % fit.period == 0 {
-                    p.gamma
-                } else {
-                    0.0
-                };
-                let c = p.alpha + p.beta * phis + seasonal;
-                variance += fit.sigma2 * c * c;
+
+    /// The next `steps` forecasts.
+    pub fn next(&mut self, steps: usize) -> Forecast {
+        let mut out = Forecast {
+            mean: Vec::with_capacity(steps),
+            lower: Vec::with_capacity(steps),
+            upper: Vec::with_capacity(steps),
+        };
+        for _ in 0..steps {
+            // With no error the states move on deterministically.
+            let mu = self.mean.mean(0);
+            self.mean.step(&[mu]);
+            let (lower, upper) = self.intervals.step(self.done, mu);
+            out.mean.push(mu);
+            out.lower.push(lower);
+            out.upper.push(upper);
+            self.done += 1;
+        }
+        out
+    }
+}
+
+impl Intervals {
+    /// The interval `h + 1` steps ahead, around the point forecast `mu`.
+    fn step(&mut self, h: usize, mu: f64) -> (f64, f64) {
+        match self {
+            Intervals::None => (mu, mu),
+            Intervals::Exact {
+                fit,
+                z,
+                variance,
+                phis,
+                power,
+            } => {
+                if h > 0 {
+                    // c_j = α + β(φ + … + φ^j) + γ[j ≡ 0 mod m], j = h.
+                    let p = &fit.params;
+                    *power *= p.phi;
+                    *phis += *power;
+                    let seasonal = if fit.form.has_season() && h.is_multiple_of(fit.period) {
+                        p.gamma
+                    } else {
+                        0.0
+                    };
+                    let c = p.alpha + p.beta * *phis + seasonal;
+                    *variance += fit.sigma2 * c * c;
+                }
+                let half = *z * variance.sqrt();
+                (mu - half, mu + half)
             }
-            let half = z * variance.sqrt();
-            lower.push(mu - half);
-            upper.push(mu + half);
-        }
-        return Forecast { mean, lower, upper };
-    }
-    let sigma = fit.sigma2.sqrt();
-    let mut rng = Rng::keyed(seed, 7, key);
-    let mut paths = vec![0.0; PATHS * horizon];
-    for path in paths.chunks_exact_mut(horizon) {
-        let mut filter = Filter::single(fit.form, &fit.params, &fit.last);
-        for v in path.iter_mut() {
-            let mu = filter.mean(0);
-            if !filter.valid(mu) {
-                // A path whose mean left the positive range stays where it is.
-                *v = mu;
-                continue;
+            Intervals::Simulated {
+                fit,
+                level,
+                rng,
+                paths,
+                column,
+            } => {
+                let sigma = fit.sigma2.sqrt();
+                for (v, filter) in column.iter_mut().zip(paths.iter_mut()) {
+                    let mu = filter.mean(0);
+                    if !filter.valid(mu) {
+                        // A path whose mean left the positive range stays where it is.
+                        *v = mu;
+                        continue;
+                    }
+                    let e = sigma * rng.normal();
+                    *v = match fit.form.error {
+                        ErrorKind::Additive => mu + e,
+                        ErrorKind::Multiplicative => mu * (1.0 + e),
+                    };
+                    filter.step(&[*v]);
+                }
+                column.sort_by(f64::total_cmp);
+                (
+                    quantile(column, 0.5 - *level / 2.0),
+                    quantile(column, 0.5 + *level / 2.0),
+                )
             }
-            let e = sigma * rng.normal();
-            *v = match fit.form.error {
-                ErrorKind::Additive => mu + e,
-                ErrorKind::Multiplicative => mu * (1.0 + e),
-            };
-            filter.step(&[*v]);
         }
     }
-    let (mut lower, mut upper) = (Vec::with_capacity(horizon), Vec::with_capacity(horizon));
-    let mut column = vec![0.0; PATHS];
-    for h in 0..horizon {
-        for (c, path) in column.iter_mut().zip(paths.chunks_exact(horizon)) {
-            *c = path[h];
-        }
-        column.sort_by(f64::total_cmp);
-        lower.push(quantile(&column, 0.5 - level / 2.0));
-        upper.push(quantile(&column, 0.5 + level / 2.0));
-    }
-    Forecast { mean, lower, upper }
 }
 
 /// The `q` quantile of sorted values, interpolating linearly between order statistics.

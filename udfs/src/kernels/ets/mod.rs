@@ -25,7 +25,7 @@ mod search;
 #[cfg(test)]
 mod tests;
 
-pub use forecast::{Forecast, forecast, means};
+pub use forecast::{Forecast, Forecasting, mean_ahead, state_bytes};
 pub use form::{ErrorKind, Fit, Form, Params, SeasonKind, State, TrendKind};
 pub use search::{Best, Seasonality, fit_best_many};
 

@@ -128,7 +128,7 @@ fn analytic_intervals_agree_with_simulation() {
         aicc: Some(0.0),
         observations: 100,
     };
-    let analytic = forecast(&fitted, 9, 0.9, 1, 1);
+    let analytic = Forecasting::new(&fitted, 0.9, 1, 1).next(9);
     // Quantiles of simulated paths of the same model.
     let mut rng = Rng::keyed(5, 5, 5);
     let mut ends = Vec::new();
@@ -159,7 +159,7 @@ fn analytic_intervals_agree_with_simulation() {
 #[test]
 fn degenerate_series() {
     let (flat, _) = best(&[5.0; 20], Seasonality::Auto(12)).unwrap();
-    let f = forecast(&flat, 3, 0.95, 1, 1);
+    let f = Forecasting::new(&flat, 0.95, 1, 1).next(3);
     assert_eq!(f.mean, vec![5.0; 3]);
     assert_eq!(f.lower, f.upper);
     assert!(best(&[1.0, 2.0, 3.0], Seasonality::None).is_err());
