@@ -1,6 +1,8 @@
 //! Errors from reading data files, naming the file: DataFusion's readers say what is wrong
 //! (a value that does not parse, a damaged Parquet page) but not where.
 
+use std::any::Any;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::SchemaRef;
@@ -13,7 +15,7 @@ use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 
 /// How many files an error lists when the failing one cannot be told apart.
 const FILES_SHOWN: usize = 5;
@@ -53,12 +55,17 @@ impl FilesRead {
         Self { scans }
     }
 
-    /// `stream` with its errors from reading files naming the file read.
+    /// `stream` with its errors from reading files naming the file read. Arrow's readers
+    /// panic on some damaged files (a buffer shorter than its column needs): such a panic
+    /// ends the stream with an error naming the file, not the process.
     pub fn name_in_errors(self, stream: SendableRecordBatchStream) -> SendableRecordBatchStream {
         if self.scans.is_empty() {
             return stream;
         }
         let schema = stream.schema();
+        let stream = AssertUnwindSafe(stream)
+            .catch_unwind()
+            .map(|item| item.unwrap_or_else(|panic| Err(damaged(panic.as_ref()))));
         Box::pin(RecordBatchStreamAdapter::new(
             schema,
             stream.map_err(move |e| self.name(e)),
@@ -111,9 +118,25 @@ pub(crate) fn is_reading(e: &DataFusionError) -> bool {
                 | ArrowError::JsonError(_)
                 | ArrowError::IpcError(_)
                 | ArrowError::ParquetError(_)
+                // A damaged Arrow file: buffers that do not decompress, offsets or
+                // nodes that do not fit the schema.
+                | ArrowError::IoError(..)
+                | ArrowError::SchemaError(_)
+                | ArrowError::InvalidArgumentError(_)
         ),
         _ => false,
     }
+}
+
+/// The error for a reader that panicked on what it read.
+pub(crate) fn damaged(panic: &(dyn Any + Send)) -> DataFusionError {
+    let what = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("no reason given");
+    let message = format!("the reader stopped on damaged data: {what}");
+    ArrowError::IoError(message.clone(), std::io::Error::other(message)).into()
 }
 
 /// `e`, an error of reading `file`, naming it.

@@ -5,12 +5,20 @@
 //! gigabytes makes them allocate gigabytes before failing. Here every declared length is
 //! compared with what the file holds, reading only the metadata, so such a file is refused
 //! by name instead.
+//!
+//! Arrow's readers also trust a file's structure: a damaged schema or a record batch with
+//! fewer buffers than its schema needs makes them panic. So the schema is decoded here under
+//! a catch, and each record batch's nodes and buffers are counted against it.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
-use datafusion::arrow::ipc::{root_as_footer, root_as_message};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, UnionMode};
+use datafusion::arrow::ipc::convert::fb_to_schema;
+use datafusion::arrow::ipc::{
+    CompressionType, MessageHeader, RecordBatch, root_as_footer, root_as_message,
+};
 use datafusion::common::Result;
 
 use super::files::unreadable;
@@ -37,9 +45,9 @@ fn check(path: &Path) -> Result<(), String> {
     };
     if has_magic {
         check_footer(&mut file, size)?;
-        check_messages(&mut file, 8, size)
+        check_messages(&mut file, 8, size, None, usize::MAX)
     } else {
-        check_messages(&mut file, 0, size)
+        check_messages(&mut file, 0, size, None, usize::MAX)
     }
 }
 
@@ -75,6 +83,9 @@ fn check_footer(file: &mut File, size: u64) -> Result<(), String> {
     }
     let bytes = read_at(file, size - 10 - footer, footer)?;
     let footer = root_as_footer(&bytes).map_err(|e| format!("its footer is damaged: {e}"))?;
+    // The file reader takes its schema from the footer.
+    let schema = footer.schema().ok_or("its footer has no schema")?;
+    let schema = quietly(|| fb_to_schema(schema)).ok_or("its schema is damaged")?;
     let blocks = footer
         .recordBatches()
         .into_iter()
@@ -95,14 +106,23 @@ fn check_footer(file: &mut File, size: u64) -> Result<(), String> {
                 block.bodyLength()
             ));
         }
+        // The file reader reads each batch where its block says, whatever the stream holds.
+        check_messages(file, block.offset() as u64, size, Some(schema.clone()), 1)?;
     }
     Ok(())
 }
 
-/// The messages from `at` to the end of the stream: each one's metadata and body length
-/// within the file.
-fn check_messages(file: &mut File, mut at: u64, size: u64) -> Result<(), String> {
-    while at + 4 <= size {
+/// Up to `count` messages from `at` to the end of the stream: each one's metadata and body
+/// length within the file, and each batch's layout against `schema` or the stream's own.
+fn check_messages(
+    file: &mut File,
+    mut at: u64,
+    size: u64,
+    mut schema: Option<Schema>,
+    mut count: usize,
+) -> Result<(), String> {
+    while count > 0 && at + 4 <= size {
+        count -= 1;
         let mut word = read_at(file, at, 4)?;
         at += 4;
         if word == CONTINUATION {
@@ -128,6 +148,46 @@ fn check_messages(file: &mut File, mut at: u64, size: u64) -> Result<(), String>
         let bytes = read_at(file, at, meta)?;
         at += meta;
         let message = root_as_message(&bytes).map_err(|e| format!("a message is damaged: {e}"))?;
+        match message.header_type() {
+            MessageHeader::Schema => {
+                let fb = message.header_as_schema().ok_or("its schema is damaged")?;
+                schema = Some(quietly(|| fb_to_schema(fb)).ok_or("its schema is damaged")?);
+            }
+            MessageHeader::RecordBatch => {
+                let batch = message
+                    .header_as_record_batch()
+                    .ok_or("a batch is damaged")?;
+                let schema = schema
+                    .as_ref()
+                    .ok_or("a record batch comes before the schema")?;
+                let (nodes, buffers) = layout(schema.fields().iter().map(AsRef::as_ref));
+                let views = schema
+                    .fields()
+                    .iter()
+                    .map(|f| views(f.data_type()))
+                    .sum::<usize>();
+                let variadic: Vec<i64> = batch
+                    .variadicBufferCounts()
+                    .map(|c| c.iter().collect())
+                    .unwrap_or_default();
+                let extra = variadic
+                    .iter()
+                    .try_fold(0usize, |sum, &c| sum.checked_add(usize::try_from(c).ok()?));
+                let have_nodes = batch.nodes().map_or(0, |n| n.len());
+                let have_buffers = batch.buffers().map_or(0, |b| b.len());
+                if variadic.len() != views
+                    || have_nodes < nodes
+                    || extra.is_none_or(|extra| have_buffers < buffers + extra)
+                {
+                    return Err(format!(
+                        "a record batch at byte {} has {have_nodes} nodes and {have_buffers} \
+                         buffers, fewer than its schema needs",
+                        at - meta
+                    ));
+                }
+            }
+            _ => {}
+        }
         let body = u64::try_from(message.bodyLength()).unwrap_or(u64::MAX);
         if body > size - at {
             return Err(format!(
@@ -135,7 +195,129 @@ fn check_messages(file: &mut File, mut at: u64, size: u64) -> Result<(), String>
                 message.bodyLength()
             ));
         }
+        let data = match message.header_type() {
+            MessageHeader::RecordBatch => message.header_as_record_batch(),
+            MessageHeader::DictionaryBatch => {
+                message.header_as_dictionary_batch().and_then(|d| d.data())
+            }
+            _ => None,
+        };
+        if let Some(data) = data {
+            check_buffers(file, &data, at, body)?;
+        }
         at += body;
     }
     Ok(())
+}
+
+/// Each buffer of a batch whose data starts at `at` and runs `body` bytes: within the data,
+/// and, when compressed, declaring no more bytes than its codec can give, which the reader
+/// allocates before decompressing.
+fn check_buffers(file: &mut File, batch: &RecordBatch, at: u64, body: u64) -> Result<(), String> {
+    // An LZ4 frame grows at most 255-fold (a match length byte adds 255); a zstd frame at
+    // most some 32,768-fold (a 128 KiB run in a 4-byte block).
+    let ratio: u64 = match batch.compression().map(|c| c.codec()) {
+        None => 0,
+        Some(CompressionType::LZ4_FRAME) => 256,
+        Some(_) => 1 << 15,
+    };
+    for buffer in batch.buffers().into_iter().flatten() {
+        let place = u64::try_from(buffer.offset())
+            .ok()
+            .zip(u64::try_from(buffer.length()).ok())
+            .filter(|(offset, len)| offset.checked_add(*len).is_some_and(|end| end <= body));
+        let Some((offset, len)) = place else {
+            return Err(format!(
+                "a buffer at offset {} of {} bytes lies outside its batch's {body} bytes",
+                buffer.offset(),
+                buffer.length()
+            ));
+        };
+        if ratio == 0 || len < 8 {
+            continue;
+        }
+        let prefix = read_at(file, at + offset, 8)?;
+        let declared = i64::from_le_bytes(prefix.try_into().unwrap_or_default());
+        // -1: stored uncompressed.
+        let fits = declared == -1
+            || u64::try_from(declared).is_ok_and(|d| d <= ratio.saturating_mul(len) + 64);
+        if !fits {
+            return Err(format!(
+                "a compressed buffer of {len} bytes declares {declared} bytes once decompressed"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The nodes and buffers a record batch holds for `fields` (view types' data buffers
+/// aside, which the batch counts itself), as Arrow's reader takes them.
+fn layout<'a>(fields: impl Iterator<Item = &'a Field>) -> (usize, usize) {
+    fields.fold((0, 0), |(nodes, buffers), f| {
+        let (n, b) = field_layout(f.data_type());
+        (nodes + n, buffers + b)
+    })
+}
+
+fn field_layout(data_type: &DataType) -> (usize, usize) {
+    use DataType::*;
+    let with = |own: usize, children: (usize, usize)| (1 + children.0, own + children.1);
+    match data_type {
+        Null => (1, 0),
+        Utf8 | Binary | LargeUtf8 | LargeBinary => (1, 3),
+        List(f) | LargeList(f) | Map(f, _) => with(2, field_layout(f.data_type())),
+        ListView(f) | LargeListView(f) => with(3, field_layout(f.data_type())),
+        FixedSizeList(f, _) => with(1, field_layout(f.data_type())),
+        Struct(fields) => with(1, layout(fields.iter().map(AsRef::as_ref))),
+        Union(fields, mode) => {
+            let own = if *mode == UnionMode::Dense { 2 } else { 1 };
+            with(own, layout(fields.iter().map(|(_, f)| f.as_ref())))
+        }
+        RunEndEncoded(ends, values) => {
+            with(0, layout([ends.as_ref(), values.as_ref()].into_iter()))
+        }
+        // Dictionary keys, views (their data buffers are counted by the batch), and every
+        // fixed-width type: a validity buffer and a values buffer.
+        _ => (1, 2),
+    }
+}
+
+/// The view-typed columns in `data_type`, each of which the batch gives a count of data
+/// buffers for.
+fn views(data_type: &DataType) -> usize {
+    use DataType::*;
+    match data_type {
+        Utf8View | BinaryView => 1,
+        List(f)
+        | LargeList(f)
+        | Map(f, _)
+        | ListView(f)
+        | LargeListView(f)
+        | FixedSizeList(f, _) => views(f.data_type()),
+        Struct(fields) => fields.iter().map(|f| views(f.data_type())).sum(),
+        Union(fields, _) => fields.iter().map(|(_, f)| views(f.data_type())).sum(),
+        RunEndEncoded(ends, values) => views(ends.data_type()) + views(values.data_type()),
+        _ => 0,
+    }
+}
+
+/// `f`'s result, or `None` if it panics, without the panic's message: Arrow's schema
+/// decoder panics on what a damaged file declares.
+fn quietly<T>(f: impl FnOnce() -> T) -> Option<T> {
+    thread_local! {
+        static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET.with(std::cell::Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+    QUIET.with(|q| q.set(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    QUIET.with(|q| q.set(false));
+    result.ok()
 }

@@ -17,6 +17,7 @@ mod session_views;
 pub mod split;
 mod training_rows;
 
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -41,7 +42,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::planner::object_name_to_table_reference;
 use datafusion::sql::sqlparser::ast::ObjectName;
-use futures::TryStreamExt;
+use futures::{FutureExt, TryStreamExt};
 
 use crate::server::{Access, Role};
 use crate::store::{ModelStore, ModelsTable};
@@ -147,7 +148,7 @@ impl Engine {
     ) -> Result<SendableRecordBatchStream> {
         let result = match parse_statement(sql)? {
             Statement::Sql(sql) => {
-                async {
+                let run = async {
                     let mut plan = self.plan_sql(&sql).await?;
                     if let Some(params) = params {
                         plan = plan.with_param_values(params)?;
@@ -157,8 +158,13 @@ impl Engine {
                     let physical = frame.create_physical_plan().await?;
                     let files = FilesRead::of(&physical);
                     Ok(files.name_in_errors(execute_stream(physical, task)?))
-                }
-                .await
+                };
+                // Planning reads files' metadata (schemas, Parquet footers), and the
+                // readers panic on some damaged ones: an error, not the end of the process.
+                AssertUnwindSafe(run)
+                    .catch_unwind()
+                    .await
+                    .unwrap_or_else(|panic| Err(file_errors::damaged(panic.as_ref())))
             }
             Statement::Model(statement) => self.execute_model_statement(statement).await,
         };

@@ -381,7 +381,13 @@ impl ModelStore {
     fn read_version(&self, name: &str, version: u64) -> Result<StoredModel> {
         let dir = self.root.join(name).join(version_dir(version));
         let path = dir.join(DESCRIPTION);
-        let bytes = fs::read(&path).map_err(|e| io_error(&path, e))?;
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(damaged(name, &dir, DESCRIPTION, &"is missing"));
+            }
+            Err(e) => return Err(io_error(&path, e)),
+        };
         // Read the format version first, so a newer file is reported as such rather than
         // as whatever field or checksum it happens to lack.
         let probe = serde_json::from_slice::<serde_json::Value>(&bytes);
@@ -426,9 +432,9 @@ impl ModelStore {
     }
 }
 
-/// The version directories in the model directory `dir`, each with whether it holds a
-/// description (anything named `model.json`, so a damaged one is reported, not passed
-/// over). Names that look like versions but are not one are skipped with a warning.
+/// The version directories in the model directory `dir`, each with whether it is installed
+/// (it holds anything named `model.json`, or anything at all: a damaged one is reported,
+/// not passed over). Names that look like versions but are not one are skipped with a warning.
 fn versions(dir: &Path) -> Result<Vec<(u64, bool)>> {
     let mut out = Vec::new();
     for entry in fs::read_dir(dir).map_err(|e| io_error(dir, e))? {
@@ -439,9 +445,15 @@ fn versions(dir: &Path) -> Result<Vec<(u64, bool)>> {
         };
         match parse_version(digits) {
             Some(v) => {
+                // A version directory comes into place whole, by rename, so one that holds
+                // anything but no description has lost it; only an empty one is a claim
+                // still being written.
                 let described = match fs::symlink_metadata(entry.path().join(DESCRIPTION)) {
                     Ok(_) => true,
-                    Err(e) => e.kind() != io::ErrorKind::NotFound,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                        fs::read_dir(entry.path()).map_or(true, |mut d| d.next().is_some())
+                    }
+                    Err(_) => true,
                 };
                 out.push((v, described));
             }
@@ -1197,5 +1209,20 @@ mod tests {
             e.contains("model m is damaged: v000001/model.json cannot be read"),
             "{e}"
         );
+        // A version that lost its description is damaged, not gone (found by the property
+        // tests); an empty one is a claim still being written, so it is passed over.
+        fs::remove_file(version.join(DESCRIPTION)).unwrap();
+        let e = store.load("m").unwrap_err().to_string();
+        assert!(
+            e.contains("model m is damaged: v000001/model.json is missing"),
+            "{e}"
+        );
+        assert!(matches!(
+            &store.list().unwrap()[..],
+            [Listed::Damaged { .. }]
+        ));
+        fs::remove_dir_all(&version).unwrap();
+        fs::create_dir(&version).unwrap();
+        assert!(!store.exists("m").unwrap());
     }
 }
