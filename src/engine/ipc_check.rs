@@ -173,6 +173,24 @@ fn check_messages(
                 let extra = variadic
                     .iter()
                     .try_fold(0usize, |sum, &c| sum.checked_add(usize::try_from(c).ok()?));
+                // Each column's top node is as long as the batch: a batch that declares more
+                // rows than its columns hold would have count(*) make them all.
+                let mut top = 0;
+                for field in schema.fields() {
+                    let node = batch
+                        .nodes()
+                        .and_then(|n| (top < n.len()).then(|| n.get(top)));
+                    if node.is_some_and(|n| n.length() != batch.length()) {
+                        return Err(format!(
+                            "a record batch at byte {} declares {} rows but its column {} holds {}",
+                            at - meta,
+                            batch.length(),
+                            field.name(),
+                            node.map_or(0, |n| n.length())
+                        ));
+                    }
+                    top += field_layout(field.data_type()).0;
+                }
                 let have_nodes = batch.nodes().map_or(0, |n| n.len());
                 let have_buffers = batch.buffers().map_or(0, |b| b.len());
                 if variadic.len() != views

@@ -770,7 +770,7 @@ async fn timed_out_training_stops() {
     client.handshake("ana", PASSWORD).await.unwrap();
     // Reading the rows takes well under the timeout; fitting 100 runs of 50 clusters to
     // uniform noise takes minutes.
-    let e = fetch_error(
+    let e = error(
         &mut client,
         "CREATE MODEL slow OPTIONS (model_type = 'kmeans', num_clusters = 50, n_init = 100, \
          max_iterations = 10000) AS SELECT random() AS a, random() AS b, random() AS c, \
