@@ -649,7 +649,9 @@ impl Summary {
 
     /// Adds the rows of `parts`, scored with `coef`.
     fn add(&mut self, parts: &[Part], coef: ArrayView1<f64>) {
-        let each: Vec<(Vec<f64>, Vec<(f64, f64)>)> = parts
+        /// A part's linear predictors and each design column's (lowest, highest) value.
+        type Scored = (Vec<f64>, Vec<(f64, f64)>);
+        let each: Vec<Scored> = parts
             .par_iter()
             .map(|part| {
                 let mut eta = vec![0.0; part.y.len()];
