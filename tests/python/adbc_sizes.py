@@ -10,11 +10,7 @@ import sys
 import adbc_driver_flightsql.dbapi as flight_sql
 import adbc_driver_manager
 
-
-def run(conn, sql):
-    with conn.cursor() as cur:
-        cur.execute(sql)
-        return cur.fetchall()
+from adbc_attack import run
 
 
 def fails(conn, sql, says):
