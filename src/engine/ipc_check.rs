@@ -160,12 +160,7 @@ fn check_messages(
                 let schema = schema
                     .as_ref()
                     .ok_or("a record batch comes before the schema")?;
-                let (nodes, buffers) = layout(schema.fields().iter().map(AsRef::as_ref));
-                let views = schema
-                    .fields()
-                    .iter()
-                    .map(|f| views(f.data_type()))
-                    .sum::<usize>();
+                let needs = Layout::of(schema.fields().iter().map(AsRef::as_ref));
                 let variadic: Vec<i64> = batch
                     .variadicBufferCounts()
                     .map(|c| c.iter().collect())
@@ -189,13 +184,13 @@ fn check_messages(
                             node.map_or(0, |n| n.length())
                         ));
                     }
-                    top += field_layout(field.data_type()).0;
+                    top += Layout::field(field.data_type()).nodes;
                 }
                 let have_nodes = batch.nodes().map_or(0, |n| n.len());
                 let have_buffers = batch.buffers().map_or(0, |b| b.len());
-                if variadic.len() != views
-                    || have_nodes < nodes
-                    || extra.is_none_or(|extra| have_buffers < buffers + extra)
+                if variadic.len() != needs.views
+                    || have_nodes < needs.nodes
+                    || extra.is_none_or(|extra| have_buffers < needs.buffers + extra)
                 {
                     return Err(format!(
                         "a record batch at byte {} has {have_nodes} nodes and {have_buffers} \
@@ -268,54 +263,58 @@ fn check_buffers(file: &mut File, batch: &RecordBatch, at: u64, body: u64) -> Re
     Ok(())
 }
 
-/// The nodes and buffers a record batch holds for `fields` (view types' data buffers
-/// aside, which the batch counts itself), as Arrow's reader takes them.
-fn layout<'a>(fields: impl Iterator<Item = &'a Field>) -> (usize, usize) {
-    fields.fold((0, 0), |(nodes, buffers), f| {
-        let (n, b) = field_layout(f.data_type());
-        (nodes + n, buffers + b)
-    })
+/// What a record batch holds for some columns, as Arrow's reader takes it: field nodes,
+/// buffers (view types' data buffers aside) and view-typed columns, for each of which the
+/// batch gives its own count of data buffers.
+#[derive(Debug, Clone, Copy, Default)]
+struct Layout {
+    nodes: usize,
+    buffers: usize,
+    views: usize,
 }
 
-fn field_layout(data_type: &DataType) -> (usize, usize) {
-    use DataType::*;
-    let with = |own: usize, children: (usize, usize)| (1 + children.0, own + children.1);
-    match data_type {
-        Null => (1, 0),
-        Utf8 | Binary | LargeUtf8 | LargeBinary => (1, 3),
-        List(f) | LargeList(f) | Map(f, _) => with(2, field_layout(f.data_type())),
-        ListView(f) | LargeListView(f) => with(3, field_layout(f.data_type())),
-        FixedSizeList(f, _) => with(1, field_layout(f.data_type())),
-        Struct(fields) => with(1, layout(fields.iter().map(AsRef::as_ref))),
-        Union(fields, mode) => {
-            let own = if *mode == UnionMode::Dense { 2 } else { 1 };
-            with(own, layout(fields.iter().map(|(_, f)| f.as_ref())))
-        }
-        RunEndEncoded(ends, values) => {
-            with(0, layout([ends.as_ref(), values.as_ref()].into_iter()))
-        }
-        // Dictionary keys, views (their data buffers are counted by the batch), and every
-        // fixed-width type: a validity buffer and a values buffer.
-        _ => (1, 2),
+impl Layout {
+    fn of<'a>(fields: impl Iterator<Item = &'a Field>) -> Self {
+        fields.fold(Self::default(), |sum, f| {
+            let one = Self::field(f.data_type());
+            Self {
+                nodes: sum.nodes + one.nodes,
+                buffers: sum.buffers + one.buffers,
+                views: sum.views + one.views,
+            }
+        })
     }
-}
 
-/// The view-typed columns in `data_type`, each of which the batch gives a count of data
-/// buffers for.
-fn views(data_type: &DataType) -> usize {
-    use DataType::*;
-    match data_type {
-        Utf8View | BinaryView => 1,
-        List(f)
-        | LargeList(f)
-        | Map(f, _)
-        | ListView(f)
-        | LargeListView(f)
-        | FixedSizeList(f, _) => views(f.data_type()),
-        Struct(fields) => fields.iter().map(|f| views(f.data_type())).sum(),
-        Union(fields, _) => fields.iter().map(|(_, f)| views(f.data_type())).sum(),
-        RunEndEncoded(ends, values) => views(ends.data_type()) + views(values.data_type()),
-        _ => 0,
+    fn field(data_type: &DataType) -> Self {
+        use DataType::*;
+        // One node and `buffers` of its own, over its children's.
+        let with = |buffers: usize, children: Self| Self {
+            nodes: 1 + children.nodes,
+            buffers: buffers + children.buffers,
+            views: children.views,
+        };
+        let leaf = |buffers| with(buffers, Self::default());
+        match data_type {
+            Null => leaf(0),
+            Utf8 | Binary | LargeUtf8 | LargeBinary => leaf(3),
+            Utf8View | BinaryView => Self {
+                views: 1,
+                ..leaf(2)
+            },
+            List(f) | LargeList(f) | Map(f, _) => with(2, Self::field(f.data_type())),
+            ListView(f) | LargeListView(f) => with(3, Self::field(f.data_type())),
+            FixedSizeList(f, _) => with(1, Self::field(f.data_type())),
+            Struct(fields) => with(1, Self::of(fields.iter().map(AsRef::as_ref))),
+            Union(fields, mode) => {
+                let own = if *mode == UnionMode::Dense { 2 } else { 1 };
+                with(own, Self::of(fields.iter().map(|(_, f)| f.as_ref())))
+            }
+            RunEndEncoded(ends, values) => {
+                with(0, Self::of([ends.as_ref(), values.as_ref()].into_iter()))
+            }
+            // Dictionary keys and every fixed-width type: a validity and a values buffer.
+            _ => leaf(2),
+        }
     }
 }
 
