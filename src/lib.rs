@@ -5,6 +5,7 @@
 //! formats, the model [`store`] and the built-in [`demo`] data. The SQL functions themselves live in the
 //! `cohort-udfs` crate.
 
+pub mod cluster;
 pub mod demo;
 pub mod engine;
 pub mod output;

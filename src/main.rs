@@ -98,6 +98,12 @@ struct Cli {
     #[arg(long = "store", value_name = "DIR", env = "COHORT_STORE")]
     store: Option<PathBuf>,
 
+    /// Run queries on the Ballista cluster whose scheduler is at df://HOST:PORT (see
+    /// `cohort scheduler` and `cohort executor`); they are planned here. Files must be at
+    /// paths every executor can read.
+    #[arg(long, value_name = "URL", env = "COHORT_BALLISTA")]
+    ballista: Option<String>,
+
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -108,10 +114,57 @@ enum Command {
     /// SIGTERM. The options before `serve` (data files, --demo, --store, --memory-limit)
     /// apply.
     Serve(Box<ServeArgs>),
+    /// Run a Ballista scheduler with cohort's functions: clients connect with `--ballista
+    /// df://ADDR`, executors with `--scheduler ADDR`. Runs until SIGINT or SIGTERM. Of the
+    /// options before `scheduler`, --store applies (models sent by reference).
+    Scheduler(SchedulerArgs),
+    /// Run a Ballista executor with cohort's functions for the scheduler at ADDR. Runs
+    /// until SIGINT or SIGTERM.
+    Executor(ExecutorArgs),
     /// Manage the users file of `serve --users`: who may log in and with which role.
     /// Passwords are stored as argon2id hashes only; a running server picks up changes at
     /// the next login. The options before `users` do not apply.
     Users(UsersArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct SchedulerArgs {
+    /// Address to listen on for clients and executors.
+    #[arg(long, value_name = "ADDR", default_value_t = std::net::SocketAddr::from(([127, 0, 0, 1], cohort::cluster::SCHEDULER_PORT)))]
+    listen: std::net::SocketAddr,
+
+    /// How long an executor may go silent before its tasks are run elsewhere, e.g. 30s.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    executor_timeout: Duration,
+}
+
+#[derive(Debug, clap::Args)]
+struct ExecutorArgs {
+    /// The scheduler's address, HOST:PORT.
+    #[arg(long, value_name = "ADDR")]
+    scheduler: String,
+
+    /// Address for results and shuffle data (Arrow Flight); the executor's gRPC service
+    /// takes the next port.
+    #[arg(long, value_name = "ADDR", default_value_t = std::net::SocketAddr::from(([127, 0, 0, 1], cohort::cluster::EXECUTOR_PORT)))]
+    listen: std::net::SocketAddr,
+
+    /// Directory for shuffle files [default: a temporary directory].
+    #[arg(long, value_name = "DIR")]
+    work_dir: Option<PathBuf>,
+
+    /// Memory all of this executor's tasks may hold, e.g. 4G [default: 70% of the host's].
+    /// Set it when several executors share a machine.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    memory_limit: Option<usize>,
+
+    /// Tasks run at once [default: the machine's cores].
+    #[arg(long, value_name = "N")]
+    cores: Option<usize>,
+
+    /// Seconds between heartbeats to the scheduler.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    heartbeat: Duration,
 }
 
 #[derive(Debug, clap::Args)]
@@ -297,7 +350,14 @@ async fn run(cli: Cli, matches: &ArgMatches) -> ExitCode {
     let Some(store_dir) = cli.store.clone().or_else(ModelStore::default_root) else {
         return usage("no data directory is known for the model store; give --store DIR");
     };
-    let engine = match ModelStore::open(&store_dir).and_then(Engine::new) {
+    if let Some(code) = cluster_role(&cli, &store_dir).await {
+        return code;
+    }
+    let engine = ModelStore::open(&store_dir).and_then(|store| match &cli.ballista {
+        Some(scheduler) => Engine::on_cluster(store, scheduler),
+        None => Engine::new(store),
+    });
+    let engine = match engine {
         Ok(e) => e,
         Err(e) => return fail(&describe(&e)),
     };
@@ -388,6 +448,56 @@ async fn run(cli: Cli, matches: &ArgMatches) -> ExitCode {
             finish(script::run(&engine, &sources, &mut stdout, &options).await)
         }
     }
+}
+
+/// `cohort scheduler` and `cohort executor`: runs the role until the process is stopped;
+/// `None` for the other commands.
+async fn cluster_role(cli: &Cli, store_dir: &Path) -> Option<ExitCode> {
+    use cohort::cluster::{ExecutorOptions, SchedulerOptions, run_executor, run_scheduler};
+    // A store is used by these roles only when the user names one.
+    let store = match cli
+        .store
+        .as_ref()
+        .map(|_| ModelStore::open(store_dir))
+        .transpose()
+    {
+        Ok(store) => store,
+        Err(e) => return Some(fail(&describe(&e))),
+    };
+    let ran = match &cli.command {
+        Some(Command::Scheduler(args)) => {
+            run_scheduler(SchedulerOptions {
+                listen: args.listen,
+                store,
+                executor_timeout: args.executor_timeout,
+            })
+            .await
+        }
+        Some(Command::Executor(args)) => {
+            let scheduler = match cohort::cluster::Scheduler::parse(&args.scheduler) {
+                Ok(s) => (s.host, s.port),
+                Err(e) => return Some(usage(&describe(&e))),
+            };
+            run_executor(ExecutorOptions {
+                scheduler,
+                listen: args.listen,
+                work_dir: args.work_dir.clone(),
+                store,
+                memory_limit: args.memory_limit,
+                cores: args
+                    .cores
+                    .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
+                    .unwrap_or(1),
+                heartbeat: args.heartbeat,
+            })
+            .await
+        }
+        _ => return None,
+    };
+    Some(match ran {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&describe(&e)),
+    })
 }
 
 /// `cohort serve`: runs the Flight SQL server until SIGINT or SIGTERM, then drains.

@@ -86,7 +86,24 @@ impl Engine {
 
     /// Like [`Engine::new`], starting from `config` (partitions, batch size, ...).
     pub fn with_config(config: SessionConfig, store: ModelStore) -> Result<Self> {
+        Self::build(config, store, None)
+    }
+
+    /// Like [`Engine::new`], with queries planned here and run on the Ballista cluster
+    /// whose scheduler `scheduler` names (`df://HOST:PORT`). cohort's own statements
+    /// (CREATE MODEL, SHOW MODELS, ...) run here, their queries on the cluster.
+    pub fn on_cluster(store: ModelStore, scheduler: &str) -> Result<Self> {
+        Self::build(SessionConfig::new(), store, Some(scheduler))
+    }
+
+    fn build(config: SessionConfig, store: ModelStore, cluster: Option<&str>) -> Result<Self> {
         let ctx = SessionContext::new_with_config(config.with_information_schema(true));
+        cohort_udfs::register_all(&ctx, Arc::new(store.clone()))?;
+        // Before the lookup of files by path, which holds on to the session it is made in.
+        let ctx = match cluster {
+            Some(scheduler) => crate::cluster::connect(ctx, scheduler, &store)?,
+            None => ctx,
+        };
         let tables = ctx.state().catalog_list().clone();
         let ctx = ctx.enable_url_table();
         ctx.register_object_store(
@@ -94,11 +111,13 @@ impl Engine {
             Arc::new(local_files::RegularFiles::default()),
         );
         // Every Arrow file SQL reads (by path, STORED AS ARROW) is checked before Arrow's
-        // readers allocate what it declares.
-        ctx.state_ref()
-            .write()
-            .register_file_format(Arc::new(ipc_format::CheckedArrowFormatFactory), true)?;
-        cohort_udfs::register_all(&ctx, Arc::new(store.clone()))?;
+        // readers allocate what it declares. On a cluster the executors read the files, with
+        // the format the plan names.
+        if cluster.is_none() {
+            ctx.state_ref()
+                .write()
+                .register_file_format(Arc::new(ipc_format::CheckedArrowFormatFactory), true)?;
+        }
         let schema = MemorySchemaProvider::new();
         schema.register_table(
             "models".to_string(),

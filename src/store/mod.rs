@@ -568,15 +568,24 @@ fn warn_once(path: &Path, why: &str) {
 
 impl ModelResolver for ModelStore {
     fn resolve(&self, name: &str) -> Result<ResolvedModel> {
-        let stored = self.load(name)?;
-        let d = stored.description.clone();
-        let model = model::from_json(d.parameters, &|array| stored.array(array))?;
-        Ok(ResolvedModel {
-            name: d.name,
-            version: d.version,
-            model,
-        })
+        resolved(self.load(name)?)
     }
+
+    fn resolve_version(&self, name: &str, version: u64) -> Result<ResolvedModel> {
+        validate_name(name)?;
+        resolved(self.read_version(name, version)?)
+    }
+}
+
+/// A stored model with its arrays read.
+fn resolved(stored: StoredModel) -> Result<ResolvedModel> {
+    let d = stored.description.clone();
+    let model = model::from_json(d.parameters, &|array| stored.array(array))?;
+    Ok(ResolvedModel {
+        name: d.name,
+        version: d.version,
+        model,
+    })
 }
 
 /// The current time as RFC 3339 in UTC, for `created_at`.

@@ -27,7 +27,7 @@ impl ModelsTable {
         Self { store }
     }
 
-    fn batch(&self) -> Result<RecordBatch> {
+    pub(crate) fn batch(&self) -> Result<RecordBatch> {
         let listed = self.store.list()?;
         // A damaged model is a row with its name, version and problem, and nothing else.
         let models: Vec<Option<&ModelDescription>> = listed

@@ -8,6 +8,7 @@ mod common;
 
 mod arrow_files;
 mod cli;
+mod cluster;
 mod flight;
 mod fuzz;
 mod kmeans_reference;

@@ -19,7 +19,7 @@ use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Signature, Volatil
 use crate::model::logistic::{accuracy, auc, log_loss};
 
 /// Which metrics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Metrics {
     /// `parameters`: the fitted coefficients besides the intercept, for adjusted R².
     Regression {
@@ -106,7 +106,7 @@ impl Metrics {
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct EvaluateAggregate {
     signature: Signature,
-    metrics: Metrics,
+    pub(crate) metrics: Metrics,
 }
 
 impl EvaluateAggregate {

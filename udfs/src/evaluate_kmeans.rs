@@ -25,8 +25,8 @@ use crate::kernels::kmeans::row_hash;
 use crate::kernels::nearest::nearest_two;
 use crate::kernels::points::Points;
 use crate::kernels::row_major;
-use crate::model::KMeansModel;
 use crate::model::kmeans::{SILHOUETTE_SAMPLE, encode_columns};
+use crate::model::{KMeansModel, ResolvedModel};
 
 /// Seed of the content hash that picks the sample.
 const SAMPLE_SEED: u64 = 0x5EED;
@@ -49,24 +49,27 @@ pub fn fields() -> Fields {
 #[derive(Debug)]
 pub struct EvaluateKMeans {
     signature: Signature,
-    model: Arc<KMeansModel>,
-    /// Identifies the model version, for equality of plans.
-    key: String,
+    pub(crate) model: Arc<KMeansModel>,
+    /// The model as resolved: its name and version identify the function.
+    pub(crate) resolved: ResolvedModel,
 }
 
 impl EvaluateKMeans {
-    pub fn new(model: Arc<KMeansModel>, key: String) -> Self {
-        Self {
+    /// The aggregate for `resolved`, which must be a kmeans model.
+    pub fn bound(resolved: ResolvedModel) -> Result<Self> {
+        let model = Arc::new(resolved.downcast::<KMeansModel>("evaluate")?.clone());
+        Ok(Self {
             signature: Signature::any(model.features.len(), Volatility::Immutable),
             model,
-            key,
-        }
+            resolved,
+        })
     }
 }
 
 impl PartialEq for EvaluateKMeans {
     fn eq(&self, other: &Self) -> bool {
-        self.key == other.key
+        (&self.resolved.name, self.resolved.version)
+            == (&other.resolved.name, other.resolved.version)
     }
 }
 
@@ -74,7 +77,8 @@ impl Eq for EvaluateKMeans {}
 
 impl std::hash::Hash for EvaluateKMeans {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.key.hash(state);
+        self.resolved.name.hash(state);
+        self.resolved.version.hash(state);
     }
 }
 

@@ -22,8 +22,8 @@ use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Signature, Volatility};
 
-use crate::model::MatrixFactorizationModel;
 use crate::model::matrix_factorization::Ranking;
+use crate::model::{MatrixFactorizationModel, ResolvedModel};
 
 /// The length of the ranked lists evaluated.
 pub const K: usize = 10;
@@ -48,24 +48,31 @@ pub fn fields() -> Fields {
 #[derive(Debug)]
 pub struct EvaluateRanking {
     signature: Signature,
-    model: Arc<MatrixFactorizationModel>,
-    /// Identifies the model version, for equality of plans.
-    key: String,
+    pub(crate) model: Arc<MatrixFactorizationModel>,
+    /// The model as resolved: its name and version identify the function.
+    pub(crate) resolved: ResolvedModel,
 }
 
 impl EvaluateRanking {
-    pub fn new(model: Arc<MatrixFactorizationModel>, key: String) -> Self {
-        Self {
+    /// The aggregate for `resolved`, which must be a matrix_factorization model.
+    pub fn bound(resolved: ResolvedModel) -> Result<Self> {
+        let model = Arc::new(
+            resolved
+                .downcast::<MatrixFactorizationModel>("evaluate")?
+                .clone(),
+        );
+        Ok(Self {
             signature: Signature::any(2, Volatility::Immutable),
             model,
-            key,
-        }
+            resolved,
+        })
     }
 }
 
 impl PartialEq for EvaluateRanking {
     fn eq(&self, other: &Self) -> bool {
-        self.key == other.key
+        (&self.resolved.name, self.resolved.version)
+            == (&other.resolved.name, other.resolved.version)
     }
 }
 
@@ -73,7 +80,8 @@ impl Eq for EvaluateRanking {}
 
 impl std::hash::Hash for EvaluateRanking {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.key.hash(state);
+        self.resolved.name.hash(state);
+        self.resolved.version.hash(state);
     }
 }
 

@@ -7,6 +7,7 @@
 //! forms in FROM (PREDICT, EVALUATE, LIFT, SEGMENT, RFM, RECOMMEND over a table or
 //! subquery) and the statement rewrite they need are the [`sql`] layer.
 
+pub mod codec;
 pub mod error;
 pub mod evaluate;
 pub mod evaluate_kmeans;
@@ -25,8 +26,15 @@ pub mod train_regression;
 
 use std::sync::Arc;
 
+use datafusion::catalog::Session;
 use datafusion::common::Result;
-use datafusion::logical_expr::{AggregateUDF, DocSection, Documentation, ScalarUDF, WindowUDF};
+use datafusion::execution::context::QueryPlanner;
+use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::logical_expr::{
+    AggregateUDF, DocSection, Documentation, LogicalPlan, ScalarUDF, WindowUDF,
+};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, PhysicalPlanner};
 use datafusion::prelude::SessionContext;
 
 pub use error::Error;
@@ -40,8 +48,43 @@ pub(crate) const DOC_SECTION: DocSection = DocSection {
 };
 
 /// Registers every cohort function in `ctx`; functions that take a model name find it
-/// through `models`.
+/// through `models`. Also makes `ctx`'s query planner one that plans cohort's own plan
+/// nodes ([`extension_planners`]).
 pub fn register_all(ctx: &SessionContext, models: Arc<dyn ModelResolver>) -> Result<()> {
+    register_functions(ctx, models)?;
+    let state = ctx.state_ref();
+    let mut state = state.write();
+    *state = SessionStateBuilder::new_from_existing(state.clone())
+        .with_query_planner(Arc::new(Planner))
+        .build();
+    Ok(())
+}
+
+/// The physical planners of cohort's plan nodes (RECOMMEND over a table), for a session
+/// whose query planner is not the one [`register_all`] installs.
+pub fn extension_planners() -> Vec<Arc<dyn ExtensionPlanner + Send + Sync>> {
+    vec![Arc::new(sql::RecommendPlanner)]
+}
+
+/// DataFusion's physical planner with [`extension_planners`].
+#[derive(Debug)]
+struct Planner;
+
+#[async_trait::async_trait]
+impl QueryPlanner for Planner {
+    async fn create_physical_plan(
+        &self,
+        plan: &LogicalPlan,
+        state: &dyn Session,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        DefaultPhysicalPlanner::with_extension_planners(extension_planners())
+            .create_physical_plan(plan, state)
+            .await
+    }
+}
+
+/// Registers the functions of [`register_all`] only, leaving the query planner as it is.
+pub fn register_functions(ctx: &SessionContext, models: Arc<dyn ModelResolver>) -> Result<()> {
     for scoring in [
         model::Scoring::Predict,
         model::Scoring::Churn,

@@ -338,10 +338,11 @@ pub fn bound_predict(model: ResolvedModel, arity: usize, scoring: Scoring) -> Sc
 
 /// `predict` or `predict_churn` bound to one version of one model.
 #[derive(Debug)]
-struct BoundPredict {
+pub(crate) struct BoundPredict {
     signature: Signature,
-    model: ResolvedModel,
-    scoring: Scoring,
+    pub(crate) model: ResolvedModel,
+    pub(crate) scoring: Scoring,
+    arity: usize,
 }
 
 impl BoundPredict {
@@ -350,7 +351,13 @@ impl BoundPredict {
             signature: Signature::any(arity, Volatility::Immutable),
             model,
             scoring,
+            arity,
         }
+    }
+
+    /// How many feature arguments it takes.
+    pub(crate) fn arity(&self) -> usize {
+        self.arity
     }
 }
 

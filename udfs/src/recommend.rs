@@ -191,7 +191,7 @@ impl ScalarUDFImpl for Recommend {
 
 /// RECOMMEND bound to a loaded model, with arguments (user, k): items the user had are kept
 /// when `keep_seen`.
-fn bound_recommend(model: ResolvedModel, keep_seen: bool) -> ScalarUDF {
+pub(crate) fn bound_recommend(model: ResolvedModel, keep_seen: bool) -> ScalarUDF {
     ScalarUDF::new_from_impl(BoundRecommend {
         model,
         keep_seen,
@@ -200,9 +200,9 @@ fn bound_recommend(model: ResolvedModel, keep_seen: bool) -> ScalarUDF {
 }
 
 #[derive(Debug)]
-struct BoundRecommend {
-    model: ResolvedModel,
-    keep_seen: bool,
+pub(crate) struct BoundRecommend {
+    pub(crate) model: ResolvedModel,
+    pub(crate) keep_seen: bool,
     signature: Signature,
 }
 

@@ -279,10 +279,8 @@ impl Model for KMeansModel {
 
     /// Inertia, Davies-Bouldin and the silhouette of a sample, in the model's space.
     fn evaluate_plan(&self, input: LogicalPlan, scored: &Scored) -> Result<LogicalPlan> {
-        let aggregate = AggregateUDF::new_from_impl(EvaluateKMeans::new(
-            Arc::new(self.clone()),
-            scored.key.clone(),
-        ));
+        let aggregate =
+            AggregateUDF::new_from_impl(EvaluateKMeans::bound(scored.resolved.clone())?);
         metrics_plan(
             input,
             aggregate.call(scored.features.clone()),

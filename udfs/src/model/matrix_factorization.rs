@@ -542,10 +542,8 @@ impl Model for MatrixFactorizationModel {
     fn evaluate_plan(&self, input: LogicalPlan, scored: &Scored) -> Result<LogicalPlan> {
         match self.feedback {
             Feedback::Implicit { .. } => {
-                let aggregate = AggregateUDF::new_from_impl(EvaluateRanking::new(
-                    Arc::new(self.clone()),
-                    scored.key.clone(),
-                ));
+                let aggregate =
+                    AggregateUDF::new_from_impl(EvaluateRanking::bound(scored.resolved.clone())?);
                 metrics_plan(
                     input,
                     aggregate.call(scored.features.clone()),

@@ -142,8 +142,8 @@ pub trait Model: Stored + Debug + Send + Sync {
 pub struct Scored<'a> {
     /// The model's name, for messages.
     pub name: &'a str,
-    /// Name and version: what identifies the model in a bound function.
-    pub key: String,
+    /// The model as resolved: its name and version identify it in a bound function.
+    pub resolved: &'a ResolvedModel,
     /// The input's feature columns, in training order.
     pub features: Vec<Expr>,
     /// A scoring function called on the features.
@@ -510,4 +510,13 @@ pub trait ModelResolver: Debug + Send + Sync {
     /// The current version of `name`; an error that names the model (and near names) if
     /// there is none.
     fn resolve(&self, name: &str) -> Result<ResolvedModel>;
+
+    /// One version of `name`, current or not: how a process that was sent a model by
+    /// reference loads exactly that model.
+    fn resolve_version(&self, name: &str, version: u64) -> Result<ResolvedModel> {
+        Err(Error::Store(format!(
+            "model {name} version {version} cannot be loaded by version from here"
+        ))
+        .into())
+    }
 }

@@ -39,6 +39,7 @@ pub(crate) use batches::{Budget, batch_bytes, generated};
 pub(crate) use plan::{
     appended, forecast_evaluate_plan, labelled_metrics, metrics_plan, ranking_batch, ranking_schema,
 };
+pub use recommend::{RecommendExec, RecommendNode, RecommendPlanner};
 pub use rewrite::rewrite_cohort_forms;
 
 /// A function in FROM planned by cohort rather than by DataFusion's table functions. Each

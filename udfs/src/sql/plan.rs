@@ -103,7 +103,7 @@ impl ScoredInput {
         let call = |scoring| self.call(scoring);
         let scored = Scored {
             name: &self.name,
-            key: format!("{}@{}", self.resolved.name, self.resolved.version),
+            resolved: &self.resolved,
             features: self.features.clone(),
             call: &call,
         };

@@ -6,24 +6,41 @@
 
 use std::sync::{Arc, LazyLock};
 
+use std::cmp::Ordering;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+
 use async_trait::async_trait;
 use datafusion::arrow::array::{
     Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, UInt32Array,
 };
 use datafusion::arrow::compute::take;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::catalog::{Session, TableProvider};
-use datafusion::common::{Column, Result, plan_err};
-use datafusion::datasource::{MemTable, TableType, provider_as_source};
+use datafusion::catalog::Session;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{Column, DFSchema, DFSchemaRef, Result, internal_err, plan_err};
+use datafusion::datasource::{MemTable, provider_as_source};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion::logical_expr::planner::RelationPlannerContext;
-use datafusion::logical_expr::{Documentation, Expr, LogicalPlan, LogicalPlanBuilder};
-use datafusion::physical_plan::{ExecutionPlan, execute_stream};
+use datafusion::logical_expr::{
+    Documentation, Expr, Extension, LogicalPlan, LogicalPlanBuilder, UserDefinedLogicalNode,
+    UserDefinedLogicalNodeCore,
+};
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, Partitioning,
+    PlanProperties,
+};
+use datafusion::physical_planner::{ExtensionPlanner, PhysicalPlanner};
 use datafusion::sql::sqlparser::ast::{Expr as SqlExpr, FunctionArg, FunctionArgExpr, Value};
 use futures::{StreamExt, stream};
 
 use super::TableForm;
 use super::args::{named_argument, relation_query, string_argument};
-use super::batches::{Budget, batch_bytes, generated};
+use super::batches::{Budget, batch_bytes};
 use super::plan::plan_derived;
 use crate::model::matrix_factorization::Ranking;
 use crate::model::{MatrixFactorizationModel, ModelResolver, ResolvedModel};
@@ -143,87 +160,262 @@ fn plan(
                 .build()?
         }
     };
-    let user = users.schema().field(0).as_ref().clone();
-    let table = RecommendTable {
-        schema: Arc::new(Schema::new(vec![
-            user,
-            Field::new("item", m.items.data_type(), false),
-            Field::new("score", DataType::Float64, false),
-            Field::new("rank", DataType::Int64, false),
-            Field::new("source", DataType::Utf8, false),
-        ])),
-        users,
-        model: resolved.clone(),
-        k,
-        keep_seen,
-    };
-    LogicalPlanBuilder::scan("recommend", provider_as_source(Arc::new(table)), None)?.build()
+    Ok(LogicalPlan::Extension(Extension {
+        node: Arc::new(RecommendNode::new(users, resolved.clone(), k, keep_seen)?),
+    }))
 }
 
-/// RECOMMEND in FROM: the users' rows, ranked when the query runs a few users at a time,
-/// so that a batch holds about `batch_size` rows whatever k is.
+/// RECOMMEND in FROM as a plan node over its users (one column of distinct, non-NULL ids),
+/// so that it travels to a cluster like any other node: the users' plan is its input.
+#[derive(Debug, Clone)]
+pub struct RecommendNode {
+    pub(crate) users: LogicalPlan,
+    pub(crate) model: ResolvedModel,
+    pub(crate) k: usize,
+    pub(crate) keep_seen: bool,
+    schema: DFSchemaRef,
+}
+
+impl RecommendNode {
+    pub(crate) fn new(
+        users: LogicalPlan,
+        model: ResolvedModel,
+        k: usize,
+        keep_seen: bool,
+    ) -> Result<Self> {
+        let schema = rows_schema(users.schema().field(0), &model)?;
+        let schema = Arc::new(DFSchema::try_from_qualified_schema("recommend", &schema)?);
+        Ok(Self {
+            users,
+            model,
+            k,
+            keep_seen,
+            schema,
+        })
+    }
+
+    /// What identifies the node besides its input.
+    fn key(&self) -> (&str, u64, usize, bool) {
+        (&self.model.name, self.model.version, self.k, self.keep_seen)
+    }
+}
+
+impl PartialEq for RecommendNode {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key() && self.users == other.users
+    }
+}
+
+impl Eq for RecommendNode {}
+
+impl Hash for RecommendNode {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.key().hash(state);
+        self.users.hash(state);
+    }
+}
+
+impl PartialOrd for RecommendNode {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        match self.key().cmp(&other.key()) {
+            Ordering::Equal => self.users.partial_cmp(&other.users),
+            unequal => Some(unequal),
+        }
+    }
+}
+
+impl UserDefinedLogicalNodeCore for RecommendNode {
+    fn name(&self) -> &str {
+        "Recommend"
+    }
+
+    fn inputs(&self) -> Vec<&LogicalPlan> {
+        vec![&self.users]
+    }
+
+    fn schema(&self) -> &DFSchemaRef {
+        &self.schema
+    }
+
+    fn expressions(&self) -> Vec<Expr> {
+        vec![]
+    }
+
+    fn fmt_for_explain(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(
+            f,
+            "Recommend: model={} version={} k={} exclude_seen={}",
+            self.model.name, self.model.version, self.k, !self.keep_seen
+        )
+    }
+
+    fn with_exprs_and_inputs(
+        &self,
+        _exprs: Vec<Expr>,
+        mut inputs: Vec<LogicalPlan>,
+    ) -> Result<Self> {
+        let Some(users) = inputs.pop() else {
+            return internal_err!("recommend's plan node needs its users' plan");
+        };
+        Self::new(users, self.model.clone(), self.k, self.keep_seen)
+    }
+}
+
+/// The rows' columns: the users' column, then item, score, rank and source.
+fn rows_schema(user: &Field, model: &ResolvedModel) -> Result<Schema> {
+    let m = model.downcast::<MatrixFactorizationModel>("recommend")?;
+    Ok(Schema::new(vec![
+        user.clone(),
+        Field::new("item", m.items.data_type(), false),
+        Field::new("score", DataType::Float64, false),
+        Field::new("rank", DataType::Int64, false),
+        Field::new("source", DataType::Utf8, false),
+    ]))
+}
+
+/// Plans [`RecommendNode`] as [`RecommendExec`].
 #[derive(Debug)]
-struct RecommendTable {
-    schema: SchemaRef,
-    /// One column of distinct, non-NULL user ids.
-    users: LogicalPlan,
-    model: ResolvedModel,
-    k: usize,
-    keep_seen: bool,
+pub struct RecommendPlanner;
+
+#[async_trait]
+impl ExtensionPlanner for RecommendPlanner {
+    async fn plan_extension(
+        &self,
+        _planner: &dyn PhysicalPlanner,
+        node: &dyn UserDefinedLogicalNode,
+        _logical_inputs: &[&LogicalPlan],
+        physical_inputs: &[Arc<dyn ExecutionPlan>],
+        _session: &dyn Session,
+        _planning_ctx: &PhysicalPlanningContext,
+    ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+        let Some(node) = node.as_any().downcast_ref::<RecommendNode>() else {
+            return Ok(None);
+        };
+        let [users] = physical_inputs else {
+            return internal_err!("recommend's plan node needs its users' plan");
+        };
+        Ok(Some(Arc::new(RecommendExec::new(
+            users.clone(),
+            node.model.clone(),
+            node.k,
+            node.keep_seen,
+        )?)))
+    }
+}
+
+/// RECOMMEND in FROM when the query runs: ranks the users of each input batch a few at a
+/// time, so that a batch holds about `batch_size` rows whatever k is.
+#[derive(Debug)]
+pub struct RecommendExec {
+    pub(crate) users: Arc<dyn ExecutionPlan>,
+    pub(crate) model: ResolvedModel,
+    pub(crate) k: usize,
+    pub(crate) keep_seen: bool,
+    properties: Arc<PlanProperties>,
+}
+
+impl RecommendExec {
+    pub(crate) fn new(
+        users: Arc<dyn ExecutionPlan>,
+        model: ResolvedModel,
+        k: usize,
+        keep_seen: bool,
+    ) -> Result<Self> {
+        let schema = Arc::new(rows_schema(users.schema().field(0), &model)?);
+        let properties = PlanProperties::new(
+            EquivalenceProperties::new(schema),
+            Partitioning::UnknownPartitioning(users.output_partitioning().partition_count()),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        );
+        Ok(Self {
+            users,
+            model,
+            k,
+            keep_seen,
+            properties: Arc::new(properties),
+        })
+    }
+}
+
+impl DisplayAs for RecommendExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(
+            f,
+            "RecommendExec: model={} version={} k={}",
+            self.model.name, self.model.version, self.k
+        )
+    }
+}
+
+impl ExecutionPlan for RecommendExec {
+    fn name(&self) -> &str {
+        "RecommendExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.users]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        mut children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let Some(users) = children.pop() else {
+            return internal_err!("RecommendExec needs its users' plan");
+        };
+        Ok(Arc::new(Self::new(
+            users,
+            self.model.clone(),
+            self.k,
+            self.keep_seen,
+        )?))
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        ctx: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let (model, k, keep_seen, schema) =
+            (self.model.clone(), self.k, self.keep_seen, self.schema());
+        let budget = Arc::new(Budget::new(&ctx, "recommend", "k", k));
+        let batch = ctx.session_config().batch_size();
+        let users = self.users.execute(partition, ctx)?;
+        let rows = users
+            .map(move |users| match users {
+                Ok(users) => stream::iter(Ranked {
+                    users: users.column(0).clone(),
+                    done: 0,
+                    model: model.clone(),
+                    schema: schema.clone(),
+                    k,
+                    keep_seen,
+                    batch,
+                    budget: budget.clone(),
+                })
+                .boxed(),
+                Err(e) => stream::once(async { Err(e) }).boxed(),
+            })
+            .flatten();
+        Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema(), rows)))
+    }
 }
 
 /// Bytes one ranked item takes while it is made and in the batch: its place in the
 /// ranking, and the user, item, score, rank and source of its row.
 const ENTRY_BYTES: usize = 64;
-
-#[async_trait]
-impl TableProvider for RecommendTable {
-    fn schema(&self) -> SchemaRef {
-        self.schema.clone()
-    }
-
-    fn table_type(&self) -> TableType {
-        TableType::View
-    }
-
-    async fn scan(
-        &self,
-        state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        filters: &[Expr],
-        limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        let users = state.create_physical_plan(&self.users).await?;
-        let (model, k, keep_seen) = (self.model.clone(), self.k, self.keep_seen);
-        let schema = self.schema.clone();
-        let table = generated(self.schema.clone(), move |ctx| {
-            let budget = Arc::new(Budget::new(&ctx, "recommend", "k", k));
-            let batch = ctx.session_config().batch_size();
-            let (model, schema) = (model.clone(), schema.clone());
-            match execute_stream(users.clone(), ctx) {
-                Ok(users) => users
-                    .map(move |users| match users {
-                        Ok(users) => stream::iter(Ranked {
-                            users: users.column(0).clone(),
-                            done: 0,
-                            model: model.clone(),
-                            schema: schema.clone(),
-                            k,
-                            keep_seen,
-                            batch,
-                            budget: budget.clone(),
-                        })
-                        .boxed(),
-                        Err(e) => stream::once(async { Err(e) }).boxed(),
-                    })
-                    .flatten()
-                    .boxed(),
-                Err(e) => stream::once(async { Err(e) }).boxed(),
-            }
-        })?;
-        table.scan(state, projection, filters, limit).await
-    }
-}
 
 /// The rows of one batch of users, made a few users at a time.
 struct Ranked {
