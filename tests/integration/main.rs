@@ -14,3 +14,4 @@ mod kmeans_reference;
 mod linear_reference;
 mod reference_accuracy;
 mod shell;
+mod trees_reference;
