@@ -351,10 +351,10 @@ fn fit_warnings(
              side and a feature that separates them, and there are {rows} training rows; \
              lower min_rows_per_leaf or train on more rows"
         ));
-    } else if rows < growth.num_leaves * min_rows {
+    } else if growth.num_leaves > rows {
         warnings.push(format!(
-            "num_leaves = {} asks for more leaves than {rows} training rows allow at \
-             min_rows_per_leaf = {min_rows} (at most {}); the trees have fewer leaves",
+            "num_leaves = {} is more than the {rows} training rows; with min_rows_per_leaf = \
+             {min_rows} a tree has at most {} leaves, so lower num_leaves",
             growth.num_leaves,
             rows / min_rows
         ));
