@@ -111,9 +111,10 @@ fn importance_table(rows: &[Importance]) -> Result<Arc<dyn TableProvider>> {
             Arc::new(Int64Array::from_iter_values(
                 rows.iter().map(|r| r.splits as i64),
             )),
-            Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| {
-                if total > 0.0 { r.gain / total } else { 0.0 }
-            }))),
+            Arc::new(Float64Array::from_iter_values(
+                rows.iter()
+                    .map(|r| if total > 0.0 { r.gain / total } else { 0.0 }),
+            )),
         ],
     )?;
     Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))

@@ -20,7 +20,10 @@ pub enum Classes {
     Boolean,
     /// 1 is positive, 0 negative.
     Numeric,
-    Text { positive: String, negative: String },
+    Text {
+        positive: String,
+        negative: String,
+    },
 }
 
 impl Classes {

@@ -102,9 +102,11 @@ fn plan(
     let input_columns = scored.input.schema().columns();
     let plan = appended(scored.input, [call.alias("__explained")])?;
     let mut columns: Vec<Expr> = input_columns.into_iter().map(Expr::Column).collect();
-    columns.extend(OUTPUTS.iter().map(|f| {
-        get_field(Expr::Column(Column::from_name("__explained")), *f).alias(*f)
-    }));
+    columns.extend(
+        OUTPUTS
+            .iter()
+            .map(|f| get_field(Expr::Column(Column::from_name("__explained")), *f).alias(*f)),
+    );
     LogicalPlanBuilder::from(plan).project(columns)?.build()
 }
 
@@ -223,7 +225,11 @@ impl ScalarUDFImpl for ExplainRow {
             None,
         )?;
         let list = ListArray::try_new(
-            Arc::new(Field::new("item", DataType::Struct(contribution_fields()), false)),
+            Arc::new(Field::new(
+                "item",
+                DataType::Struct(contribution_fields()),
+                false,
+            )),
             OffsetBuffer::from_lengths(offsets.windows(2).map(|w| w[1] - w[0])),
             Arc::new(items),
             None,

@@ -118,12 +118,11 @@ mod tests {
         merged.merge(&Histogram::build(&data, &[0], b, &g, &h));
         let mut rest = whole.clone();
         rest.subtract(&Histogram::build(&data, &[0], a, &g, &h));
-        for ((w, m), (r, bb)) in whole
-            .0
-            .iter()
-            .zip(&merged.0)
-            .zip(rest.0.iter().zip(&Histogram::build(&data, &[0], b, &g, &h).0))
-        {
+        for ((w, m), (r, bb)) in whole.0.iter().zip(&merged.0).zip(
+            rest.0
+                .iter()
+                .zip(&Histogram::build(&data, &[0], b, &g, &h).0),
+        ) {
             // Integer-valued gradients: every order of summing is exact.
             assert_eq!(w, m);
             assert_eq!(r, bb);

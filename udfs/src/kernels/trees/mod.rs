@@ -47,9 +47,7 @@ impl Column<'_> {
     fn goes_left(&self, r: usize, rule: &Rule, missing_left: bool) -> bool {
         match (self, rule) {
             (Column::Numeric(x), Rule::AtMost(t)) if !x[r].is_nan() => x[r] <= *t,
-            (Column::Categorical(c), Rule::In(set)) if c[r] < MAX_CATEGORIES => {
-                set.contains(&c[r])
-            }
+            (Column::Categorical(c), Rule::In(set)) if c[r] < MAX_CATEGORIES => set.contains(&c[r]),
             _ => missing_left,
         }
     }

@@ -92,7 +92,16 @@ impl Tree {
                     in_one,
                     Some(*f),
                 );
-                self.recurse(columns, r, phi, cold, path, cold_zero * in_zero, 0.0, Some(*f));
+                self.recurse(
+                    columns,
+                    r,
+                    phi,
+                    cold,
+                    path,
+                    cold_zero * in_zero,
+                    0.0,
+                    Some(*f),
+                );
             }
         }
     }

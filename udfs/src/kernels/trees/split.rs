@@ -116,7 +116,12 @@ pub fn best_split(
             let missing_bin = hist.len() - 1;
             if used.len() <= ONE_VS_REST {
                 for &c in &used {
-                    consider(hist[c], Cut::Categories(vec![c as u8]), c == missing_bin, limits.l2);
+                    consider(
+                        hist[c],
+                        Cut::Categories(vec![c as u8]),
+                        c == missing_bin,
+                        limits.l2,
+                    );
                 }
             } else {
                 let l2 = limits.l2 + CATEGORY_L2;
@@ -132,7 +137,11 @@ pub fn best_split(
                     let mut since_cut = 0;
                     let mut set = Vec::new();
                     for k in 0..order.len().min(most) {
-                        let c = if reversed { order[order.len() - 1 - k] } else { order[k] };
+                        let c = if reversed {
+                            order[order.len() - 1 - k]
+                        } else {
+                            order[k]
+                        };
                         left.add(&hist[c]);
                         since_cut += hist[c].n;
                         set.push(c as u8);
@@ -161,23 +170,28 @@ mod tests {
     use super::*;
 
     fn sums(g: f64, n: u64) -> Sums {
-        Sums {
-            g,
-            h: n as f64,
-            n,
-        }
+        Sums { g, h: n as f64, n }
     }
 
     #[test]
     fn threshold_and_the_side_of_missing_values() {
         // Bins 0-1 pull down, 2-3 up; the missing rows pull down, so they go left.
-        let hist = [sums(-30.0, 30), sums(-30.0, 30), sums(30.0, 30), sums(30.0, 30), sums(-20.0, 20)];
+        let hist = [
+            sums(-30.0, 30),
+            sums(-30.0, 30),
+            sums(30.0, 30),
+            sums(30.0, 30),
+            sums(-20.0, 20),
+        ];
         let mut total = Sums::default();
         hist.iter().for_each(|s| total.add(s));
         let bins = Bins::Numeric {
             bounds: vec![1.0, 2.0, 3.0],
         };
-        let limits = Limits { l2: 0.0, min_rows: 20 };
+        let limits = Limits {
+            l2: 0.0,
+            min_rows: 20,
+        };
         let split = best_split(0, &bins, &hist, &total, limits).unwrap();
         assert_eq!(split.cut, Cut::Threshold { bin: 1, value: 2.0 });
         assert!(split.missing_left);
@@ -185,7 +199,10 @@ mod tests {
         let expected = 80.0f64.powi(2) / 80.0 + 60.0f64.powi(2) / 60.0 - 20.0f64.powi(2) / 140.0;
         assert!((split.gain - expected).abs() < 1e-9);
         // Leaves of at least 100 rows: no split.
-        let limits = Limits { l2: 0.0, min_rows: 100 };
+        let limits = Limits {
+            l2: 0.0,
+            min_rows: 100,
+        };
         assert_eq!(best_split(0, &bins, &hist, &total, limits), None);
     }
 
@@ -202,7 +219,10 @@ mod tests {
         let mut total = Sums::default();
         hist.iter().for_each(|s| total.add(s));
         let bins = Bins::Categorical { levels: 6 };
-        let limits = Limits { l2: 0.0, min_rows: 20 };
+        let limits = Limits {
+            l2: 0.0,
+            min_rows: 20,
+        };
         let split = best_split(3, &bins, &hist, &total, limits).unwrap();
         assert_eq!(split.cut, Cut::Categories(vec![1, 3, 5]));
         assert!(!split.missing_left);

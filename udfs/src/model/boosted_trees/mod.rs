@@ -64,9 +64,7 @@ impl TreeModel {
                     FeatureEncoding::Numeric { .. } => {
                         let x = as_f64(column, f.name())?;
                         let x = x.as_primitive::<Float64Type>();
-                        Input::Numeric(
-                            x.iter().map(|v| v.unwrap_or(f64::NAN)).collect::<Vec<_>>(),
-                        )
+                        Input::Numeric(x.iter().map(|v| v.unwrap_or(f64::NAN)).collect::<Vec<_>>())
                     }
                     FeatureEncoding::OneHot { .. } => {
                         let codes: HashMap<&str, u32> = levels

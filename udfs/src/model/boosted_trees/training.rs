@@ -151,7 +151,8 @@ pub(super) fn train(
             .map(|r| Rng::keyed(seed, EVAL_STREAM, r).uniform() < f)
             .collect();
     }
-    let (eval, train): (Vec<u32>, Vec<u32>) = (0..y.len() as u32).partition(|&r| is_eval[r as usize]);
+    let (eval, train): (Vec<u32>, Vec<u32>) =
+        (0..y.len() as u32).partition(|&r| is_eval[r as usize]);
     check_rows(&train, &eval, settings, label)?;
     let weights = match &classes {
         Some(_) => {
@@ -159,13 +160,25 @@ pub(super) fn train(
             one_class(positives, train.len(), label)?;
             settings.balanced.then(|| {
                 let n = train.len() as f64;
-                let (wp, wn) = (n / (2.0 * positives as f64), n / (2.0 * (n - positives as f64)));
-                y.iter().map(|&v| if v == 1.0 { wp } else { wn }).collect::<Vec<f64>>()
+                let (wp, wn) = (
+                    n / (2.0 * positives as f64),
+                    n / (2.0 * (n - positives as f64)),
+                );
+                y.iter()
+                    .map(|&v| if v == 1.0 { wp } else { wn })
+                    .collect::<Vec<f64>>()
             })
         }
         None => None,
     };
-    let fit = boost(&data, &y, weights.as_deref(), &train, &eval, &settings.params);
+    let fit = boost(
+        &data,
+        &y,
+        weights.as_deref(),
+        &train,
+        &eval,
+        &settings.params,
+    );
     warnings.extend(fit_warnings(&fit, &data, &model, train.len(), settings));
     let pick = |rows: &[u32]| -> (Vec<f64>, Vec<f64>) {
         rows.iter()
@@ -284,9 +297,7 @@ fn check_rows(train: &[u32], eval: &[u32], settings: &TreeSettings, label: &str)
         _ => "eval_fraction".to_string(),
     };
     if train.is_empty() {
-        return bad_input_err!(
-            "{what} leaves no rows to train on; mark fewer rows for evaluation"
-        );
+        return bad_input_err!("{what} leaves no rows to train on; mark fewer rows for evaluation");
     }
     if eval.is_empty() && settings.params.early_stopping_rounds.is_some() {
         return bad_input_err!(
@@ -301,7 +312,11 @@ fn check_rows(train: &[u32], eval: &[u32], settings: &TreeSettings, label: &str)
 /// An error when the training rows hold one class only.
 fn one_class(positives: usize, rows: usize, label: &str) -> Result<()> {
     if positives == 0 || positives == rows {
-        let which = if positives == 0 { "negative" } else { "positive" };
+        let which = if positives == 0 {
+            "negative"
+        } else {
+            "positive"
+        };
         return bad_input_err!(
             "label {label} has only one class in the {rows} training rows (all {which}); a \
              classifier needs rows of both classes"
