@@ -1,6 +1,8 @@
 -- Churn with boosted trees next to logistic regression on the same demo customers: the
 -- holdout metrics and the lift by decile side by side, what drives the trees, and why the
--- riskiest customers are at risk.
+-- riskiest customers are at risk. The demo's churn flag is drawn from a logistic model
+-- (src/demo.rs), so here logistic regression is the right model and the trees come close;
+-- on real tables with interactions and thresholds the trees are usually the stronger.
 -- Run it with:  cargo run -- --demo -f queries/churn_trees.sql
 
 -- Both models on the same 80% of customers; every fifth customer is held out.
@@ -42,7 +44,8 @@ FROM explain_model('churn_bt')
 ORDER BY importance DESC;
 
 -- Why the five riskiest holdout customers are at risk: their three strongest reasons, in
--- log-odds added to the average customer's.
+-- log-odds added to the average customer's (they add up, over all features, to the row's
+-- log-odds).
 SELECT customer_id, round(prediction, 3) AS churn_probability,
        round(base_value, 3) AS average_log_odds, contributions AS top_reasons
 FROM explain_predict('churn_bt', (SELECT * FROM customers WHERE customer_id % 5 = 0), top_k => 3)
