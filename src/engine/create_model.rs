@@ -117,10 +117,11 @@ pub async fn create_model(engine: &Engine, c: CreateModel) -> Result<SendableRec
         features: model
             .features()
             .iter()
-            .map(|f| Feature {
+            .zip(model.feature_descriptions())
+            .map(|(f, encoding)| Feature {
                 name: f.name().to_string(),
                 data_type: f.data_type().to_string(),
-                encoding: f.describe(),
+                encoding,
             })
             .collect(),
         options: c

@@ -15,3 +15,4 @@ mod kmeans_reference;
 mod linear_reference;
 mod reference_accuracy;
 mod shell;
+mod trees_reference;

@@ -2,27 +2,30 @@
 
 use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::array::{Float64Array, RecordBatch, StringArray};
+use datafusion::arrow::array::{Float64Array, Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::Result;
 use datafusion::datasource::MemTable;
 use datafusion::logical_expr::Documentation;
 
-use crate::model::{ModelResolver, wrong_type};
+use crate::model::{Explained, Importance, ModelResolver, wrong_type};
 use crate::sql::model_name_argument;
 
 pub static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
         crate::DOC_SECTION,
-        "Explains a stored model, one row per weight: feature (the column name, \
-         column=level for a category, or (intercept)), weight in the original units of the \
-         feature (log-odds for logistic_reg), std_err, z_or_t (t for linear_reg, z for
-         logistic_reg), p_value, and importance \
-         (|weight| in standardized units, comparable across features).",
+        "Explains a stored model. For linear_reg and logistic_reg, one row per weight: \
+         feature (the column name, column=level for a category, or (intercept)), weight in \
+         the original units of the feature (log-odds for logistic_reg), std_err, z_or_t (t \
+         for linear_reg, z for logistic_reg), p_value, and importance (|weight| in \
+         standardized units, comparable across features). For boosted_tree_classifier and \
+         boosted_tree_regressor, one row per feature: feature, gain (the loss reduction of \
+         all its splits), splits (how many there are) and importance (its share of the total \
+         gain).",
         "SELECT * FROM explain_model(model_name)",
     )
-    .with_argument("model_name", "Name of a model made with CREATE MODEL, as a string literal.")
+    .with_argument("model_name", "Name of a linear_reg, logistic_reg or boosted tree model, as a string literal.")
     .with_sql_example(
         "```sql\nSELECT feature, weight, p_value FROM explain_model('spend') ORDER BY importance DESC;\n```",
     )
@@ -45,37 +48,74 @@ impl TableFunctionImpl for ExplainModel {
     fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
         let name = model_name_argument("explain_model", args.exprs())?;
         let resolved = self.resolver.resolve(&name)?;
-        let Some(rows) = resolved.model.explain() else {
-            return Err(wrong_type(
+        if let Some(rows) = resolved.model.explain() {
+            return weights_table(&rows);
+        }
+        match resolved.model.importance() {
+            Some(rows) => importance_table(&rows),
+            None => Err(wrong_type(
                 "explain_model",
-                "models with weights",
+                "models with weights or trees",
                 Some(&name),
                 resolved.model.as_ref(),
-            ));
-        };
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("feature", DataType::Utf8, false),
-            Field::new("weight", DataType::Float64, false),
-            Field::new("std_err", DataType::Float64, true),
-            Field::new("z_or_t", DataType::Float64, true),
-            Field::new("p_value", DataType::Float64, true),
-            Field::new("importance", DataType::Float64, true),
-        ]));
-        let batch = RecordBatch::try_new(
-            schema.clone(),
-            vec![
-                Arc::new(StringArray::from_iter_values(
-                    rows.iter().map(|r| &r.feature),
-                )),
-                Arc::new(Float64Array::from_iter_values(
-                    rows.iter().map(|r| r.weight),
-                )),
-                Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.std_err))),
-                Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.statistic))),
-                Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.p_value))),
-                Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.importance))),
-            ],
-        )?;
-        Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
+            )),
+        }
     }
+}
+
+/// A linear model's weights.
+fn weights_table(rows: &[Explained]) -> Result<Arc<dyn TableProvider>> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("feature", DataType::Utf8, false),
+        Field::new("weight", DataType::Float64, false),
+        Field::new("std_err", DataType::Float64, true),
+        Field::new("z_or_t", DataType::Float64, true),
+        Field::new("p_value", DataType::Float64, true),
+        Field::new("importance", DataType::Float64, true),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|r| &r.feature),
+            )),
+            Arc::new(Float64Array::from_iter_values(
+                rows.iter().map(|r| r.weight),
+            )),
+            Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.std_err))),
+            Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.statistic))),
+            Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.p_value))),
+            Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.importance))),
+        ],
+    )?;
+    Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
+}
+
+/// A tree model's features: the gain and number of their splits, and the share of the
+/// gain.
+fn importance_table(rows: &[Importance]) -> Result<Arc<dyn TableProvider>> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("feature", DataType::Utf8, false),
+        Field::new("gain", DataType::Float64, false),
+        Field::new("splits", DataType::Int64, false),
+        Field::new("importance", DataType::Float64, false),
+    ]));
+    let total: f64 = rows.iter().map(|r| r.gain).sum();
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|r| &r.feature),
+            )),
+            Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.gain))),
+            Arc::new(Int64Array::from_iter_values(
+                rows.iter().map(|r| r.splits as i64),
+            )),
+            Arc::new(Float64Array::from_iter_values(
+                rows.iter()
+                    .map(|r| if total > 0.0 { r.gain / total } else { 0.0 }),
+            )),
+        ],
+    )?;
+    Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
 }

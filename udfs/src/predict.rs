@@ -27,13 +27,15 @@ use crate::model::{
 static PREDICT_DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
         crate::DOC_SECTION,
-        "Scores each row with a stored model: the predicted label of a linear_reg model, the \
-         probability of the positive class of a logistic_reg model, the rating of a \
+        "Scores each row with a stored model: the predicted label of a linear_reg or \
+         boosted_tree_regressor model, the probability of the positive class of a \
+         logistic_reg or boosted_tree_classifier model, the rating of a \
          matrix_factorization model for (user, item), the point forecast of a forecast model \
          for ([series id,] time) (NULL unless the time is a step after the series' end). \
          Features are matched by position, in the order of the non-label columns of the \
          model's training query; NULL features score as their training mean and unseen \
-         categories as the reference level. A feature must have the kind of type it was \
+         categories as the reference level (for tree models, both go to the side each split \
+         learned for missing values). A feature must have the kind of type it was \
          trained on: text is not read as a number (as in DuckDB, cast it: \
          CAST(x AS DOUBLE)), nor a number as a category; another type is an error naming the \
          feature.",
@@ -60,7 +62,8 @@ static PREDICT_DOC: LazyLock<Documentation> = LazyLock::new(|| {
 static CHURN_DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
         crate::DOC_SECTION,
-        "The churn probability, in [0, 1], of each row under a stored logistic_reg model \
+        "The churn probability, in [0, 1], of each row under a stored logistic_reg or \
+         boosted_tree_classifier model \
          trained on a yes/no churn label. Features are matched by position and must have the \
          types they were trained on, as in predict. It \
          is an error to call it on a model that is not a binary classifier.",
@@ -68,7 +71,7 @@ static CHURN_DOC: LazyLock<Documentation> = LazyLock::new(|| {
     )
     .with_argument(
         "model_name",
-        "Name of a logistic_reg model, as a string literal.",
+        "Name of a logistic_reg or boosted_tree_classifier model, as a string literal.",
     )
     .with_argument(
         "feature_i",

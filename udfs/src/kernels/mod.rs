@@ -26,6 +26,7 @@ mod quantised;
 pub mod rng;
 pub mod simd;
 pub mod top_k;
+pub mod trees;
 pub mod vector;
 
 /// A matrix's values row by row, for hot loops over plain slices: borrowed when it is in

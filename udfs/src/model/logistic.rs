@@ -2,16 +2,16 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, RecordBatch};
-use datafusion::arrow::datatypes::{DataType, Float64Type};
-use datafusion::common::{Column, DataFusionError, Result, ScalarValue};
-use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, cast, lit, when};
+use datafusion::arrow::array::{ArrayRef, Float64Array, RecordBatch};
+use datafusion::common::{DataFusionError, Result, ScalarValue};
+use datafusion::logical_expr::{Expr, LogicalPlan, lit};
 use ndarray::{ArrayView1, s};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::classes::Classes;
 use super::coefficients::{Coefficients, Explained};
-use super::encoding::{FeatureEncoding, as_f64, as_text};
+use super::encoding::FeatureEncoding;
 use super::options::Options;
 use super::training::{Rows, Source, TrainingSet};
 use super::{Dropped, Model, ModelKind, Report, Scored, Scoring, dropped_warnings};
@@ -21,7 +21,7 @@ use crate::kernels::distributions::normal_two_sided;
 use crate::kernels::logistic::{
     Block, LogisticError, LogisticOptions, Rows as FitRows, fit_logistic, sigmoid,
 };
-use crate::sql::{appended, labelled_metrics};
+use crate::sql::labelled_metrics;
 
 /// Settings of a logistic_reg model, from CREATE MODEL's options.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,20 +55,6 @@ pub struct LogisticModel {
     pub classes: Classes,
     pub features: Vec<FeatureEncoding>,
     pub coefficients: Coefficients,
-}
-
-/// The two values of a label and which one is positive.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Classes {
-    /// true is positive.
-    Boolean,
-    /// 1 is positive, 0 negative.
-    Numeric,
-    Text {
-        positive: String,
-        negative: String,
-    },
 }
 
 impl ModelKind for LogisticModel {
@@ -108,7 +94,13 @@ impl ModelKind for LogisticModel {
         let set = TrainingSet::prepare(source, label)?;
         let label_type = source.schema().field(set.label_column()?).data_type();
         let mut design = Design {
-            kind: label_kind(label_type, label, &set, settings)?,
+            kind: Classes::of_label(
+                label_type,
+                label,
+                &set,
+                settings.positive_class.as_deref(),
+                Self::NAME,
+            )?,
             set,
             class_weights: None,
         };
@@ -234,31 +226,8 @@ impl Model for LogisticModel {
 
     /// The probability and, computed over it so each row is scored once, the class.
     fn predict_plan(&self, input: LogicalPlan, scored: &Scored) -> Result<LogicalPlan> {
-        let (positive, negative) = match &self.classes {
-            Classes::Boolean => (lit(true), lit(false)),
-            Classes::Numeric => (lit(1i64), lit(0i64)),
-            Classes::Text { positive, negative } => {
-                (lit(positive.as_str()), lit(negative.as_str()))
-            }
-        };
-        let plan = appended(
-            input,
-            [(scored.call)(Scoring::Predict).alias("probability")],
-        )?;
-        let mut outer: Vec<Expr> = plan
-            .schema()
-            .columns()
-            .into_iter()
-            .map(Expr::Column)
-            .collect();
-        let predicted = when(
-            Expr::Column(Column::from_name("probability")).gt_eq(lit(0.5)),
-            positive,
-        )
-        .otherwise(negative)?
-        .alias(format!("predicted_{}", self.label));
-        outer.insert(outer.len() - 1, predicted);
-        LogicalPlanBuilder::from(plan).project(outer)?.build()
+        self.classes
+            .predict_plan(input, &self.label, (scored.call)(Scoring::Predict))
     }
 
     fn evaluate_plan(&self, input: LogicalPlan, scored: &Scored) -> Result<LogicalPlan> {
@@ -275,97 +244,8 @@ impl Model for LogisticModel {
     }
 
     fn is_positive(&self, label: Expr) -> Option<Result<Expr>> {
-        let positive = match &self.classes {
-            Classes::Boolean => label.clone(),
-            Classes::Numeric => cast(label.clone(), DataType::Float64).eq(lit(1.0)),
-            Classes::Text { positive, .. } => label.clone().eq(lit(positive.as_str())),
-        };
-        Some(
-            when(label.is_null(), lit(ScalarValue::Float64(None)))
-                .when(positive, lit(1.0))
-                .otherwise(lit(0.0)),
-        )
+        Some(self.classes.is_positive(label))
     }
-}
-
-fn label_kind(
-    t: &DataType,
-    label: &str,
-    set: &TrainingSet,
-    settings: &LogisticSettings,
-) -> Result<Classes> {
-    if matches!(t, DataType::Boolean) {
-        return Ok(Classes::Boolean);
-    }
-    if t.is_numeric() {
-        return Ok(Classes::Numeric);
-    }
-    if !super::encoding::is_categorical(t) {
-        return bad_input_err!(
-            "label {label} has type {t}; logistic_reg needs a boolean, 0/1 or two-valued \
-             string label"
-        );
-    }
-    let values: Vec<String> = set.label_values.iter().cloned().collect();
-    if values.len() != 2 {
-        // The training set collects at most six values: enough to tell.
-        let (count, more) = match values.len() {
-            n if n > 5 => ("more than 5".to_string(), ", ..."),
-            n => (n.to_string(), ""),
-        };
-        let shown = values
-            .iter()
-            .take(5)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(", ");
-        return bad_input_err!(
-            "label {label} has {count} distinct values ({shown}{more}); logistic_reg needs \
-             exactly two"
-        );
-    }
-    match &settings.positive_class {
-        Some(p) if values.contains(p) => Ok(Classes::Text {
-            positive: p.clone(),
-            negative: values.iter().find(|v| *v != p).cloned().unwrap_or_default(),
-        }),
-        Some(p) => bad_input_err!(
-            "positive_class '{p}' is not a value of label {label}; its values are '{}' and '{}'",
-            values[0],
-            values[1]
-        ),
-        None => bad_input_err!(
-            "label {label} has the values '{}' and '{}'; say which is positive with \
-             positive_class = '{}' (or '{}')",
-            values[0],
-            values[1],
-            values[1],
-            values[0]
-        ),
-    }
-}
-
-/// The label as 0/1 (NULLs, which training skips, as 0).
-fn label_01(column: &ArrayRef, kind: &Classes, label: &str) -> Result<Vec<f64>> {
-    Ok(match kind {
-        Classes::Boolean => {
-            let b = column.as_boolean();
-            (0..b.len())
-                .map(|r| f64::from(u8::from(b.is_valid(r) && b.value(r))))
-                .collect()
-        }
-        Classes::Numeric => {
-            let v = as_f64(column, label)?;
-            v.as_primitive::<Float64Type>().values().to_vec()
-        }
-        Classes::Text { positive, .. } => {
-            let t = as_text(column, label)?;
-            let t = t.as_string::<i32>();
-            (0..t.len())
-                .map(|r| f64::from(u8::from(t.is_valid(r) && t.value(r) == positive)))
-                .collect()
-        }
-    })
 }
 
 /// How the design of a logistic fit is built from a batch.
@@ -388,11 +268,10 @@ impl Design {
     /// The label of the used rows of `batch` as 0/1.
     fn label(&self, batch: &RecordBatch, rows: &Rows) -> Result<Vec<f64>> {
         let label = &self.set.label;
-        let y = rows.kept(label_01(
-            batch.column(self.set.label_column()?),
-            &self.kind,
-            label,
-        )?);
+        let y = rows.kept(
+            self.kind
+                .label_01(batch.column(self.set.label_column()?), label)?,
+        );
         if let Classes::Numeric = self.kind
             && let Some(bad) = y.iter().find(|v| **v != 0.0 && **v != 1.0)
         {

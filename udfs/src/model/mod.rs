@@ -1,6 +1,8 @@
 //! Trained models as the SQL functions see them, and how functions find them by name.
 
+pub mod boosted_trees;
 pub mod calendar;
+pub mod classes;
 pub mod coefficients;
 pub mod encoding;
 pub mod forecast;
@@ -27,6 +29,7 @@ use crate::error::{Error, invalid_argument_err, wrong_model_type};
 use training::Source;
 
 pub use crate::kernels::linear::Dropped;
+pub use boosted_trees::{BoostedTreeClassifier, BoostedTreeRegressor};
 pub use coefficients::{Coefficients, Explained};
 pub use encoding::FeatureEncoding;
 pub use forecast::{ForecastModel, ForecastSettings};
@@ -115,6 +118,23 @@ pub trait Model: Stored + Debug + Send + Sync {
         None
     }
 
+    /// What DESCRIBE MODEL says of how each feature is read, in training order.
+    fn feature_descriptions(&self) -> Vec<String> {
+        self.features().iter().map(|f| f.describe()).collect()
+    }
+
+    /// Per feature, how much its splits gained and how many there are; `None` for a model
+    /// without splits.
+    fn importance(&self) -> Option<Vec<Importance>> {
+        None
+    }
+
+    /// What explains this model's rows feature by feature, for EXPLAIN_PREDICT; `None` for
+    /// a model without it.
+    fn explainer(&self) -> Option<&dyn Explainer> {
+        None
+    }
+
     /// The functions that take this model, called on the model argument `model` (`'m'`):
     /// what a function that does not take it suggests instead.
     fn uses(&self, model: &str) -> String;
@@ -135,6 +155,32 @@ pub trait Model: Stored + Debug + Send + Sync {
         let _ = label;
         None
     }
+}
+
+/// One row of EXPLAIN_MODEL for a tree model: a feature's splits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Importance {
+    pub feature: String,
+    /// The loss reduction of all its splits.
+    pub gain: f64,
+    pub splits: u64,
+}
+
+/// Explains each row of a model's features feature by feature.
+pub trait Explainer {
+    /// The contributions for feature columns given in training order.
+    fn contributions(&self, columns: &[ArrayRef]) -> Result<Contributions>;
+}
+
+/// Rows explained feature by feature on the model's raw (link) scale: for every row,
+/// `base + Σ rows[r][j] = raw[r]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Contributions {
+    /// The raw score when nothing is known of a row.
+    pub base: f64,
+    pub raw: Vec<f64>,
+    /// Per row, one contribution per feature in training order.
+    pub rows: Vec<Vec<f64>>,
 }
 
 /// A model applied to the rows of a table form's input, for the plans of
@@ -268,12 +314,14 @@ impl<M: ModelKind + Model> Trainer for Settings<M> {
 }
 
 /// Every model type CREATE MODEL knows; a new type is one module and one line here.
-pub static MODEL_TYPES: [&dyn ModelType; 5] = [
+pub static MODEL_TYPES: [&dyn ModelType; 7] = [
     &Kind::<LinearModel>(PhantomData),
     &Kind::<LogisticModel>(PhantomData),
     &Kind::<KMeansModel>(PhantomData),
     &Kind::<MatrixFactorizationModel>(PhantomData),
     &Kind::<ForecastModel>(PhantomData),
+    &Kind::<BoostedTreeClassifier>(PhantomData),
+    &Kind::<BoostedTreeRegressor>(PhantomData),
 ];
 
 /// The model type named `name` (any case).

@@ -17,8 +17,9 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
         crate::DOC_SECTION,
         "Evaluates a stored model on labelled rows and returns one row of metrics, defined as \
-         scikit-learn defines them. linear_reg: rows, rows_skipped, r2, adj_r2, mse, rmse, \
-         mae. logistic_reg: rows, rows_skipped, accuracy, precision, recall, f1 (at \
+         scikit-learn defines them. linear_reg and boosted_tree_regressor: rows, \
+         rows_skipped, r2, adj_r2, mse, rmse, mae. logistic_reg and boosted_tree_classifier: \
+         rows, rows_skipped, accuracy, precision, recall, f1 (at \
          probability 0.5), auc, log_loss. Features are matched by name; the label column must \
          be in the input. Rows with a NULL label or prediction are skipped and counted. \
          kmeans: rows, rows_skipped, inertia, davies_bouldin, silhouette. \

@@ -29,7 +29,10 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
          positives in this and the groups above it). Rows with a NULL label are left out.",
         "SELECT * FROM lift(model_name, table_or_subquery[, groups]) ORDER BY decile",
     )
-    .with_argument("model_name", "Name of a logistic_reg model, as a string literal.")
+    .with_argument(
+        "model_name",
+        "Name of a logistic_reg or boosted_tree_classifier model, as a string literal.",
+    )
     .with_argument(
         "table_or_subquery",
         "A table name or a (SELECT ...) with the model's features and its label.",

@@ -26,6 +26,7 @@ use crate::model::ModelResolver;
 mod args;
 mod batches;
 mod evaluate;
+mod explain_predict;
 mod lift;
 mod plan;
 mod predict;
@@ -59,9 +60,10 @@ pub(crate) struct TableForm {
 
 /// Every table form. Each takes a table or subquery argument, which the statement rewrite
 /// turns into a subquery where a table name is given.
-static FORMS: [&TableForm; 6] = [
+static FORMS: [&TableForm; 7] = [
     &predict::FORM,
     &evaluate::FORM,
+    &explain_predict::FORM,
     &lift::FORM,
     &segment::FORM,
     &rfm::FORM,

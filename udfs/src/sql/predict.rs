@@ -19,7 +19,8 @@ static DOC: LazyLock<Documentation> =
         crate::DOC_SECTION,
         "Scores a table or subquery with a stored model, matching features by column name: \
          every input column is kept and predicted_<label> is appended (the predicted value \
-         for linear_reg; the predicted class and its probability for logistic_reg).",
+         for linear_reg and boosted_tree_regressor; the predicted class and its probability \
+         for logistic_reg and boosted_tree_classifier).",
         "SELECT * FROM predict(model_name, table_or_subquery)",
     )
     .with_argument("model_name", "Name of a model made with CREATE MODEL, as a string literal.")

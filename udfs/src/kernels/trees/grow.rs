@@ -1,0 +1,217 @@
+//! One tree grown leaf-wise: the leaf whose best split gains most is split next, until the
+//! tree has its leaves or no split gains. A node's rows are a range of one index buffer,
+//! partitioned in place at each split; the smaller child's histogram is built and the
+//! larger's is its parent's less it.
+
+use rayon::prelude::*;
+
+use super::binning::{Binned, Bins};
+use super::histogram::{Histogram, Sums};
+use super::split::{Cut, Limits, Split, best_split, leaf_value};
+use super::{Node, Rule, Tree};
+
+/// How a tree grows.
+#[derive(Debug, Clone, Copy)]
+pub struct Growth {
+    pub num_leaves: usize,
+    /// Splits from the root to a leaf at most; `None` for no limit.
+    pub max_depth: Option<usize>,
+    pub limits: Limits,
+    pub learning_rate: f64,
+}
+
+/// A leaf while the tree grows.
+struct Leaf {
+    /// Its rows: `rows[start..end]` of the index buffer.
+    start: usize,
+    end: usize,
+    sums: Sums,
+    hist: Histogram,
+    depth: usize,
+    /// Its node in the tree.
+    node: usize,
+    best: Option<Split>,
+}
+
+/// A grown tree and, per leaf node, the range of `rows` (as partitioned) that ends there.
+pub struct Grown {
+    pub tree: Tree,
+    pub leaf_rows: Vec<(usize, std::ops::Range<usize>)>,
+}
+
+/// Grows a tree on `rows` (partitioned in place) of `data`, splitting on `features` only,
+/// with gradients `g` and hessians `h` by row; leaf values are scaled by the learning rate.
+pub fn grow(
+    data: &Binned,
+    features: &[usize],
+    rows: &mut [u32],
+    g: &[f64],
+    h: &[f64],
+    growth: &Growth,
+) -> Grown {
+    let hist = Histogram::build(data, features, rows, g, h);
+    let mut sums = Sums::default();
+    if let Some(&f) = features.first() {
+        hist.feature(data, f).iter().for_each(|s| sums.add(s));
+    }
+    let mut nodes = vec![Node::Leaf {
+        value: 0.0,
+        count: sums.n,
+    }];
+    let mut leaves = vec![Leaf {
+        start: 0,
+        end: rows.len(),
+        sums,
+        hist,
+        depth: 0,
+        node: 0,
+        best: None,
+    }];
+    leaves[0].best = find(data, features, &leaves[0], growth);
+    let mut scratch: Vec<u32> = Vec::new();
+    while leaves.len() < growth.num_leaves {
+        let Some(i) = leaves
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| l.best.as_ref().map(|b| (i, b.gain)))
+            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+            .map(|(i, _)| i)
+        else {
+            break;
+        };
+        let parent = leaves.swap_remove(i);
+        let Some(split) = parent.best.clone() else {
+            break;
+        };
+        let bins = &data.bins[split.feature];
+        let column = &data.columns[split.feature];
+        let goes_left = |bin: u8| match &split.cut {
+            Cut::Threshold { .. } if bin == bins.missing() => split.missing_left,
+            Cut::Threshold { bin: t, .. } => bin <= *t,
+            Cut::Categories(set) => set.contains(&bin),
+        };
+        // Stable partition of the parent's rows: left first, then right.
+        let range = &mut rows[parent.start..parent.end];
+        scratch.clear();
+        let mut l = 0;
+        for k in 0..range.len() {
+            let r = range[k];
+            if goes_left(column[r as usize]) {
+                range[l] = r;
+                l += 1;
+            } else {
+                scratch.push(r);
+            }
+        }
+        range[l..].copy_from_slice(&scratch);
+        let mid = parent.start + l;
+        let (left_node, right_node) = (nodes.len(), nodes.len() + 1);
+        nodes.push(Node::Leaf {
+            value: 0.0,
+            count: split.left.n,
+        });
+        nodes.push(Node::Leaf {
+            value: 0.0,
+            count: split.right.n,
+        });
+        nodes[parent.node] = Node::Split {
+            feature: split.feature as u32,
+            rule: rule(bins, &split.cut),
+            missing_left: split.missing_left,
+            left: left_node as u32,
+            right: right_node as u32,
+            gain: split.gain,
+            count: parent.sums.n,
+        };
+        let (small_rows, small_left) = if l <= parent.end - mid {
+            (parent.start..mid, true)
+        } else {
+            (mid..parent.end, false)
+        };
+        let small = Histogram::build(data, features, &rows[small_rows], g, h);
+        let mut large = parent.hist;
+        large.subtract(&small);
+        let (left_hist, right_hist) = if small_left {
+            (small, large)
+        } else {
+            (large, small)
+        };
+        let depth = parent.depth + 1;
+        let mut children = [
+            Leaf {
+                start: parent.start,
+                end: mid,
+                sums: split.left,
+                hist: left_hist,
+                depth,
+                node: left_node,
+                best: None,
+            },
+            Leaf {
+                start: mid,
+                end: parent.end,
+                sums: split.right,
+                hist: right_hist,
+                depth,
+                node: right_node,
+                best: None,
+            },
+        ];
+        for child in &mut children {
+            child.best = find(data, features, child, growth);
+        }
+        leaves.extend(children);
+    }
+    let mut leaf_rows = Vec::with_capacity(leaves.len());
+    for leaf in &leaves {
+        nodes[leaf.node] = Node::Leaf {
+            value: growth.learning_rate * leaf_value(&leaf.sums, growth.limits.l2),
+            count: leaf.sums.n,
+        };
+        leaf_rows.push((leaf.node, leaf.start..leaf.end));
+    }
+    Grown {
+        tree: Tree { nodes },
+        leaf_rows,
+    }
+}
+
+/// The best split of a leaf over the features, in parallel; `None` at the depth limit.
+fn find(data: &Binned, features: &[usize], leaf: &Leaf, growth: &Growth) -> Option<Split> {
+    if growth.max_depth.is_some_and(|d| leaf.depth >= d) || leaf.sums.n < 2 * growth.limits.min_rows
+    {
+        return None;
+    }
+    features
+        .par_iter()
+        .filter_map(|&f| {
+            best_split(
+                f,
+                &data.bins[f],
+                leaf.hist.feature(data, f),
+                &leaf.sums,
+                growth.limits,
+            )
+        })
+        // The first feature wins a tie, whatever the threads' order.
+        .reduce_with(|a, b| {
+            if b.gain > a.gain || (b.gain == a.gain && b.feature < a.feature) {
+                b
+            } else {
+                a
+            }
+        })
+}
+
+/// A split's rule on the values the bins came from.
+fn rule(bins: &Bins, cut: &Cut) -> Rule {
+    match cut {
+        Cut::Threshold { value, .. } => Rule::AtMost(*value),
+        Cut::Categories(set) => Rule::In(
+            set.iter()
+                .filter(|&&b| b != bins.missing())
+                .map(|&b| u32::from(b))
+                .collect(),
+        ),
+    }
+}
