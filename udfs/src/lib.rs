@@ -58,6 +58,7 @@ pub fn register_all(ctx: &SessionContext, models: Arc<dyn ModelResolver>) -> Res
     ctx.register_udaf(AggregateUDF::new_from_impl(
         train_regression::TrainRegression::default(),
     ));
+    ctx.add_analyzer_rule(Arc::new(train_regression::NameGroups));
     ctx.register_udwf(WindowUDF::new_from_impl(
         segment_window::SegmentWindow::default(),
     ));
