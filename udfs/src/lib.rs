@@ -59,6 +59,7 @@ pub fn register_all(ctx: &SessionContext, models: Arc<dyn ModelResolver>) -> Res
         train_regression::TrainRegression::default(),
     ));
     ctx.add_analyzer_rule(Arc::new(train_regression::NameGroups));
+    sql::SessionPool::share(&mut ctx.state_ref().write());
     ctx.register_udwf(WindowUDF::new_from_impl(
         segment_window::SegmentWindow::default(),
     ));
