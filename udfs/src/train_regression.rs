@@ -377,9 +377,15 @@ impl Accumulator for TrainAccumulator {
         match self.train() {
             Ok(model) => Ok(ScalarValue::Utf8(Some(model))),
             Err(e) if self.key.is_some() => {
-                let message = Error::find(&e).map_or_else(|| e.strip_backtrace(), |e| e.to_string());
-                let message = message.strip_prefix("TRAIN_REGRESSION: ").unwrap_or(&message);
-                Err(bad_input(format!("TRAIN_REGRESSION{}: {message}", self.group())))
+                let message =
+                    Error::find(&e).map_or_else(|| e.strip_backtrace(), |e| e.to_string());
+                let message = message
+                    .strip_prefix("TRAIN_REGRESSION: ")
+                    .unwrap_or(&message);
+                Err(bad_input(format!(
+                    "TRAIN_REGRESSION{}: {message}",
+                    self.group()
+                )))
             }
             Err(e) => Err(e),
         }
