@@ -1,5 +1,7 @@
 //! Errors from reading data files, naming the file: DataFusion's readers say what is wrong
-//! (a value that does not parse, a damaged Parquet page) but not where.
+//! (a value that does not parse, a damaged Parquet page) but not where. Files are read
+//! while a query runs ([`FilesRead`]) and before: CREATE EXTERNAL TABLE and the planning
+//! of a scan read Parquet footers ([`Locations`]).
 
 use std::any::Any;
 use std::panic::AssertUnwindSafe;
@@ -9,10 +11,13 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::error::ArrowError;
 use datafusion::common::DataFusionError;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::datasource::listing::{ListingTable, ListingTableUrl};
 use datafusion::datasource::physical_plan::FileScanConfig;
 use datafusion::datasource::source::DataSourceExec;
+use datafusion::datasource::source_as_provider;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::logical_expr::{DdlStatement, LogicalPlan};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use futures::{StreamExt, TryStreamExt};
@@ -82,16 +87,7 @@ impl FilesRead {
             return e;
         }
         let root = e.find_root();
-        let shown = match files.as_slice() {
-            [one] => one.clone(),
-            many => {
-                let mut shown = many[..many.len().min(FILES_SHOWN)].join(", ");
-                if many.len() > FILES_SHOWN {
-                    shown.push_str(&format!(" and {} more", many.len() - FILES_SHOWN));
-                }
-                format!("one of {shown}")
-            }
-        };
+        let shown = shown(files);
         // The CSV reader numbers the column; name it too.
         let renamed = match root {
             DataFusionError::ArrowError(a, _) => match a.as_ref() {
@@ -104,6 +100,66 @@ impl FilesRead {
             _ => None,
         };
         cannot_read(&shown, &renamed.map_or(e, DataFusionError::from))
+    }
+}
+
+/// `files` for a message: the one, or "one of" the first few.
+fn shown(files: &[String]) -> String {
+    match files {
+        [one] => one.clone(),
+        many => {
+            let mut shown = many[..many.len().min(FILES_SHOWN)].join(", ");
+            if many.len() > FILES_SHOWN {
+                shown.push_str(&format!(" and {} more", many.len() - FILES_SHOWN));
+            }
+            format!("one of {shown}")
+        }
+    }
+}
+
+/// The locations of the files a logical plan reads before it runs: the LOCATION of CREATE
+/// EXTERNAL TABLE, and the paths of the file tables it scans.
+#[derive(Debug, Default)]
+pub struct Locations(Vec<String>);
+
+impl Locations {
+    pub fn of(plan: &LogicalPlan) -> Self {
+        let mut found = Vec::new();
+        let _ = plan.apply_with_subqueries(|node| {
+            match node {
+                LogicalPlan::Ddl(DdlStatement::CreateExternalTable(create)) => {
+                    found.extend(create.locations.iter().cloned())
+                }
+                LogicalPlan::TableScan(scan) => {
+                    if let Ok(provider) = source_as_provider(&scan.source)
+                        && let Some(listing) = provider.downcast_ref::<ListingTable>()
+                    {
+                        found.extend(listing.table_paths().iter().map(location));
+                    }
+                }
+                _ => {}
+            }
+            Ok(TreeNodeRecursion::Continue)
+        });
+        found.dedup();
+        Self(found)
+    }
+
+    /// `e` naming the locations it came from, when it is an error of reading a file.
+    pub fn name(&self, e: DataFusionError) -> DataFusionError {
+        if self.0.is_empty() || !is_reading(&e) {
+            return e;
+        }
+        cannot_read(&shown(&self.0), &e)
+    }
+}
+
+/// A table path as a user wrote it: a local path as a path, others as URLs.
+fn location(url: &ListingTableUrl) -> String {
+    if url.scheme() == "file" {
+        format!("/{}", url.prefix())
+    } else {
+        url.as_str().to_string()
     }
 }
 
@@ -139,9 +195,20 @@ pub(crate) fn damaged(panic: &(dyn Any + Send)) -> DataFusionError {
     ArrowError::IoError(message.clone(), std::io::Error::other(message)).into()
 }
 
-/// `e`, an error of reading `file`, naming it.
+/// `e`, an error of reading `file`, naming it, and for a damaged file saying what to do.
 pub(crate) fn cannot_read(file: &str, e: &DataFusionError) -> DataFusionError {
-    DataFusionError::Execution(format!("cannot read {file}: {}", e.strip_backtrace()))
+    let damaged = matches!(e.find_root(), DataFusionError::ParquetError(_))
+        || matches!(
+            e.find_root(),
+            DataFusionError::ArrowError(a, _) if matches!(a.as_ref(), ArrowError::ParquetError(_))
+        );
+    let fix = if damaged {
+        "; the file is damaged or not Parquet: write it again, or move it out of the \
+         table's location"
+    } else {
+        ""
+    };
+    DataFusionError::Execution(format!("cannot read {file}: {}{fix}", e.strip_backtrace()))
 }
 
 /// The CSV reader's "for column 3" with the column's name added.

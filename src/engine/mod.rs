@@ -22,6 +22,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use cohort_udfs::Error;
+use cohort_udfs::sql::SessionPool;
 use datafusion::arrow::array::StringArray;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
@@ -46,7 +47,7 @@ use futures::{FutureExt, TryStreamExt};
 
 use crate::server::{Access, Role};
 use crate::store::{ModelStore, ModelsTable};
-use file_errors::FilesRead;
+use file_errors::{FilesRead, Locations};
 use session_views::SessionCatalogs;
 
 pub use parser::{CreateModel, ModelStatement, OptionValue, Statement, parse_statement};
@@ -172,9 +173,19 @@ impl Engine {
                     if let Some(params) = params {
                         plan = plan.with_param_values(params)?;
                     }
-                    let frame = self.ctx.execute_logical_plan(plan).await?;
+                    // CREATE EXTERNAL TABLE and the planning of a scan read Parquet
+                    // footers: their errors name the files too.
+                    let locations = Locations::of(&plan);
+                    let frame = self
+                        .ctx
+                        .execute_logical_plan(plan)
+                        .await
+                        .map_err(|e| locations.name(e))?;
                     let task = Arc::new(frame.task_ctx());
-                    let physical = frame.create_physical_plan().await?;
+                    let physical = frame
+                        .create_physical_plan()
+                        .await
+                        .map_err(|e| locations.name(e))?;
                     let files = FilesRead::of(&physical);
                     Ok(files.name_in_errors(execute_stream(physical, task)?))
                 };
@@ -306,6 +317,8 @@ impl Engine {
 
     /// Plans ordinary SQL (see [`Engine::parse_sql`]).
     async fn plan_sql(&self, sql: &str) -> Result<LogicalPlan> {
+        // The last statement may have replaced the pool (SET datafusion.runtime...).
+        SessionPool::share(&mut self.ctx.state_ref().write());
         let state = self.ctx.state();
         let statement = parse_in(&state, sql)?;
         let tables = state.resolve_table_references(&statement)?;

@@ -1120,11 +1120,137 @@ fn outsized_table_function_arguments_fail_cleanly() {
              SELECT count(*) FROM forecast('fc', 100000)",
             "lower horizon or raise --memory-limit",
         ),
+        // The scalar form's lists are reserved in the same pool.
+        (
+            "SET datafusion.runtime.memory_limit = '100K'; \
+             SELECT count(RECOMMEND('recs', customer_id, 1000000000)) FROM customers",
+            "recommend: k = 1000000000 would need",
+        ),
     ] {
         let o = run_sql(sql);
         assert_eq!(o.status.code(), Some(1), "{sql}: {}", stderr(&o));
         assert!(stderr(&o).contains(message), "{sql}: {}", stderr(&o));
     }
+}
+
+/// A damaged Parquet file behind CREATE EXTERNAL TABLE (truncated, or its footer flipped)
+/// is named in the error, with what to do.
+#[test]
+fn damaged_parquet_tables_name_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.parquet");
+    let o = cohort()
+        .args(["-c"])
+        .arg(format!(
+            "COPY (SELECT v, v * 2 AS w FROM generate_series(1, 5000) g(v)) TO '{}'",
+            good.display()
+        ))
+        .output()
+        .expect("cohort runs");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bytes = std::fs::read(&good).unwrap();
+    let n = bytes.len();
+    let mut flipped = bytes.clone();
+    // The footer's metadata, just before its length and magic.
+    for b in &mut flipped[n - 40..n - 8] {
+        *b = !*b;
+    }
+    for (name, damaged) in [("truncated", bytes[..n / 2].to_vec()), ("flipped", flipped)] {
+        let path = dir.path().join(format!("{name}.parquet"));
+        std::fs::write(&path, damaged).unwrap();
+        let o = cohort()
+            .args(["-c"])
+            .arg(format!(
+                "CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION '{}'; SELECT sum(w) FROM t",
+                path.display()
+            ))
+            .output()
+            .expect("cohort runs");
+        assert_eq!(o.status.code(), Some(1), "{name}: {}", stdout(&o));
+        let message = stderr(&o);
+        assert!(
+            message.contains(&format!("cannot read {}", path.display()))
+                && message.contains("write it again, or move it out of the table's location"),
+            "{name}: {message}"
+        );
+    }
+}
+
+/// EVALUATE's pairs are held in the memory pool: a classifier's that do not fit are counted
+/// per probability step (same metrics, AUC within the steps' rounding), a regression's end
+/// the query naming --memory-limit.
+#[test]
+fn evaluate_within_the_memory_limit() {
+    let store = tempfile::tempdir().unwrap();
+    let run_sql = |limit: &str, sql: &str| {
+        cohort()
+            .arg("--store")
+            .arg(store.path())
+            .args(["--memory-limit", limit, "--format", "csv", "-c"])
+            .arg(format!(
+                "SET datafusion.execution.target_partitions = 1; {sql}"
+            ))
+            .output()
+            .expect("cohort runs")
+    };
+    let rows = |n: u32| {
+        format!(
+            "(SELECT CAST(v % 97 AS DOUBLE) AS x, (v % 97) + (v % 13) * 5 > 80 AS y \
+             FROM generate_series(1, {n}) g(v))"
+        )
+    };
+    let o = run_sql(
+        "1G",
+        &format!(
+            "CREATE MODEL clf OPTIONS (model_type = 'logistic_reg', label = 'y') AS \
+             SELECT * FROM {}; \
+             CREATE MODEL reg OPTIONS (model_type = 'linear_reg', label = 'x') AS \
+             SELECT x, CAST(y AS DOUBLE) AS z FROM {}",
+            rows(2000),
+            rows(2000)
+        ),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let metrics = |limit: &str| {
+        let o = run_sql(
+            limit,
+            &format!(
+                "SELECT rows, accuracy, precision, recall, f1, auc, log_loss \
+                 FROM evaluate('clf', {})",
+                rows(3_000_000)
+            ),
+        );
+        assert!(o.status.success(), "{limit}: {}", stderr(&o));
+        let out = stdout(&o);
+        let values: Vec<f64> = out
+            .lines()
+            .nth(1)
+            .unwrap_or_default()
+            .split(',')
+            .map(|v| v.parse().unwrap())
+            .collect();
+        values
+    };
+    // 3,000,000 pairs are 48 MB: kept under 1G, counted per step under 40M.
+    let (exact, binned) = (metrics("1G"), metrics("40M"));
+    assert_eq!(exact.len(), 7);
+    assert_eq!(exact[..5], binned[..5], "{exact:?} {binned:?}");
+    assert!((exact[5] - binned[5]).abs() < 1e-4, "{exact:?} {binned:?}");
+    assert!((exact[6] - binned[6]).abs() < 1e-9, "{exact:?} {binned:?}");
+    let o = run_sql(
+        "10M",
+        &format!(
+            "SELECT r2 FROM evaluate('reg', (SELECT x, CAST(y AS DOUBLE) AS z FROM {}))",
+            rows(3_000_000)
+        ),
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("evaluate: the predictions and labels of")
+            && stderr(&o).contains("raise --memory-limit"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 /// Arrow IPC files that declare lengths past their end are refused by name, before a

@@ -277,7 +277,7 @@ impl FunctionCodec {
                 Decoded::Scalar(Arc::new(bound_recommend(m, keep_seen)))
             }
             (Function::Evaluate { metrics }, None) => Decoded::Aggregate(Arc::new(
-                AggregateUDF::new_from_impl(EvaluateAggregate::new(metrics)),
+                AggregateUDF::new_from_impl(EvaluateAggregate::new(metrics, None)),
             )),
             (Function::EvaluateKMeans, Some(m)) => Decoded::Aggregate(Arc::new(
                 AggregateUDF::new_from_impl(EvaluateKMeans::bound(m)?),

@@ -101,6 +101,8 @@ pub fn register_functions(ctx: &SessionContext, models: Arc<dyn ModelResolver>) 
     ctx.register_udaf(AggregateUDF::new_from_impl(
         train_regression::TrainRegression::default(),
     ));
+    ctx.add_analyzer_rule(Arc::new(train_regression::NameGroups));
+    sql::SessionPool::share(&mut ctx.state_ref().write());
     ctx.register_udwf(WindowUDF::new_from_impl(
         segment_window::SegmentWindow::default(),
     ));

@@ -2,14 +2,15 @@
 //! matrix_factorization model, as a list of struct(item, score), best first.
 //!
 //! As with PREDICT, the model name must be a literal and the call is bound to the loaded
-//! model while the query is planned, so the factors are read once per query.
+//! model while the query is planned, so the factors are read once per query. The lists of
+//! each call are reserved in the session's memory pool while they are made.
 
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, ListArray, StructArray};
 use datafusion::arrow::buffer::{NullBuffer, OffsetBuffer};
-use datafusion::arrow::compute::cast;
+use datafusion::arrow::compute::{cast, max};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Int64Type};
 use datafusion::common::{DataFusionError, Result, ScalarValue, plan_err};
 use datafusion::logical_expr::expr::ScalarFunction;
@@ -21,6 +22,11 @@ use datafusion::logical_expr::{
 
 use crate::model::matrix_factorization::Ranking;
 use crate::model::{MatrixFactorizationModel, Model, ModelResolver, ResolvedModel};
+use crate::sql::{Budget, batch_bytes};
+
+/// Bytes one ranked item takes while it is made and in its batch: its place in the
+/// ranking, and the user, item, score, rank and source of its row in the table form.
+const ENTRY_BYTES: usize = 64;
 
 static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
@@ -242,20 +248,26 @@ impl ScalarUDFImpl for BoundRecommend {
         let rows = args.number_rows;
         let users = args.args[0].to_array(rows)?;
         let k = args.args[1].to_array(rows)?;
-        let lists = recommend_rows(m, &self.model.name, &users, &k, self.keep_seen)?;
+        let most = match cast(&k, &DataType::Int64) {
+            Ok(k) => max(k.as_primitive::<Int64Type>()).unwrap_or(0).max(0) as usize,
+            Err(_) => 0,
+        };
+        let budget = Budget::in_settings(&args.config_options, "recommend", "k", most);
+        let lists = recommend_rows(m, &self.model.name, &users, &k, self.keep_seen, &budget)?;
         Ok(ColumnarValue::Array(list_array(m, lists)))
     }
 }
 
 /// Per row, the recommendations (`None` for a NULL user), best first, and their source:
 /// 'model', or 'popular' for a user the model does not know. A `k` past the number of
-/// items gives every item.
+/// items gives every item. The rankings are first reserved in `budget`.
 pub(crate) fn recommend_rows(
     m: &MatrixFactorizationModel,
     name: &str,
     users: &ArrayRef,
     k: &ArrayRef,
     keep_seen: bool,
+    budget: &Budget,
 ) -> Result<Vec<Option<(Ranking, &'static str)>>> {
     if !k.data_type().is_integer() {
         return plan_err!("recommend's k must be an integer, got {}", k.data_type());
@@ -276,6 +288,17 @@ pub(crate) fn recommend_rows(
         .filter(|&r| wanted(r).is_some() && positions[r].is_some())
         .collect();
     let most = known.iter().filter_map(|&r| wanted(r)).max().unwrap_or(0);
+    // Each user has at most every item.
+    let listed = (0..users.len()).filter(|&r| wanted(r).is_some()).count();
+    let per_user = (0..users.len())
+        .filter_map(wanted)
+        .max()
+        .unwrap_or(0)
+        .min(m.items.len())
+        .max(1);
+    budget.hold(batch_bytes(listed, per_user * ENTRY_BYTES, 0), || {
+        format!("a batch of {listed} users of {per_user} items each")
+    })?;
     let indices: Vec<usize> = known
         .iter()
         .filter_map(|&r| positions[r].map(|u| u as usize))

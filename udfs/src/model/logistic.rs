@@ -435,10 +435,11 @@ struct Summary {
 }
 
 /// Steps of the probabilities' histogram when the rows are not kept.
-const AUC_BINS: usize = 1 << 20;
+pub(crate) const AUC_BINS: usize = 1 << 20;
 
-/// The probabilities and labels of the rows, for the metrics.
-enum Scores {
+/// The probabilities and labels of the rows, for the metrics (here and in EVALUATE).
+#[derive(Debug)]
+pub(crate) enum Scores {
     /// Every row's, when the rows are in memory anyway.
     Exact(Vec<(f64, f64)>),
     /// Counts of the positive and the negative rows per probability step, and the sums
@@ -452,7 +453,12 @@ enum Scores {
 }
 
 impl Scores {
-    fn binned() -> Self {
+    /// Bytes one row takes in [`Scores::Exact`].
+    pub(crate) const PAIR_BYTES: usize = 16;
+    /// Bytes of [`Scores::Binned`], however many rows.
+    pub(crate) const BINNED_BYTES: usize = 2 * AUC_BINS * 8;
+
+    pub(crate) fn binned() -> Self {
         Scores::Binned {
             positive: vec![0; AUC_BINS],
             negative: vec![0; AUC_BINS],
@@ -461,7 +467,92 @@ impl Scores {
         }
     }
 
-    fn add(&mut self, p: &[f64], y: &[f64]) {
+    /// The rows as [`Scores::Binned`].
+    pub(crate) fn into_binned(self) -> Self {
+        let Scores::Exact(pairs) = self else {
+            return self;
+        };
+        let mut binned = Scores::binned();
+        // A chunk at a time, not a second copy of every row.
+        for chunk in pairs.chunks(1 << 14) {
+            let (p, y): (Vec<f64>, Vec<f64>) = chunk.iter().copied().unzip();
+            binned.add(&p, &y);
+        }
+        binned
+    }
+
+    /// Adds `other`'s rows; binned if either is.
+    pub(crate) fn merge(&mut self, other: Scores) {
+        match (&mut *self, other) {
+            (Scores::Exact(pairs), Scores::Exact(more)) => pairs.extend(more),
+            (Scores::Exact(_), binned @ Scores::Binned { .. }) => {
+                let exact = std::mem::replace(self, binned);
+                self.merge(exact);
+            }
+            (
+                Scores::Binned {
+                    positive,
+                    negative,
+                    loss,
+                    correct,
+                },
+                more,
+            ) => {
+                let Scores::Binned {
+                    positive: p,
+                    negative: n,
+                    loss: l,
+                    correct: c,
+                } = more.into_binned()
+                else {
+                    return;
+                };
+                for (a, b) in positive.iter_mut().zip(p).chain(negative.iter_mut().zip(n)) {
+                    *a += b;
+                }
+                *loss += l;
+                *correct += c;
+            }
+        }
+    }
+
+    /// How many rows.
+    pub(crate) fn rows(&self) -> usize {
+        match self {
+            Scores::Exact(pairs) => pairs.len(),
+            Scores::Binned {
+                positive, negative, ..
+            } => (positive.iter().sum::<u64>() + negative.iter().sum::<u64>()) as usize,
+        }
+    }
+
+    /// True positives, false positives and false negatives at probability 0.5 (exact when
+    /// binned too: 0.5 is a step's edge).
+    pub(crate) fn confusion(&self) -> (u64, u64, u64) {
+        match self {
+            Scores::Exact(pairs) => pairs.iter().fold((0, 0, 0), |(tp, fp, fn_), &(p, y)| {
+                match (p >= 0.5, y == 1.0) {
+                    (true, true) => (tp + 1, fp, fn_),
+                    (true, false) => (tp, fp + 1, fn_),
+                    (false, true) => (tp, fp, fn_ + 1),
+                    (false, false) => (tp, fp, fn_),
+                }
+            }),
+            Scores::Binned {
+                positive, negative, ..
+            } => {
+                let half = AUC_BINS / 2;
+                let sum = |v: &[u64]| v.iter().sum::<u64>();
+                (
+                    sum(&positive[half..]),
+                    sum(&negative[half..]),
+                    sum(&positive[..half]),
+                )
+            }
+        }
+    }
+
+    pub(crate) fn add(&mut self, p: &[f64], y: &[f64]) {
         match self {
             Scores::Exact(pairs) => pairs.extend(p.iter().copied().zip(y.iter().copied())),
             Scores::Binned {
@@ -487,7 +578,7 @@ impl Scores {
     }
 
     /// AUC, log loss and accuracy.
-    fn metrics(self) -> Vec<(String, f64)> {
+    pub(crate) fn metrics(self) -> Vec<(String, f64)> {
         let (auc, log_loss, accuracy) = match self {
             Scores::Exact(mut pairs) => {
                 let (log_loss, accuracy) = {
@@ -655,6 +746,25 @@ mod tests {
         let binned = scores.metrics();
         let exact = Scores::Exact(pairs.to_vec()).metrics();
         for ((name, b), (_, e)) in binned.iter().zip(&exact) {
+            assert!((b - e).abs() < 1e-12, "{name}: {b} against {e}");
+        }
+    }
+
+    #[test]
+    fn merged_scores_are_binned_when_one_is() {
+        let (p, y) = ([0.1, 0.7, 0.5, 0.3], [0.0, 1.0, 0.0, 1.0]);
+        let mut exact = Scores::Exact(vec![]);
+        exact.add(&p[..2], &y[..2]);
+        let mut binned = Scores::binned();
+        binned.add(&p[2..], &y[2..]);
+        exact.merge(binned);
+        assert!(matches!(exact, Scores::Binned { .. }));
+        assert_eq!(exact.rows(), 4);
+        // 0.7 and 0.5 are positive predictions, one right; 0.3 a missed positive.
+        assert_eq!(exact.confusion(), (1, 1, 1));
+        let all = Scores::Exact(p.iter().copied().zip(y).collect());
+        assert_eq!(all.confusion(), (1, 1, 1));
+        for ((name, b), (_, e)) in exact.metrics().iter().zip(&all.metrics()) {
             assert!((b - e).abs() < 1e-12, "{name}: {b} against {e}");
         }
     }

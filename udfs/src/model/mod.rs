@@ -21,6 +21,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{ArrayRef, RecordBatch};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{DataFusionError, Result};
+use datafusion::execution::memory_pool::MemoryPool;
 use datafusion::logical_expr::{Expr, LogicalPlan};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -194,6 +195,8 @@ pub struct Scored<'a> {
     pub features: Vec<Expr>,
     /// A scoring function called on the features.
     pub call: &'a dyn Fn(Scoring) -> Expr,
+    /// The session's memory pool, for what the plan holds (EVALUATE's rows).
+    pub pool: Arc<dyn MemoryPool>,
 }
 
 /// What every model type has without writing it: its name, its parameters as stored, and

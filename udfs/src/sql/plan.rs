@@ -6,6 +6,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
 use datafusion::common::{Column, Result, plan_err};
+use datafusion::execution::memory_pool::MemoryPool;
 use datafusion::functions::core::expr_fn::{get_field, nullif};
 use datafusion::functions::math::expr_fn::abs;
 use datafusion::functions_aggregate::expr_fn::{avg, count};
@@ -16,6 +17,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::sql::sqlparser::ast::{Query, TableFactor};
 
+use super::batches::SessionPool;
 use crate::evaluate::{EvaluateAggregate, Metrics};
 use crate::model::matrix_factorization::{Ids, Ranking};
 use crate::model::{
@@ -54,6 +56,8 @@ pub(crate) struct ScoredInput {
     pub resolved: ResolvedModel,
     pub input: LogicalPlan,
     pub features: Vec<Expr>,
+    /// The session's memory pool, for what the plan holds.
+    pub pool: Arc<dyn MemoryPool>,
 }
 
 impl ScoredInput {
@@ -83,6 +87,7 @@ impl ScoredInput {
             resolved,
             input,
             features,
+            pool: SessionPool::of(context.context_provider().options()),
         })
     }
 
@@ -106,6 +111,7 @@ impl ScoredInput {
             resolved: &self.resolved,
             features: self.features.clone(),
             call: &call,
+            pool: self.pool.clone(),
         };
         f(self.resolved.model.as_ref(), self.input.clone(), &scored)
     }
@@ -147,7 +153,8 @@ pub(crate) fn labelled_metrics(
         );
     };
     let actual = actual(Expr::Column(label))?;
-    let aggregate = AggregateUDF::new_from_impl(EvaluateAggregate::new(metrics));
+    let aggregate =
+        AggregateUDF::new_from_impl(EvaluateAggregate::new(metrics, Some(scored.pool.clone())));
     metrics_plan(
         input,
         aggregate.call(vec![(scored.call)(Scoring::Predict), actual]),

@@ -40,7 +40,7 @@ use futures::{StreamExt, stream};
 
 use super::TableForm;
 use super::args::{named_argument, relation_query, string_argument};
-use super::batches::{Budget, batch_bytes};
+use super::batches::Budget;
 use super::plan::plan_derived;
 use crate::model::matrix_factorization::Ranking;
 use crate::model::{MatrixFactorizationModel, ModelResolver, ResolvedModel};
@@ -413,9 +413,6 @@ impl ExecutionPlan for RecommendExec {
     }
 }
 
-/// Bytes one ranked item takes while it is made and in the batch: its place in the
-/// ranking, and the user, item, score, rank and source of its row.
-const ENTRY_BYTES: usize = 64;
 
 /// The rows of one batch of users, made a few users at a time.
 struct Ranked {
@@ -444,12 +441,15 @@ impl Ranked {
         let n = (self.batch / per_user).clamp(1, left);
         let users = self.users.slice(self.done, n);
         self.done += n;
-        self.budget
-            .hold(batch_bytes(n, per_user * ENTRY_BYTES, 0), || {
-                format!("a batch of {n} users of {per_user} items each")
-            })?;
         let k: ArrayRef = Arc::new(Int64Array::from_value(self.k as i64, n));
-        let lists = recommend_rows(m, &self.model.name, &users, &k, self.keep_seen)?;
+        let lists = recommend_rows(
+            m,
+            &self.model.name,
+            &users,
+            &k,
+            self.keep_seen,
+            &self.budget,
+        )?;
         let lengths: Vec<usize> = lists
             .iter()
             .map(|l| l.as_ref().map_or(0, |(l, _)| l.len()))
