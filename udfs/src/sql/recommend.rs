@@ -413,7 +413,6 @@ impl ExecutionPlan for RecommendExec {
     }
 }
 
-
 /// The rows of one batch of users, made a few users at a time.
 struct Ranked {
     users: ArrayRef,
