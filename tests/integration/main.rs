@@ -8,6 +8,7 @@ mod common;
 
 mod arrow_files;
 mod cli;
+mod customer_value;
 mod flight;
 mod fuzz;
 mod kmeans_reference;

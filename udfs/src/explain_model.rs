@@ -9,7 +9,7 @@ use datafusion::common::Result;
 use datafusion::datasource::MemTable;
 use datafusion::logical_expr::Documentation;
 
-use crate::model::{ModelResolver, wrong_type};
+use crate::model::{ModelResolver, Parameter, wrong_type};
 use crate::sql::model_name_argument;
 
 pub static DOC: LazyLock<Documentation> = LazyLock::new(|| {
@@ -19,7 +19,10 @@ pub static DOC: LazyLock<Documentation> = LazyLock::new(|| {
          column=level for a category, or (intercept)), weight in the original units of the \
          feature (log-odds for logistic_reg), std_err, z_or_t (t for linear_reg, z for
          logistic_reg), p_value, and importance \
-         (|weight| in standardized units, comparable across features).",
+         (|weight| in standardized units, comparable across features). For a customer_value \
+         model, one row per fitted parameter instead: parameter (r, alpha, a, b for BG/NBD or \
+         r, alpha, s, beta for Pareto/NBD, then the Gamma-Gamma p, q, gamma), value and \
+         std_err (from the observed information; NULL where it is not positive definite).",
         "SELECT * FROM explain_model(model_name)",
     )
     .with_argument("model_name", "Name of a model made with CREATE MODEL, as a string literal.")
@@ -45,10 +48,13 @@ impl TableFunctionImpl for ExplainModel {
     fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
         let name = model_name_argument("explain_model", args.exprs())?;
         let resolved = self.resolver.resolve(&name)?;
+        if let Some(estimates) = resolved.model.estimates() {
+            return estimates_table(&estimates);
+        }
         let Some(rows) = resolved.model.explain() else {
             return Err(wrong_type(
                 "explain_model",
-                "models with weights",
+                "models with weights or fitted parameters",
                 Some(&name),
                 resolved.model.as_ref(),
             ));
@@ -78,4 +84,26 @@ impl TableFunctionImpl for ExplainModel {
         )?;
         Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
     }
+}
+
+/// EXPLAIN_MODEL of a model with fitted parameters: parameter, value and std_err.
+fn estimates_table(estimates: &[Parameter]) -> Result<Arc<dyn TableProvider>> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("parameter", DataType::Utf8, false),
+        Field::new("value", DataType::Float64, false),
+        Field::new("std_err", DataType::Float64, true),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from_iter_values(
+                estimates.iter().map(|p| &p.name),
+            )),
+            Arc::new(Float64Array::from_iter_values(
+                estimates.iter().map(|p| p.value),
+            )),
+            Arc::new(Float64Array::from_iter(estimates.iter().map(|p| p.std_err))),
+        ],
+    )?;
+    Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
 }

@@ -7,8 +7,10 @@
 //! forms in FROM (PREDICT, EVALUATE, LIFT, SEGMENT, RFM, RECOMMEND over a table or
 //! subquery) and the statement rewrite they need are the [`sql`] layer.
 
+pub mod customer_scores;
 pub mod error;
 pub mod evaluate;
+pub mod evaluate_customer_value;
 pub mod evaluate_kmeans;
 pub mod evaluate_ranking;
 pub mod explain_model;
@@ -51,6 +53,14 @@ pub fn register_all(ctx: &SessionContext, models: Arc<dyn ModelResolver>) -> Res
             models.clone(),
             scoring,
         )));
+    }
+    for score in [
+        customer_scores::CustomerScore::Alive,
+        customer_scores::CustomerScore::ExpectedPurchases,
+    ] {
+        ctx.register_udf(ScalarUDF::new_from_impl(
+            customer_scores::CustomerScoreUdf::new(models.clone(), score),
+        ));
     }
     ctx.register_udf(ScalarUDF::new_from_impl(recommend::Recommend::new(
         models.clone(),

@@ -2,6 +2,7 @@
 
 pub mod calendar;
 pub mod coefficients;
+pub mod customer_value;
 pub mod encoding;
 pub mod forecast;
 pub mod kmeans;
@@ -28,6 +29,7 @@ use training::Source;
 
 pub use crate::kernels::linear::Dropped;
 pub use coefficients::{Coefficients, Explained};
+pub use customer_value::{CustomerValueModel, CustomerValueSettings};
 pub use encoding::FeatureEncoding;
 pub use forecast::{ForecastModel, ForecastSettings};
 pub use kmeans::{Clusters, KMeansModel, KMeansSettings};
@@ -115,6 +117,12 @@ pub trait Model: Stored + Debug + Send + Sync {
         None
     }
 
+    /// The fitted parameters with their standard errors, for a model whose parameters are
+    /// not weights of features; `None` for other models.
+    fn estimates(&self) -> Option<Vec<Parameter>> {
+        None
+    }
+
     /// The functions that take this model, called on the model argument `model` (`'m'`):
     /// what a function that does not take it suggests instead.
     fn uses(&self, model: &str) -> String;
@@ -137,11 +145,22 @@ pub trait Model: Stored + Debug + Send + Sync {
     }
 }
 
+/// A fitted parameter of a model that has no feature weights, as EXPLAIN_MODEL shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct Parameter {
+    pub name: String,
+    pub value: f64,
+    /// `None` where the observed information is not positive definite there.
+    pub std_err: Option<f64>,
+}
+
 /// A model applied to the rows of a table form's input, for the plans of
 /// [`Model::predict_plan`] and [`Model::evaluate_plan`].
 pub struct Scored<'a> {
     /// The model's name, for messages.
     pub name: &'a str,
+    /// The model and its version, for plans that carry it.
+    pub resolved: &'a ResolvedModel,
     /// Name and version: what identifies the model in a bound function.
     pub key: String,
     /// The input's feature columns, in training order.
@@ -268,12 +287,13 @@ impl<M: ModelKind + Model> Trainer for Settings<M> {
 }
 
 /// Every model type CREATE MODEL knows; a new type is one module and one line here.
-pub static MODEL_TYPES: [&dyn ModelType; 5] = [
+pub static MODEL_TYPES: [&dyn ModelType; 6] = [
     &Kind::<LinearModel>(PhantomData),
     &Kind::<LogisticModel>(PhantomData),
     &Kind::<KMeansModel>(PhantomData),
     &Kind::<MatrixFactorizationModel>(PhantomData),
     &Kind::<ForecastModel>(PhantomData),
+    &Kind::<CustomerValueModel>(PhantomData),
 ];
 
 /// The model type named `name` (any case).

@@ -25,6 +25,8 @@ use crate::model::ModelResolver;
 
 mod args;
 mod batches;
+mod calibration;
+mod customer_value;
 mod evaluate;
 mod lift;
 mod plan;
@@ -36,6 +38,7 @@ mod segment;
 
 pub(crate) use args::{count_argument, model_name, model_name_argument};
 pub(crate) use batches::{Budget, batch_bytes, generated};
+pub(crate) use calibration::customer_value_evaluate_plan;
 pub(crate) use plan::{
     appended, forecast_evaluate_plan, labelled_metrics, metrics_plan, ranking_batch, ranking_schema,
 };
@@ -58,13 +61,15 @@ pub(crate) struct TableForm {
 
 /// Every table form. Each takes a table or subquery argument, which the statement rewrite
 /// turns into a subquery where a table name is given.
-static FORMS: [&TableForm; 6] = [
+static FORMS: [&TableForm; 8] = [
     &predict::FORM,
     &evaluate::FORM,
     &lift::FORM,
     &segment::FORM,
     &rfm::FORM,
     &recommend::FORM,
+    &customer_value::FORM,
+    &calibration::FORM,
 ];
 
 fn form(name: &str) -> Option<&'static TableForm> {

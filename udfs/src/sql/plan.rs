@@ -103,6 +103,7 @@ impl ScoredInput {
         let call = |scoring| self.call(scoring);
         let scored = Scored {
             name: &self.name,
+            resolved: &self.resolved,
             key: format!("{}@{}", self.resolved.name, self.resolved.version),
             features: self.features.clone(),
             call: &call,

@@ -158,7 +158,12 @@ mod tests {
     /// The FHL example customer and a few others.
     fn customers() -> Customers {
         let mut c = Customers::default();
-        for (x, t_x, t) in [(2, 30.43, 38.86), (0, 0.0, 38.86), (7, 29.0, 35.0), (1, 2.0, 30.0)] {
+        for (x, t_x, t) in [
+            (2, 30.43, 38.86),
+            (0, 0.0, 38.86),
+            (7, 29.0, 35.0),
+            (1, 2.0, 30.0),
+        ] {
             c.push(x, t_x, t);
         }
         c
@@ -180,7 +185,10 @@ mod tests {
             down[j] -= h;
             let numeric =
                 (lik.value_and_gradient(&up).0 - lik.value_and_gradient(&down).0) / (2.0 * h);
-            assert!((g[j] - numeric).abs() < 1e-6 * numeric.abs().max(1.0), "{j}: {g:?}");
+            assert!(
+                (g[j] - numeric).abs() < 1e-6 * numeric.abs().max(1.0),
+                "{j}: {g:?}"
+            );
         }
     }
 

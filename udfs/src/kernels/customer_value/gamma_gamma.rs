@@ -39,7 +39,8 @@ impl Likelihood for GammaGammaLikelihood<'_> {
                 let (px, ln_m, ln_x) = (p * x, m.ln(), x.ln());
                 let ln_xm = (x * m + gamma).ln();
                 let (psi_pxq, psi_px) = (digamma(px + q), digamma(px));
-                sum[0] += ln_gamma(px + q) - ln_gamma(px) - lg_q + q * ln_g
+                sum[0] += ln_gamma(px + q) - ln_gamma(px) - lg_q
+                    + q * ln_g
                     + (px - 1.0) * ln_m
                     + px * ln_x
                     - (px + q) * ln_xm;
@@ -102,7 +103,10 @@ mod tests {
             down[j] -= h;
             let numeric =
                 (lik.value_and_gradient(&up).0 - lik.value_and_gradient(&down).0) / (2.0 * h);
-            assert!((g[j] - numeric).abs() < 1e-6 * numeric.abs().max(1.0), "{j}: {g:?}");
+            assert!(
+                (g[j] - numeric).abs() < 1e-6 * numeric.abs().max(1.0),
+                "{j}: {g:?}"
+            );
         }
     }
 }

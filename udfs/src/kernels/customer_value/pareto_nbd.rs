@@ -177,7 +177,12 @@ mod tests {
     #[test]
     fn gradient_matches_differences_on_both_sides_of_alpha_equals_beta() {
         let mut c = Customers::default();
-        for (x, t_x, t) in [(2, 30.43, 38.86), (0, 0.0, 38.86), (40, 29.0, 35.0), (1, 2.0, 300.0)] {
+        for (x, t_x, t) in [
+            (2, 30.43, 38.86),
+            (0, 0.0, 38.86),
+            (40, 29.0, 35.0),
+            (1, 2.0, 300.0),
+        ] {
             c.push(x, t_x, t);
         }
         let lik = ParetoNbdLikelihood {
@@ -191,8 +196,8 @@ mod tests {
                 let (mut up, mut down) = (p, p);
                 up[j] += h;
                 down[j] -= h;
-                let numeric = (lik.value_and_gradient(&up).0 - lik.value_and_gradient(&down).0)
-                    / (2.0 * h);
+                let numeric =
+                    (lik.value_and_gradient(&up).0 - lik.value_and_gradient(&down).0) / (2.0 * h);
                 assert!(
                     (g[j] - numeric).abs() < 1e-6 * numeric.abs().max(1.0),
                     "{p:?} {j}: {g:?} vs {numeric}"

@@ -118,7 +118,10 @@ mod tests {
             let diff = |f: &dyn Fn(f64) -> f64, x: f64| (f(x + h) - f(x - h)) / (2.0 * h);
             // Differences of a value near 1 with step 1e-6 hold about 1e-10.
             let near = |got: f64, want: f64| {
-                assert!((got - want).abs() < 1e-6 * want.abs() + 1e-9, "{got} vs {want}")
+                assert!(
+                    (got - want).abs() < 1e-6 * want.abs() + 1e-9,
+                    "{got} vs {want}"
+                )
             };
             near(d_b, diff(&|b| hyp2f1_unit(b, c, z)[0], b));
             near(d_c, diff(&|c| hyp2f1_unit(b, c, z)[0], c));

@@ -183,8 +183,7 @@ mod tests {
             vec![(0, 1, 4.0), (0, 3, 1.0), (1, 10, 7.0), (1, 30, 1.0)]
         );
         let (a, b) = rows.split_at(2);
-        let merged =
-            PurchaseDays::from_rows(b.to_vec()).merge(PurchaseDays::from_rows(a.to_vec()));
+        let merged = PurchaseDays::from_rows(b.to_vec()).merge(PurchaseDays::from_rows(a.to_vec()));
         assert_eq!(merged, whole);
     }
 
