@@ -33,7 +33,7 @@ SELECT v.customer_id, v.frequency, round(v.recency, 1) AS recency_weeks,
                            c.age, c.plan, c.channel, c.region), 3) AS churn_risk
 FROM customer_value('value', horizon => 52, discount_rate => 0.01) v
 JOIN customers c ON c.customer_id = v.customer_id
-ORDER BY v.clv DESC, v.customer_id
+ORDER BY clv DESC, customer_id
 LIMIT 20;
 
 -- How the holdout went: purchases April to June 2026, actual against expected.

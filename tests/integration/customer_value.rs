@@ -295,19 +295,17 @@ async fn customer_value_rows_rank_customers_by_value() {
     assert_eq!(batch.schema().field(0).name(), "customer_id");
     let clv = floats(batch.column(5));
     assert!(clv.windows(2).all(|w| w[0] >= w[1]));
-    for i in 0..batch.num_rows() {
-        let (p, e, s) = (
-            floats(batch.column(2))[i],
-            floats(batch.column(3))[i],
-            floats(batch.column(4))[i],
+    let column = |i: usize| floats(batch.column(i));
+    let (alive, expected, spend, discounted) = (column(2), column(3), column(4), column(6));
+    for (i, value) in clv.iter().enumerate() {
+        assert!((0.0..=1.0).contains(&alive[i]));
+        assert_rel(
+            *value,
+            expected[i] * spend[i],
+            1e-12,
+            "clv without discounting",
         );
-        assert!((0.0..=1.0).contains(&p));
-        assert_rel(clv[i], e * s, 1e-12, "clv without discounting");
-        let discounted = floats(batch.column(6))[i];
-        assert!(
-            discounted < clv[i] && discounted > 0.5 * clv[i],
-            "{discounted} vs {}",
-            clv[i]
-        );
+        let d = discounted[i];
+        assert!(d < *value && d > 0.5 * value, "{d} vs {value}");
     }
 }

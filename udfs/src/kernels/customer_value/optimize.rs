@@ -50,8 +50,11 @@ struct Objective<'a, L: Likelihood> {
     n: f64,
 }
 
+/// The objective's value, its gradient and the log-likelihood at a point.
+type Evaluated = (f64, Vec<f64>, f64);
+
 impl<L: Likelihood> Objective<'_, L> {
-    fn eval(&self, u: &[f64]) -> (f64, Vec<f64>, f64) {
+    fn eval(&self, u: &[f64]) -> Evaluated {
         let theta: Vec<f64> = u.iter().map(|v| v.exp()).collect();
         let (ll, grad) = self.likelihood.value_and_gradient(&theta);
         let penalty: f64 = theta.iter().map(|t| t * t).sum::<f64>() * self.penalizer;
@@ -105,7 +108,7 @@ fn line_search<L: Likelihood>(
     u: &[f64],
     (f, g): (f64, &[f64]),
     direction: &[f64],
-) -> Option<(Vec<f64>, (f64, Vec<f64>, f64))> {
+) -> Option<(Vec<f64>, Evaluated)> {
     let slope = dot(g, direction);
     if slope >= 0.0 {
         return None;
