@@ -275,6 +275,21 @@ impl<'a> Cursor<'a> {
             }
             _ if negative => return Err(self.expected(&format!("a number for option {key}"))),
             Some(Token::SingleQuotedString(s)) => OptionValue::String(s.clone()),
+            // A typed literal, DATE '2026-06-30': its text, which the option's reader parses.
+            Some(Token::Word(w)) if matches!(w.keyword, Keyword::DATE | Keyword::TIMESTAMP) => {
+                match self.tokens.get(self.pos + 1).map(|t| &t.token) {
+                    Some(Token::SingleQuotedString(s)) => {
+                        let text = s.clone();
+                        self.pos += 1;
+                        OptionValue::String(text)
+                    }
+                    _ => {
+                        return Err(
+                            self.expected(&format!("a quoted date after DATE for option {key}"))
+                        );
+                    }
+                }
+            }
             Some(Token::Word(w)) if w.keyword == Keyword::TRUE => OptionValue::Bool(true),
             Some(Token::Word(w)) if w.keyword == Keyword::FALSE => OptionValue::Bool(false),
             _ => {
@@ -336,7 +351,8 @@ mod tests {
     fn create_model_with_every_literal_kind() {
         let sql = "create or replace MODEL Churn OPTIONS (model_type = 'logistic_reg', \
                    LABEL='churned', l2_reg = 0.5, max_iterations=50, fit_intercept = FALSE, \
-                   shift = -2)\n  AS SELECT * FROM customers WHERE x = ';' ;";
+                   shift = -2, calibration_end = DATE '2026-06-30')\n  AS SELECT * FROM customers \
+                   WHERE x = ';' ;";
         let ModelStatement::Create(c) = model(sql) else {
             panic!()
         };
@@ -354,6 +370,10 @@ mod tests {
                 ("max_iterations".into(), OptionValue::Number("50".into())),
                 ("fit_intercept".into(), OptionValue::Bool(false)),
                 ("shift".into(), OptionValue::Number("-2".into())),
+                (
+                    "calibration_end".into(),
+                    OptionValue::String("2026-06-30".into())
+                ),
             ]
         );
         assert_eq!(c.query, "SELECT * FROM customers WHERE x = ';'");

@@ -975,6 +975,7 @@ fn example_scripts_run_on_the_demo_data() {
         "segments.sql",
         "recommend.sql",
         "forecast.sql",
+        "value.sql",
     ] {
         let path = root().join("queries").join(script);
         let out = cohort()

@@ -9,6 +9,7 @@ mod common;
 mod arrow_files;
 mod cli;
 mod cluster;
+mod customer_value;
 mod flight;
 mod fuzz;
 mod kmeans_reference;

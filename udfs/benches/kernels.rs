@@ -5,6 +5,8 @@
 use std::hint::black_box;
 
 use cohort_udfs::kernels::als::{self, AlsOptions, Csr, Duplicates, Feedback};
+use cohort_udfs::kernels::customer_value::simulate::bg_nbd_customers;
+use cohort_udfs::kernels::customer_value::{BgNbd, BgNbdLikelihood, maximise};
 use cohort_udfs::kernels::ets::{Seasonality, fit_best_many};
 use cohort_udfs::kernels::gram;
 use cohort_udfs::kernels::kmeans::{KMeansOptions, kmeans};
@@ -175,8 +177,27 @@ fn ets_fit(c: &mut Criterion) {
     group.finish();
 }
 
+/// A BG/NBD fit of a million customers drawn from the process (FHL's CDNOW estimates,
+/// observed 20 to 52 weeks), from lifetimes' start of all ones.
+fn bg_nbd_fit(c: &mut Criterion) {
+    let truth = BgNbd::from_params(&[0.243, 4.414, 0.793, 2.426]);
+    let customers = bg_nbd_customers(&truth, 1_000_000, (20.0, 52.0), 11);
+    let lik = BgNbdLikelihood {
+        customers: &customers,
+        max_x: customers.max_x(),
+    };
+    let mut group = c.benchmark_group("customer_value");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(customers.len() as u64));
+    group.bench_function("bg_nbd fit 1M", |b| {
+        b.iter(|| maximise(black_box(&lik), &[1.0; 4], 0.0))
+    });
+    group.finish();
+}
+
 criterion_group!(
     kernels,
+    bg_nbd_fit,
     gram_pass,
     irls_pass,
     lloyd_pass,

@@ -9,7 +9,7 @@ use datafusion::common::Result;
 use datafusion::datasource::MemTable;
 use datafusion::logical_expr::Documentation;
 
-use crate::model::{Explained, Importance, ModelResolver, wrong_type};
+use crate::model::{Explained, Importance, ModelResolver, Parameter, wrong_type};
 use crate::sql::model_name_argument;
 
 pub static DOC: LazyLock<Documentation> = LazyLock::new(|| {
@@ -22,10 +22,13 @@ pub static DOC: LazyLock<Documentation> = LazyLock::new(|| {
          standardized units, comparable across features). For boosted_tree_classifier and \
          boosted_tree_regressor, one row per feature: feature, gain (the loss reduction of \
          all its splits), splits (how many there are) and importance (its share of the total \
-         gain).",
+         gain). For a customer_value model, one row per fitted parameter: parameter (r, \
+         alpha, a, b for BG/NBD or r, alpha, s, beta for Pareto/NBD, then the Gamma-Gamma p, \
+         q, gamma), value and std_err (from the observed information; NULL where it is not \
+         positive definite).",
         "SELECT * FROM explain_model(model_name)",
     )
-    .with_argument("model_name", "Name of a linear_reg, logistic_reg or boosted tree model, as a string literal.")
+    .with_argument("model_name", "Name of a linear_reg, logistic_reg, boosted tree or customer_value model, as a string literal.")
     .with_sql_example(
         "```sql\nSELECT feature, weight, p_value FROM explain_model('spend') ORDER BY importance DESC;\n```",
     )
@@ -51,11 +54,14 @@ impl TableFunctionImpl for ExplainModel {
         if let Some(rows) = resolved.model.explain() {
             return weights_table(&rows);
         }
+        if let Some(estimates) = resolved.model.estimates() {
+            return estimates_table(&estimates);
+        }
         match resolved.model.importance() {
             Some(rows) => importance_table(&rows),
             None => Err(wrong_type(
                 "explain_model",
-                "models with weights or trees",
+                "models with weights, trees or fitted parameters",
                 Some(&name),
                 resolved.model.as_ref(),
             )),
@@ -115,6 +121,28 @@ fn importance_table(rows: &[Importance]) -> Result<Arc<dyn TableProvider>> {
                 rows.iter()
                     .map(|r| if total > 0.0 { r.gain / total } else { 0.0 }),
             )),
+        ],
+    )?;
+    Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
+}
+
+/// EXPLAIN_MODEL of a model with fitted parameters: parameter, value and std_err.
+fn estimates_table(estimates: &[Parameter]) -> Result<Arc<dyn TableProvider>> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("parameter", DataType::Utf8, false),
+        Field::new("value", DataType::Float64, false),
+        Field::new("std_err", DataType::Float64, true),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from_iter_values(
+                estimates.iter().map(|p| &p.name),
+            )),
+            Arc::new(Float64Array::from_iter_values(
+                estimates.iter().map(|p| p.value),
+            )),
+            Arc::new(Float64Array::from_iter(estimates.iter().map(|p| p.std_err))),
         ],
     )?;
     Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))

@@ -8,8 +8,10 @@
 //! subquery) and the statement rewrite they need are the [`sql`] layer.
 
 pub mod codec;
+pub mod customer_scores;
 pub mod error;
 pub mod evaluate;
+pub mod evaluate_customer_value;
 pub mod evaluate_kmeans;
 pub mod evaluate_ranking;
 pub mod explain_model;
@@ -94,6 +96,14 @@ pub fn register_functions(ctx: &SessionContext, models: Arc<dyn ModelResolver>) 
             models.clone(),
             scoring,
         )));
+    }
+    for score in [
+        customer_scores::CustomerScore::Alive,
+        customer_scores::CustomerScore::ExpectedPurchases,
+    ] {
+        ctx.register_udf(ScalarUDF::new_from_impl(
+            customer_scores::CustomerScoreUdf::new(models.clone(), score),
+        ));
     }
     ctx.register_udf(ScalarUDF::new_from_impl(recommend::Recommend::new(
         models.clone(),

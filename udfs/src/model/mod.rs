@@ -4,6 +4,7 @@ pub mod boosted_trees;
 pub mod calendar;
 pub mod classes;
 pub mod coefficients;
+pub mod customer_value;
 pub mod encoding;
 pub mod forecast;
 pub mod kmeans;
@@ -32,6 +33,7 @@ use training::Source;
 pub use crate::kernels::linear::Dropped;
 pub use boosted_trees::{BoostedTreeClassifier, BoostedTreeRegressor};
 pub use coefficients::{Coefficients, Explained};
+pub use customer_value::{CustomerValueModel, CustomerValueSettings};
 pub use encoding::FeatureEncoding;
 pub use forecast::{ForecastModel, ForecastSettings};
 pub use kmeans::{Clusters, KMeansModel, KMeansSettings};
@@ -136,6 +138,12 @@ pub trait Model: Stored + Debug + Send + Sync {
         None
     }
 
+    /// The fitted parameters with their standard errors, for a model whose parameters are
+    /// not weights of features; `None` for other models.
+    fn estimates(&self) -> Option<Vec<Parameter>> {
+        None
+    }
+
     /// The functions that take this model, called on the model argument `model` (`'m'`):
     /// what a function that does not take it suggests instead.
     fn uses(&self, model: &str) -> String;
@@ -182,6 +190,15 @@ pub struct Contributions {
     pub raw: Vec<f64>,
     /// Per row, one contribution per feature in training order.
     pub rows: Vec<Vec<f64>>,
+}
+
+/// A fitted parameter of a model that has no feature weights, as EXPLAIN_MODEL shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct Parameter {
+    pub name: String,
+    pub value: f64,
+    /// `None` where the observed information is not positive definite there.
+    pub std_err: Option<f64>,
 }
 
 /// A model applied to the rows of a table form's input, for the plans of
@@ -317,7 +334,7 @@ impl<M: ModelKind + Model> Trainer for Settings<M> {
 }
 
 /// Every model type CREATE MODEL knows; a new type is one module and one line here.
-pub static MODEL_TYPES: [&dyn ModelType; 7] = [
+pub static MODEL_TYPES: [&dyn ModelType; 8] = [
     &Kind::<LinearModel>(PhantomData),
     &Kind::<LogisticModel>(PhantomData),
     &Kind::<KMeansModel>(PhantomData),
@@ -325,6 +342,7 @@ pub static MODEL_TYPES: [&dyn ModelType; 7] = [
     &Kind::<ForecastModel>(PhantomData),
     &Kind::<BoostedTreeClassifier>(PhantomData),
     &Kind::<BoostedTreeRegressor>(PhantomData),
+    &Kind::<CustomerValueModel>(PhantomData),
 ];
 
 /// The model type named `name` (any case).

@@ -25,6 +25,8 @@ use crate::model::ModelResolver;
 
 mod args;
 mod batches;
+mod calibration;
+mod customer_value;
 mod evaluate;
 mod explain_predict;
 mod lift;
@@ -38,6 +40,7 @@ mod segment;
 pub(crate) use args::{count_argument, model_name, model_name_argument};
 pub use batches::SessionPool;
 pub(crate) use batches::{Budget, batch_bytes, generated};
+pub(crate) use calibration::customer_value_evaluate_plan;
 pub(crate) use plan::{
     appended, forecast_evaluate_plan, labelled_metrics, metrics_plan, ranking_batch, ranking_schema,
 };
@@ -61,7 +64,7 @@ pub(crate) struct TableForm {
 
 /// Every table form. Each takes a table or subquery argument, which the statement rewrite
 /// turns into a subquery where a table name is given.
-static FORMS: [&TableForm; 7] = [
+static FORMS: [&TableForm; 9] = [
     &predict::FORM,
     &evaluate::FORM,
     &explain_predict::FORM,
@@ -69,6 +72,8 @@ static FORMS: [&TableForm; 7] = [
     &segment::FORM,
     &rfm::FORM,
     &recommend::FORM,
+    &customer_value::FORM,
+    &calibration::FORM,
 ];
 
 fn form(name: &str) -> Option<&'static TableForm> {
