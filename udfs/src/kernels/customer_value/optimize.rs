@@ -15,6 +15,24 @@ pub trait Likelihood: Sync {
     fn value_and_gradient(&self, params: &[f64]) -> (f64, Vec<f64>);
 }
 
+/// Checks `lik`'s analytic gradient at `p` against central differences, for the tests of
+/// every likelihood.
+#[cfg(test)]
+pub(crate) fn assert_gradient(lik: &dyn Likelihood, p: &[f64]) {
+    let (_, g) = lik.value_and_gradient(p);
+    for j in 0..p.len() {
+        let h = 1e-6 * p[j];
+        let (mut up, mut down) = (p.to_vec(), p.to_vec());
+        up[j] += h;
+        down[j] -= h;
+        let numeric = (lik.value_and_gradient(&up).0 - lik.value_and_gradient(&down).0) / (2.0 * h);
+        assert!(
+            (g[j] - numeric).abs() < 1e-6 * numeric.abs().max(1.0),
+            "{p:?} {j}: {g:?} vs {numeric}"
+        );
+    }
+}
+
 /// Where the fit ended.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Estimate {

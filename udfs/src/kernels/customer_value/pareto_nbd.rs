@@ -190,19 +190,7 @@ mod tests {
             max_x: c.max_x(),
         };
         for p in [[0.55, 10.58, 0.61, 11.67], [0.55, 12.0, 0.61, 3.0]] {
-            let (_, g) = lik.value_and_gradient(&p);
-            for j in 0..4 {
-                let h = 1e-6 * p[j];
-                let (mut up, mut down) = (p, p);
-                up[j] += h;
-                down[j] -= h;
-                let numeric =
-                    (lik.value_and_gradient(&up).0 - lik.value_and_gradient(&down).0) / (2.0 * h);
-                assert!(
-                    (g[j] - numeric).abs() < 1e-6 * numeric.abs().max(1.0),
-                    "{p:?} {j}: {g:?} vs {numeric}"
-                );
-            }
+            crate::kernels::customer_value::optimize::assert_gradient(&lik, &p);
         }
     }
 
