@@ -64,9 +64,17 @@ pub async fn create_model(engine: &Engine, c: CreateModel) -> Result<SendableRec
 
     let start = Instant::now();
     // The training query is planned as any other query, table forms and all.
+    // On a cluster a model whose passes are aggregates trains where the rows are; the
+    // others gather the rows here.
+    let on_cluster = engine.is_on_cluster();
     let data = async {
         let plan = engine.plan_sql(&c.query).await?;
-        TrainingRows::read(engine.context().execute_logical_plan(plan).await?).await
+        let frame = engine.context().execute_logical_plan(plan).await?;
+        if on_cluster && model_type.distributed() {
+            Ok(TrainingRows::on_cluster(frame))
+        } else {
+            TrainingRows::read(frame).await
+        }
     }
     .await
     .map_err(|e| {
@@ -79,7 +87,7 @@ pub async fn create_model(engine: &Engine, c: CreateModel) -> Result<SendableRec
     // dropped unfinished (statement timeout, cancel), the fit stops at its next pass.
     let interrupt = Interrupt::default();
     let _stop = interrupt.raise_on_drop();
-    let (model, mut report, reread) = tokio::task::spawn_blocking(move || {
+    let (model, mut report, note) = tokio::task::spawn_blocking(move || {
         interrupt.during(|| match &data {
             TrainingRows::InMemory {
                 schema,
@@ -92,20 +100,33 @@ pub async fn create_model(engine: &Engine, c: CreateModel) -> Result<SendableRec
                     batches,
                     pool: Some(pool),
                 })
-                .map(|(m, r)| (m, r, false)),
-            TrainingRows::Replay(replay) => trainer.train(replay).map(|(m, r)| (m, r, true)),
+                .map(|(m, r)| {
+                    let note = on_cluster.then(|| {
+                        "trained here on the rows gathered from the cluster: this model type \
+                         fits in this process"
+                            .to_string()
+                    });
+                    (m, r, note)
+                }),
+            TrainingRows::Replay(replay) => trainer.train(replay).map(|(m, r)| {
+                let note = match replay.passes() {
+                    Some(passes) => format!(
+                        "trained on the cluster: {passes} passes ran as aggregates on the \
+                         executors"
+                    ),
+                    None => "the training rows did not fit the memory pool, so every pass \
+                             read them again; raise --memory-limit (SET \
+                             datafusion.runtime.memory_limit) to train in one read"
+                        .to_string(),
+                };
+                (m, r, Some(note))
+            }),
         })
     })
     .await
     .map_err(|e| DataFusionError::Execution(format!("training stopped: {e}")))?
     .map_err(|e| in_create_model(e, &c.name))?;
-    if reread {
-        report.warnings.push(
-            "the training rows did not fit the memory pool, so every pass read them again; \
-             raise --memory-limit (SET datafusion.runtime.memory_limit) to train in one read"
-                .to_string(),
-        );
-    }
+    report.warnings.extend(note);
     let seconds = start.elapsed().as_secs_f64();
 
     let description = ModelDescription {

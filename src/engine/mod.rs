@@ -75,6 +75,8 @@ pub struct Engine {
     tables: Arc<dyn CatalogProviderList>,
     /// A server session's own views and tables; `None` for the shell's and scripts' engine.
     own: Option<Arc<SessionCatalogs>>,
+    /// Whether queries run on a Ballista cluster.
+    cluster: bool,
 }
 
 impl Engine {
@@ -133,12 +135,18 @@ impl Engine {
             store,
             tables,
             own: None,
+            cluster: cluster.is_some(),
         })
     }
 
     /// The underlying DataFusion session: for registering tables and reading the catalog.
     pub fn context(&self) -> &SessionContext {
         &self.ctx
+    }
+
+    /// Whether queries run on a Ballista cluster ([`Engine::on_cluster`]).
+    pub fn is_on_cluster(&self) -> bool {
+        self.cluster
     }
 
     /// The model store this engine reads and writes.
@@ -248,6 +256,7 @@ impl Engine {
             store: self.store.clone(),
             tables: self.tables.clone(),
             own: Some(own),
+            cluster: self.cluster,
         }
     }
 

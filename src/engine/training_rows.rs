@@ -3,20 +3,26 @@
 //! They are read once and kept in memory when they (and the design a fit derives from them,
 //! about as large again) fit the session's memory pool (`SET datafusion.runtime.memory_limit`
 //! or `--memory-limit`); otherwise the plan runs again for every pass of the fit, one
-//! bounded group of batches in memory at a time.
+//! bounded group of batches in memory at a time. On a cluster, a model whose passes are
+//! aggregates leaves the rows there: each pass runs on the executors.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
-use datafusion::common::Result;
+use datafusion::common::{DataFusionError, Result};
 use datafusion::dataframe::DataFrame;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryPool, MemoryReservation};
+use datafusion::logical_expr::{AggregateUDF, Expr, lit};
 use futures::StreamExt;
 use tokio::runtime::Handle;
 
+use cohort_udfs::model::pass::Remote;
 use cohort_udfs::model::training::{Full, Source, reserve_in};
+use cohort_udfs::training_pass::TrainingPass;
 
 /// Input bytes a group of a re-read source holds at most.
 const GROUP_BYTES: usize = 32 << 20;
@@ -42,9 +48,26 @@ pub struct Replay {
     handle: Handle,
     reservation: MemoryReservation,
     pool: Arc<dyn MemoryPool>,
+    /// On a cluster: the passes run there so far; `None` when the rows come here.
+    passes: Option<AtomicUsize>,
 }
 
 impl TrainingRows {
+    /// The rows of `frame` left on the cluster it runs on: each pass of a fit runs there.
+    pub fn on_cluster(frame: DataFrame) -> Self {
+        let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+        let pool = frame.task_ctx().memory_pool().clone();
+        let reservation = MemoryConsumer::new("CREATE MODEL").register(&pool);
+        Self::Replay(Replay {
+            schema,
+            frame,
+            handle: Handle::current(),
+            reservation,
+            pool,
+            passes: Some(AtomicUsize::new(0)),
+        })
+    }
+
     /// Runs `frame`, keeping its batches while the memory pool has room for twice their
     /// size; at the first batch it does not, lets them go and reads again per pass.
     pub async fn read(frame: DataFrame) -> Result<Self> {
@@ -68,6 +91,7 @@ impl TrainingRows {
                     handle: Handle::current(),
                     reservation,
                     pool,
+                    passes: None,
                 }));
             }
             batches.push(batch);
@@ -82,6 +106,11 @@ impl TrainingRows {
 }
 
 impl Replay {
+    /// How many passes ran on the cluster; `None` when the rows came here.
+    pub fn passes(&self) -> Option<usize> {
+        self.passes.as_ref().map(|p| p.load(Ordering::Relaxed))
+    }
+
     fn execute(&self) -> Result<SendableRecordBatchStream> {
         self.handle.block_on(self.frame.clone().execute_stream())
     }
@@ -133,7 +162,15 @@ impl Source for Replay {
         reserve_in(&self.pool, held, bytes)
     }
 
+    fn remote(&self) -> Option<&dyn Remote> {
+        self.passes.is_some().then_some(self as &dyn Remote)
+    }
+
+    /// Rows left on a cluster bring no sample here.
     fn first(&self, visit: &mut dyn FnMut(&[RecordBatch])) -> Result<bool> {
+        if self.passes.is_some() {
+            return Ok(false);
+        }
         let mut stream = self.execute()?;
         let group = self.next_group(&mut stream)?;
         if group.is_empty() {
@@ -141,5 +178,31 @@ impl Source for Replay {
         }
         visit(&group);
         Ok(true)
+    }
+}
+
+impl Remote for Replay {
+    fn aggregate(&self, envelope: String) -> Result<String> {
+        let pass = AggregateUDF::new_from_impl(TrainingPass::default());
+        let args = std::iter::once(lit(envelope))
+            .chain(self.frame.schema().columns().into_iter().map(Expr::Column))
+            .collect();
+        let frame = self
+            .frame
+            .clone()
+            .aggregate(vec![], vec![pass.call(args).alias("state")])?;
+        let batches = self.handle.block_on(frame.collect())?;
+        if let Some(passes) = &self.passes {
+            passes.fetch_add(1, Ordering::Relaxed);
+        }
+        batches
+            .iter()
+            .find(|b| b.num_rows() > 0)
+            .and_then(|b| b.column(0).as_string_opt::<i32>())
+            .filter(|states| states.is_valid(0))
+            .map(|states| states.value(0).to_string())
+            .ok_or_else(|| {
+                DataFusionError::Internal("a training pass on the cluster returned no state".into())
+            })
     }
 }

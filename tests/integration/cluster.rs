@@ -61,6 +61,8 @@ const QUERIES: &[&str] = &[
     "SELECT * FROM recommend('recs', (SELECT customer_id FROM customers \
      WHERE customer_id < 30), 3)",
     "SELECT count(*) AS n, sum(rank) AS ranks FROM recommend('recs', 2)",
+    "SELECT region, train_regression(monthly_charges, tenure_months, support_calls) AS m \
+     FROM customers GROUP BY region",
 ];
 
 /// Rows as text, sorted: partitions may order them differently.
@@ -403,14 +405,17 @@ fn example_scripts_give_the_same_results_on_a_cluster() {
         let here = run_script(&script, &files, local.path(), None);
         let there = run_script(&script, &files, remote.path(), Some(&cluster.url()));
         let (here, there) = (untimed(&here), untimed(&there));
+        // Only the where of training differs: a note in the warnings, which also widens the
+        // tables.
+        assert!(
+            !script.ends_with("churn.sql") || there.contains("trained on the cluster: "),
+            "{there}"
+        );
+        let (here, there) = (unbordered(&here), unbordered(&there));
         // k-means starts from rows in the order they arrive, which differs on a cluster
         // until its passes run there: segments.sql is compared up to its first model.
-        let compared = |out: &str| match out.find("| model ") {
-            Some(at) if script.ends_with("segments.sql") => {
-                // Up to the border above that table's header.
-                let header = out[..at].rfind('\n').unwrap_or(0);
-                out[..out[..header].rfind('\n').unwrap_or(0)].to_string()
-            }
+        let compared = |out: &str| match out.find("\n|model|") {
+            Some(at) if script.ends_with("segments.sql") => out[..at].to_string(),
             _ => out.to_string(),
         };
         assert_eq!(compared(&here), compared(&there), "{}", script.display());
@@ -456,6 +461,30 @@ fn untimed(output: &str) -> String {
         lines.push(cells.join("|"));
     }
     lines.join("\n")
+}
+
+/// The note CREATE MODEL adds on a cluster, saying where the model trained.
+fn trained_where(warning: &str) -> String {
+    warning
+        .split("; ")
+        .filter(|w| !w.starts_with("trained on the cluster: ") && !w.starts_with("trained here"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Table output as trimmed cells without borders, and without [`trained_where`]'s notes.
+fn unbordered(output: &str) -> String {
+    output
+        .lines()
+        .filter(|l| !l.starts_with('+'))
+        .map(|l| {
+            l.split('|')
+                .map(|c| trained_where(c.trim()))
+                .collect::<Vec<_>>()
+                .join("|")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn sorted_lines(text: &str) -> Vec<&str> {
@@ -580,6 +609,127 @@ fn a_query_survives_or_fails_cleanly_when_an_executor_dies() {
         assert!(
             !stderr.trim().is_empty() && !stderr.contains("panicked"),
             "{stderr}"
+        );
+    }
+}
+
+/// Runs `sql` with the demo Parquet files as NDJSON, on the cluster when `ballista`: one
+/// JSON object per row.
+fn ndjson(
+    sql: &str,
+    files: &[PathBuf],
+    cwd: &Path,
+    ballista: Option<&str>,
+) -> Vec<serde_json::Value> {
+    let script = cwd.join("script.sql");
+    std::fs::write(&script, sql).unwrap();
+    let mut command = cohort_binary();
+    command
+        .current_dir(cwd)
+        .env_remove("COHORT_BALLISTA")
+        .args(["--store", cwd.join("models").to_str().unwrap(), "-q"])
+        .args(["--format", "ndjson"])
+        .args(files)
+        .args(["-f", script.to_str().unwrap()]);
+    if let Some(url) = ballista {
+        command.args(["--ballista", url]);
+    }
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect()
+}
+
+#[test]
+fn models_train_on_the_cluster_as_they_do_here() {
+    let data = tempfile::tempdir().unwrap();
+    let files = demo_parquet(data.path());
+    let (local, remote) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let cluster = Cluster::start(2, remote.path());
+    // Each model with the relative tolerance of its coefficients: exact sums for linear
+    // regression, Newton's method to its own tolerance for logistic.
+    for (model, rows, tolerance) in [
+        (
+            "CREATE OR REPLACE MODEL m OPTIONS (model_type = 'linear_reg', label = 'monthly_charges') AS \
+             SELECT monthly_charges, tenure_months, support_calls, age, plan, region \
+             FROM customers WHERE customer_id % 7 <> 0;",
+            "customers",
+            1e-9,
+        ),
+        (
+            "CREATE OR REPLACE MODEL m OPTIONS (model_type = 'logistic_reg', label = 'churned') AS \
+             SELECT churned, tenure_months, monthly_charges, support_calls, plan, channel \
+             FROM customers;",
+            "customers",
+            1e-6,
+        ),
+        (
+            "CREATE OR REPLACE MODEL m OPTIONS (model_type = 'logistic_reg', label = 'plan', \
+             positive_class = 'premium', class_weight = 'balanced', l2_reg = 0.5) AS \
+             SELECT plan, tenure_months, monthly_charges, region FROM customers \
+             WHERE plan IN ('basic', 'premium');",
+            "customers WHERE plan IN ('basic', 'premium')",
+            1e-6,
+        ),
+    ] {
+        let sql = format!(
+            "{model}\nSELECT * FROM explain_model('m') ORDER BY 1;\n\
+             SELECT * FROM evaluate('m', (SELECT * FROM {rows}));"
+        );
+        let here = ndjson(&sql, &files, local.path(), None);
+        let there = ndjson(&sql, &files, remote.path(), Some(&cluster.url()));
+        assert_eq!(here.len(), there.len(), "{model}");
+        let note = there[0]["warnings"].as_str().unwrap();
+        assert!(
+            note.contains("trained on the cluster: ") && note.contains("passes ran as aggregates"),
+            "{note}"
+        );
+        for (a, b) in here.iter().zip(&there) {
+            let (a, b) = (a.as_object().unwrap(), b.as_object().unwrap());
+            assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+            for (key, x) in a {
+                let y = &b[key];
+                match (key.as_str(), x.as_f64(), y.as_f64()) {
+                    ("training_seconds", ..) => {}
+                    ("warnings", ..) => {
+                        assert_eq!(
+                            trained_where(x.as_str().unwrap()),
+                            trained_where(y.as_str().unwrap())
+                        )
+                    }
+                    (_, Some(x), Some(y)) => assert!(
+                        (x - y).abs() <= tolerance * x.abs().max(1e-3),
+                        "{model}: {key} {x} here, {y} on the cluster"
+                    ),
+                    _ => assert_eq!(x, y, "{model}: {key}"),
+                }
+            }
+        }
+    }
+    // One model per group: TRAIN_REGRESSION is an aggregate, merged across partitions.
+    let sql = "SELECT region, predict(train_regression(monthly_charges, tenure_months, \
+               support_calls), 24, 2) AS at_24_months FROM customers GROUP BY region \
+               ORDER BY region;";
+    let here = ndjson(sql, &files, local.path(), None);
+    let there = ndjson(sql, &files, remote.path(), Some(&cluster.url()));
+    assert_eq!(here.len(), 5);
+    for (a, b) in here.iter().zip(&there) {
+        assert_eq!(a["region"], b["region"]);
+        let (x, y) = (
+            a["at_24_months"].as_f64().unwrap(),
+            b["at_24_months"].as_f64().unwrap(),
+        );
+        assert!(
+            (x - y).abs() <= 1e-9 * x.abs(),
+            "{x} here, {y} on the cluster"
         );
     }
 }

@@ -32,6 +32,7 @@ use crate::model::{self, Model, ModelResolver, ResolvedModel, Scoring};
 use crate::predict::{BoundPredict, bound_predict};
 use crate::recommend::{BoundRecommend, bound_recommend};
 use crate::sql::{RecommendExec, RecommendNode};
+use crate::train_regression::TrainRegression;
 
 /// The first bytes of every function this codec writes, with its format version.
 const MAGIC: &[u8; 8] = b"cohortF1";
@@ -102,8 +103,8 @@ impl FunctionCodec {
         }
     }
 
-    /// Writes `udaf` into `buf` when it carries a model or its metrics; leaves `buf` empty
-    /// otherwise.
+    /// Writes `udaf` into `buf` when it carries a model, its metrics, or (TRAIN_REGRESSION)
+    /// the names of its groups' keys; leaves `buf` empty otherwise.
     pub fn encode_udaf(&self, udaf: &AggregateUDF, buf: &mut Vec<u8>) -> Result<()> {
         let inner = udaf.inner();
         if let Some(f) = inner.downcast_ref::<EvaluateAggregate>() {
@@ -112,6 +113,11 @@ impl FunctionCodec {
             self.write(Function::EvaluateKMeans, Some(&f.resolved), buf)
         } else if let Some(f) = inner.downcast_ref::<EvaluateRanking>() {
             self.write(Function::EvaluateRanking, Some(&f.resolved), buf)
+        } else if let Some(f) = inner.downcast_ref::<TrainRegression>()
+            && !f.group_keys().is_empty()
+        {
+            let group_keys = f.group_keys().to_vec();
+            self.write(Function::TrainRegression { group_keys }, None, buf)
         } else {
             Ok(())
         }
@@ -285,6 +291,9 @@ impl FunctionCodec {
             (Function::EvaluateRanking, Some(m)) => Decoded::Aggregate(Arc::new(
                 AggregateUDF::new_from_impl(EvaluateRanking::bound(m)?),
             )),
+            (Function::TrainRegression { group_keys }, None) => Decoded::Aggregate(Arc::new(
+                AggregateUDF::new_from_impl(TrainRegression::grouped(group_keys)),
+            )),
             (f @ Function::RecommendTable { .. }, Some(m)) => Decoded::Parts(f, m),
             _ => return Err(damaged(name, "its model is missing or unexpected")),
         };
@@ -392,6 +401,7 @@ enum Function {
     Evaluate { metrics: Metrics },
     EvaluateKMeans,
     EvaluateRanking,
+    TrainRegression { group_keys: Vec<String> },
 }
 
 /// [`Scoring`] as it is written.

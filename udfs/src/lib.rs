@@ -25,6 +25,7 @@ pub mod segment_window;
 pub mod similar_items;
 pub mod sql;
 pub mod train_regression;
+pub mod training_pass;
 
 use std::sync::Arc;
 
@@ -112,6 +113,9 @@ pub fn register_functions(ctx: &SessionContext, models: Arc<dyn ModelResolver>) 
         train_regression::TrainRegression::default(),
     ));
     ctx.add_analyzer_rule(Arc::new(train_regression::NameGroups));
+    ctx.register_udaf(AggregateUDF::new_from_impl(
+        training_pass::TrainingPass::default(),
+    ));
     sql::SessionPool::share(&mut ctx.state_ref().write());
     ctx.register_udwf(WindowUDF::new_from_impl(
         segment_window::SegmentWindow::default(),

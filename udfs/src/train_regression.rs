@@ -79,6 +79,19 @@ impl Default for TrainRegression {
 }
 
 impl TrainRegression {
+    /// The aggregate as [`NameGroups`] passes it the `GROUP BY` keys named `group_keys`.
+    pub fn grouped(group_keys: Vec<String>) -> Self {
+        Self {
+            group_keys,
+            ..Self::default()
+        }
+    }
+
+    /// The names of the `GROUP BY` keys passed after the features.
+    pub fn group_keys(&self) -> &[String] {
+        &self.group_keys
+    }
+
     /// The label and features, without the group keys.
     fn model_args<'a, T>(&self, args: &'a [T]) -> &'a [T] {
         &args[..args.len().saturating_sub(self.group_keys.len())]
@@ -438,16 +451,14 @@ fn name_groups(aggregate: Aggregate) -> Result<Transformed<LogicalPlan>> {
     if keys.is_empty() || !calls {
         return Ok(Transformed::no(LogicalPlan::Aggregate(aggregate)));
     }
-    let named = Arc::new(AggregateUDF::new_from_impl(TrainRegression {
-        group_keys: keys
-            .iter()
+    let named = Arc::new(AggregateUDF::new_from_impl(TrainRegression::grouped(
+        keys.iter()
             .map(|k| match k {
                 Expr::Column(c) => c.name.clone(),
                 k => k.schema_name().to_string(),
             })
             .collect(),
-        ..TrainRegression::default()
-    }));
+    )));
     let aggr_expr = aggregate
         .aggr_expr
         .into_iter()

@@ -13,6 +13,7 @@
 
 use ndarray::{Array1, Array2, ArrayView1, Axis};
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use super::cholesky::{cholesky, independent_columns, invert, solve};
 use super::distributions::normal_two_sided;
@@ -84,7 +85,8 @@ const RUNAWAY_STEP: f64 = 1e-2;
 const PERFECT_FIT: f64 = 1e-8;
 
 /// Gradient, Hessian (full, standard layout) and log-likelihood of the rows, as sums.
-struct Pass {
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sums {
     gradient: Vec<f64>,
     hessian: Array2<f64>,
     log_likelihood: f64,
@@ -92,8 +94,8 @@ struct Pass {
     worst: f64,
 }
 
-impl Pass {
-    fn zero(k: usize) -> Self {
+impl Sums {
+    pub fn zero(k: usize) -> Self {
         Self {
             gradient: vec![0.0; k],
             hessian: Array2::zeros((k, k)),
@@ -103,12 +105,12 @@ impl Pass {
     }
 
     /// The Hessian made whole from its upper triangle.
-    fn mirrored(mut self) -> Pass {
+    fn mirrored(mut self) -> Sums {
         mirror(self.hessian.view_mut());
         self
     }
 
-    fn merge(mut self, other: Pass) -> Pass {
+    pub fn merge(mut self, other: Sums) -> Sums {
         for (a, b) in self.gradient.iter_mut().zip(&other.gradient) {
             *a += b;
         }
@@ -139,29 +141,67 @@ impl<'a> Block<'a> {
     }
 }
 
-/// The training rows a fit passes over: blocks held in memory, or, when the rows do not fit
-/// in memory, groups of blocks built afresh for every pass. Each pass is a sum over the
-/// groups, so either way gives the same fit.
+/// How many rows, how many of them positive, and how many design columns (`None` when
+/// there are no rows to tell).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Counts {
+    pub columns: Option<usize>,
+    pub rows: usize,
+    pub positives: usize,
+}
+
+impl Counts {
+    /// The counts of `blocks`.
+    pub fn of(blocks: &[Block]) -> Self {
+        Counts {
+            columns: blocks.first().map(|b| b.columns.len()),
+            rows: blocks.iter().map(|b| b.y.len()).sum(),
+            positives: blocks
+                .iter()
+                .map(|b| b.y.iter().filter(|&&v| v == 1.0).count())
+                .sum(),
+        }
+    }
+
+    pub fn merge(self, other: Counts) -> Counts {
+        Counts {
+            columns: self.columns.or(other.columns),
+            rows: self.rows + other.rows,
+            positives: self.positives + other.positives,
+        }
+    }
+}
+
+/// The training rows a fit passes over: blocks held in memory, or rows read again (or left
+/// on a cluster) for every pass. Each pass is a sum over the rows, so any split of them
+/// gives the same fit.
 pub trait Rows: Sync {
     /// Why the rows could not be read (the source's own error).
     type Error: From<LogisticError>;
 
-    /// What `visit` makes of each group of blocks, in order.
-    fn each<T: Send>(&self, visit: &(dyn Fn(&[Block]) -> T + Sync)) -> Result<Vec<T>, Self::Error>;
+    fn counts(&self) -> Result<Counts, Self::Error>;
 
-    /// What `visit` makes of the first group only.
+    /// The sums over every row at `beta`, over the design columns `kept` (one coefficient
+    /// each), the Hessian whole.
+    fn sums(&self, kept: &[usize], beta: &[f64]) -> Result<Sums, Self::Error>;
+
+    /// What `visit` makes of a first part of the rows held in memory, if there is one.
     fn first<T: Send>(
         &self,
         visit: &(dyn Fn(&[Block]) -> T + Sync),
     ) -> Result<Option<T>, Self::Error>;
 }
 
-/// Blocks in memory: one group.
+/// Blocks in memory.
 impl Rows for [Block<'_>] {
     type Error = LogisticError;
 
-    fn each<T: Send>(&self, visit: &(dyn Fn(&[Block]) -> T + Sync)) -> Result<Vec<T>, Self::Error> {
-        Ok(vec![visit(self)])
+    fn counts(&self) -> Result<Counts, Self::Error> {
+        Ok(Counts::of(self))
+    }
+
+    fn sums(&self, kept: &[usize], beta: &[f64]) -> Result<Sums, Self::Error> {
+        Ok(sums(self, kept, beta))
     }
 
     fn first<T: Send>(
@@ -184,23 +224,19 @@ fn pieces<'a>(blocks: &[Block<'a>]) -> Vec<Block<'a>> {
         .collect()
 }
 
-/// One pass over the design columns `kept` of `rows` at `beta` (one per kept column).
-fn pass<R: Rows + ?Sized>(rows: &R, kept: &[usize], beta: &[f64]) -> Result<Pass, R::Error> {
+/// The sums over the design columns `kept` of `blocks` at `beta` (one per kept column),
+/// the Hessian whole.
+pub fn sums(blocks: &[Block], kept: &[usize], beta: &[f64]) -> Sums {
     let k = kept.len();
-    let parts = rows.each(&|blocks| {
-        pieces(blocks)
-            .par_iter()
-            .map(|piece| piece_pass(piece, kept, beta))
-            .reduce(|| Pass::zero(k), Pass::merge)
-    })?;
-    Ok(parts
-        .into_iter()
-        .fold(Pass::zero(k), Pass::merge)
-        .mirrored())
+    pieces(blocks)
+        .par_iter()
+        .map(|piece| piece_pass(piece, kept, beta))
+        .reduce(|| Sums::zero(k), Sums::merge)
+        .mirrored()
 }
 
 /// The pass over one piece, with the upper triangle of the Hessian.
-fn piece_pass(piece: &Block, kept: &[usize], beta: &[f64]) -> Pass {
+fn piece_pass(piece: &Block, kept: &[usize], beta: &[f64]) -> Sums {
     let k = kept.len();
     let n = piece.y.len();
     let chunk: Vec<&[f64]> = kept.iter().map(|&j| piece.columns[j]).collect();
@@ -211,7 +247,7 @@ fn piece_pass(piece: &Block, kept: &[usize], beta: &[f64]) -> Pass {
             *e += b * x;
         }
     }
-    let mut out = Pass::zero(k);
+    let mut out = Sums::zero(k);
     let mut resid = vec![0.0; n];
     let mut curv = vec![0.0; n];
     for i in 0..n {
@@ -250,7 +286,7 @@ const SAMPLE_ROWS: usize = 1 << 17;
 /// Where Newton's method ends, and the pass there.
 struct Newton {
     beta: Vec<f64>,
-    at: Pass,
+    at: Sums,
     iterations: usize,
     converged: bool,
     /// Positions (in the kept columns) of the coefficients whose last full step was larger
@@ -268,18 +304,12 @@ pub fn fit_logistic<R: Rows + ?Sized>(
     rows: &R,
     options: LogisticOptions,
 ) -> Result<LogisticFit, R::Error> {
-    let counts = rows.each(&|blocks| {
-        let d = blocks.first().map(|b| b.columns.len());
-        let n: usize = blocks.iter().map(|b| b.y.len()).sum();
-        let positives: usize = blocks
-            .iter()
-            .map(|b| b.y.iter().filter(|&&v| v == 1.0).count())
-            .sum();
-        (d, n, positives)
-    })?;
-    let d = counts.iter().find_map(|c| c.0).unwrap_or(0);
-    let n: usize = counts.iter().map(|c| c.1).sum();
-    let positives: usize = counts.iter().map(|c| c.2).sum();
+    let Counts {
+        columns,
+        rows: n,
+        positives,
+    } = rows.counts()?;
+    let d = columns.unwrap_or(0);
     if n == 0 {
         return Err(LogisticError::NoRows.into());
     }
@@ -358,7 +388,7 @@ struct Start {
     kept: Vec<usize>,
     dropped: Vec<usize>,
     beta: Vec<f64>,
-    at: Pass,
+    at: Sums,
 }
 
 /// The start at `beta` (one per design column), with the independent columns judged on the
@@ -366,12 +396,12 @@ struct Start {
 fn start_at<R: Rows + ?Sized>(rows: &R, beta: &[f64]) -> Result<Start, R::Error> {
     let d = beta.len();
     let all: Vec<usize> = (0..d).collect();
-    let first = pass(rows, &all, beta)?;
+    let first = rows.sums(&all, beta)?;
     let (_, kept, dropped) = independent_columns(0..d, |i, j| first.hessian[[i, j]], COLLINEAR_TOL);
     let restricted: Vec<f64> = kept.iter().map(|&j| beta[j]).collect();
     if dropped.iter().any(|&j| beta[j] != 0.0) {
         // The pass was at coefficients the restricted model cannot hold: take it again.
-        let at = pass(rows, &kept, &restricted)?;
+        let at = rows.sums(&kept, &restricted)?;
         return Ok(Start {
             kept,
             dropped,
@@ -379,7 +409,7 @@ fn start_at<R: Rows + ?Sized>(rows: &R, beta: &[f64]) -> Result<Start, R::Error>
             at,
         });
     }
-    let at = Pass {
+    let at = Sums {
         gradient: kept.iter().map(|&i| first.gradient[i]).collect(),
         hessian: first
             .hessian
@@ -451,13 +481,13 @@ fn newton<R: Rows + ?Sized>(
     rows: &R,
     kept: &[usize],
     mut beta: Vec<f64>,
-    mut current: Pass,
+    mut current: Sums,
     options: LogisticOptions,
     max_iterations: usize,
 ) -> Result<Newton, R::Error> {
     let k = kept.len();
     let penalty = penalties(kept, options);
-    let objective = |p: &Pass, beta: &[f64]| {
+    let objective = |p: &Sums, beta: &[f64]| {
         p.log_likelihood
             - 0.5
                 * beta
@@ -487,7 +517,7 @@ fn newton<R: Rows + ?Sized>(
         let mut scale = 1.0;
         let (next_beta, next, after) = loop {
             let trial: Vec<f64> = beta.iter().zip(&step).map(|(b, s)| b + scale * s).collect();
-            let p = pass(rows, kept, &trial)?;
+            let p = rows.sums(kept, &trial)?;
             let after = objective(&p, &trial);
             if after >= before - 1e-12 * before.abs() || scale < 1e-6 {
                 break (trial, p, after);

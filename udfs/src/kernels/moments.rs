@@ -7,11 +7,12 @@
 //! sums well conditioned even when columns have large means.
 
 use ndarray::{Array2, ArrayView2, Zip};
+use serde::{Deserialize, Serialize};
 
 use super::gram::{accumulate, mirror};
 
 /// Count, means and centred co-moments of `k` columns.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Moments {
     n: f64,
     mean: Vec<f64>,

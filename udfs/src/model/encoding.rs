@@ -164,7 +164,7 @@ pub fn as_text(array: &ArrayRef, name: &str) -> Result<ArrayRef> {
 }
 
 /// Running statistics of one feature over the training rows, to fit its encoding.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum FeatureStats {
     Numeric { n: f64, mean: f64, m2: f64 },
     Categorical { counts: BTreeMap<String, u64> },

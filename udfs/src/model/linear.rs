@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::coefficients::{Coefficients, Explained};
 use super::encoding::{FeatureEncoding, is_numeric};
 use super::options::Options;
+use super::pass::{Pass, run};
 use super::training::{Source, TrainingSet};
 use super::{Model, ModelKind, Report, Scored, Scoring, dropped_warnings};
 use crate::error::{Error, bad_input};
@@ -42,6 +43,7 @@ impl ModelKind for LinearModel {
     const OPTIONS: &'static [&'static str] = &["model_type", "label", "l2_reg", "fit_intercept"];
     const SCORES: &'static [Scoring] = &[Scoring::Predict];
     type Settings = LinearSettings;
+    const DISTRIBUTED: bool = true;
 
     fn settings(options: &Options) -> Result<LinearSettings, Error> {
         Ok(LinearSettings {
@@ -70,32 +72,11 @@ impl ModelKind for LinearModel {
         if let Some(batches) = raw_batches(source, &set) {
             return Self::train_raw(set, source.schema(), batches, options);
         }
-        let set = set.fit(source)?;
-        let design = set.design_names();
-
-        // Moments of (design..., label), one state per batch, merged.
-        let width = design.len() + 1;
-        let mut moments = Moments::new(width);
-        source.scan(&mut |group| {
-            let part = group
-                .par_iter()
-                .map(|batch| -> Result<Moments> {
-                    let (rows, mut columns) = set.design(batch)?;
-                    columns.push(set.label_numbers(&rows)?);
-                    let mut m = Moments::new(width);
-                    m.update(&columns.iter().map(|c| c.as_slice()).collect::<Vec<_>>());
-                    Ok(m)
-                })
-                .try_reduce(
-                    || Moments::new(width),
-                    |mut a, b| {
-                        a.merge(&b);
-                        Ok(a)
-                    },
-                )?;
-            moments.merge(&part);
-            Ok(())
-        })?;
+        let pass = MomentsPass {
+            set: set.fit(source)?,
+        };
+        let moments = run(source, &pass)?;
+        let set = pass.set;
 
         let (used, skipped, because) = (set.rows_used, set.rows_skipped(), set.skipped_reason());
         Self::fit(label, set.features, &moments, options, |report| {
@@ -310,4 +291,30 @@ fn raw_batches<'a>(source: &'a dyn Source, set: &TrainingSet) -> Option<&'a [Rec
                 .all(|&i| b.column(i).logical_null_count() == 0)
         });
     raw.then_some(batches)
+}
+
+/// The pass of linear regression: the moments of (design..., label) over the used rows.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MomentsPass {
+    set: TrainingSet,
+}
+
+impl Pass for MomentsPass {
+    const NAME: &'static str = "moments";
+    type State = Moments;
+
+    fn zero(&self) -> Moments {
+        Moments::new(self.set.design_names().len() + 1)
+    }
+
+    fn add(&self, state: &mut Moments, batch: &RecordBatch) -> Result<()> {
+        let (rows, mut columns) = self.set.design(batch)?;
+        columns.push(self.set.label_numbers(&rows)?);
+        state.update(&columns.iter().map(|c| c.as_slice()).collect::<Vec<_>>());
+        Ok(())
+    }
+
+    fn merge(&self, state: &mut Moments, other: Moments) {
+        state.merge(&other);
+    }
 }

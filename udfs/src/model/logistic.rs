@@ -13,13 +13,15 @@ use super::classes::Classes;
 use super::coefficients::{Coefficients, Explained};
 use super::encoding::FeatureEncoding;
 use super::options::Options;
+use super::pass::{Pass, run};
 use super::training::{Rows, Source, TrainingSet};
 use super::{Dropped, Model, ModelKind, Report, Scored, Scoring, dropped_warnings};
 use crate::error::{Error, bad_input, bad_input_err};
 use crate::evaluate::Metrics;
 use crate::kernels::distributions::normal_two_sided;
 use crate::kernels::logistic::{
-    Block, LogisticError, LogisticOptions, Rows as FitRows, fit_logistic, sigmoid,
+    Block, Counts, LogisticError, LogisticOptions, Rows as FitRows, Sums, fit_logistic, sigmoid,
+    sums,
 };
 use crate::sql::labelled_metrics;
 
@@ -69,6 +71,7 @@ impl ModelKind for LogisticModel {
     ];
     const SCORES: &'static [Scoring] = &[Scoring::Predict, Scoring::Churn];
     type Settings = LogisticSettings;
+    const DISTRIBUTED: bool = true;
 
     fn settings(options: &Options) -> Result<LogisticSettings, Error> {
         let balanced = match options.get("class_weight") {
@@ -134,12 +137,15 @@ impl ModelKind for LogisticModel {
                     options,
                 )
                 .map_err(|e| failed(e, &names))?;
-                // Rows read again for every pass are not kept for the metrics either.
-                let mut summary = Summary::new(Scores::binned());
-                source.scan(&mut |group| {
-                    summary.add(&design.parts(group)?, fit.coef.view());
-                    Ok(())
-                })?;
+                // Rows read again for every pass (or left on a cluster) are not kept for the
+                // metrics either: their scores are, up to EXACT_SCORES rows.
+                let summary = run(
+                    source,
+                    &SummaryPass {
+                        design: design.clone(),
+                        coef: fit.coef.to_vec(),
+                    },
+                )?;
                 (fit, summary)
             }
         };
@@ -249,6 +255,7 @@ impl Model for LogisticModel {
 }
 
 /// How the design of a logistic fit is built from a batch.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Design {
     set: TrainingSet,
     kind: Classes,
@@ -285,15 +292,13 @@ impl Design {
 
     /// Inverse class frequencies n / (2 n_class), from one pass over the labels.
     fn class_weights(&self, source: &dyn Source) -> Result<(f64, f64)> {
-        let (mut n, mut positives) = (0.0, 0.0);
-        source.scan(&mut |group| {
-            for batch in group {
-                let y = self.label(batch, &self.set.rows(batch)?)?;
-                n += y.len() as f64;
-                positives += y.iter().sum::<f64>();
-            }
-            Ok(())
-        })?;
+        let counts = run(
+            source,
+            &CountPass {
+                design: self.clone(),
+            },
+        )?;
+        let (n, positives) = (counts.rows as f64, counts.positives as f64);
         Ok((n / (2.0 * positives), n / (2.0 * (n - positives))))
     }
 
@@ -334,13 +339,18 @@ struct Streamed<'a> {
 impl FitRows for Streamed<'_> {
     type Error = FitFailure;
 
-    fn each<T: Send>(&self, visit: &(dyn Fn(&[Block]) -> T + Sync)) -> Result<Vec<T>, FitFailure> {
-        let mut out = Vec::new();
-        self.source.scan(&mut |group| {
-            out.push(visit(&blocks(&self.design.parts(group)?)));
-            Ok(())
-        })?;
-        Ok(out)
+    fn counts(&self) -> Result<Counts, FitFailure> {
+        let design = self.design.clone();
+        Ok(run(self.source, &CountPass { design })?)
+    }
+
+    fn sums(&self, kept: &[usize], beta: &[f64]) -> Result<Sums, FitFailure> {
+        let step = StepPass {
+            design: self.design.clone(),
+            kept: kept.to_vec(),
+            beta: beta.to_vec(),
+        };
+        Ok(run(self.source, &step)?)
     }
 
     fn first<T: Send>(
@@ -354,6 +364,94 @@ impl FitRows for Streamed<'_> {
         Ok(out.transpose()?)
     }
 }
+
+/// The pass that counts the rows and the positive ones.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CountPass {
+    design: Design,
+}
+
+impl Pass for CountPass {
+    const NAME: &'static str = "logistic_counts";
+    type State = Counts;
+
+    fn zero(&self) -> Counts {
+        Counts::default()
+    }
+
+    fn add(&self, state: &mut Counts, batch: &RecordBatch) -> Result<()> {
+        let parts = self.design.parts(std::slice::from_ref(batch))?;
+        *state = state.merge(Counts::of(&blocks(&parts)));
+        Ok(())
+    }
+
+    fn merge(&self, state: &mut Counts, other: Counts) {
+        *state = state.merge(other);
+    }
+}
+
+/// One Newton step's pass: the gradient, Hessian and log-likelihood at `beta`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct StepPass {
+    design: Design,
+    kept: Vec<usize>,
+    beta: Vec<f64>,
+}
+
+impl Pass for StepPass {
+    const NAME: &'static str = "logistic_step";
+    type State = Sums;
+
+    fn zero(&self) -> Sums {
+        Sums::zero(self.kept.len())
+    }
+
+    fn add(&self, state: &mut Sums, batch: &RecordBatch) -> Result<()> {
+        let parts = self.design.parts(std::slice::from_ref(batch))?;
+        let part = sums(&blocks(&parts), &self.kept, &self.beta);
+        *state = std::mem::replace(state, Sums::zero(0)).merge(part);
+        Ok(())
+    }
+
+    fn merge(&self, state: &mut Sums, other: Sums) {
+        *state = std::mem::replace(state, Sums::zero(0)).merge(other);
+    }
+}
+
+/// The pass after the fit: the rows' scores at `coef`, binned, and each design column's
+/// range.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SummaryPass {
+    design: Design,
+    coef: Vec<f64>,
+}
+
+impl Pass for SummaryPass {
+    const NAME: &'static str = "logistic_summary";
+    type State = Summary;
+
+    fn zero(&self) -> Summary {
+        Summary::new(Scores::Exact(vec![]))
+    }
+
+    fn add(&self, state: &mut Summary, batch: &RecordBatch) -> Result<()> {
+        let parts = self.design.parts(std::slice::from_ref(batch))?;
+        state.add(&parts, ArrayView1::from(&self.coef));
+        state.cap();
+        Ok(())
+    }
+
+    fn merge(&self, state: &mut Summary, other: Summary) {
+        state.scores.merge(other.scores);
+        merge_ranges(&mut state.ranges, other.ranges);
+        state.cap();
+    }
+}
+
+/// Rows whose scores a [`SummaryPass`] keeps exactly: up to this many rows read again for
+/// every pass, or left on a cluster, get the exact AUC, and a partition's state stays a
+/// few megabytes.
+const EXACT_SCORES: usize = 1 << 16;
 
 /// Why a fit failed: the fit itself, kept apart from reading the rows so that the message
 /// can name the features a separation comes from.
@@ -429,7 +527,9 @@ fn separation_warning(columns: &[usize], names: &[String]) -> String {
 
 /// What the report needs of the fitted rows: their probabilities and labels, and the range
 /// of each design column (to tell a constant column from a collinear one).
-struct Summary {
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Summary {
+    #[serde(with = "sparse_bins")]
     scores: Scores,
     ranges: Vec<(f64, f64)>,
 }
@@ -644,13 +744,102 @@ impl Summary {
             })
             .collect();
         for ((p, ranges), part) in each.into_iter().zip(parts) {
+            // A part without rows has no range (and infinities do not travel as JSON).
+            if part.y.is_empty() {
+                continue;
+            }
             self.scores.add(&p, &part.y);
-            if self.ranges.is_empty() {
-                self.ranges = ranges;
-            } else {
-                for (a, b) in self.ranges.iter_mut().zip(ranges) {
-                    *a = (a.0.min(b.0), a.1.max(b.1));
+            merge_ranges(&mut self.ranges, ranges);
+        }
+    }
+}
+
+impl Summary {
+    /// Bins the scores once there are more than [`EXACT_SCORES`].
+    fn cap(&mut self) {
+        if matches!(&self.scores, Scores::Exact(pairs) if pairs.len() > EXACT_SCORES) {
+            let exact = std::mem::replace(&mut self.scores, Scores::Exact(vec![]));
+            self.scores = exact.into_binned();
+        }
+    }
+}
+
+/// Widens each of `ranges` to take in `more`'s; empty means no rows yet.
+fn merge_ranges(ranges: &mut Vec<(f64, f64)>, more: Vec<(f64, f64)>) {
+    if ranges.is_empty() {
+        *ranges = more;
+    } else if !more.is_empty() {
+        for (a, b) in ranges.iter_mut().zip(more) {
+            *a = (a.0.min(b.0), a.1.max(b.1));
+        }
+    }
+}
+
+/// Serde for scores as a pass's state: exact pairs as they are, binned ones as the steps
+/// that hold rows, which are few beside [`AUC_BINS`] in a partition.
+mod sparse_bins {
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::{AUC_BINS, Scores};
+
+    #[derive(Serialize, Deserialize)]
+    enum Wire {
+        /// (probability, label) of each row.
+        Exact(Vec<(f64, f64)>),
+        Binned {
+            /// (step, positive rows, negative rows) of each step with rows.
+            steps: Vec<(usize, u64, u64)>,
+            loss: f64,
+            correct: u64,
+        },
+    }
+
+    pub fn serialize<S: Serializer>(scores: &Scores, s: S) -> Result<S::Ok, S::Error> {
+        match scores {
+            Scores::Exact(pairs) => Wire::Exact(pairs.clone()),
+            Scores::Binned {
+                positive,
+                negative,
+                loss,
+                correct,
+            } => Wire::Binned {
+                steps: positive
+                    .iter()
+                    .zip(negative)
+                    .enumerate()
+                    .filter(|(_, (p, n))| **p + **n > 0)
+                    .map(|(i, (p, n))| (i, *p, *n))
+                    .collect(),
+                loss: *loss,
+                correct: *correct,
+            },
+        }
+        .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Scores, D::Error> {
+        match Wire::deserialize(d)? {
+            Wire::Exact(pairs) => Ok(Scores::Exact(pairs)),
+            Wire::Binned {
+                steps,
+                loss,
+                correct,
+            } => {
+                let (mut positive, mut negative) = (vec![0; AUC_BINS], vec![0; AUC_BINS]);
+                for (i, p, n) in steps {
+                    if i >= AUC_BINS {
+                        return Err(D::Error::custom("a score step out of range"));
+                    }
+                    positive[i] = p;
+                    negative[i] = n;
                 }
+                Ok(Scores::Binned {
+                    positive,
+                    negative,
+                    loss,
+                    correct,
+                })
             }
         }
     }

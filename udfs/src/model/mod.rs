@@ -12,6 +12,7 @@ pub mod linear;
 pub mod logistic;
 pub mod matrix_factorization;
 pub mod options;
+pub mod pass;
 pub mod training;
 
 use std::any::Any;
@@ -257,6 +258,9 @@ pub trait ModelKind: Serialize + DeserializeOwned + Send + Sync + Sized + 'stati
     const SCORES: &'static [Scoring];
     /// The options, checked.
     type Settings: Send + Sync;
+    /// Whether every pass of its fit is a [`pass::Pass`], so that on a cluster it trains
+    /// where the rows are; otherwise the rows come to the client.
+    const DISTRIBUTED: bool = false;
 
     /// Checks the options into settings; the options' names were checked against
     /// [`ModelKind::OPTIONS`] already.
@@ -278,6 +282,9 @@ pub trait ModelType: Send + Sync {
 
     /// The scorings that apply to its models.
     fn scores(&self) -> &'static [Scoring];
+
+    /// [`ModelKind::DISTRIBUTED`].
+    fn distributed(&self) -> bool;
 
     /// Checks CREATE MODEL's options into what trains the model.
     fn trainer(&self, options: &Options) -> std::result::Result<Box<dyn Trainer>, Error>;
@@ -305,6 +312,10 @@ impl<M: ModelKind + Model> ModelType for Kind<M> {
 
     fn scores(&self) -> &'static [Scoring] {
         M::SCORES
+    }
+
+    fn distributed(&self) -> bool {
+        M::DISTRIBUTED
     }
 
     fn trainer(&self, options: &Options) -> std::result::Result<Box<dyn Trainer>, Error> {

@@ -3,17 +3,19 @@
 
 use std::collections::BTreeSet;
 
+use serde::{Deserialize, Serialize};
+
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{Float64Type, Schema};
 use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::memory_pool::{
     MemoryConsumer, MemoryLimit, MemoryPool, MemoryReservation, human_readable_size,
 };
-use rayon::prelude::*;
 use std::sync::Arc;
 
 use super::Report;
 use super::encoding::{FeatureEncoding, FeatureStats, as_f64, as_text, is_categorical};
+use super::pass::{Pass, Remote, run};
 use crate::error::bad_input_err;
 
 /// The rows a model trains on, read as often as its fit needs: a pass visits them in groups
@@ -30,6 +32,12 @@ pub trait Source: Sync {
 
     /// Calls `visit` on the first group only; false when there is none.
     fn first(&self, visit: &mut dyn FnMut(&[RecordBatch])) -> Result<bool>;
+
+    /// Where the rows stay when they are on a cluster: a fit's passes then run there (see
+    /// [`super::pass::run`]); `None` for rows this process reads.
+    fn remote(&self) -> Option<&dyn Remote> {
+        None
+    }
 
     /// Takes `bytes` more of the session's memory pool into `held` (a new reservation when
     /// `None`), for what a fit keeps of every row between passes, beyond the batches the
@@ -170,7 +178,7 @@ const LABEL_VALUES: usize = 6;
 /// The training rows of a query: label, features and the counts of used and skipped rows.
 /// Which rows of a batch are used depends on the batch alone (see [`TrainingSet::rows`]), so
 /// a source read again for every pass needs not return its batches in the same order.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrainingSet {
     /// The label's name; empty for an unlabelled set.
     pub label: String,
@@ -308,68 +316,29 @@ impl TrainingSet {
 
     /// The pass of [`TrainingSet::prepare`] over the source, for a set from
     /// [`TrainingSet::new`].
-    pub fn fit(mut self, source: &dyn Source) -> Result<Self> {
+    pub fn fit(self, source: &dyn Source) -> Result<Self> {
         let schema = source.schema();
-        let set = &mut self;
-        let label = set.label.clone();
-        let label = label.as_str();
-        let empty = set.empty_stats(schema)?;
-        let mut stats = empty.clone();
-        let text_label = set
-            .label_idx
-            .filter(|&l| is_categorical(schema.field(l).data_type()));
-        source.scan(&mut |group| {
-            // Each batch on its own thread; merged in batch order so the result does not
-            // depend on scheduling.
-            let parts = group
-                .par_iter()
-                .map(|batch| -> Result<_> {
-                    let rows = set.rows(batch)?;
-                    let mask = rows.mask(batch.num_rows());
-                    let mut stats = empty.clone();
-                    for (s, &i) in stats.iter_mut().zip(&set.feature_idx) {
-                        let column = rows.numbers[i].as_ref().unwrap_or(batch.column(i));
-                        s.update(column, &mask, schema.field(i).name())?;
-                    }
-                    let mut values = BTreeSet::new();
-                    if let Some(label_idx) = text_label {
-                        let text = as_text(batch.column(label_idx), label)?;
-                        for v in rows
-                            .kept(text.as_string::<i32>().iter())
-                            .into_iter()
-                            .flatten()
-                        {
-                            if values.len() < LABEL_VALUES && !values.contains(v) {
-                                values.insert(v.to_string());
-                            }
-                        }
-                    }
-                    let used = mask.iter().filter(|k| **k).count() as u64;
-                    Ok((used, rows.null_label, rows.not_finite, stats, values))
-                })
-                .collect::<Result<Vec<_>>>()?;
-            for (used, nulls, bad, part, values) in parts {
-                set.rows_used += used;
-                set.rows_null_label += nulls;
-                set.rows_not_finite += bad;
-                for (s, p) in stats.iter_mut().zip(part) {
-                    s.merge(p);
-                }
-                for v in values {
-                    if set.label_values.len() < LABEL_VALUES {
-                        set.label_values.insert(v);
-                    }
-                }
-            }
-            Ok(())
-        })?;
+        let pass = EncodingPass {
+            empty: self.empty_stats(schema)?,
+            text_label: self
+                .label_idx
+                .filter(|&l| is_categorical(schema.field(l).data_type())),
+            set: self,
+        };
+        let state = run(source, &pass)?;
+        let mut set = pass.set;
+        set.rows_used = state.used;
+        set.rows_null_label = state.null_label;
+        set.rows_not_finite = state.not_finite;
+        set.label_values = state.label_values;
         set.some_rows_used()?;
-        set.features = stats
+        set.features = state
+            .stats
             .into_iter()
             .zip(&set.feature_idx)
             .map(|(s, &i)| s.finish(schema.field(i).name(), schema.field(i).data_type()))
             .collect::<Result<Vec<_>>>()?;
-        Ok(self)
+        Ok(set)
     }
 
     /// An error when every row was skipped or there were none.
@@ -490,6 +459,82 @@ impl TrainingSet {
             skipped_because: self.skipped_reason(),
             warnings,
             metrics,
+        }
+    }
+}
+
+/// The pass of [`TrainingSet::fit`]: which rows are used, and each feature's statistics and
+/// the first few values of a text label over them.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct EncodingPass {
+    set: TrainingSet,
+    empty: Vec<FeatureStats>,
+    /// The label's column when it is text.
+    text_label: Option<usize>,
+}
+
+/// The state of an [`EncodingPass`].
+#[derive(Debug, Serialize, Deserialize)]
+pub struct EncodingState {
+    used: u64,
+    null_label: u64,
+    not_finite: u64,
+    stats: Vec<FeatureStats>,
+    label_values: BTreeSet<String>,
+}
+
+impl Pass for EncodingPass {
+    const NAME: &'static str = "encoding";
+    type State = EncodingState;
+
+    fn zero(&self) -> EncodingState {
+        EncodingState {
+            used: 0,
+            null_label: 0,
+            not_finite: 0,
+            stats: self.empty.clone(),
+            label_values: BTreeSet::new(),
+        }
+    }
+
+    fn add(&self, state: &mut EncodingState, batch: &RecordBatch) -> Result<()> {
+        let set = &self.set;
+        let schema = batch.schema();
+        let rows = set.rows(batch)?;
+        let mask = rows.mask(batch.num_rows());
+        for (s, &i) in state.stats.iter_mut().zip(&set.feature_idx) {
+            let column = rows.numbers[i].as_ref().unwrap_or(batch.column(i));
+            s.update(column, &mask, schema.field(i).name())?;
+        }
+        if let Some(label_idx) = self.text_label {
+            let text = as_text(batch.column(label_idx), &set.label)?;
+            for v in rows
+                .kept(text.as_string::<i32>().iter())
+                .into_iter()
+                .flatten()
+            {
+                if state.label_values.len() < LABEL_VALUES && !state.label_values.contains(v) {
+                    state.label_values.insert(v.to_string());
+                }
+            }
+        }
+        state.used += mask.iter().filter(|k| **k).count() as u64;
+        state.null_label += rows.null_label;
+        state.not_finite += rows.not_finite;
+        Ok(())
+    }
+
+    fn merge(&self, state: &mut EncodingState, other: EncodingState) {
+        state.used += other.used;
+        state.null_label += other.null_label;
+        state.not_finite += other.not_finite;
+        for (s, o) in state.stats.iter_mut().zip(other.stats) {
+            s.merge(o);
+        }
+        for v in other.label_values {
+            if state.label_values.len() < LABEL_VALUES {
+                state.label_values.insert(v);
+            }
         }
     }
 }
