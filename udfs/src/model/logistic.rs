@@ -451,7 +451,7 @@ impl Pass for SummaryPass {
 /// Rows whose scores a [`SummaryPass`] keeps exactly: up to this many rows read again for
 /// every pass, or left on a cluster, get the exact AUC, and a partition's state stays a
 /// few megabytes.
-const EXACT_SCORES: usize = 1 << 16;
+const EXACT_SCORES: usize = 1 << 12;
 
 /// Why a fit failed: the fit itself, kept apart from reading the rows so that the message
 /// can name the features a separation comes from.

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt::Debug;
 use std::sync::Arc;
 
+use super::kmeans::passes::{LloydPass, SamplePass};
 use super::linear::MomentsPass;
 use super::logistic::{CountPass, StepPass, SummaryPass};
 use super::training::{EncodingPass, Source};
@@ -114,6 +115,8 @@ pub fn running(envelope: &str) -> Result<Box<dyn Running>> {
         CountPass::NAME => Started::<CountPass>::boxed(envelope),
         StepPass::NAME => Started::<StepPass>::boxed(envelope),
         SummaryPass::NAME => Started::<SummaryPass>::boxed(envelope),
+        SamplePass::NAME => Started::<SamplePass>::boxed(envelope),
+        LloydPass::NAME => Started::<LloydPass>::boxed(envelope),
         other => Err(DataFusionError::Plan(format!(
             "training pass {other} is not one this build of cohort knows; run the same \
              version of cohort on the client and the executors"

@@ -15,6 +15,8 @@ use ndarray::{Array2, ArrayView2, Axis};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+pub mod passes;
+
 use super::encoding::{FeatureEncoding, as_f64};
 use super::options::Options;
 use super::training::{Held, Source, TrainingSet};
@@ -106,6 +108,7 @@ impl ModelKind for KMeansModel {
     ];
     const SCORES: &'static [Scoring] = &[Scoring::Segment, Scoring::Distance];
     type Settings = KMeansSettings;
+    const DISTRIBUTED: bool = true;
 
     fn settings(options: &Options) -> Result<KMeansSettings, Error> {
         let clusters = match options.get("num_clusters") {
@@ -138,12 +141,12 @@ impl ModelKind for KMeansModel {
             }
         }
         // The clustering reads the encoded rows many times over, and n_init runs and the
-        // bounds of each row keep them all in memory: take that from the pool first.
+        // bounds of each row keep them all in memory: take that from the pool first. Rows
+        // left on a cluster, or too many for the pool, are clustered in passes instead.
         let width: usize = set.features.iter().map(|f| f.design_names().len()).sum();
         let mut held = Held::new(source, Self::NAME, "the encoded training rows");
-        held.grow(set.rows_used, row_bytes(width), 0)?;
-        let design = encode_rows(source, &set, width)?;
-        let points = Points::new(&design.data, design.width);
+        let in_memory =
+            source.remote().is_none() && held.grow(set.rows_used, row_bytes(width), 0).is_ok();
         let options = |k| KMeansOptions {
             k,
             n_init: settings.n_init,
@@ -151,42 +154,43 @@ impl ModelKind for KMeansModel {
             seed: settings.seed,
             ..KMeansOptions::default()
         };
-        let sample = sample_by_hash(&points, SILHOUETTE_SAMPLE, SAMPLE_SEED);
-        let sampled = sample_points(&points, &sample);
-        let score = |fit: &Clustering, k| {
-            let labels: Vec<u32> = sample.iter().map(|&i| fit.labels[i]).collect();
-            silhouette(&Points::new(&sampled, design.width), &labels, k)
+        let fitted = if in_memory {
+            let design = encode_rows(source, &set, width)?;
+            let points = Points::new(&design.data, design.width);
+            let sample = sample_by_hash(&points, SILHOUETTE_SAMPLE, SAMPLE_SEED);
+            let sampled = sample_points(&points, &sample);
+            let fit_k = |k| -> Result<passes::Fitted, Fit> {
+                let clustering = kmeans(&points, &options(k)).map_err(Fit::Kernel)?;
+                let labels: Vec<u32> = sample.iter().map(|&i| clustering.labels[i]).collect();
+                let (column_mean, column_std) = column_moments(&points);
+                Ok(passes::Fitted {
+                    silhouette: silhouette(&Points::new(&sampled, width), &labels, k),
+                    scatter: scatter(&points, &clustering),
+                    clustering,
+                    column_mean,
+                    column_std,
+                    rows_with_nulls: design.rows_with_nulls,
+                })
+            };
+            best_k(settings.clusters, fit_k)?
+        } else {
+            let sample = passes::sample(source, &set, width)?;
+            best_k(settings.clusters, |k| {
+                passes::fit(source, &set, width, &sample, &options(k))
+            })?
         };
-        let (fit, silhouette_score, k_scores) = match settings.clusters {
-            Clusters::Fixed(k) => {
-                let fit = cluster(&points, &options(k))?;
-                let s = score(&fit, k);
-                (fit, s, vec![])
-            }
-            Clusters::Auto => {
-                let mut best: Option<(Clustering, f64)> = None;
-                let mut scores = Vec::new();
-                for k in AUTO_K {
-                    let fit = match kmeans(&points, &options(k)) {
-                        Ok(fit) => fit,
-                        Err(KMeansError::TooFewDistinct { .. }) if k > *AUTO_K.start() => break,
-                        Err(e) => return Err(cluster_error(e)),
-                    };
-                    let s = score(&fit, k);
-                    scores.push((k, s));
-                    if best.as_ref().is_none_or(|(_, b)| s > *b) {
-                        best = Some((fit, s));
-                    }
-                }
-                match best {
-                    Some((fit, s)) => (fit, s, scores),
-                    None => return bad_input_err!("no k in 2..10 could be fitted"),
-                }
-            }
-        };
+        let (
+            passes::Fitted {
+                clustering: fit,
+                silhouette: silhouette_score,
+                scatter,
+                column_mean,
+                column_std,
+                rows_with_nulls,
+            },
+            k_scores,
+        ) = fitted;
         let k = fit.sizes.len();
-        let (column_mean, column_std) = column_moments(&points);
-        let scatter = scatter(&points, &fit);
         let db = davies_bouldin(fit.centroids.view(), &scatter, &fit.sizes);
 
         // Largest segment first; equal sizes keep their order.
@@ -204,11 +208,17 @@ impl ModelKind for KMeansModel {
             k_scores,
         };
         let mut warnings = Vec::new();
-        if design.rows_with_nulls > 0 {
+        if rows_with_nulls > 0 {
             warnings.push(format!(
-                "{} rows had NULL features, scored as the training mean",
-                design.rows_with_nulls
+                "{rows_with_nulls} rows had NULL features, scored as the training mean"
             ));
+        }
+        if !in_memory {
+            warnings.push(
+                "clustered in passes over the rows (left on the cluster, or more than the \
+                 memory pool holds), from a start fitted on a sample of them"
+                    .to_string(),
+            );
         }
         if !fit.converged {
             warnings.push(format!(
@@ -386,9 +396,47 @@ impl KMeansModel {
     }
 }
 
-/// k-means with the kernel's errors in words.
-fn cluster(points: &Points, options: &KMeansOptions) -> Result<Clustering> {
-    kmeans(points, options).map_err(cluster_error)
+/// Why a k could not be fitted: the kernel's reason (which `num_clusters = 'auto'` may
+/// step past) or any other error.
+enum Fit {
+    Kernel(KMeansError),
+    Other(DataFusionError),
+}
+
+/// The fit for a fixed k, or for `'auto'` the k in [`AUTO_K`] with the best silhouette, with
+/// every k tried and its silhouette.
+fn best_k(
+    clusters: Clusters,
+    fit_k: impl Fn(usize) -> Result<passes::Fitted, Fit>,
+) -> Result<(passes::Fitted, Vec<(usize, f64)>)> {
+    let fail = |e| match e {
+        Fit::Kernel(e) => cluster_error(e),
+        Fit::Other(e) => e,
+    };
+    match clusters {
+        Clusters::Fixed(k) => Ok((fit_k(k).map_err(fail)?, vec![])),
+        Clusters::Auto => {
+            let mut best: Option<passes::Fitted> = None;
+            let mut scores = Vec::new();
+            for k in AUTO_K {
+                let fit = match fit_k(k) {
+                    Ok(fit) => fit,
+                    Err(Fit::Kernel(KMeansError::TooFewDistinct { .. })) if k > *AUTO_K.start() => {
+                        break;
+                    }
+                    Err(e) => return Err(fail(e)),
+                };
+                scores.push((k, fit.silhouette));
+                if best.as_ref().is_none_or(|b| fit.silhouette > b.silhouette) {
+                    best = Some(fit);
+                }
+            }
+            match best {
+                Some(fit) => Ok((fit, scores)),
+                None => bad_input_err!("no k in 2..10 could be fitted"),
+            }
+        }
+    }
 }
 
 fn cluster_error(e: KMeansError) -> datafusion::common::DataFusionError {
@@ -434,27 +482,7 @@ fn encode_rows(source: &dyn Source, set: &TrainingSet, width: usize) -> Result<D
     source.scan(&mut |group| {
         let parts = group
             .par_iter()
-            .map(|batch| -> Result<(Vec<f64>, u64)> {
-                let rows = set.rows(batch)?;
-                let features: Vec<ArrayRef> = set
-                    .feature_idx
-                    .iter()
-                    .map(|&i| batch.column(i).clone())
-                    .collect();
-                let (encoded, _) = encode_columns(&set.features, &features)?;
-                let encoded = row_major(encoded.view());
-                let nulls = null_rows(&features);
-                let keep = rows.kept(0..batch.num_rows());
-                let with_nulls = keep
-                    .iter()
-                    .filter(|&&r| nulls.get(r).copied().unwrap_or(false))
-                    .count();
-                let mut data = Vec::with_capacity(keep.len() * width);
-                for r in keep {
-                    data.extend_from_slice(&encoded[r * width..(r + 1) * width]);
-                }
-                Ok((data, with_nulls as u64))
-            })
+            .map(|batch| encode_batch(set, batch, width))
             .collect::<Result<Vec<_>>>()?;
         for (data, nulls) in parts {
             design.data.extend(data);
@@ -463,6 +491,29 @@ fn encode_rows(source: &dyn Source, set: &TrainingSet, width: usize) -> Result<D
         Ok(())
     })?;
     Ok(design)
+}
+
+/// The used rows of `batch`, encoded, row-major, and how many of them had a NULL feature.
+fn encode_batch(set: &TrainingSet, batch: &RecordBatch, width: usize) -> Result<(Vec<f64>, u64)> {
+    let rows = set.rows(batch)?;
+    let features: Vec<ArrayRef> = set
+        .feature_idx
+        .iter()
+        .map(|&i| batch.column(i).clone())
+        .collect();
+    let (encoded, _) = encode_columns(&set.features, &features)?;
+    let encoded = row_major(encoded.view());
+    let nulls = null_rows(&features);
+    let keep = rows.kept(0..batch.num_rows());
+    let with_nulls = keep
+        .iter()
+        .filter(|&&r| nulls.get(r).copied().unwrap_or(false))
+        .count();
+    let mut data = Vec::with_capacity(keep.len() * width);
+    for r in keep {
+        data.extend_from_slice(&encoded[r * width..(r + 1) * width]);
+    }
+    Ok((data, with_nulls as u64))
 }
 
 /// Per row, whether any of `columns` is NULL there.
