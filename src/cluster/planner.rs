@@ -4,6 +4,7 @@
 //! after checking that the cluster can run it, so that a scheduler without executors is an
 //! error rather than a query that waits for ever.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,12 +13,12 @@ use async_trait::async_trait;
 use ballista_core::config::BallistaConfig;
 use ballista_core::planner::{BallistaQueryPlanner, scans_only_information_schema};
 use datafusion::catalog::Session;
-use datafusion::common::tree_node::TreeNodeRecursion;
-use datafusion::common::{DataFusionError, Result};
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::{Column, DataFusionError, Result, TableReference};
 use datafusion::datasource::listing::ListingTable;
 use datafusion::datasource::source_as_provider;
 use datafusion::execution::context::QueryPlanner;
-use datafusion::logical_expr::LogicalPlan;
+use datafusion::logical_expr::{Expr, LogicalPlan, TableScanBuilder};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_planner::{DefaultPhysicalPlanner, PhysicalPlanner};
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
@@ -154,6 +155,59 @@ fn with_absolute_output(plan: &LogicalPlan) -> Result<LogicalPlan> {
     }
 }
 
+/// `plan` with every table it scans under a name that survives the plan's encoding: a
+/// file scanned by its path (`FROM 'sales.parquet'`) is named by the path, whose dots would
+/// read back on the scheduler as schema and table in the qualifiers of its columns.
+fn with_plain_scan_names(plan: LogicalPlan) -> Result<LogicalPlan> {
+    let mut renamed: HashMap<TableReference, TableReference> = HashMap::new();
+    let requalify = |e: Expr, renamed: &HashMap<TableReference, TableReference>| {
+        e.transform(|e| match e {
+            Expr::Column(Column {
+                relation: Some(r),
+                name,
+                spans,
+            }) if renamed.contains_key(&r) => Ok(Transformed::yes(Expr::Column(Column {
+                relation: renamed.get(&r).cloned(),
+                name,
+                spans,
+            }))),
+            e => Ok(Transformed::no(e)),
+        })
+    };
+    plan.transform_up_with_subqueries(|node| {
+        let node = match node {
+            LogicalPlan::TableScan(scan)
+                if TableReference::from(scan.table_name.to_string()) != scan.table_name =>
+            {
+                let plain = TableReference::bare(format!("scan_{}", renamed.len() + 1));
+                renamed.insert(scan.table_name.clone(), plain.clone());
+                let filters = scan
+                    .filters
+                    .into_iter()
+                    .map(|f| requalify(f, &renamed).map(|t| t.data))
+                    .collect::<Result<Vec<_>>>()?;
+                let scan = TableScanBuilder::new(plain, scan.source)
+                    .with_projection(scan.projection)
+                    .with_filters(filters)
+                    .with_fetch(scan.fetch)
+                    .with_statistics_requests(scan.statistics_requests)
+                    .build()?;
+                return Ok(Transformed::yes(LogicalPlan::TableScan(scan)));
+            }
+            node => node,
+        };
+        if renamed.is_empty() {
+            return Ok(Transformed::no(node));
+        }
+        let node = node
+            .map_expressions(|e| requalify(e, &renamed))?
+            .data
+            .recompute_schema()?;
+        Ok(Transformed::yes(node))
+    })
+    .map(|t| t.data)
+}
+
 /// Whether `plan` scans tables and none of them is files the executors could read.
 fn reads_only_the_client(plan: &LogicalPlan) -> Result<bool> {
     let (mut scans, mut files) = (0, 0);
@@ -208,7 +262,7 @@ impl QueryPlanner for ClusterPlanner {
         if !matches!(plan, LogicalPlan::EmptyRelation(_)) {
             self.scheduler.check_ready().await?;
         }
-        let plan = with_absolute_output(plan)?;
+        let plan = with_plain_scan_names(with_absolute_output(plan)?)?;
         self.ballista.create_physical_plan(&plan, state).await
     }
 }

@@ -622,6 +622,36 @@ fn a_query_survives_or_fails_cleanly_when_an_executor_dies() {
     }
 }
 
+/// Rows of NDJSON output equal key by key, numbers within `tolerance` relative; the seconds
+/// of training and the notes of where it trained apart.
+fn assert_same(
+    here: &[serde_json::Value],
+    there: &[serde_json::Value],
+    tolerance: f64,
+    what: &str,
+) {
+    assert_eq!(here.len(), there.len(), "{what}");
+    for (a, b) in here.iter().zip(there) {
+        let (a, b) = (a.as_object().unwrap(), b.as_object().unwrap());
+        assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+        for (key, x) in a {
+            let y = &b[key];
+            match (key.as_str(), x.as_f64(), y.as_f64()) {
+                ("training_seconds", ..) => {}
+                ("warnings", ..) => assert_eq!(
+                    trained_where(x.as_str().unwrap()),
+                    trained_where(y.as_str().unwrap())
+                ),
+                (_, Some(x), Some(y)) => assert!(
+                    (x - y).abs() <= tolerance * x.abs().max(1e-3),
+                    "{what}: {key} {x} here, {y} on the cluster"
+                ),
+                _ => assert_eq!(x, y, "{what}: {key}"),
+            }
+        }
+    }
+}
+
 /// Runs `sql` with the demo Parquet files as NDJSON, on the cluster when `ballista`: one
 /// JSON object per row.
 fn ndjson(
@@ -717,28 +747,21 @@ fn models_train_on_the_cluster_as_they_do_here() {
             note.contains("trained on the cluster: ") && note.contains("passes ran as aggregates"),
             "{note}"
         );
-        for (a, b) in here.iter().zip(&there) {
-            let (a, b) = (a.as_object().unwrap(), b.as_object().unwrap());
-            assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
-            for (key, x) in a {
-                let y = &b[key];
-                match (key.as_str(), x.as_f64(), y.as_f64()) {
-                    ("training_seconds", ..) => {}
-                    ("warnings", ..) => {
-                        assert_eq!(
-                            trained_where(x.as_str().unwrap()),
-                            trained_where(y.as_str().unwrap())
-                        )
-                    }
-                    (_, Some(x), Some(y)) => assert!(
-                        (x - y).abs() <= tolerance * x.abs().max(1e-3),
-                        "{model}: {key} {x} here, {y} on the cluster"
-                    ),
-                    _ => assert_eq!(x, y, "{model}: {key}"),
-                }
-            }
-        }
+        assert_same(&here, &there, tolerance, model);
     }
+    // Files queried by path: their names' dots must not read back as schema and table.
+    let path = files[0].display();
+    let sql = format!(
+        "SELECT plan, count(*) AS n, sum(tenure_months) AS t FROM '{path}' WHERE age > 30 \
+         GROUP BY plan ORDER BY plan;\n\
+         CREATE OR REPLACE MODEL p OPTIONS (model_type = 'linear_reg', label = \
+         'monthly_charges') AS SELECT monthly_charges, tenure_months, plan FROM '{path}';\n\
+         SELECT * FROM explain_model('p') ORDER BY 1;"
+    );
+    let here = ndjson(&sql, &files, local.path(), None);
+    let there = ndjson(&sql, &files, remote.path(), Some(&cluster.url()));
+    assert_eq!(here.len(), 3 + 1 + 4, "{here:?}");
+    assert_same(&here, &there, 1e-9, "by path");
     // One model per group: TRAIN_REGRESSION is an aggregate, merged across partitions.
     let sql = "SELECT region, predict(train_regression(monthly_charges, tenure_months, \
                support_calls), 24, 2) AS at_24_months FROM customers GROUP BY region \
