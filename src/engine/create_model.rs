@@ -108,7 +108,7 @@ pub async fn create_model(engine: &Engine, c: CreateModel) -> Result<SendableRec
                     });
                     (m, r, note)
                 }),
-            TrainingRows::Replay(replay) => trainer.train(replay).map(|(m, r)| {
+            TrainingRows::Replay(replay) => trainer.train(replay.as_ref()).map(|(m, r)| {
                 let note = match replay.passes() {
                     Some(passes) => format!(
                         "trained on the cluster: {passes} passes ran as aggregates on the \

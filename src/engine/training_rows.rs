@@ -37,7 +37,7 @@ pub enum TrainingRows {
         /// Where what a fit keeps besides them comes from.
         pool: Arc<dyn MemoryPool>,
     },
-    Replay(Replay),
+    Replay(Box<Replay>),
 }
 
 /// A query planned and run again for each pass (a physical plan cannot always run twice);
@@ -58,14 +58,14 @@ impl TrainingRows {
         let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
         let pool = frame.task_ctx().memory_pool().clone();
         let reservation = MemoryConsumer::new("CREATE MODEL").register(&pool);
-        Self::Replay(Replay {
+        Self::Replay(Box::new(Replay {
             schema,
             frame,
             handle: Handle::current(),
             reservation,
             pool,
             passes: Some(AtomicUsize::new(0)),
-        })
+        }))
     }
 
     /// Runs `frame`, keeping its batches while the memory pool has room for twice their
@@ -85,14 +85,14 @@ impl TrainingRows {
                 drop(stream);
                 drop(batches);
                 reservation.free();
-                return Ok(Self::Replay(Replay {
+                return Ok(Self::Replay(Box::new(Replay {
                     schema,
                     frame,
                     handle: Handle::current(),
                     reservation,
                     pool,
                     passes: None,
-                }));
+                })));
             }
             batches.push(batch);
         }

@@ -735,7 +735,7 @@ fn models_train_on_the_cluster_as_they_do_here() {
                  count(*) AS n FROM {rows} GROUP BY 1 ORDER BY 1;"
             )
         } else {
-            format!("SELECT * FROM explain_model('m') ORDER BY 1;")
+            "SELECT * FROM explain_model('m') ORDER BY 1;".to_string()
         };
         let sql =
             format!("{model}\n{scored}\nSELECT * FROM evaluate('m', (SELECT * FROM {rows}));");

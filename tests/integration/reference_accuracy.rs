@@ -672,3 +672,56 @@ async fn demo_ratings_factorization_recovers_the_planted_item_factors() {
     let correlation = cov / (var(&learnt, ml) * var(&planted, mp)).sqrt();
     assert!(correlation > 0.8, "correlation of cosines {correlation}");
 }
+
+#[tokio::test]
+async fn elastic_net_matches_scikit_learn() {
+    for memory_limit in [None, Some("32K")] {
+        for (file, model, sql, zeroed) in [
+            (
+                "diabetes.csv",
+                "linear",
+                "CREATE OR REPLACE MODEL m OPTIONS (model_type = 'linear_reg', label = \
+                 'target', l1_reg = 2000, l2_reg = 500) AS SELECT * FROM diabetes",
+                "l1_reg = 2000 set to zero: age, s1, s2",
+            ),
+            (
+                "telco_sample.csv",
+                "logistic",
+                "CREATE OR REPLACE MODEL m OPTIONS (model_type = 'logistic_reg', label = \
+                 'churn', positive_class = 'Yes', l1_reg = 20, l2_reg = 2) AS \
+                 SELECT * FROM telco_sample",
+                "l1_reg = 20 set to zero: internet_service=No, total_charges",
+            ),
+        ] {
+            let (engine, _store) = engine_with(file).await;
+            let warnings = create_model(&engine, sql, memory_limit).await;
+            assert!(warnings.contains(zeroed), "{warnings}");
+            let result = engine
+                .execute("SELECT feature, weight, std_err FROM explain_model('m')")
+                .await
+                .unwrap();
+            let batch = &result.batches[0];
+            let features = batch.column(0).as_string::<i32>();
+            let weights = floats(batch.column(1));
+            let expected: Vec<Vec<String>> = reference("elastic_net.csv")
+                .into_iter()
+                .filter(|r| r[0] == model)
+                .collect();
+            assert_eq!(features.len(), expected.len());
+            for row in expected {
+                let name = row[1].replace("const", "(intercept)");
+                let i = (0..features.len())
+                    .find(|&i| features.value(i) == name)
+                    .unwrap_or_else(|| panic!("{name}"));
+                let want: f64 = row[2].parse().unwrap();
+                if want == 0.0 {
+                    assert_eq!(weights[i], 0.0, "{model} {name}");
+                } else {
+                    assert_rel(weights[i], want, 1e-6, &format!("{model} {name}"));
+                }
+                // No standard errors under an L1 penalty.
+                assert!(batch.column(2).is_null(i), "{model} {name}");
+            }
+        }
+    }
+}

@@ -65,6 +65,7 @@ fn irls_pass(c: &mut Criterion) {
     }];
     let options = LogisticOptions {
         l2: 0.0,
+        l1: 0.0,
         intercept: true,
         max_iterations: 1,
     };

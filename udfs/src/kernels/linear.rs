@@ -4,14 +4,18 @@
 use ndarray::{Array1, Array2};
 
 use super::cholesky::{cholesky, independent_columns, invert, solve};
+use super::coordinate_descent::{Penalty, minimise};
 use super::distributions::student_t_two_sided;
 use super::moments::Moments;
 
 /// Fit settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LinearOptions {
-    /// Ridge penalty on the coefficients (not the intercept), in the units of the features.
+    /// Ridge penalty on the coefficients (not the intercept), in the units of the features:
+    /// the fit minimises `½ RSS + l1 Σ|β| + ½ l2 Σβ²`.
     pub l2: f64,
+    /// Lasso penalty on the coefficients (not the intercept); with `l2`, the elastic net.
+    pub l1: f64,
     pub fit_intercept: bool,
 }
 
@@ -19,6 +23,7 @@ impl Default for LinearOptions {
     fn default() -> Self {
         Self {
             l2: 0.0,
+            l1: 0.0,
             fit_intercept: true,
         }
     }
@@ -154,19 +159,35 @@ pub fn fit_linear(moments: &Moments, options: LinearOptions) -> Result<LinearFit
     } else {
         chol
     };
-    let beta = solve(factor.view(), c.view());
+    let beta = if options.l1 > 0.0 {
+        let ridge = solve(factor.view(), c.view());
+        let penalty = Penalty {
+            l1: vec![options.l1; kept.len()],
+            l2: vec![options.l2; kept.len()],
+        };
+        Array1::from(minimise(
+            a.view(),
+            c.as_slice().unwrap_or(&c.to_vec()),
+            &penalty,
+            ridge.as_slice().unwrap_or(&ridge.to_vec()),
+        ))
+    } else {
+        solve(factor.view(), c.view())
+    };
     let inverse = invert(factor.view());
 
     let rss = (yy - 2.0 * beta.dot(&c) + beta.dot(&a.dot(&beta))).max(0.0);
     let df_resid = n - parameters as f64;
     let sigma2 = rss / df_resid;
-    // Cov(β) = σ² (A+λI)⁻¹ A (A+λI)⁻¹, which is σ² A⁻¹ without a penalty.
-    let cov = if options.l2 > 0.0 {
-        inverse.dot(&a).dot(&inverse)
+    // Cov(β) = σ² (A+λI)⁻¹ A (A+λI)⁻¹, which is σ² A⁻¹ without a penalty. An L1 penalty
+    // leaves no sampling distribution to speak of: no standard errors then.
+    let cov = if options.l1 > 0.0 {
+        Array2::from_elem(a.raw_dim(), f64::NAN)
+    } else if options.l2 > 0.0 {
+        inverse.dot(&a).dot(&inverse).mapv_into(|v| v * sigma2)
     } else {
-        inverse
-    }
-    .mapv_into(|v| v * sigma2);
+        inverse.mapv_into(|v| v * sigma2)
+    };
 
     let mut cov_full = Array2::zeros((d, d));
     for (a, &i) in kept.iter().enumerate() {
@@ -287,7 +308,7 @@ mod tests {
             &m,
             LinearOptions {
                 l2: 1000.0,
-                fit_intercept: true,
+                ..LinearOptions::default()
             },
         )
         .unwrap();
@@ -295,8 +316,8 @@ mod tests {
         let origin = fit_linear(
             &m,
             LinearOptions {
-                l2: 0.0,
                 fit_intercept: false,
+                ..LinearOptions::default()
             },
         )
         .unwrap();

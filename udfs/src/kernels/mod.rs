@@ -9,6 +9,7 @@ use ndarray::{ArrayView2, Axis};
 pub mod als;
 mod cholesky;
 pub mod cluster_quality;
+pub mod coordinate_descent;
 pub mod customer_value;
 pub mod distributions;
 pub mod ets;

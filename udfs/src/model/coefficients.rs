@@ -28,8 +28,11 @@ pub struct Coefficients {
     /// stored row by row.
     #[serde(with = "super::flat_square")]
     pub covariance: Array2<f64>,
-    /// Variance of the intercept and its covariance with each weight; `None` without one.
+    /// Variance of the intercept and its covariance with each weight; `None` without one,
+    /// NaN where unknown (under an L1 penalty).
+    #[serde(with = "super::optional_nan", default)]
     pub intercept_variance: Option<f64>,
+    #[serde(with = "super::nan_as_null")]
     pub intercept_covariance: Vec<f64>,
 }
 

@@ -14,7 +14,7 @@ use super::encoding::{FeatureEncoding, is_numeric};
 use super::options::Options;
 use super::pass::{Pass, run};
 use super::training::{Source, TrainingSet};
-use super::{Model, ModelKind, Report, Scored, Scoring, dropped_warnings};
+use super::{Model, ModelKind, Report, Scored, Scoring, dropped_warnings, zeroed_warning};
 use crate::error::{Error, bad_input};
 use crate::evaluate::Metrics;
 use crate::kernels::distributions::student_t_two_sided;
@@ -40,7 +40,8 @@ pub struct LinearSettings {
 
 impl ModelKind for LinearModel {
     const NAME: &'static str = "linear_reg";
-    const OPTIONS: &'static [&'static str] = &["model_type", "label", "l2_reg", "fit_intercept"];
+    const OPTIONS: &'static [&'static str] =
+        &["model_type", "label", "l1_reg", "l2_reg", "fit_intercept"];
     const SCORES: &'static [Scoring] = &[Scoring::Predict];
     type Settings = LinearSettings;
     const DISTRIBUTED: bool = true;
@@ -49,7 +50,8 @@ impl ModelKind for LinearModel {
         Ok(LinearSettings {
             label: options.label()?,
             options: LinearOptions {
-                l2: options.l2_reg(0.0)?,
+                l2: options.penalty("l2_reg", 0.0)?,
+                l1: options.penalty("l1_reg", 0.0)?,
                 fit_intercept: options.boolean("fit_intercept", true)?,
             },
         })
@@ -206,7 +208,10 @@ impl LinearModel {
             rows_used: fit.rows as u64,
             rows_skipped: 0,
             skipped_because: String::new(),
-            warnings: dropped_warnings(&design, &fit.dropped),
+            warnings: dropped_warnings(&design, &fit.dropped)
+                .into_iter()
+                .chain(zeroed_warning(&design, &fit.coef, &fit.dropped, options.l1))
+                .collect(),
             metrics: vec![
                 ("r2".to_string(), fit.r2),
                 ("adj_r2".to_string(), fit.adj_r2),

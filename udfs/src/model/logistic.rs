@@ -15,7 +15,7 @@ use super::encoding::FeatureEncoding;
 use super::options::Options;
 use super::pass::{Pass, run};
 use super::training::{Rows, Source, TrainingSet};
-use super::{Dropped, Model, ModelKind, Report, Scored, Scoring, dropped_warnings};
+use super::{Dropped, Model, ModelKind, Report, Scored, Scoring, dropped_warnings, zeroed_warning};
 use crate::error::{Error, bad_input, bad_input_err};
 use crate::evaluate::Metrics;
 use crate::kernels::distributions::normal_two_sided;
@@ -30,6 +30,7 @@ use crate::sql::labelled_metrics;
 pub struct LogisticSettings {
     pub label: String,
     pub l2: f64,
+    pub l1: f64,
     /// Weight the classes inversely to their frequency (`class_weight = 'balanced'`).
     pub balanced: bool,
     pub max_iterations: usize,
@@ -42,6 +43,7 @@ impl Default for LogisticSettings {
         Self {
             label: String::new(),
             l2: 0.0,
+            l1: 0.0,
             balanced: false,
             max_iterations: 50,
             positive_class: None,
@@ -64,6 +66,7 @@ impl ModelKind for LogisticModel {
     const OPTIONS: &'static [&'static str] = &[
         "model_type",
         "label",
+        "l1_reg",
         "l2_reg",
         "class_weight",
         "max_iterations",
@@ -82,7 +85,8 @@ impl ModelKind for LogisticModel {
         };
         Ok(LogisticSettings {
             label: options.label()?,
-            l2: options.l2_reg(0.0)?,
+            l2: options.penalty("l2_reg", 0.0)?,
+            l1: options.penalty("l1_reg", 0.0)?,
             balanced,
             max_iterations: options.count("max_iterations", 1..=10_000, 50)?,
             positive_class: options.string("positive_class")?,
@@ -112,6 +116,7 @@ impl ModelKind for LogisticModel {
         }
         let options = LogisticOptions {
             l2: settings.l2,
+            l1: settings.l1,
             intercept: true,
             max_iterations: settings.max_iterations,
         };
@@ -164,6 +169,8 @@ impl ModelKind for LogisticModel {
             })
             .collect();
         let mut warnings = dropped_warnings(&names[1..], &dropped);
+        let weights = fit.coef.slice(s![1..]).to_owned();
+        warnings.extend(zeroed_warning(&names[1..], &weights, &dropped, settings.l1));
         if !fit.separated.is_empty() {
             warnings.push(separation_warning(&fit.separated, &names));
         } else if !fit.converged {

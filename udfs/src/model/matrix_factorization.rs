@@ -311,7 +311,7 @@ impl ModelKind for MatrixFactorizationModel {
         Ok(MatrixFactorizationSettings {
             feedback,
             factors: options.count("num_factors", 1..=1024, 32)?,
-            l2_reg: options.l2_reg(0.1)?,
+            l2_reg: options.penalty("l2_reg", 0.1)?,
             iterations: options.count("max_iterations", 1..=1000, 15)?,
             seed: options.seed()?,
             columns: [

@@ -73,21 +73,53 @@ pub(crate) mod flat_vector {
 }
 
 /// Serde for a square matrix as one plain JSON array of its values, row by row, as the
-/// store has always written it; the side is the square root of the length.
+/// store has always written it; the side is the square root of the length. NaN (an
+/// unknown covariance) is written as null.
 pub(crate) mod flat_square {
     use ndarray::Array2;
     use serde::de::Error;
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::{Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(m: &Array2<f64>, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(m.iter())
+        s.collect_seq(m.iter().map(|x| x.is_finite().then_some(*x)))
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Array2<f64>, D::Error> {
-        let values = Vec::<f64>::deserialize(d)?;
+        let values = super::nan_as_null::deserialize(d)?;
         let side = values.len().isqrt();
         Array2::from_shape_vec((side, side), values)
             .map_err(|_| D::Error::custom("a square matrix's values, row by row"))
+    }
+}
+
+/// Serde for an optional number that may be NaN (unknown): `None` is null, NaN the string
+/// "NaN".
+pub(crate) mod optional_nan {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Value {
+        Number(f64),
+        Text(String),
+    }
+
+    pub fn serialize<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+        v.map(|x| {
+            if x.is_finite() {
+                Value::Number(x)
+            } else {
+                Value::Text("NaN".to_string())
+            }
+        })
+        .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+        Ok(Option::<Value>::deserialize(d)?.map(|v| match v {
+            Value::Number(x) => x,
+            Value::Text(_) => f64::NAN,
+        }))
     }
 }
 
@@ -495,6 +527,31 @@ pub fn dropped_warnings(design: &[String], dropped: &[(usize, Dropped)]) -> Vec<
             ),
         })
         .collect()
+}
+
+/// The warning naming the design columns an L1 penalty set to zero (those left out apart),
+/// with the note that such a fit has no standard errors; none without an L1 penalty.
+pub fn zeroed_warning(
+    design: &[String],
+    coef: &ndarray::Array1<f64>,
+    dropped: &[(usize, Dropped)],
+    l1: f64,
+) -> Option<String> {
+    if l1 <= 0.0 {
+        return None;
+    }
+    let zeroed: Vec<&str> = coef
+        .iter()
+        .enumerate()
+        .filter(|&(j, &c)| c == 0.0 && !dropped.iter().any(|(d, _)| *d == j))
+        .map(|(j, _)| design[j].as_str())
+        .collect();
+    let note = "an L1 penalty leaves no standard errors";
+    Some(if zeroed.is_empty() {
+        format!("l1_reg = {l1} set no feature to zero; {note}")
+    } else {
+        format!("l1_reg = {l1} set to zero: {}; {note}", zeroed.join(", "))
+    })
 }
 
 /// A model found by name, with the version that identifies it.

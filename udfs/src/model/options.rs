@@ -138,13 +138,13 @@ impl<'a> Options<'a> {
         }
     }
 
-    /// `l2_reg`: a number >= 0, `default` when absent.
-    pub fn l2_reg(&self, default: f64) -> Result<f64, Error> {
-        match self.get("l2_reg") {
+    /// A penalty such as `l1_reg` or `l2_reg`: a number >= 0, `default` when absent.
+    pub fn penalty(&self, name: &str, default: f64) -> Result<f64, Error> {
+        match self.get(name) {
             None => Ok(default),
             Some(v) => match v.as_f64() {
-                Some(l2) if l2 >= 0.0 && l2.is_finite() => Ok(l2),
-                _ => Err(invalid(format!("l2_reg must be a number >= 0, got {v}"))),
+                Some(l) if l >= 0.0 && l.is_finite() => Ok(l),
+                _ => Err(invalid(format!("{name} must be a number >= 0, got {v}"))),
             },
         }
     }

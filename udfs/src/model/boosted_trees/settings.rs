@@ -103,7 +103,7 @@ impl TreeSettings {
                     num_leaves: options.count("num_leaves", 2..=131_072, 31)?,
                     max_depth,
                     limits: Limits {
-                        l2: options.l2_reg(0.0)?,
+                        l2: options.penalty("l2_reg", 0.0)?,
                         min_rows: options.count("min_rows_per_leaf", 1..=i64::MAX, 20)? as u64,
                     },
                     learning_rate: share(options, "learning_rate", 0.1, true)?,
