@@ -605,7 +605,7 @@ fn training_past_the_memory_limit() {
             "--format",
             "csv",
             "-c",
-            &format!("CREATE MODEL m OPTIONS ({options}) AS {query}"),
+            &format!("CREATE OR REPLACE MODEL m OPTIONS ({options}) AS {query}"),
         ])
     };
     let rows = "FROM generate_series(1, 50000)";
