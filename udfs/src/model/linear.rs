@@ -13,7 +13,9 @@ use super::coefficients::{Coefficients, Explained};
 use super::encoding::{FeatureEncoding, is_numeric};
 use super::options::Options;
 use super::training::{Source, TrainingSet};
-use super::{Model, ModelKind, Report, Scored, Scoring, dropped_warnings};
+use super::{
+    Contributions, Explainer, Model, ModelKind, Report, Scored, Scoring, dropped_warnings,
+};
 use crate::error::{Error, bad_input};
 use crate::evaluate::Metrics;
 use crate::kernels::distributions::student_t_two_sided;
@@ -106,6 +108,21 @@ impl ModelKind for LinearModel {
     }
 }
 
+/// Rows explained on the link scale (log-odds for a classifier), one contribution per
+/// design column (`column=level` for a category); see [`Coefficients::contributions`].
+impl Explainer for LinearModel {
+    fn names(&self) -> Vec<String> {
+        self.features
+            .iter()
+            .flat_map(|f| f.design_names())
+            .collect()
+    }
+
+    fn contributions(&self, columns: &[ArrayRef]) -> Result<Contributions> {
+        self.coefficients.contributions(&self.features, columns)
+    }
+}
+
 impl Model for LinearModel {
     fn label(&self) -> Option<&str> {
         Some(&self.label)
@@ -120,6 +137,10 @@ impl Model for LinearModel {
             self.coefficients
                 .explain(&self.features, |t| student_t_two_sided(t, self.df_resid)),
         )
+    }
+
+    fn explainer(&self) -> Option<&dyn Explainer> {
+        Some(self)
     }
 
     fn uses(&self, model: &str) -> String {

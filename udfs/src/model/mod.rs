@@ -177,6 +177,15 @@ pub struct Importance {
 
 /// Explains each row of a model's features feature by feature.
 pub trait Explainer {
+    /// What the contributions are named, in their order: the features, or for a model over
+    /// one-hot design columns those columns (`column=level`).
+    fn names(&self) -> Vec<String>;
+
+    /// The scoring EXPLAIN_PREDICT shows as a row's prediction.
+    fn prediction(&self) -> Scoring {
+        Scoring::Predict
+    }
+
     /// The contributions for feature columns given in training order.
     fn contributions(&self, columns: &[ArrayRef]) -> Result<Contributions>;
 }
@@ -188,7 +197,7 @@ pub struct Contributions {
     /// The raw score when nothing is known of a row.
     pub base: f64,
     pub raw: Vec<f64>,
-    /// Per row, one contribution per feature in training order.
+    /// Per row, one contribution per [`Explainer::names`].
     pub rows: Vec<Vec<f64>>,
 }
 
