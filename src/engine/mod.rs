@@ -9,6 +9,7 @@ pub mod catalog;
 mod create_model;
 mod file_errors;
 pub mod files;
+mod holdout;
 mod ipc_check;
 mod ipc_format;
 mod local_files;
@@ -16,6 +17,7 @@ pub mod parser;
 mod session_views;
 pub mod split;
 mod training_rows;
+mod tuning;
 
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
