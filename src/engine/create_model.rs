@@ -534,15 +534,14 @@ async fn cross_validate(
     Ok(spreads(&rows))
 }
 
-/// Per metric (counts left out), the mean and population standard deviation of its values
-/// over `rows`, NULLs left out.
+/// Per metric (the fold's rows too), the mean and population standard deviation of its
+/// values over `rows`, NULLs left out.
 fn spreads(rows: &[MetricRow]) -> Vec<Spread> {
     let Some(first) = rows.first() else {
         return vec![];
     };
     first
         .iter()
-        .filter(|(_, v)| matches!(v, MetricValue::Number(_)))
         .filter_map(|(metric, _)| {
             let values: Vec<f64> = rows
                 .iter()

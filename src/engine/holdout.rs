@@ -198,6 +198,12 @@ fn column(name: &str) -> Expr {
     Expr::Column(Column::from_name(name))
 }
 
+/// The column `name` as Int64: row_number() is unsigned, and arithmetic between unsigned
+/// and signed integers is not integer arithmetic.
+fn int(name: &str) -> Expr {
+    datafusion::logical_expr::cast(column(name), DataType::Int64)
+}
+
 /// Splits `plan` as `settings` say, for a model held out as `holdout`. With `needed`
 /// (tuning), 'auto' splits however few the rows, since trials are judged on held-out rows.
 pub async fn split(
@@ -249,10 +255,11 @@ pub async fn split(
         }
         method => (method, settings.fraction.unwrap_or(AUTO_SPLIT_FRACTION)),
     };
-    let percent = format!("{:.4}%", fraction * 100.0)
+    let percent = format!("{:.4}", fraction * 100.0)
         .trim_end_matches('0')
         .trim_end_matches('.')
-        .to_string();
+        .to_string()
+        + "%";
     let (held, drop, described) = match (method, holdout) {
         (Method::Random, Holdout::Series { .. }) => {
             return Err(invalid(
@@ -417,7 +424,7 @@ pub fn folds(
             let plan = LogicalPlanBuilder::from(plan)
                 .window(vec![position.alias("__cohort_position")])?
                 .build()?;
-            let fold = (column("__cohort_position") - lit(1i64)) % lit(k64);
+            let fold = (int("__cohort_position") - lit(1i64)) % lit(k64);
             (
                 LogicalPlanBuilder::from(plan)
                     .project(with_columns(&original, [fold.alias("__cohort_fold")]))?
@@ -440,8 +447,7 @@ pub fn folds(
                 .window(vec![n.alias("__cohort_n")])?
                 .build()?;
             // k + 1 blocks of consecutive points: block b = floor((position - 1) (k + 1) / n).
-            let block =
-                (column("__cohort_position") - lit(1i64)) * lit(k64 + 1) / column("__cohort_n");
+            let block = (int("__cohort_position") - lit(1i64)) * lit(k64 + 1) / int("__cohort_n");
             (
                 LogicalPlanBuilder::from(plan)
                     .project(with_columns(&original, [block.alias("__cohort_fold")]))?
@@ -685,6 +691,72 @@ mod tests {
         let h = row_hashes(&[many], 10_000, 42).unwrap();
         let below = h.iter().filter(|v| **v < 0.2).count();
         assert!((1900..2100).contains(&below), "{below}");
+    }
+
+    /// The rows of each fold's two sides, as `(fit, held)` sets of `x`.
+    async fn fold_rows(holdout: Holdout, k: usize) -> Vec<(Vec<i64>, Vec<i64>)> {
+        let ctx = SessionContext::new();
+        let plan = ctx
+            .sql("SELECT x, x % 2 = 0 AS y, 's' AS id FROM (SELECT unnest(range(1, 13)) AS x)")
+            .await
+            .unwrap()
+            .into_unoptimized_plan();
+        let mut out = Vec::new();
+        for (fit, held) in folds(&plan, k, 42, &holdout).unwrap() {
+            let mut sides = Vec::new();
+            for side in [fit, held] {
+                let batches = ctx
+                    .execute_logical_plan(side)
+                    .await
+                    .unwrap()
+                    .collect()
+                    .await
+                    .unwrap();
+                let mut x: Vec<i64> = batches
+                    .iter()
+                    .flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec())
+                    .collect();
+                x.sort();
+                sides.push(x);
+            }
+            let held = sides.pop().unwrap();
+            out.push((sides.pop().unwrap(), held));
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn folds_hold_every_row_out_once() {
+        for holdout in [Holdout::Random, Holdout::Stratified { label: "y".into() }] {
+            let folds = fold_rows(holdout.clone(), 3).await;
+            let mut held: Vec<i64> = folds.iter().flat_map(|(_, h)| h.clone()).collect();
+            held.sort();
+            assert_eq!(held, (1..=12).collect::<Vec<_>>(), "{holdout:?}");
+            for (fit, held) in &folds {
+                assert_eq!(fit.len() + held.len(), 12);
+                assert!(fit.iter().all(|x| !held.contains(x)));
+            }
+            if let Holdout::Stratified { .. } = holdout {
+                // Two even and two odd values in every fold.
+                for (_, held) in &folds {
+                    assert_eq!(held.iter().filter(|x| *x % 2 == 0).count(), 2, "{held:?}");
+                }
+            }
+        }
+        let series = Holdout::Series {
+            time: Some("x".into()),
+            id: Some("id".into()),
+            horizon: 12,
+        };
+        let folds = fold_rows(series, 3).await;
+        assert_eq!(
+            folds,
+            vec![
+                (vec![1, 2, 3], vec![4, 5, 6]),
+                (vec![1, 2, 3, 4, 5, 6], vec![7, 8, 9]),
+                (vec![1, 2, 3, 4, 5, 6, 7, 8, 9], vec![10, 11, 12]),
+            ]
+        );
     }
 
     #[test]
