@@ -1,15 +1,13 @@
 //! Models trained through SQL against reference libraries (expected values written by the
 //! scripts in tests/reference/; no Python is needed to run these tests).
 
-use std::path::Path;
-
 use cohort::Engine;
 use cohort::engine::files::register_files;
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::Float64Type;
 
 use crate::common::engines::{demo_engine, engine};
-use crate::common::{assert_rel, data, engine_with, floats, query, reference, register_split};
+use crate::common::{assert_rel, engine_with, floats, query, reference, register_split};
 
 /// Compares EXPLAIN_MODEL of `model` with the coefficient rows of a reference file.
 async fn assert_explain_matches(engine: &Engine, model: &str, reference_file: &str) {

@@ -31,6 +31,7 @@ use crate::evaluate_ranking::EvaluateRanking;
 use crate::model::{self, Model, ModelResolver, ResolvedModel, Scoring};
 use crate::predict::{BoundPredict, bound_predict};
 use crate::recommend::{BoundRecommend, bound_recommend};
+use crate::row_hash::{RowHash, row_hash};
 use crate::sql::{RecommendExec, RecommendNode};
 
 /// The first bytes of every function this codec writes, with its format version.
@@ -89,6 +90,12 @@ impl FunctionCodec {
                 keep_seen: f.keep_seen,
             };
             self.write(function, Some(&f.model), buf)
+        } else if let Some(f) = inner.downcast_ref::<RowHash>() {
+            let function = Function::RowHash {
+                seed: f.seed,
+                arity: f.arity,
+            };
+            self.write(function, None, buf)
         } else {
             Ok(())
         }
@@ -286,6 +293,9 @@ impl FunctionCodec {
                 AggregateUDF::new_from_impl(EvaluateRanking::bound(m)?),
             )),
             (f @ Function::RecommendTable { .. }, Some(m)) => Decoded::Parts(f, m),
+            (Function::RowHash { seed, arity }, None) => {
+                Decoded::Scalar(Arc::new(row_hash(seed, arity)))
+            }
             _ => return Err(damaged(name, "its model is missing or unexpected")),
         };
         self.remember(key, decoded.clone());
@@ -392,6 +402,7 @@ enum Function {
     Evaluate { metrics: Metrics },
     EvaluateKMeans,
     EvaluateRanking,
+    RowHash { seed: u64, arity: usize },
 }
 
 /// [`Scoring`] as it is written.

@@ -20,6 +20,7 @@ pub mod kernels;
 pub mod model;
 pub mod predict;
 pub mod recommend;
+pub mod row_hash;
 pub mod segment_profile;
 pub mod segment_window;
 pub mod similar_items;
