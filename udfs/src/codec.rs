@@ -32,7 +32,7 @@ use crate::model::{self, Model, ModelResolver, ResolvedModel, Scoring};
 use crate::predict::{BoundPredict, bound_predict};
 use crate::recommend::{BoundRecommend, bound_recommend};
 use crate::row_hash::{RowHash, row_hash};
-use crate::sql::{RecommendExec, RecommendNode};
+use crate::sql::{ExplainRow, RecommendExec, RecommendNode};
 
 /// The first bytes of every function this codec writes, with its format version.
 const MAGIC: &[u8; 8] = b"cohortF1";
@@ -88,6 +88,12 @@ impl FunctionCodec {
         } else if let Some(f) = inner.downcast_ref::<BoundRecommend>() {
             let function = Function::Recommend {
                 keep_seen: f.keep_seen,
+            };
+            self.write(function, Some(&f.model), buf)
+        } else if let Some(f) = inner.downcast_ref::<ExplainRow>() {
+            let function = Function::Explain {
+                arity: f.arity,
+                top_k: f.top_k,
             };
             self.write(function, Some(&f.model), buf)
         } else if let Some(f) = inner.downcast_ref::<RowHash>() {
@@ -293,6 +299,9 @@ impl FunctionCodec {
                 AggregateUDF::new_from_impl(EvaluateRanking::bound(m)?),
             )),
             (f @ Function::RecommendTable { .. }, Some(m)) => Decoded::Parts(f, m),
+            (Function::Explain { arity, top_k }, Some(m)) => Decoded::Scalar(Arc::new(
+                ScalarUDF::new_from_impl(ExplainRow::new(m, arity, top_k)?),
+            )),
             (Function::RowHash { seed, arity }, None) => {
                 Decoded::Scalar(Arc::new(row_hash(seed, arity)))
             }
@@ -403,6 +412,7 @@ enum Function {
     EvaluateKMeans,
     EvaluateRanking,
     RowHash { seed: u64, arity: usize },
+    Explain { arity: usize, top_k: Option<usize> },
 }
 
 /// [`Scoring`] as it is written.

@@ -87,7 +87,7 @@ fn plan(
     let (name, query) = model_and_relation(FORM.name, model, input)?;
     let scored = ScoredInput::new(FORM.name, name, query, context, models, None)?;
     let model = scored.resolved.model.as_ref();
-    let Some(explainer) = model.explainer() else {
+    if model.explainer().is_none() {
         return Err(wrong_type(
             FORM.name,
             "linear_reg, logistic_reg, kmeans, boosted_tree_classifier or \
@@ -95,13 +95,8 @@ fn plan(
             Some(&scored.name),
             model,
         ));
-    };
-    let udf = ExplainRow {
-        prediction: explainer.prediction(),
-        signature: Signature::any(scored.features.len(), Volatility::Immutable),
-        model: scored.resolved.clone(),
-        top_k,
-    };
+    }
+    let udf = ExplainRow::new(scored.resolved.clone(), scored.features.len(), top_k)?;
     let call = Expr::ScalarFunction(ScalarFunction::new_udf(
         Arc::new(ScalarUDF::new_from_impl(udf)),
         scored.features.clone(),
@@ -141,12 +136,30 @@ fn top_k(arg: &FunctionArg) -> Result<usize> {
 
 /// A row's explanation, bound to one version of one model.
 #[derive(Debug)]
-struct ExplainRow {
+pub(crate) struct ExplainRow {
     signature: Signature,
-    model: ResolvedModel,
-    top_k: Option<usize>,
+    pub(crate) model: ResolvedModel,
+    pub(crate) top_k: Option<usize>,
+    pub(crate) arity: usize,
     /// The model's [`Explainer::prediction`](crate::model::Explainer::prediction).
     prediction: Scoring,
+}
+
+impl ExplainRow {
+    /// The explanation of `model`'s rows of `arity` features, `top_k` per row (all when
+    /// `None`); an error for a model without an explainer.
+    pub(crate) fn new(model: ResolvedModel, arity: usize, top_k: Option<usize>) -> Result<Self> {
+        let Some(prediction) = model.model.explainer().map(|e| e.prediction()) else {
+            return plan_err!("model {} explains no rows", model.name);
+        };
+        Ok(Self {
+            signature: Signature::any(arity, Volatility::Immutable),
+            model,
+            top_k,
+            arity,
+            prediction,
+        })
+    }
 }
 
 // A model version never changes, so name, version and k identify the function.
