@@ -125,7 +125,8 @@ impl StoredModel {
 /// One model as SHOW MODELS lists it: its current version, or why that cannot be read.
 #[derive(Debug)]
 pub enum Listed {
-    Model(ModelDescription),
+    /// Boxed: a description is several times the size of the other variant.
+    Model(Box<ModelDescription>),
     Damaged {
         name: String,
         version: u64,
@@ -181,7 +182,7 @@ impl ModelStore {
                 continue;
             };
             out.push(match self.read_version(&name, version) {
-                Ok(model) => Listed::Model(model.description),
+                Ok(model) => Listed::Model(Box::new(model.description)),
                 Err(e) => Listed::Damaged {
                     name,
                     version,
