@@ -9,6 +9,7 @@ pub mod catalog;
 mod create_model;
 mod file_errors;
 pub mod files;
+mod holdout;
 mod ipc_check;
 mod ipc_format;
 mod local_files;
@@ -16,6 +17,7 @@ pub mod parser;
 mod session_views;
 pub mod split;
 mod training_rows;
+mod tuning;
 
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
@@ -411,6 +413,26 @@ impl Engine {
                 props.push(("rows_skipped".into(), d.rows_skipped.to_string()));
                 for (k, v) in &d.metrics {
                     props.push((format!("metric {k}"), v.to_string()));
+                }
+                let a = &d.assessment;
+                if !a.split.is_empty() {
+                    props.push(("eval split".into(), a.split.clone()));
+                }
+                for (k, v) in &a.eval {
+                    let shown = v.as_f64().map_or_else(|| "NULL".into(), |v| v.to_string());
+                    props.push((format!("eval {k}"), shown));
+                }
+                for s in &a.cv {
+                    props.push((
+                        format!("cv {} ({} folds)", s.metric, a.cv_folds),
+                        format!("{} ± {}", s.mean, s.std),
+                    ));
+                }
+                if let (Some(best), Some((metric, _))) = (a.best_trial, &a.objective) {
+                    props.push((
+                        "tuning".into(),
+                        format!("trial {best} of {}, by {metric}", a.trials.len()),
+                    ));
                 }
                 props.push(("created_at".into(), d.created_at.clone()));
                 let (keys, values) = props.into_iter().unzip();

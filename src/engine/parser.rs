@@ -264,7 +264,51 @@ impl<'a> Cursor<'a> {
         })
     }
 
+    /// An option's value: a literal, or to tune over, a list of literals `[a, b]` or
+    /// `RANGE(lo, hi)` / `LOG_RANGE(lo, hi)` of numbers.
     fn option_value(&mut self, key: &str) -> Result<OptionValue> {
+        if self.peek().map(|t| &t.token) == Some(&Token::LBracket) {
+            self.pos += 1;
+            let mut values = Vec::new();
+            loop {
+                values.push(self.literal(key)?);
+                if self.peek().map(|t| &t.token) == Some(&Token::Comma) {
+                    self.pos += 1;
+                    continue;
+                }
+                self.expect(
+                    Token::RBracket,
+                    &format!(", or ] in the list for option {key}"),
+                )?;
+                return Ok(OptionValue::List(values));
+            }
+        }
+        for (word, log) in [("RANGE", false), ("LOG_RANGE", true)] {
+            let at_word = self.pos;
+            if self.word(word) {
+                if self.peek().map(|t| &t.token) != Some(&Token::LParen) {
+                    self.pos = at_word;
+                    break;
+                }
+                self.pos += 1;
+                let bound = |p: &mut Self| match p.literal(key)? {
+                    OptionValue::Number(n) => Ok(n),
+                    _ => Err(DataFusionError::Plan(format!(
+                        "{word}(lo, hi) for option {key} takes two numbers"
+                    ))),
+                };
+                let lo = bound(self)?;
+                self.expect(Token::Comma, &format!(", between the bounds of {word}"))?;
+                let hi = bound(self)?;
+                self.expect(Token::RParen, &format!(") after the bounds of {word}"))?;
+                return Ok(OptionValue::Range { lo, hi, log });
+            }
+        }
+        self.literal(key)
+    }
+
+    /// One literal option value: a string, a number, true or false, or a typed literal.
+    fn literal(&mut self, key: &str) -> Result<OptionValue> {
         let negative = self.peek().map(|t| &t.token) == Some(&Token::Minus);
         if negative {
             self.pos += 1;
@@ -381,6 +425,54 @@ mod tests {
         assert_eq!(
             c.option("max_iterations").and_then(OptionValue::as_i64),
             Some(50)
+        );
+    }
+
+    #[test]
+    fn create_model_with_values_to_tune_over() {
+        let sql = "CREATE MODEL m OPTIONS (l2_reg = [0, 0.1, 1], num_clusters = RANGE(3, 10), \
+                   learning_rate = LOG_RANGE(0.01, -0.3), kind = ['a']) AS SELECT 1";
+        let ModelStatement::Create(c) = model(sql) else {
+            panic!()
+        };
+        let number = |n: &str| OptionValue::Number(n.into());
+        assert_eq!(
+            c.options,
+            vec![
+                (
+                    "l2_reg".into(),
+                    OptionValue::List(vec![number("0"), number("0.1"), number("1")])
+                ),
+                (
+                    "num_clusters".into(),
+                    OptionValue::Range {
+                        lo: "3".into(),
+                        hi: "10".into(),
+                        log: false
+                    }
+                ),
+                (
+                    "learning_rate".into(),
+                    OptionValue::Range {
+                        lo: "0.01".into(),
+                        hi: "-0.3".into(),
+                        log: true
+                    }
+                ),
+                (
+                    "kind".into(),
+                    OptionValue::List(vec![OptionValue::String("a".into())])
+                ),
+            ]
+        );
+        assert_eq!(c.options[1].1.to_string(), "RANGE(3, 10)");
+        assert!(
+            error("CREATE MODEL m OPTIONS (l2_reg = [0, 1) AS SELECT 1")
+                .contains("expected , or ] in the list for option l2_reg")
+        );
+        assert!(
+            error("CREATE MODEL m OPTIONS (k = RANGE('a', 2)) AS SELECT 1")
+                .contains("RANGE(lo, hi) for option k takes two numbers")
         );
     }
 

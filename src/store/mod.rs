@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 pub use table::ModelsTable;
 
 use cohort_udfs::model;
+use cohort_udfs::model::Assessment;
 use cohort_udfs::{Error, ModelResolver, ResolvedModel};
 use datafusion::common::utils::datafusion_strsim::levenshtein;
 
@@ -82,6 +83,10 @@ pub struct ModelDescription {
     pub parameters: serde_json::Value,
     /// Names of the Arrow IPC arrays stored beside the description.
     pub arrays: Vec<String>,
+    /// Metrics on evaluation rows, over cross-validation folds and per tuning trial; absent
+    /// from models created without them.
+    #[serde(default, skip_serializing_if = "Assessment::is_empty")]
+    pub assessment: Assessment,
 }
 
 /// The CRC-32 of every file of a version, by file name: damage (a flipped bit, a truncated
@@ -120,7 +125,8 @@ impl StoredModel {
 /// One model as SHOW MODELS lists it: its current version, or why that cannot be read.
 #[derive(Debug)]
 pub enum Listed {
-    Model(ModelDescription),
+    /// Boxed: a description is several times the size of the other variant.
+    Model(Box<ModelDescription>),
     Damaged {
         name: String,
         version: u64,
@@ -176,7 +182,7 @@ impl ModelStore {
                 continue;
             };
             out.push(match self.read_version(&name, version) {
-                Ok(model) => Listed::Model(model.description),
+                Ok(model) => Listed::Model(Box::new(model.description)),
                 Err(e) => Listed::Damaged {
                     name,
                     version,
@@ -571,6 +577,11 @@ impl ModelResolver for ModelStore {
         resolved(self.load(name)?)
     }
 
+    fn assessment(&self, name: &str) -> Result<Option<Assessment>> {
+        let assessment = self.load(name)?.description.assessment;
+        Ok((!assessment.is_empty()).then_some(assessment))
+    }
+
     fn resolve_version(&self, name: &str, version: u64) -> Result<ResolvedModel> {
         validate_name(name)?;
         resolved(self.read_version(name, version)?)
@@ -788,6 +799,7 @@ mod tests {
             created_at: "2026-11-22T12:00:00Z".into(),
             parameters: serde_json::json!({"weights": [1.5]}),
             arrays: vec![],
+            assessment: Assessment::default(),
         }
     }
 

@@ -33,7 +33,7 @@ impl ModelsTable {
         let models: Vec<Option<&ModelDescription>> = listed
             .iter()
             .map(|l| match l {
-                Listed::Model(m) => Some(m),
+                Listed::Model(m) => Some(&**m),
                 Listed::Damaged { .. } => None,
             })
             .collect();

@@ -749,7 +749,7 @@ fn models_persist_in_the_store_across_runs() {
     let diabetes = data("diabetes.csv");
     let out = create_diabetes_model(store, &[]);
     assert!(
-        out.starts_with("model,version,rows_used,rows_skipped,skipped_because,training_seconds,metric,value,warnings\ndia,1,442,0,,"),
+        out.starts_with("model,version,rows_used,rows_skipped,skipped_because,training_seconds,metric,value,warnings,eval_metrics,cv_metrics,tuning\ndia,1,442,0,,"),
         "{out}"
     );
     let r2: f64 = out

@@ -14,11 +14,14 @@ use cohort::cluster::role_session;
 use cohort::store::ModelStore;
 use cohort_udfs::codec::FunctionCodec;
 use cohort_udfs::error::describe;
+use cohort_udfs::row_hash::row_hash;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use datafusion::common::Result;
+use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::physical_plan::collect;
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::{SessionConfig, SessionContext, col};
 use datafusion_proto::bytes::{
     logical_plan_from_bytes_with_extension_codec, logical_plan_to_bytes_with_extension_codec,
     physical_plan_from_bytes_with_extension_codec, physical_plan_to_bytes_with_extension_codec,
@@ -55,6 +58,8 @@ const QUERIES: &[&str] = &[
     "SELECT * FROM segment('seg', (SELECT * FROM customers))",
     "SELECT * FROM evaluate('spend', (SELECT * FROM customers))",
     "SELECT * FROM evaluate('churn', (SELECT * FROM customers))",
+    "SELECT * FROM explain_predict('churn', (SELECT * FROM customers WHERE customer_id < 50), \
+     top_k => 2)",
     "SELECT * FROM evaluate('seg', (SELECT * FROM customers))",
     "SELECT * FROM evaluate('recs', (SELECT customer_id, product_id FROM orders))",
     "SELECT * FROM lift('churn', (SELECT * FROM customers), 10)",
@@ -88,8 +93,17 @@ async fn across_processes(
     receive: FunctionCodec,
 ) -> Result<Vec<RecordBatch>> {
     let plan = ctx.sql(sql).await?.into_optimized_plan()?;
+    plan_across_processes(&plan, send, receive).await
+}
+
+/// [`across_processes`] for a plan built here.
+async fn plan_across_processes(
+    plan: &LogicalPlan,
+    send: FunctionCodec,
+    receive: FunctionCodec,
+) -> Result<Vec<RecordBatch>> {
     let (logical, _) = codecs(send);
-    let bytes = logical_plan_to_bytes_with_extension_codec(&plan, logical.as_ref())?;
+    let bytes = logical_plan_to_bytes_with_extension_codec(plan, logical.as_ref())?;
     let (logical, physical) = codecs(receive);
     let scheduler = other_process();
     let decoded = logical_plan_from_bytes_with_extension_codec(
@@ -124,6 +138,35 @@ async fn model_functions_travel_with_their_models() {
         assert_eq!(rows(&here.batches), rows(&there), "{sql}");
         assert!(here.num_rows() > 0, "{sql}");
     }
+}
+
+/// The row hash CREATE MODEL draws evaluation rows and folds by gives the same numbers on
+/// an executor as here.
+#[tokio::test]
+async fn the_row_hash_travels() {
+    let (engine, _store) = demo_engine(0.05).unwrap();
+    let frame = engine.context().table("customers").await.unwrap();
+    let hash = Expr::ScalarFunction(ScalarFunction::new_udf(
+        Arc::new(row_hash(7, 2)),
+        vec![col("customer_id"), col("plan")],
+    ));
+    let plan = frame
+        .select(vec![col("customer_id"), hash.alias("h")])
+        .unwrap()
+        .into_optimized_plan()
+        .unwrap();
+    let here = engine
+        .context()
+        .execute_logical_plan(plan.clone())
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let there = plan_across_processes(&plan, FunctionCodec::new(None), FunctionCodec::new(None))
+        .await
+        .unwrap_or_else(|e| panic!("{}", describe(&e)));
+    assert_eq!(rows(&here), rows(&there));
 }
 
 #[tokio::test]

@@ -14,6 +14,7 @@ mod flight;
 mod fuzz;
 mod kmeans_reference;
 mod linear_reference;
+mod model_workflow;
 mod reference_accuracy;
 mod shell;
 mod trees_reference;

@@ -1,15 +1,13 @@
 //! Models trained through SQL against reference libraries (expected values written by the
 //! scripts in tests/reference/; no Python is needed to run these tests).
 
-use std::path::Path;
-
 use cohort::Engine;
 use cohort::engine::files::register_files;
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::Float64Type;
 
 use crate::common::engines::{demo_engine, engine};
-use crate::common::{assert_rel, data, engine_with, floats, query, reference};
+use crate::common::{assert_rel, engine_with, floats, query, reference, register_split};
 
 /// Compares EXPLAIN_MODEL of `model` with the coefficient rows of a reference file.
 async fn assert_explain_matches(engine: &Engine, model: &str, reference_file: &str) {
@@ -201,23 +199,6 @@ async fn demo_churn_model_recovers_the_generators_coefficients() {
             se[i]
         );
     }
-}
-
-/// Splits `file` into `<stem>_train.csv` (its first `rows` rows) and `<stem>_test.csv` (the
-/// rest) in `dir` and registers both.
-async fn register_split(engine: &Engine, dir: &Path, file: &str, rows: usize) {
-    let text = std::fs::read_to_string(data(file)).unwrap();
-    let mut lines = text.lines();
-    let header = lines.next().unwrap();
-    let body: Vec<&str> = lines.collect();
-    let stem = file.trim_end_matches(".csv");
-    let train = dir.join(format!("{stem}_train.csv"));
-    let test = dir.join(format!("{stem}_test.csv"));
-    std::fs::write(&train, format!("{header}\n{}\n", body[..rows].join("\n"))).unwrap();
-    std::fs::write(&test, format!("{header}\n{}\n", body[rows..].join("\n"))).unwrap();
-    register_files(engine.context(), &[train, test])
-        .await
-        .unwrap();
 }
 
 #[tokio::test]

@@ -31,7 +31,8 @@ use crate::evaluate_ranking::EvaluateRanking;
 use crate::model::{self, Model, ModelResolver, ResolvedModel, Scoring};
 use crate::predict::{BoundPredict, bound_predict};
 use crate::recommend::{BoundRecommend, bound_recommend};
-use crate::sql::{RecommendExec, RecommendNode};
+use crate::row_hash::{RowHash, row_hash};
+use crate::sql::{ExplainRow, RecommendExec, RecommendNode};
 use crate::train_regression::TrainRegression;
 
 /// The first bytes of every function this codec writes, with its format version.
@@ -90,6 +91,18 @@ impl FunctionCodec {
                 keep_seen: f.keep_seen,
             };
             self.write(function, Some(&f.model), buf)
+        } else if let Some(f) = inner.downcast_ref::<ExplainRow>() {
+            let function = Function::Explain {
+                arity: f.arity,
+                top_k: f.top_k,
+            };
+            self.write(function, Some(&f.model), buf)
+        } else if let Some(f) = inner.downcast_ref::<RowHash>() {
+            let function = Function::RowHash {
+                seed: f.seed,
+                arity: f.arity,
+            };
+            self.write(function, None, buf)
         } else {
             Ok(())
         }
@@ -295,6 +308,12 @@ impl FunctionCodec {
                 AggregateUDF::new_from_impl(TrainRegression::grouped(group_keys)),
             )),
             (f @ Function::RecommendTable { .. }, Some(m)) => Decoded::Parts(f, m),
+            (Function::Explain { arity, top_k }, Some(m)) => Decoded::Scalar(Arc::new(
+                ScalarUDF::new_from_impl(ExplainRow::new(m, arity, top_k)?),
+            )),
+            (Function::RowHash { seed, arity }, None) => {
+                Decoded::Scalar(Arc::new(row_hash(seed, arity)))
+            }
             _ => return Err(damaged(name, "its model is missing or unexpected")),
         };
         self.remember(key, decoded.clone());
@@ -402,6 +421,8 @@ enum Function {
     EvaluateKMeans,
     EvaluateRanking,
     TrainRegression { group_keys: Vec<String> },
+    RowHash { seed: u64, arity: usize },
+    Explain { arity: usize, top_k: Option<usize> },
 }
 
 /// [`Scoring`] as it is written.

@@ -20,12 +20,14 @@ pub mod kernels;
 pub mod model;
 pub mod predict;
 pub mod recommend;
+pub mod row_hash;
 pub mod segment_profile;
 pub mod segment_window;
 pub mod similar_items;
 pub mod sql;
 pub mod train_regression;
 pub mod training_pass;
+pub mod trials;
 
 use std::sync::Arc;
 
@@ -136,6 +138,7 @@ pub fn register_functions(ctx: &SessionContext, models: Arc<dyn ModelResolver>) 
         "segment_profile",
         Arc::new(segment_profile::SegmentProfile::new(models.clone())),
     );
+    ctx.register_udtf("trials", Arc::new(trials::Trials::new(models.clone())));
     sql::register(ctx, models)
 }
 
@@ -148,6 +151,7 @@ pub fn table_function_docs() -> Vec<(&'static str, &'static Documentation)> {
             ("forecast", &*forecast::DOC),
             ("segment_profile", &*segment_profile::DOC),
             ("similar_items", &*similar_items::DOC),
+            ("trials", &*trials::DOC),
         ])
         .collect();
     docs.sort_by_key(|(name, _)| *name);

@@ -128,3 +128,20 @@ pub fn oversized_arrow_files(dir: &Path) -> Vec<(PathBuf, &'static str)> {
     })
     .collect()
 }
+
+/// Splits `file` into `<stem>_train.csv` (its first `rows` rows) and `<stem>_test.csv` (the
+/// rest) in `dir` and registers both.
+pub async fn register_split(engine: &Engine, dir: &Path, file: &str, rows: usize) {
+    let text = std::fs::read_to_string(data(file)).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let body: Vec<&str> = lines.collect();
+    let stem = file.trim_end_matches(".csv");
+    let train = dir.join(format!("{stem}_train.csv"));
+    let test = dir.join(format!("{stem}_test.csv"));
+    std::fs::write(&train, format!("{header}\n{}\n", body[..rows].join("\n"))).unwrap();
+    std::fs::write(&test, format!("{header}\n{}\n", body[rows..].join("\n"))).unwrap();
+    register_files(engine.context(), &[train, test])
+        .await
+        .unwrap();
+}

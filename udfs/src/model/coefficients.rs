@@ -7,6 +7,7 @@ use datafusion::common::Result;
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, s};
 use serde::{Deserialize, Serialize};
 
+use super::Contributions;
 use super::encoding::{FeatureEncoding, as_f64};
 
 /// Intercept and weights in standardised design units, with their uncertainty. Stored as
@@ -125,6 +126,46 @@ impl Coefficients {
             }
         }
         Ok(out)
+    }
+
+    /// Each row explained on the link scale: design column j contributes `wⱼ (xⱼ - mⱼ)`, mⱼ
+    /// its training mean, which for a number is its weight in original units times the
+    /// value's distance from the training mean (0 for a NULL, imputed with that mean). The
+    /// base value is the score of the mean row, so it and a row's contributions add up to
+    /// the row's score.
+    pub fn contributions(
+        &self,
+        features: &[FeatureEncoding],
+        columns: &[ArrayRef],
+    ) -> Result<Contributions> {
+        let rows = columns.first().map_or(0, |c| c.len());
+        let mut design = Vec::with_capacity(self.weights.len());
+        for (f, column) in features.iter().zip(columns) {
+            f.encode(column, &mut design)?;
+        }
+        let means: Vec<f64> = features.iter().flat_map(|f| f.design_means()).collect();
+        let base = self.intercept
+            + self
+                .weights
+                .iter()
+                .zip(&means)
+                .map(|(w, m)| w * m)
+                .sum::<f64>();
+        let contributions = (0..rows)
+            .map(|r| {
+                self.weights
+                    .iter()
+                    .zip(&design)
+                    .zip(&means)
+                    .map(|((w, x), m)| w * (x[r] - m))
+                    .collect()
+            })
+            .collect();
+        Ok(Contributions {
+            base,
+            raw: self.linear_predictor(&design, rows),
+            rows: contributions,
+        })
     }
 
     /// The weights in the original units of each feature, intercept first. `p_of` turns the

@@ -28,7 +28,7 @@ use super::calendar::date;
 use super::matrix_factorization::{Ids, RawIds};
 use super::options::{OptionValue, Options};
 use super::training::{Held, Source};
-use super::{Model, ModelKind, Parameter, Report, Scored, Scoring, skipped_because};
+use super::{Holdout, Model, ModelKind, Parameter, Report, Scored, Scoring, skipped_because};
 use crate::error::{Error, bad_input, bad_input_err, store_err};
 use crate::kernels::customer_value::{
     BgNbd, BgNbdLikelihood, Customers, Estimate, GammaGamma, GammaGammaLikelihood, ParetoNbd,
@@ -291,6 +291,13 @@ impl ModelKind for CustomerValueModel {
             purchase_model,
             penalizer,
         })
+    }
+
+    fn holdout(_options: &Options) -> Result<Holdout, Error> {
+        Ok(Holdout::Own(
+            "customer_value holds out the orders after calibration_end itself; evaluate it \
+             with SELECT * FROM evaluate('<model>', <orders>)",
+        ))
     }
 
     fn train(source: &dyn Source, settings: &CustomerValueSettings) -> Result<(Self, Report)> {

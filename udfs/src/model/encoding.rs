@@ -35,6 +35,11 @@ pub enum FeatureEncoding {
         data_type: String,
         reference: String,
         levels: Vec<String>,
+        /// Per level, the share of training rows that hold it: the mean of its design
+        /// column, which EXPLAIN_PREDICT measures contributions from. Empty in models
+        /// stored before it was kept, which measure from the reference level instead.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        shares: Vec<f64>,
     },
 }
 
@@ -95,6 +100,21 @@ impl FeatureEncoding {
             FeatureEncoding::Numeric { name, .. } => vec![name.clone()],
             FeatureEncoding::OneHot { name, levels, .. } => {
                 levels.iter().map(|l| format!("{name}={l}")).collect()
+            }
+        }
+    }
+
+    /// The training mean of each design column: 0 for a standardised number, the share of
+    /// its level for a one-hot column (0 where the model did not keep the shares).
+    pub fn design_means(&self) -> Vec<f64> {
+        match self {
+            FeatureEncoding::Numeric { .. } => vec![0.0],
+            FeatureEncoding::OneHot { levels, shares, .. } => {
+                if shares.len() == levels.len() {
+                    shares.clone()
+                } else {
+                    vec![0.0; levels.len()]
+                }
             }
         }
     }
@@ -166,8 +186,16 @@ pub fn as_text(array: &ArrayRef, name: &str) -> Result<ArrayRef> {
 /// Running statistics of one feature over the training rows, to fit its encoding.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum FeatureStats {
-    Numeric { n: f64, mean: f64, m2: f64 },
-    Categorical { counts: BTreeMap<String, u64> },
+    Numeric {
+        n: f64,
+        mean: f64,
+        m2: f64,
+    },
+    /// The rows of each level, and the rows where the column is NULL.
+    Categorical {
+        counts: BTreeMap<String, u64>,
+        nulls: u64,
+    },
 }
 
 impl FeatureStats {
@@ -181,6 +209,7 @@ impl FeatureStats {
         } else if is_categorical(t) {
             Ok(FeatureStats::Categorical {
                 counts: BTreeMap::new(),
+                nulls: 0,
             })
         } else {
             bad_input_err!(
@@ -221,12 +250,17 @@ impl FeatureStats {
                     m2: m2b,
                 });
             }
-            FeatureStats::Categorical { counts } => {
+            FeatureStats::Categorical { counts, nulls } => {
                 let text = as_text(array, name)?;
                 let text = text.as_string::<i32>();
                 for (i, &k) in keep.iter().enumerate() {
-                    if k && text.is_valid(i) {
+                    if !k {
+                        continue;
+                    }
+                    if text.is_valid(i) {
                         *counts.entry(text.value(i).to_string()).or_default() += 1;
+                    } else {
+                        *nulls += 1;
                     }
                 }
             }
@@ -254,10 +288,17 @@ impl FeatureStats {
                 *mean += delta * nb / total;
                 *n = total;
             }
-            (FeatureStats::Categorical { counts }, FeatureStats::Categorical { counts: more }) => {
+            (
+                FeatureStats::Categorical { counts, nulls },
+                FeatureStats::Categorical {
+                    counts: more,
+                    nulls: more_nulls,
+                },
+            ) => {
                 for (level, c) in more {
                     *counts.entry(level).or_default() += c;
                 }
+                *nulls += more_nulls;
             }
             _ => unreachable!("statistics of one column have one kind"),
         }
@@ -281,7 +322,7 @@ impl FeatureStats {
                     std: if std > 0.0 { std } else { 1.0 },
                 })
             }
-            FeatureStats::Categorical { counts } => {
+            FeatureStats::Categorical { counts, nulls } => {
                 // The most frequent level is the reference; ties go to the first by name.
                 let Some(reference) = counts
                     .iter()
@@ -292,12 +333,18 @@ impl FeatureStats {
                         "feature {name} is NULL in every training row; leave it out of the query"
                     );
                 };
-                let levels = counts.into_keys().filter(|l| *l != reference).collect();
+                let rows = (counts.values().sum::<u64>() + nulls) as f64;
+                let (levels, shares) = counts
+                    .into_iter()
+                    .filter(|(l, _)| *l != reference)
+                    .map(|(l, c)| (l, c as f64 / rows))
+                    .unzip();
                 Ok(FeatureEncoding::OneHot {
                     name: name.to_string(),
                     data_type,
                     reference,
                     levels,
+                    shares,
                 })
             }
         }
@@ -345,6 +392,8 @@ mod tests {
         stats.update(&a, &[true; 5], "s").unwrap();
         let enc = stats.finish("s", a.data_type()).unwrap();
         assert_eq!(enc.design_names(), vec!["s=a", "s=c"]);
+        // The NULL row counts among the rows the shares are of.
+        assert_eq!(enc.design_means(), vec![0.2, 0.2]);
         let unseen: ArrayRef = Arc::new(StringArray::from(vec!["a", "b", "zzz"]));
         let mut out = Vec::new();
         enc.encode(&unseen, &mut out).unwrap();

@@ -27,7 +27,7 @@ use super::calendar::{add_months, date};
 use super::matrix_factorization::{Ids, RawIds};
 use super::options::Options;
 use super::training::Source;
-use super::{Model, ModelKind, Report, ResolvedModel, Scored, Scoring, skipped_because};
+use super::{Holdout, Model, ModelKind, Report, ResolvedModel, Scored, Scoring, skipped_because};
 use crate::error::{Error, bad_input, bad_input_err, invalid_argument_err};
 use crate::kernels::ets::{self, Fit, Seasonality};
 use crate::sql::{Budget, appended, batch_bytes, forecast_evaluate_plan};
@@ -165,6 +165,15 @@ impl ModelKind for ForecastModel {
             seasonality,
             horizon: options.count("horizon", 1..=MAX_HORIZON as i64, 12)?,
             confidence_level,
+        })
+    }
+
+    /// The last points of each series, at most a horizon of them.
+    fn holdout(options: &Options) -> Result<Holdout, Error> {
+        Ok(Holdout::Series {
+            time: options.column("time_col")?,
+            id: options.column("id_col")?,
+            horizon: options.count("horizon", 1..=MAX_HORIZON as i64, 12)?,
         })
     }
 

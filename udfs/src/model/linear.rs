@@ -14,7 +14,10 @@ use super::encoding::{FeatureEncoding, is_numeric};
 use super::options::Options;
 use super::pass::{Pass, run};
 use super::training::{Source, TrainingSet};
-use super::{Model, ModelKind, Report, Scored, Scoring, dropped_warnings, zeroed_warning};
+use super::{
+    Contributions, Explainer, Model, ModelKind, Report, Scored, Scoring, dropped_warnings,
+    zeroed_warning,
+};
 use crate::error::{Error, bad_input};
 use crate::evaluate::Metrics;
 use crate::kernels::distributions::student_t_two_sided;
@@ -89,6 +92,21 @@ impl ModelKind for LinearModel {
     }
 }
 
+/// Rows explained on the link scale (log-odds for a classifier), one contribution per
+/// design column (`column=level` for a category); see [`Coefficients::contributions`].
+impl Explainer for LinearModel {
+    fn names(&self) -> Vec<String> {
+        self.features
+            .iter()
+            .flat_map(|f| f.design_names())
+            .collect()
+    }
+
+    fn contributions(&self, columns: &[ArrayRef]) -> Result<Contributions> {
+        self.coefficients.contributions(&self.features, columns)
+    }
+}
+
 impl Model for LinearModel {
     fn label(&self) -> Option<&str> {
         Some(&self.label)
@@ -103,6 +121,10 @@ impl Model for LinearModel {
             self.coefficients
                 .explain(&self.features, |t| student_t_two_sided(t, self.df_resid)),
         )
+    }
+
+    fn explainer(&self) -> Option<&dyn Explainer> {
+        Some(self)
     }
 
     fn uses(&self, model: &str) -> String {

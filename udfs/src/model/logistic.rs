@@ -15,7 +15,10 @@ use super::encoding::FeatureEncoding;
 use super::options::Options;
 use super::pass::{Pass, run};
 use super::training::{Rows, Source, TrainingSet};
-use super::{Dropped, Model, ModelKind, Report, Scored, Scoring, dropped_warnings, zeroed_warning};
+use super::{
+    Contributions, Dropped, Explainer, Model, ModelKind, Report, Scored, Scoring, dropped_warnings,
+    zeroed_warning,
+};
 use crate::error::{Error, bad_input, bad_input_err};
 use crate::evaluate::Metrics;
 use crate::kernels::distributions::normal_two_sided;
@@ -205,6 +208,21 @@ impl ModelKind for LogisticModel {
     }
 }
 
+/// Rows explained on the link scale (log-odds for a classifier), one contribution per
+/// design column (`column=level` for a category); see [`Coefficients::contributions`].
+impl Explainer for LogisticModel {
+    fn names(&self) -> Vec<String> {
+        self.features
+            .iter()
+            .flat_map(|f| f.design_names())
+            .collect()
+    }
+
+    fn contributions(&self, columns: &[ArrayRef]) -> Result<Contributions> {
+        self.coefficients.contributions(&self.features, columns)
+    }
+}
+
 impl Model for LogisticModel {
     fn label(&self) -> Option<&str> {
         Some(&self.label)
@@ -217,6 +235,10 @@ impl Model for LogisticModel {
     /// The weights (log-odds) in the original units of each feature, intercept first.
     fn explain(&self) -> Option<Vec<Explained>> {
         Some(self.coefficients.explain(&self.features, normal_two_sided))
+    }
+
+    fn explainer(&self) -> Option<&dyn Explainer> {
+        Some(self)
     }
 
     fn uses(&self, model: &str) -> String {

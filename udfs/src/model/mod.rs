@@ -1,5 +1,6 @@
 //! Trained models as the SQL functions see them, and how functions find them by name.
 
+pub mod assessment;
 pub mod boosted_trees;
 pub mod calendar;
 pub mod classes;
@@ -32,6 +33,7 @@ use crate::error::{Error, invalid_argument_err, wrong_model_type};
 use training::Source;
 
 pub use crate::kernels::linear::Dropped;
+pub use assessment::{Assessment, Holdout, MetricRow, MetricValue, Spread, Trial};
 pub use boosted_trees::{BoostedTreeClassifier, BoostedTreeRegressor};
 pub use coefficients::{Coefficients, Explained};
 pub use customer_value::{CustomerValueModel, CustomerValueSettings};
@@ -210,6 +212,15 @@ pub struct Importance {
 
 /// Explains each row of a model's features feature by feature.
 pub trait Explainer {
+    /// What the contributions are named, in their order: the features, or for a model over
+    /// one-hot design columns those columns (`column=level`).
+    fn names(&self) -> Vec<String>;
+
+    /// The scoring EXPLAIN_PREDICT shows as a row's prediction.
+    fn prediction(&self) -> Scoring {
+        Scoring::Predict
+    }
+
     /// The contributions for feature columns given in training order.
     fn contributions(&self, columns: &[ArrayRef]) -> Result<Contributions>;
 }
@@ -221,7 +232,7 @@ pub struct Contributions {
     /// The raw score when nothing is known of a row.
     pub base: f64,
     pub raw: Vec<f64>,
-    /// Per row, one contribution per feature in training order.
+    /// Per row, one contribution per [`Explainer::names`].
     pub rows: Vec<Vec<f64>>,
 }
 
@@ -301,6 +312,18 @@ pub trait ModelKind: Serialize + DeserializeOwned + Send + Sync + Sized + 'stati
     /// Trains on the rows of `source`.
     fn train(source: &dyn Source, settings: &Self::Settings) -> Result<(Self, Report)>;
 
+    /// How rows are held out to evaluate it: within each class for a binary classifier,
+    /// at random for the others.
+    fn holdout(options: &Options) -> std::result::Result<Holdout, Error> {
+        if Self::SCORES.contains(&Scoring::Churn) {
+            Ok(Holdout::Stratified {
+                label: options.label()?,
+            })
+        } else {
+            Ok(Holdout::Random)
+        }
+    }
+
     /// The model with its large arrays read back through `read` (by name).
     fn with_arrays(self, read: &dyn Fn(&str) -> Result<Vec<RecordBatch>>) -> Result<Self> {
         let _ = read;
@@ -318,8 +341,14 @@ pub trait ModelType: Send + Sync {
     /// [`ModelKind::DISTRIBUTED`].
     fn distributed(&self) -> bool;
 
+    /// The options it takes, `model_type` first.
+    fn options(&self) -> &'static [&'static str];
+
     /// Checks CREATE MODEL's options into what trains the model.
     fn trainer(&self, options: &Options) -> std::result::Result<Box<dyn Trainer>, Error>;
+
+    /// How its rows are held out for evaluation, given CREATE MODEL's options.
+    fn holdout(&self, options: &Options) -> std::result::Result<Holdout, Error>;
 
     /// A model of this type from its stored parameters, its arrays read through `read`.
     fn load(
@@ -350,9 +379,17 @@ impl<M: ModelKind + Model> ModelType for Kind<M> {
         M::DISTRIBUTED
     }
 
+    fn options(&self) -> &'static [&'static str] {
+        M::OPTIONS
+    }
+
     fn trainer(&self, options: &Options) -> std::result::Result<Box<dyn Trainer>, Error> {
         options.check_known(M::OPTIONS)?;
         Ok(Box::new(Settings::<M>(M::settings(options)?)))
+    }
+
+    fn holdout(&self, options: &Options) -> std::result::Result<Holdout, Error> {
+        M::holdout(options)
     }
 
     fn load(
@@ -647,6 +684,14 @@ pub trait ModelResolver: Debug + Send + Sync {
     /// The current version of `name`; an error that names the model (and near names) if
     /// there is none.
     fn resolve(&self, name: &str) -> Result<ResolvedModel>;
+
+    /// What CREATE MODEL measured of the current version of `name` besides fitting it
+    /// (evaluation split, cross-validation, tuning trials); `None` where it measured
+    /// nothing or this resolver keeps no such record.
+    fn assessment(&self, name: &str) -> Result<Option<Assessment>> {
+        let _ = name;
+        Ok(None)
+    }
 
     /// One version of `name`, current or not: how a process that was sent a model by
     /// reference loads exactly that model.

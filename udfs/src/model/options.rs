@@ -13,6 +13,15 @@ pub enum OptionValue {
     /// A numeric literal kept as written, so integers stay exact.
     Number(String),
     Bool(bool),
+    /// Values to tune over, `[a, b, c]`; the engine tries each, so no model reads one.
+    List(Vec<OptionValue>),
+    /// Numbers to tune over, `RANGE(lo, hi)` or with `log` `LOG_RANGE(lo, hi)`, the bounds
+    /// kept as written; the engine picks from it, so no model reads one.
+    Range {
+        lo: String,
+        hi: String,
+        log: bool,
+    },
 }
 
 impl OptionValue {
@@ -42,6 +51,14 @@ impl fmt::Display for OptionValue {
             OptionValue::String(s) => write!(f, "'{}'", s.replace('\'', "''")),
             OptionValue::Number(n) => f.write_str(n),
             OptionValue::Bool(b) => write!(f, "{b}"),
+            OptionValue::List(values) => {
+                let values: Vec<String> = values.iter().map(|v| v.to_string()).collect();
+                write!(f, "[{}]", values.join(", "))
+            }
+            OptionValue::Range { lo, hi, log } => {
+                let name = if *log { "LOG_RANGE" } else { "RANGE" };
+                write!(f, "{name}({lo}, {hi})")
+            }
         }
     }
 }

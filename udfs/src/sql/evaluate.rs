@@ -1,17 +1,18 @@
 //! `EVALUATE('model', table_or_subquery)` in FROM: one row of the model's metrics on
 //! labelled rows, as the model type defines them.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
-use datafusion::common::Result;
+use datafusion::common::{Result, plan_err};
+use datafusion::execution::memory_pool::MemoryPool;
 use datafusion::logical_expr::planner::RelationPlannerContext;
 use datafusion::logical_expr::{Documentation, LogicalPlan};
 use datafusion::sql::sqlparser::ast::FunctionArg;
 
 use super::TableForm;
-use super::args::model_and_input;
-use super::plan::ScoredInput;
-use crate::model::ModelResolver;
+use super::args::{model_and_input, string_argument};
+use super::plan::{ScoredInput, batch_plan};
+use crate::model::{ModelResolver, ResolvedModel};
 
 static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
@@ -32,12 +33,14 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
          as fractions), mase (errors over the series' in-sample seasonal naive error), rows \
          and rows_skipped, over the input's ([id,] time, value) rows whose time is a step \
          after their series' end.",
-        "SELECT * FROM evaluate(model_name, table_or_subquery)",
+        "SELECT * FROM evaluate(model_name[, table_or_subquery])",
     )
     .with_argument("model_name", "Name of a model made with CREATE MODEL, as a string literal.")
     .with_argument(
         "table_or_subquery",
-        "A table name or a (SELECT ...) with the model's features and its label.",
+        "A table name or a (SELECT ...) with the model's features and its label. Left out: \
+         the metrics CREATE MODEL measured on its evaluation rows (data_split_method), in \
+         the same columns.",
     )
     .with_sql_example(
         "```sql\nSELECT auc, log_loss FROM evaluate('churn', (SELECT * FROM customers WHERE customer_id % 5 = 0));\n```",
@@ -56,7 +59,38 @@ fn plan(
     context: &mut dyn RelationPlannerContext,
     models: &dyn ModelResolver,
 ) -> Result<LogicalPlan> {
+    if let [model] = args
+        && let Some(name) = string_argument(model)
+    {
+        return stored(&name, models);
+    }
     let (name, query) = model_and_input(FORM.name, args)?;
     ScoredInput::new(FORM.name, name, query, context, models, None)?
+        .plan(|model, input, scored| model.evaluate_plan(input, scored))
+}
+
+/// The metrics CREATE MODEL measured on the model's evaluation rows.
+fn stored(name: &str, models: &dyn ModelResolver) -> Result<LogicalPlan> {
+    // An unknown model is reported as such, with the near names.
+    models.resolve(name)?;
+    match models.assessment(name)? {
+        Some(a) if !a.eval.is_empty() => batch_plan(FORM.name, a.eval_batch()?),
+        _ => plan_err!(
+            "model {name} has no stored evaluation: it was trained without evaluation rows \
+             (data_split_method = 'none', or 'auto' with fewer than {} rows); evaluate it on \
+             rows, evaluate('{name}', table), or create it with data_split_method = 'random'",
+            crate::model::assessment::AUTO_SPLIT_MIN_ROWS
+        ),
+    }
+}
+
+/// EVALUATE's plan for `resolved` over the rows of `input`, as the engine runs it on the
+/// evaluation rows at CREATE MODEL.
+pub fn evaluate_rows(
+    resolved: ResolvedModel,
+    input: LogicalPlan,
+    pool: Arc<dyn MemoryPool>,
+) -> Result<LogicalPlan> {
+    ScoredInput::of_plan(FORM.name, resolved, input, pool)?
         .plan(|model, input, scored| model.evaluate_plan(input, scored))
 }

@@ -2,16 +2,15 @@
 //! prediction and the features that made it, each with its signed contribution on the
 //! model's raw scale (log-odds for a classifier); all of a row's contributions and the base
 //! value add up to its raw score. Any model with an [`Explainer`](crate::model::Explainer)
-//! takes it.
+//! takes it: trees (TreeSHAP), linear and logistic regression (weight times distance from
+//! the training mean) and k-means (what keeps a row nearer its centre than the next).
 
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::array::{
-    ArrayRef, AsArray, Float64Array, ListArray, StringArray, StructArray,
-};
+use datafusion::arrow::array::{ArrayRef, Float64Array, ListArray, StringArray, StructArray};
 use datafusion::arrow::buffer::OffsetBuffer;
-use datafusion::arrow::datatypes::{DataType, Field, Fields, Float64Type};
+use datafusion::arrow::datatypes::{DataType, Field, Fields};
 use datafusion::common::{Column, Result, plan_err};
 use datafusion::functions::core::expr_fn::get_field;
 use datafusion::logical_expr::expr::ScalarFunction;
@@ -36,13 +35,19 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
          is known of a row) and contributions are appended. contributions lists the features \
          by the size of their signed contribution to raw_score, largest first, as \
          {feature, contribution}; all of them (top_k left out) add up with base_value to \
-         raw_score. Tree models are explained exactly by TreeSHAP.",
+         raw_score. Tree models are explained exactly by TreeSHAP. Linear and logistic \
+         models list design columns (col=value for a category), each contributing weight x \
+         (value - training mean) on the link scale; base_value is the score of the training \
+         mean. For kmeans, prediction is the segment and each column contributes (x - b)^2 - \
+         (x - a)^2 in the clustering space, a the row's centre and b the next nearest: \
+         positive pulls the row into its segment; raw_score is the margin |x-b|^2 - |x-a|^2 \
+         and base_value 0.",
         "SELECT * FROM explain_predict(model_name, table_or_subquery[, top_k])",
     )
     .with_argument(
         "model_name",
-        "Name of a boosted_tree_classifier or boosted_tree_regressor model, as a string \
-         literal.",
+        "Name of a linear_reg, logistic_reg, kmeans, boosted_tree_classifier or \
+         boosted_tree_regressor model, as a string literal.",
     )
     .with_argument(
         "table_or_subquery",
@@ -54,7 +59,7 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
          top_k => 3); every feature when left out.",
     )
     .with_sql_example(
-        "```sql\nSELECT customer_id, prediction, contributions FROM explain_predict('churn_bt', \
+        "```sql\nSELECT customer_id, prediction, contributions FROM explain_predict('churn', \
          (SELECT * FROM customers LIMIT 5), top_k => 3);\n```",
     )
     .build()
@@ -85,16 +90,13 @@ fn plan(
     if model.explainer().is_none() {
         return Err(wrong_type(
             FORM.name,
-            "boosted_tree_classifier or boosted_tree_regressor models",
+            "linear_reg, logistic_reg, kmeans, boosted_tree_classifier or \
+             boosted_tree_regressor models",
             Some(&scored.name),
             model,
         ));
     }
-    let udf = ExplainRow {
-        signature: Signature::any(scored.features.len(), Volatility::Immutable),
-        model: scored.resolved.clone(),
-        top_k,
-    };
+    let udf = ExplainRow::new(scored.resolved.clone(), scored.features.len(), top_k)?;
     let call = Expr::ScalarFunction(ScalarFunction::new_udf(
         Arc::new(ScalarUDF::new_from_impl(udf)),
         scored.features.clone(),
@@ -134,10 +136,30 @@ fn top_k(arg: &FunctionArg) -> Result<usize> {
 
 /// A row's explanation, bound to one version of one model.
 #[derive(Debug)]
-struct ExplainRow {
+pub(crate) struct ExplainRow {
     signature: Signature,
-    model: ResolvedModel,
-    top_k: Option<usize>,
+    pub(crate) model: ResolvedModel,
+    pub(crate) top_k: Option<usize>,
+    pub(crate) arity: usize,
+    /// The model's [`Explainer::prediction`](crate::model::Explainer::prediction).
+    prediction: Scoring,
+}
+
+impl ExplainRow {
+    /// The explanation of `model`'s rows of `arity` features, `top_k` per row (all when
+    /// `None`); an error for a model without an explainer.
+    pub(crate) fn new(model: ResolvedModel, arity: usize, top_k: Option<usize>) -> Result<Self> {
+        let Some(prediction) = model.model.explainer().map(|e| e.prediction()) else {
+            return plan_err!("model {} explains no rows", model.name);
+        };
+        Ok(Self {
+            signature: Signature::any(arity, Volatility::Immutable),
+            model,
+            top_k,
+            arity,
+            prediction,
+        })
+    }
 }
 
 // A model version never changes, so name, version and k identify the function.
@@ -167,10 +189,10 @@ fn contribution_fields() -> Fields {
     ])
 }
 
-fn output_fields() -> Fields {
+fn output_fields(prediction: Scoring) -> Fields {
     let item = Field::new("item", DataType::Struct(contribution_fields()), false);
     Fields::from(vec![
-        Field::new(OUTPUTS[0], DataType::Float64, true),
+        Field::new(OUTPUTS[0], prediction.return_type(), true),
         Field::new(OUTPUTS[1], DataType::Float64, false),
         Field::new(OUTPUTS[2], DataType::Float64, false),
         Field::new(OUTPUTS[3], DataType::List(Arc::new(item)), false),
@@ -187,7 +209,7 @@ impl ScalarUDFImpl for ExplainRow {
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Struct(output_fields()))
+        Ok(DataType::Struct(output_fields(self.prediction)))
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
@@ -201,8 +223,8 @@ impl ScalarUDFImpl for ExplainRow {
             return plan_err!("model {} explains no rows", self.model.name);
         };
         let explained = explainer.contributions(&columns)?;
-        let prediction = model.score(Scoring::Predict, &columns)?;
-        let names = model.feature_names();
+        let prediction = model.score(self.prediction, &columns)?;
+        let names = explainer.names();
         // Per row, the features by |contribution|, largest first (ties in training order).
         let mut offsets = vec![0usize];
         let (mut features, mut values) = (Vec::new(), Vec::new());
@@ -211,7 +233,7 @@ impl ScalarUDFImpl for ExplainRow {
             order.sort_by(|&a, &b| row[b].abs().total_cmp(&row[a].abs()).then(a.cmp(&b)));
             order.truncate(self.top_k.unwrap_or(row.len()));
             for j in order {
-                features.push(names[j]);
+                features.push(names.get(j).map_or("", String::as_str));
                 values.push(row[j]);
             }
             offsets.push(features.len());
@@ -236,9 +258,9 @@ impl ScalarUDFImpl for ExplainRow {
         )?;
         let n = explained.raw.len();
         let out = StructArray::try_new(
-            output_fields(),
+            output_fields(self.prediction),
             vec![
-                Arc::new(prediction.as_primitive::<Float64Type>().clone()) as ArrayRef,
+                prediction,
                 Arc::new(Float64Array::from(explained.raw)),
                 Arc::new(Float64Array::from(vec![explained.base; n])),
                 Arc::new(list),

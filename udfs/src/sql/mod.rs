@@ -41,6 +41,8 @@ pub(crate) use args::{count_argument, model_name, model_name_argument};
 pub use batches::SessionPool;
 pub(crate) use batches::{Budget, batch_bytes, generated};
 pub(crate) use calibration::customer_value_evaluate_plan;
+pub use evaluate::evaluate_rows;
+pub(crate) use explain_predict::ExplainRow;
 pub(crate) use plan::{
     appended, forecast_evaluate_plan, labelled_metrics, metrics_plan, ranking_batch, ranking_schema,
 };

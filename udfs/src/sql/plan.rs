@@ -6,6 +6,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
 use datafusion::common::{Column, Result, plan_err};
+use datafusion::datasource::{MemTable, provider_as_source};
 use datafusion::execution::memory_pool::MemoryPool;
 use datafusion::functions::core::expr_fn::{get_field, nullif};
 use datafusion::functions::math::expr_fn::abs;
@@ -76,6 +77,18 @@ impl ScoredInput {
             resolved.check_scoring(scoring, function)?;
         }
         let input = plan_derived(context, query)?;
+        let pool = SessionPool::of(context.context_provider().options());
+        Self::of_plan(function, resolved, input, pool)
+    }
+
+    /// The model `resolved` over the rows of `input`, for `function`.
+    pub fn of_plan(
+        function: &str,
+        resolved: ResolvedModel,
+        input: LogicalPlan,
+        pool: Arc<dyn MemoryPool>,
+    ) -> Result<Self> {
+        let name = resolved.name.clone();
         let features = match_features(&input, &name, resolved.model.as_ref())?;
         let given = features
             .iter()
@@ -87,7 +100,7 @@ impl ScoredInput {
             resolved,
             input,
             features,
-            pool: SessionPool::of(context.context_provider().options()),
+            pool,
         })
     }
 
@@ -231,6 +244,12 @@ pub(crate) fn metrics_plan(
         })
         .collect();
     LogicalPlanBuilder::from(plan).project(columns)?.build()
+}
+
+/// A plan that reads `batch`, named `name`.
+pub(crate) fn batch_plan(name: &str, batch: RecordBatch) -> Result<LogicalPlan> {
+    let table = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
+    LogicalPlanBuilder::scan(name, provider_as_source(Arc::new(table)), None)?.build()
 }
 
 /// Plans a parsed query as a derived table.

@@ -19,7 +19,6 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::Session;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{Column, DFSchema, DFSchemaRef, Result, internal_err, plan_err};
-use datafusion::datasource::{MemTable, provider_as_source};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion::logical_expr::planner::RelationPlannerContext;
@@ -41,7 +40,7 @@ use futures::{StreamExt, stream};
 use super::TableForm;
 use super::args::{named_argument, relation_query, string_argument};
 use super::batches::Budget;
-use super::plan::plan_derived;
+use super::plan::{batch_plan, plan_derived};
 use crate::model::matrix_factorization::Ranking;
 use crate::model::{MatrixFactorizationModel, ModelResolver, ResolvedModel};
 use crate::recommend::recommend_rows;
@@ -495,9 +494,7 @@ fn all_users(m: &MatrixFactorizationModel) -> Result<LogicalPlan> {
         m.users.data_type(),
         false,
     )]));
-    let batch = RecordBatch::try_new(schema.clone(), vec![ids])?;
-    let table = MemTable::try_new(schema, vec![vec![batch]])?;
-    LogicalPlanBuilder::scan("users", provider_as_source(Arc::new(table)), None)?.build()
+    batch_plan("users", RecordBatch::try_new(schema, vec![ids])?)
 }
 
 /// The column of user ids in the users argument: its only column, or the one named like

@@ -125,6 +125,10 @@ impl TreeModel {
 }
 
 impl Explainer for TreeModel {
+    fn names(&self) -> Vec<String> {
+        self.features.iter().map(|f| f.name().to_string()).collect()
+    }
+
     /// Each row's exact TreeSHAP contributions of the features, on the raw score's scale.
     fn contributions(&self, columns: &[ArrayRef]) -> Result<Contributions> {
         let inputs = self.inputs(columns)?;

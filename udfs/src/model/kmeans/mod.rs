@@ -20,7 +20,7 @@ pub mod passes;
 use super::encoding::{FeatureEncoding, as_f64};
 use super::options::Options;
 use super::training::{Held, Source, TrainingSet};
-use super::{Model, ModelKind, Report, Scored, Scoring, wrong_type};
+use super::{Contributions, Explainer, Model, ModelKind, Report, Scored, Scoring, wrong_type};
 use crate::error::{Error, bad_input, bad_input_err, store_err};
 use crate::evaluate_kmeans::{self, EvaluateKMeans};
 use crate::kernels::cluster_quality::{davies_bouldin, sample_by_hash, silhouette};
@@ -252,9 +252,70 @@ impl ModelKind for KMeansModel {
     }
 }
 
+/// Why a row is in its segment, design column by design column (`column=level` for a
+/// category), in the clustering space: column j contributes `(xⱼ - bⱼ)² - (xⱼ - aⱼ)²`, `a`
+/// the row's centre and `b` the next nearest, so a positive contribution pulls the row
+/// towards its own segment and a negative one towards the runner-up. The raw score is the
+/// margin `|x - b|² - |x - a|²` and the base value 0; with one segment, `b` is taken as
+/// the row itself, so each column contributes minus its part of the squared distance.
+impl Explainer for KMeansModel {
+    fn names(&self) -> Vec<String> {
+        self.features
+            .iter()
+            .flat_map(|f| f.design_names())
+            .collect()
+    }
+
+    fn prediction(&self) -> Scoring {
+        Scoring::Segment
+    }
+
+    fn contributions(&self, columns: &[ArrayRef]) -> Result<Contributions> {
+        let (rows, valid) = encode_columns(&self.features, columns)?;
+        let dim = self.dim();
+        let explained: Vec<Vec<f64>> = rows
+            .outer_iter()
+            .zip(&valid)
+            .map(|(x, valid)| {
+                if !valid {
+                    return vec![f64::NAN; dim];
+                }
+                let x = x.as_slice().unwrap_or_default();
+                let mut by_distance: Vec<(f64, usize)> = self
+                    .centroids
+                    .outer_iter()
+                    .enumerate()
+                    .map(|(j, c)| (sq_dist(x, c.as_slice().unwrap_or_default()), j))
+                    .collect();
+                by_distance.sort_by(|a, b| a.0.total_cmp(&b.0));
+                let Some(&(_, nearest)) = by_distance.first() else {
+                    return vec![f64::NAN; dim];
+                };
+                let own = self.centroids.row(nearest);
+                let next = by_distance.get(1).map(|&(_, j)| self.centroids.row(j));
+                (0..dim)
+                    .map(|d| {
+                        let to_next = next.map_or(0.0, |b| (x[d] - b[d]).powi(2));
+                        to_next - (x[d] - own[d]).powi(2)
+                    })
+                    .collect()
+            })
+            .collect();
+        Ok(Contributions {
+            base: 0.0,
+            raw: explained.iter().map(|r| r.iter().sum()).collect(),
+            rows: explained,
+        })
+    }
+}
+
 impl Model for KMeansModel {
     fn features(&self) -> &[FeatureEncoding] {
         &self.features
+    }
+
+    fn explainer(&self) -> Option<&dyn Explainer> {
+        Some(self)
     }
 
     fn arrays(&self) -> Result<Vec<(&'static str, Vec<RecordBatch>)>> {
