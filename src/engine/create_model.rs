@@ -63,10 +63,12 @@ pub async fn create_model(engine: &Engine, c: CreateModel) -> Result<SendableRec
     }
 
     let start = Instant::now();
+    let progress = engine.progress().training();
     // The training query is planned as any other query, table forms and all.
     let data = async {
         let plan = engine.plan_sql(&c.query).await?;
-        TrainingRows::read(engine.context().execute_logical_plan(plan).await?).await
+        let frame = engine.context().execute_logical_plan(plan).await?;
+        TrainingRows::read(frame, &progress.rows).await
     }
     .await
     .map_err(|e| {
@@ -79,21 +81,24 @@ pub async fn create_model(engine: &Engine, c: CreateModel) -> Result<SendableRec
     // dropped unfinished (statement timeout, cancel), the fit stops at its next pass.
     let interrupt = Interrupt::default();
     let _stop = interrupt.raise_on_drop();
+    let fit = progress.fit.clone();
     let (model, mut report, reread) = tokio::task::spawn_blocking(move || {
-        interrupt.during(|| match &data {
-            TrainingRows::InMemory {
-                schema,
-                batches,
-                pool,
-                ..
-            } => trainer
-                .train(&InMemory {
+        fit.during(|| {
+            interrupt.during(|| match &data {
+                TrainingRows::InMemory {
                     schema,
                     batches,
-                    pool: Some(pool),
-                })
-                .map(|(m, r)| (m, r, false)),
-            TrainingRows::Replay(replay) => trainer.train(replay).map(|(m, r)| (m, r, true)),
+                    pool,
+                    ..
+                } => trainer
+                    .train(&InMemory {
+                        schema,
+                        batches,
+                        pool: Some(pool),
+                    })
+                    .map(|(m, r)| (m, r, false)),
+                TrainingRows::Replay(replay) => trainer.train(replay).map(|(m, r)| (m, r, true)),
+            })
         })
     })
     .await

@@ -13,6 +13,7 @@ mod ipc_check;
 mod ipc_format;
 mod local_files;
 pub mod parser;
+pub mod progress;
 mod session_views;
 pub mod split;
 mod training_rows;
@@ -75,6 +76,8 @@ pub struct Engine {
     tables: Arc<dyn CatalogProviderList>,
     /// A server session's own views and tables; `None` for the shell's and scripts' engine.
     own: Option<Arc<SessionCatalogs>>,
+    /// How far the statement running now has got.
+    progress: Arc<progress::Progress>,
 }
 
 impl Engine {
@@ -133,12 +136,18 @@ impl Engine {
             store,
             tables,
             own: None,
+            progress: Arc::default(),
         })
     }
 
     /// The underlying DataFusion session: for registering tables and reading the catalog.
     pub fn context(&self) -> &SessionContext {
         &self.ctx
+    }
+
+    /// How far the statement running now has got, for a progress display.
+    pub fn progress(&self) -> &Arc<progress::Progress> {
+        &self.progress
     }
 
     /// The model store this engine reads and writes.
@@ -166,6 +175,7 @@ impl Engine {
         sql: &str,
         params: Option<ParamValues>,
     ) -> Result<SendableRecordBatchStream> {
+        self.progress.clear();
         let result = match parse_statement(sql)? {
             Statement::Sql(sql) => {
                 let run = async {
@@ -186,6 +196,7 @@ impl Engine {
                         .create_physical_plan()
                         .await
                         .map_err(|e| locations.name(e))?;
+                    self.progress.query(&physical);
                     let files = FilesRead::of(&physical);
                     Ok(files.name_in_errors(execute_stream(physical, task)?))
                 };
@@ -248,6 +259,7 @@ impl Engine {
             store: self.store.clone(),
             tables: self.tables.clone(),
             own: Some(own),
+            progress: Arc::default(),
         }
     }
 

@@ -162,3 +162,81 @@ fn users_passwords_are_asked_twice_at_a_terminal() {
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(text.contains("ana admin $argon2id$") && !text.contains("s3cret"));
 }
+
+/// The lines written between now and the next prompt.
+fn until_prompt(p: &mut PtySession) -> String {
+    p.exp_string(PROMPT).unwrap()
+}
+
+#[test]
+fn progress_shows_on_long_statements_and_clears_before_the_result() {
+    let home = tempfile::tempdir().unwrap();
+    let mut p = start(home.path());
+    let file = home.path().join("o.parquet");
+    p.send_line(&format!(
+        "COPY (SELECT a.* FROM orders a CROSS JOIN generate_series(1, 40) b) TO '{}';",
+        file.display()
+    ))
+    .unwrap();
+    until_prompt(&mut p);
+    // A scan of a Parquet file knows its rows: a bar with the share read and the rate.
+    p.send_line(&format!(
+        "SELECT sum(length(repeat(CAST(amount AS VARCHAR), 300))) AS n FROM '{}';",
+        file.display()
+    ))
+    .unwrap();
+    p.exp_regex(r"\d+% · [\d.]+[kM]?/[\d.]+M rows").unwrap();
+    let before = p.exp_string("| n ").unwrap();
+    // The line was cleared before the table started.
+    let cleared = before
+        .rfind("\x1b[2K")
+        .expect("the progress line is cleared");
+    assert!(!before[cleared..].contains("rows/s"), "{before:?}");
+    until_prompt(&mut p);
+    p.send_line("\\q").unwrap();
+    p.exp_eof().unwrap();
+}
+
+#[test]
+fn charts_fit_the_terminal() {
+    let home = tempfile::tempdir().unwrap();
+    let mut p = start(home.path());
+    p.send_line("SELECT x, x * x AS y FROM generate_series(1, 50) t(x);")
+        .unwrap();
+    until_prompt(&mut p);
+    p.send_line("\\chart").unwrap();
+    let chart = until_prompt(&mut p);
+    let lines: Vec<&str> = chart.lines().filter(|l| !l.contains("\\chart")).collect();
+    assert!((8..=24).contains(&lines.len()), "{chart}");
+    assert!(
+        lines.iter().all(|l| l.trim_end().chars().count() <= 80),
+        "{chart}"
+    );
+    assert!(chart.contains('y') && chart.contains("50"), "{chart}");
+    assert!(
+        chart
+            .chars()
+            .any(|c| ('\u{2801}'..='\u{28ff}').contains(&c)),
+        "{chart}"
+    );
+    let svg = home.path().join("c.svg");
+    p.send_line(&format!("\\chart scatter x y > {}", svg.display()))
+        .unwrap();
+    p.exp_string("Wrote the chart to").unwrap();
+    until_prompt(&mut p);
+    assert!(std::fs::read_to_string(&svg).unwrap().contains("<circle"));
+    p.send_line("\\q").unwrap();
+    p.exp_eof().unwrap();
+}
+
+#[test]
+fn meta_commands_given_with_c_run_at_a_terminal_too() {
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = cohort_binary();
+    cmd.args(["--demo", "-c", "\\d"])
+        .env("HOME", home.path())
+        .env("NO_COLOR", "1");
+    let mut p = spawn_command(cmd, Some(30_000)).unwrap();
+    p.exp_string("daily_revenue").unwrap();
+    p.exp_eof().unwrap();
+}

@@ -472,6 +472,7 @@ fn newton<R: Rows + ?Sized>(
     let mut flat = false;
     while iterations < max_iterations && !interrupted() {
         iterations += 1;
+        super::progress::pass(super::progress::Stage::Irls);
         let h = penalised(current.hessian.clone(), &penalty);
         let g: Vec<f64> = (0..k)
             .map(|i| current.gradient[i] - penalty[i] * beta[i])
