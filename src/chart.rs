@@ -449,6 +449,8 @@ pub fn to_text(
 ) -> Result<String> {
     let data = Data::new(schema, batches, spec)?;
     let kind = spec.kind.unwrap_or(default_kind(&data));
+    // Plotters lays labels out with the font's metrics, whatever the backend.
+    register_font();
     let y_width = data
         .series
         .iter()
