@@ -156,7 +156,7 @@ mod tests {
     #[test]
     fn bars_in_eighths() {
         assert_eq!(draw(5.0, 0.0, 10.0, 4), "██");
-        assert_eq!(draw(10.0 / 32.0 * 3.0, 0.0, 10.0, 4), "▉");
+        assert_eq!(draw(10.0 / 32.0 * 3.0, 0.0, 10.0, 4), "▍");
         assert_eq!(draw(11.0, 0.0, 10.0, 3), "███");
         assert_eq!(draw(-1.0, 0.0, 10.0, 3), "");
         assert_eq!(draw(0.5625, 0.0, 1.0, 2), "█▏");
