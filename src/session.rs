@@ -169,7 +169,10 @@ impl<'a> Session<'a> {
         drop(ticker);
         let summary = sink.finish()?;
         let elapsed = start.elapsed();
-        if style.is_display() && !self.settings.quiet {
+        // Scripts' markdown is a document: no row count under it.
+        let footer = style.format == Format::Table
+            || (style.format == Format::Markdown && self.settings.interactive);
+        if footer && !self.settings.quiet {
             let shown = (self.settings.interactive && self.settings.timing).then_some(elapsed);
             writeln!(self.out(), "{}", summary.footer(shown))?;
         }
