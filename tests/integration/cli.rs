@@ -1412,11 +1412,17 @@ fn copy_watch_and_charts_from_scripts() {
     );
     assert!(stderr(&o).contains("Wrote 5 rows to"), "{}", stderr(&o));
     assert_eq!(stdout(&o).matches("Run ").count(), 2, "{}", stdout(&o));
+    // plotters writes each text on a line of its own: the x axis is described by its column,
+    // the legend names the series y, drawn as one line through the five rows.
     let chart = std::fs::read_to_string(&svg).unwrap();
-    assert!(
-        chart.starts_with("<svg") && chart.contains(">y</text>"),
-        "{chart}"
-    );
+    assert!(chart.starts_with("<svg"), "{chart}");
+    assert!(chart.contains(">\nx\n</text>"), "{chart}");
+    assert!(chart.contains(">\ny\n</text>"), "{chart}");
+    let series = chart
+        .lines()
+        .find(|l| l.starts_with("<polyline") && l.contains("stroke-width=\"2\""))
+        .unwrap_or_else(|| panic!("no series line in {chart}"));
+    assert_eq!(series.matches(',').count(), 5, "{series}");
 
     let o = run(&["--chart", "x.gif", "-c", "SELECT 1 AS a, 2 AS b"]);
     assert_eq!(o.status.code(), Some(1));
