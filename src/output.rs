@@ -763,7 +763,13 @@ mod tests {
                 .unwrap();
         let render = |style: Style| {
             let mut out = Vec::new();
-            write_batches(&mut out, &style, schema.clone(), &[batch.clone()]).unwrap();
+            write_batches(
+                &mut out,
+                &style,
+                schema.clone(),
+                std::slice::from_ref(&batch),
+            )
+            .unwrap();
             String::from_utf8(out).unwrap()
         };
         assert_eq!(

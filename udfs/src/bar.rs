@@ -121,7 +121,8 @@ impl ScalarUDFImpl for Bar {
                 return exec_err!("bar: width must be from 1 to {MAX_WIDTH}, got {width}");
             }
             let (lo, hi) = (min.value(i), max.value(i));
-            if !(lo < hi) {
+            // NaN bounds are refused with the rest.
+            if lo.partial_cmp(&hi) != Some(std::cmp::Ordering::Less) {
                 return exec_err!(
                     "bar: min must be less than max, got min {lo} and max {hi}; the scale \
                      runs from min (empty) to max (full)"
@@ -143,8 +144,8 @@ fn draw(value: f64, lo: f64, hi: f64, width: usize) -> String {
     let share = if share.is_nan() { 0.0 } else { share };
     let eighths = (share * (width * 8) as f64).round() as usize;
     let mut bar = "█".repeat(eighths / 8);
-    if eighths % 8 > 0 {
-        bar.push(EIGHTHS[eighths % 8 - 1]);
+    if let Some(part) = (eighths % 8).checked_sub(1) {
+        bar.push(EIGHTHS[part]);
     }
     bar
 }
