@@ -38,6 +38,9 @@ SELECT decile, customers, positives AS churned, round(rate, 3) AS churn_rate,
        round(lift, 2) AS lift, round(cumulative_gain, 3) AS cumulative_gain
 FROM LIFT('churn', (SELECT * FROM customers WHERE customer_id % 5 = 0), 10)
 ORDER BY decile;
+-- The same as a picture (the README shows it): lift falls and the cumulative gain rises
+-- fastest in the riskiest deciles.
+\chart line decile lift cumulative_gain > docs/lift.svg
 
 -- Score every customer and keep the 1,000 most likely to leave.
 COPY (

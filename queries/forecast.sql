@@ -21,6 +21,14 @@ SELECT id AS region, time AS month, round(forecast) AS forecast,
 FROM forecast('revenue_fc')
 ORDER BY region, month;
 
+-- The North region's year ahead as a picture: the forecast inside its 95% interval
+-- (the README shows this chart).
+SELECT time AS month, forecast, lower, upper
+FROM forecast('revenue_fc')
+WHERE id = 'North'
+ORDER BY month;
+\chart line month forecast > docs/forecast.svg
+
 -- Next year's total by region.
 SELECT id AS region, round(sum(forecast)) AS revenue_next_12_months
 FROM forecast('revenue_fc', 12)

@@ -1,16 +1,19 @@
 //! cohort: customer models inside SQL.
 //!
 //! The library half of the `cohort` tool: the [`engine`] every front end runs SQL through,
-//! the interactive [`shell`], the [`script`] runner for scheduled jobs, result [`output`]
+//! [`chart`]s of results, the interactive [`shell`], the [`script`] runner for scheduled jobs, the [`session`] both
+//! run statements and meta-commands in, result [`output`]
 //! formats, the model [`store`] and the built-in [`demo`] data. The SQL functions themselves live in the
 //! `cohort-udfs` crate.
 
+pub mod chart;
 pub mod cluster;
 pub mod demo;
 pub mod engine;
 pub mod output;
 pub mod script;
 pub mod server;
+pub mod session;
 pub mod shell;
 pub mod store;
 

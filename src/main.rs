@@ -8,12 +8,15 @@ use std::time::{Duration, Instant};
 
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
 use cohort::Engine;
+use cohort::chart::ChartSpec;
 use cohort::demo::{DEFAULT_SEED, Dataset};
 use cohort::engine::files::register_files;
-use cohort::output::Format;
-use cohort::script::{self, ScriptError, ScriptOptions, Source, parse_param};
+use cohort::output::{DEFAULT_DIGITS, Format};
+use cohort::script::{self, ScriptError, Source, parse_param};
 use cohort::server::Role;
 use cohort::server::users::Users;
+use cohort::session::{Session, Settings};
+use cohort::shell::meta::{ExpandedMode, Meta};
 use cohort::shell::{self, ShellOptions};
 use cohort::store::ModelStore;
 use cohort_udfs::error::describe;
@@ -40,9 +43,24 @@ struct Cli {
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     scripts: Vec<PathBuf>,
 
-    /// Run SQL statements; repeatable, run in order with -f.
+    /// Run SQL statements or backslash meta-commands (\d, \format csv, ...); repeatable,
+    /// run in order with -f.
     #[arg(short = 'c', long = "command", value_name = "SQL")]
     commands: Vec<String>,
+
+    /// After the last statement, draw its result into FILE (.svg or .png), as \chart does
+    /// in the shell: first column X, numeric columns Y, `lower`/`upper` as a band.
+    #[arg(long, value_name = "FILE")]
+    chart: Option<PathBuf>,
+
+    /// Show a progress line on standard error while a statement runs longer than a second
+    /// (the shell shows it whenever standard error is a terminal).
+    #[arg(long)]
+    progress: bool,
+
+    /// Do not run ~/.cohortrc (or ~/.config/cohort/init.sql) at start.
+    #[arg(short = 'X', long = "no-rc")]
+    no_rc: bool,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -402,6 +420,18 @@ async fn run(cli: Cli, matches: &ArgMatches) -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
+    let startup = if cli.no_rc { None } else { startup_script() };
+    let mut settings = Settings {
+        format: cli.format,
+        maxrows: cli.maxrows.and_then(|m| m.0),
+        digits: Some(DEFAULT_DIGITS),
+        expanded: ExpandedMode::Off,
+        timing: cli.timing,
+        quiet: cli.quiet,
+        params: cli.params.iter().cloned().collect::<BTreeMap<_, _>>(),
+        interactive: false,
+        progress: cli.progress,
+    };
     let Some(sources) = sources else {
         if cli.output.is_some() {
             return usage(
@@ -418,9 +448,6 @@ async fn run(cli: Cli, matches: &ArgMatches) -> ExitCode {
             }
         }
         let options = ShellOptions {
-            format: cli.format,
-            maxrows: cli.maxrows.map_or(Some(40), |m| m.0),
-            timing: true,
             history: if cli.no_history {
                 None
             } else {
@@ -428,25 +455,91 @@ async fn run(cli: Cli, matches: &ArgMatches) -> ExitCode {
             },
             color: io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
         };
-        return match shell::run(engine, options).await {
+        settings.maxrows = cli.maxrows.map_or(Some(40), |m| m.0);
+        settings.timing = true;
+        settings.quiet = false;
+        settings.interactive = true;
+        settings.progress = cli.progress || io::stderr().is_terminal();
+        let mut stdout = io::stdout();
+        let mut session = Session::new(engine, settings, &mut stdout);
+        run_startup(&mut session, startup).await;
+        return match shell::run(&mut session, options).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&e.to_string()),
         };
     };
 
-    let options = ScriptOptions {
-        format: cli.format,
-        maxrows: cli.maxrows.and_then(|m| m.0),
-        quiet: cli.quiet,
-        timing: cli.timing,
-        params: cli.params.iter().cloned().collect::<BTreeMap<_, _>>(),
+    let job = Job {
+        engine,
+        settings,
+        startup,
+        sources,
+        chart: cli.chart.clone(),
     };
     match &cli.output {
-        Some(path) => run_to_file(&engine, &sources, &options, path).await,
+        Some(path) => run_to_file(job, path).await,
         None => {
             let mut stdout = io::BufWriter::new(io::stdout().lock());
-            finish(script::run(&engine, &sources, &mut stdout, &options).await)
+            finish(job.run(&mut stdout).await)
         }
+    }
+}
+
+/// The file run before anything else unless -X: `~/.cohortrc`, else
+/// `~/.config/cohort/init.sql`, as psql runs `~/.psqlrc`.
+fn startup_script() -> Option<Source> {
+    let candidates = [
+        dirs::home_dir().map(|h| h.join(".cohortrc")),
+        dirs::config_dir().map(|c| c.join("cohort").join("init.sql")),
+    ];
+    candidates.into_iter().flatten().find_map(|path| {
+        let text = std::fs::read_to_string(&path).ok()?;
+        Some(Source {
+            name: path.display().to_string(),
+            text,
+        })
+    })
+}
+
+/// Runs the startup file; a failure in it is reported and does not stop what follows.
+async fn run_startup(session: &mut Session<'_>, startup: Option<Source>) {
+    if let Some(source) = startup
+        && let Err(e) = script::run(session, &[source]).await
+    {
+        eprintln!("cohort: {e}");
+    }
+}
+
+/// Scripts and commands to run, and what they run in.
+struct Job {
+    engine: Engine,
+    settings: Settings,
+    startup: Option<Source>,
+    sources: Vec<Source>,
+    /// `--chart`: where the last result is drawn.
+    chart: Option<PathBuf>,
+}
+
+impl Job {
+    async fn run(self, out: &mut dyn Write) -> Result<(), ScriptError> {
+        let mut session = Session::new(self.engine, self.settings, out);
+        run_startup(&mut session, self.startup).await;
+        let mut result = script::run(&mut session, &self.sources).await;
+        if let (Ok(()), Some(file)) = (&result, self.chart) {
+            let spec = ChartSpec {
+                file: Some(file),
+                ..ChartSpec::default()
+            };
+            if let Err(error) = session.meta(Meta::Chart(spec)).await {
+                result = Err(ScriptError::Statement {
+                    source: "--chart".to_string(),
+                    line: 0,
+                    error,
+                });
+            }
+        }
+        session.close_output();
+        result
     }
 }
 
@@ -704,12 +797,7 @@ fn read_stdin() -> Result<Source, ExitCode> {
 /// Runs the scripts into `path` the way `>` in a shell would, through symbolic links, except
 /// that a regular file (or a new one) is written beside itself and renamed into place only when
 /// everything succeeded, so a failed or interrupted job never leaves a half-written file.
-async fn run_to_file(
-    engine: &Engine,
-    sources: &[Source],
-    options: &ScriptOptions,
-    path: &Path,
-) -> ExitCode {
+async fn run_to_file(job: Job, path: &Path) -> ExitCode {
     let cannot_write = |e: io::Error| {
         eprintln!("cohort: cannot write {}: {e}", path.display());
         ExitCode::from(EXIT_USAGE)
@@ -723,8 +811,7 @@ async fn run_to_file(
                 Err(e) => return cannot_write(e),
             };
             let mut writer = io::BufWriter::new(file);
-            let result = script::run(engine, sources, &mut writer, options).await;
-            return finish(result);
+            return finish(job.run(&mut writer).await);
         }
         Ok(OutputTarget::Replace { path, permissions }) => (path, permissions),
         Err(e) => return cannot_write(e),
@@ -755,7 +842,7 @@ async fn run_to_file(
     }
     let mut writer = io::BufWriter::new(temp);
     let outcome = tokio::select! {
-        result = script::run(engine, sources, &mut writer, options) => Ok(result),
+        result = job.run(&mut writer) => Ok(result),
         code = interrupted => Err(code),
     };
     let result = match outcome {

@@ -4,7 +4,8 @@
 //! batch by batch as the rows arrive, so a result of any size needs only one batch in memory
 //! and `| head` ends the query early. Tables take their column widths from the first rows
 //! (at most [`WIDTH_ROWS`]); the table and markdown formats show at most `maxrows` rows and
-//! count the rest.
+//! count the rest, show floats rounded to a few significant digits (the data formats keep
+//! every digit), and a table may be written one field per line (`\x`).
 
 use std::fmt;
 use std::io::{self, Write};
@@ -13,8 +14,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, RecordBatch};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Float64Type, Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::json::writer::{
     JsonArray, LineDelimited, Writer as JsonWriter, WriterBuilder,
@@ -64,6 +66,48 @@ impl fmt::Display for Format {
     }
 }
 
+/// Significant digits floats are shown with in table and markdown output, unless `\digits`
+/// says otherwise: enough to read, few enough that columns stay narrow (DuckDB's habit).
+pub const DEFAULT_DIGITS: usize = 6;
+
+/// How a result is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Style {
+    pub format: Format,
+    /// Most rows written in the table and markdown formats; the rest are counted.
+    pub maxrows: Option<usize>,
+    /// Significant digits of floats in the table and markdown formats; `None` for all.
+    pub digits: Option<usize>,
+    /// Whether a table is written one field per line.
+    pub expanded: Expanded,
+}
+
+impl Style {
+    /// Every row, floats rounded for display, rows as table rows.
+    pub fn new(format: Format) -> Self {
+        Self {
+            format,
+            maxrows: None,
+            digits: Some(DEFAULT_DIGITS),
+            expanded: Expanded::Off,
+        }
+    }
+
+    /// Whether the format is for people (rounded, limited) rather than for programs.
+    pub fn is_display(&self) -> bool {
+        matches!(self.format, Format::Table | Format::Markdown)
+    }
+}
+
+/// Whether a table is written as records, one field per line (psql's `\x`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expanded {
+    Off,
+    On,
+    /// Only a table wider than this many columns (the terminal's width).
+    Wider(usize),
+}
+
 /// How many rows a result had and how many of them were written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Summary {
@@ -96,17 +140,14 @@ impl Summary {
     }
 }
 
-/// Consumes `stream` and writes it to `out` as `format`. `maxrows` limits the rows written
-/// in the table and markdown formats (the rest are counted); the data formats always write
-/// every row.
+/// Consumes `stream` and writes it to `out` in `style`. The data formats always write
+/// every row, every digit.
 pub async fn write_stream(
     out: &mut dyn Write,
-    format: Format,
+    style: &Style,
     mut stream: SendableRecordBatchStream,
-    maxrows: Option<usize>,
 ) -> Result<Summary> {
-    let schema = stream.schema();
-    let mut sink = Sink::new(out, format, schema.clone(), maxrows);
+    let mut sink = Sink::new(out, style, stream.schema());
     while let Some(batch) = stream.next().await {
         sink.push(&batch?)?;
     }
@@ -116,12 +157,11 @@ pub async fn write_stream(
 /// Writes a collected result: the same output as [`write_stream`].
 pub fn write_batches(
     out: &mut dyn Write,
-    format: Format,
+    style: &Style,
     schema: SchemaRef,
     batches: &[RecordBatch],
-    maxrows: Option<usize>,
 ) -> Result<Summary> {
-    let mut sink = Sink::new(out, format, schema, maxrows);
+    let mut sink = Sink::new(out, style, schema);
     for batch in batches {
         sink.push(batch)?;
     }
@@ -170,9 +210,11 @@ enum Encoder<'a> {
     Ndjson(JsonWriter<Guarded<'a>, LineDelimited>),
 }
 
-struct Sink<'a> {
+/// A result being written batch by batch.
+pub struct Sink<'a> {
     schema: SchemaRef,
     maxrows: Option<usize>,
+    digits: Option<usize>,
     rows: usize,
     shown: usize,
     encoder: Encoder<'a>,
@@ -180,12 +222,8 @@ struct Sink<'a> {
 }
 
 impl<'a> Sink<'a> {
-    fn new(
-        out: &'a mut dyn Write,
-        format: Format,
-        schema: SchemaRef,
-        maxrows: Option<usize>,
-    ) -> Self {
+    pub fn new(out: &'a mut dyn Write, style: &Style, schema: SchemaRef) -> Self {
+        let format = style.format;
         let broken = Arc::new(AtomicBool::new(false));
         let out = Guarded {
             inner: out,
@@ -193,7 +231,11 @@ impl<'a> Sink<'a> {
         };
         let encoder = match format {
             Format::Table | Format::Markdown => Encoder::Text(
-                Box::new(Text::new(&schema, format == Format::Markdown)),
+                Box::new(Text::new(
+                    &schema,
+                    format == Format::Markdown,
+                    style.expanded,
+                )),
                 out,
             ),
             Format::Csv => Encoder::Csv(Box::new(
@@ -212,13 +254,14 @@ impl<'a> Sink<'a> {
                     .build::<_, LineDelimited>(out),
             ),
         };
-        let maxrows = match format {
-            Format::Table | Format::Markdown => maxrows,
-            _ => None,
+        let (maxrows, digits) = match style.is_display() {
+            true => (style.maxrows, style.digits),
+            false => (None, None),
         };
         Self {
             schema,
             maxrows,
+            digits,
             rows: 0,
             shown: 0,
             encoder,
@@ -226,7 +269,7 @@ impl<'a> Sink<'a> {
         }
     }
 
-    fn push(&mut self, batch: &RecordBatch) -> Result<()> {
+    pub fn push(&mut self, batch: &RecordBatch) -> Result<()> {
         self.encode(batch).map_err(|e| pipe_error(&self.broken, e))
     }
 
@@ -243,7 +286,7 @@ impl<'a> Sink<'a> {
         match &mut self.encoder {
             Encoder::Text(text, out) => {
                 if take > 0 {
-                    text.push(out, format_rows(&batch.slice(0, take))?)?;
+                    text.push(out, format_rows(&batch.slice(0, take), self.digits)?)?;
                 }
                 // The rows are all shown: print the table so far rather than wait for the
                 // rest to be counted.
@@ -259,7 +302,7 @@ impl<'a> Sink<'a> {
         Ok(())
     }
 
-    fn finish(self) -> Result<Summary> {
+    pub fn finish(self) -> Result<Summary> {
         let broken = self.broken.clone();
         self.complete().map_err(|e| pipe_error(&broken, e))
     }
@@ -325,22 +368,92 @@ fn csv_field(name: &str) -> String {
     }
 }
 
-/// Formats every cell of `batch` as display text, NULL as `NULL`.
-fn format_rows(batch: &RecordBatch) -> Result<Vec<Vec<String>>> {
+/// Formats every cell of `batch` as display text, NULL as `NULL`, floats with `digits`
+/// significant digits when given.
+fn format_rows(batch: &RecordBatch, digits: Option<usize>) -> Result<Vec<Vec<String>>> {
     let options = FormatOptions::default().with_null("NULL");
-    let formatters = batch
+    let columns = batch
         .columns()
         .iter()
-        .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+        .map(|c| {
+            let floats = match (digits, c.data_type()) {
+                (Some(d), DataType::Float64) => Some((cast_f64(c)?, d)),
+                (Some(d), DataType::Float32) => Some((cast_f64(c)?, d.min(9))),
+                _ => None,
+            };
+            Ok(match floats {
+                Some((values, digits)) => Cell::Float(values, digits),
+                None => Cell::Any(ArrayFormatter::try_new(c.as_ref(), &options)?),
+            })
+        })
         .collect::<std::result::Result<Vec<_>, ArrowError>>()?;
     Ok((0..batch.num_rows())
-        .map(|row| {
-            formatters
-                .iter()
-                .map(|f| f.value(row).to_string())
-                .collect()
-        })
+        .map(|row| columns.iter().map(|c| c.text(row)).collect())
         .collect())
+}
+
+fn cast_f64(array: &ArrayRef) -> std::result::Result<Float64Array, ArrowError> {
+    Ok(cast(array, &DataType::Float64)?
+        .as_primitive::<Float64Type>()
+        .clone())
+}
+
+/// How the cells of one column become text.
+enum Cell<'a> {
+    Float(Float64Array, usize),
+    Any(ArrayFormatter<'a>),
+}
+
+impl Cell<'_> {
+    fn text(&self, row: usize) -> String {
+        match self {
+            Cell::Float(values, _) if values.is_null(row) => "NULL".to_string(),
+            Cell::Float(values, digits) => round_float(values.value(row), *digits),
+            Cell::Any(f) => f.value(row).to_string(),
+        }
+    }
+}
+
+/// `value` for people: every digit of its integer part and decimals up to about `digits`
+/// significant digits, trailing zeros dropped; scientific notation for magnitudes below 1e-4
+/// or from 1e15 on, where plain digits would hide the value.
+pub fn round_float(value: f64, digits: usize) -> String {
+    let digits = digits.max(1);
+    if !value.is_finite() {
+        return if value.is_nan() {
+            "NaN".to_string()
+        } else if value > 0.0 {
+            "inf".to_string()
+        } else {
+            "-inf".to_string()
+        };
+    }
+    if value == 0.0 {
+        return "0.0".to_string();
+    }
+    let magnitude = value.abs().log10().floor() as i32;
+    if !(-4..15).contains(&magnitude) {
+        let text = format!("{value:.*e}", digits - 1);
+        return match text.split_once('e') {
+            Some((mantissa, exponent)) => format!("{}e{exponent}", trim_zeros(mantissa)),
+            None => text,
+        };
+    }
+    let decimals = (digits as i32 - 1 - magnitude).max(0) as usize;
+    trim_zeros(&format!("{value:.decimals$}")).to_string()
+}
+
+/// Drops trailing zeros after the decimal point, keeping one digit after it.
+fn trim_zeros(text: &str) -> &str {
+    if !text.contains('.') {
+        return text;
+    }
+    let trimmed = text.trim_end_matches('0');
+    if trimmed.ends_with('.') {
+        &text[..trimmed.len() + 1]
+    } else {
+        trimmed
+    }
 }
 
 fn right_aligned(t: &DataType) -> bool {
@@ -359,19 +472,23 @@ fn right_aligned(t: &DataType) -> bool {
 
 /// A table or markdown written as its rows come. A table's columns are as wide as their
 /// widest cell among the first [`WIDTH_ROWS`] rows; a later, wider cell widens its own row
-/// only. Markdown needs no widths and is written at once.
+/// only. Markdown needs no widths and is written at once. An expanded table is written as
+/// records, one `name | value` line per field.
 struct Text {
     header: Vec<String>,
     right: Vec<bool>,
     markdown: bool,
+    expanded: Expanded,
     /// Rows waiting for the widths.
     pending: Vec<Vec<String>>,
     /// The columns' widths once the table has started.
     widths: Option<Vec<usize>>,
+    /// Records written so far, once the table has started as records.
+    records: Option<usize>,
 }
 
 impl Text {
-    fn new(schema: &Schema, markdown: bool) -> Self {
+    fn new(schema: &Schema, markdown: bool, expanded: Expanded) -> Self {
         let fields = schema.fields();
         Self {
             header: fields.iter().map(|f| f.name().to_string()).collect(),
@@ -380,15 +497,20 @@ impl Text {
                 .map(|f| right_aligned(f.data_type()))
                 .collect(),
             markdown,
+            expanded,
             pending: Vec::new(),
             widths: None,
+            records: None,
         }
     }
 
     fn push(&mut self, out: &mut dyn Write, rows: Vec<Vec<String>>) -> io::Result<()> {
         if self.widths.is_some() || self.markdown {
             self.start(out)?;
-            return rows.iter().try_for_each(|row| self.row(out, row));
+            for row in &rows {
+                self.row(out, row)?;
+            }
+            return Ok(());
         }
         self.pending.extend(rows);
         if self.pending.len() >= WIDTH_ROWS {
@@ -408,8 +530,16 @@ impl Text {
                 *w = (*w).max(width(cell));
             }
         }
+        let table_width = widths.iter().map(|w| w + 3).sum::<usize>() + 1;
         let widths = self.widths.insert(widths);
-        if self.markdown {
+        let expanded = match self.expanded {
+            Expanded::Off => false,
+            Expanded::On => true,
+            Expanded::Wider(columns) => table_width > columns,
+        };
+        if expanded && !self.markdown {
+            self.records = Some(0);
+        } else if self.markdown {
             let header: Vec<_> = self.header.iter().map(|h| markdown_cell(h)).collect();
             writeln!(out, "| {} |", header.join(" | "))?;
             let rule: Vec<_> = self
@@ -430,7 +560,11 @@ impl Text {
         Ok(())
     }
 
-    fn row(&self, out: &mut dyn Write, row: &[String]) -> io::Result<()> {
+    fn row(&mut self, out: &mut dyn Write, row: &[String]) -> io::Result<()> {
+        if let Some(n) = &mut self.records {
+            *n += 1;
+            return write_record(out, *n, &self.header, row);
+        }
         if self.markdown {
             let cells: Vec<_> = row.iter().map(|c| markdown_cell(c)).collect();
             return writeln!(out, "| {} |", cells.join(" | "));
@@ -440,11 +574,28 @@ impl Text {
 
     fn finish(&mut self, out: &mut dyn Write) -> io::Result<()> {
         self.start(out)?;
-        if !self.markdown {
+        if !self.markdown && self.records.is_none() {
             writeln!(out, "{}", border(self.widths.as_deref().unwrap_or(&[])))?;
         }
         Ok(())
     }
+}
+
+/// One row as a record: a `-[ RECORD n ]` rule, then `name | value` per field.
+fn write_record(out: &mut dyn Write, n: usize, names: &[String], row: &[String]) -> io::Result<()> {
+    let name_width = names.iter().map(|h| width(h)).max().unwrap_or(0);
+    let title = format!("-[ RECORD {n} ]");
+    let rule = "-".repeat((name_width + 1).saturating_sub(title.chars().count()));
+    writeln!(out, "{title}{rule}+{}", "-".repeat(8))?;
+    for (name, value) in names.iter().zip(row) {
+        let pad = " ".repeat(name_width.saturating_sub(width(name)));
+        let mut lines = value.lines();
+        writeln!(out, "{name}{pad} | {}", lines.next().unwrap_or(""))?;
+        for more in lines {
+            writeln!(out, "{} | {more}", " ".repeat(name_width))?;
+        }
+    }
+    Ok(())
 }
 
 fn width(text: &str) -> usize {
@@ -529,7 +680,11 @@ mod tests {
     fn render(format: Format, maxrows: Option<usize>) -> (String, Summary) {
         let (schema, batches) = sample();
         let mut out = Vec::new();
-        let summary = write_batches(&mut out, format, schema, &batches, maxrows).unwrap();
+        let style = Style {
+            maxrows,
+            ..Style::new(format)
+        };
+        let summary = write_batches(&mut out, &style, schema, &batches).unwrap();
         (String::from_utf8(out).unwrap(), summary)
     }
 
@@ -584,11 +739,82 @@ mod tests {
     fn empty_results_keep_their_columns() {
         let (schema, _) = sample();
         let mut out = Vec::new();
-        write_batches(&mut out, Format::Csv, schema.clone(), &[], None).unwrap();
+        write_batches(&mut out, &Style::new(Format::Csv), schema.clone(), &[]).unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), "id,name,amount\n");
         let mut out = Vec::new();
-        write_batches(&mut out, Format::Json, schema, &[], None).unwrap();
+        write_batches(&mut out, &Style::new(Format::Json), schema, &[]).unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), "[]\n");
+    }
+
+    #[test]
+    fn floats_are_rounded_for_display_only() {
+        let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Float64, true)]));
+        let values = vec![
+            Some(0.23141361256544501),
+            Some(1234567.891),
+            Some(-2.0),
+            Some(0.000012345678),
+            Some(9.9999999),
+            Some(3e20),
+            None,
+        ];
+        let batch =
+            RecordBatch::try_new(schema.clone(), vec![Arc::new(Float64Array::from(values))])
+                .unwrap();
+        let render = |style: Style| {
+            let mut out = Vec::new();
+            write_batches(
+                &mut out,
+                &style,
+                schema.clone(),
+                std::slice::from_ref(&batch),
+            )
+            .unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(
+            render(Style::new(Format::Markdown)),
+            "| x |\n|---:|\n| 0.231414 |\n| 1234568 |\n| -2.0 |\n| 1.23457e-5 |\n| 10.0 |\n\
+             | 3.0e20 |\n| NULL |\n"
+        );
+        let three = Style {
+            digits: Some(3),
+            ..Style::new(Format::Markdown)
+        };
+        assert!(render(three).contains("| 0.231 |\n| 1234568 |"));
+        let full = Style {
+            digits: None,
+            ..Style::new(Format::Markdown)
+        };
+        assert!(render(full).contains("| 0.23141361256544501 |"));
+        assert!(render(Style::new(Format::Csv)).starts_with("x\n0.23141361256544501\n"));
+    }
+
+    #[test]
+    fn expanded_tables_are_records() {
+        let on = Style {
+            expanded: Expanded::On,
+            ..Style::new(Format::Table)
+        };
+        let (schema, batches) = sample();
+        let mut out = Vec::new();
+        write_batches(&mut out, &on, schema.clone(), &batches[..]).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.starts_with("-[ RECORD 1 ]+--------\nid     | 1\nname   | a|b\namount | 1.5\n"),
+            "{text}"
+        );
+        assert!(text.contains("-[ RECORD 3 ]"));
+        // Automatic: records only when the table is wider than the terminal.
+        for (columns, records) in [(80, false), (10, true)] {
+            let auto = Style {
+                expanded: Expanded::Wider(columns),
+                ..Style::new(Format::Table)
+            };
+            let mut out = Vec::new();
+            write_batches(&mut out, &auto, schema.clone(), &batches[..]).unwrap();
+            assert_eq!(String::from_utf8(out).unwrap().contains("RECORD"), records);
+        }
     }
 
     #[test]

@@ -1,20 +1,20 @@
 //! Running SQL scripts for scheduled jobs (`-f`, `-c`, standard input).
 //!
-//! A script is split into statements (strings, quoted identifiers and comments respected),
-//! `${name}` parameters are substituted, and statements run in order through the engine. The
-//! first failing statement stops the run; the error carries the script's name and the line of
-//! the statement.
+//! A script is split into statements (strings, quoted identifiers and comments respected) and
+//! backslash meta-commands (one a line, as in psql), `${name}` parameters are substituted, and
+//! they run in order in a [`Session`]. The first failing statement stops the run; the error
+//! carries the script's name and the line of the statement.
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io::Write;
 
 use cohort_udfs::error::describe;
 use datafusion::common::DataFusionError;
 
-use crate::engine::Engine;
 use crate::engine::split::split_statements;
-use crate::output::{Format, is_broken_pipe, write_stream};
+use crate::output::is_broken_pipe;
+use crate::session::{Flow, Session};
+use crate::shell::meta::Meta;
 
 /// SQL text and where it came from.
 #[derive(Debug, Clone)]
@@ -22,18 +22,6 @@ pub struct Source {
     /// A file path, `-c` or `<stdin>`: what error messages call it.
     pub name: String,
     pub text: String,
-}
-
-/// How results are written.
-#[derive(Debug, Clone)]
-pub struct ScriptOptions {
-    pub format: Format,
-    pub maxrows: Option<usize>,
-    /// Leave out row-count lines under tables.
-    pub quiet: bool,
-    /// Report each statement's elapsed time on standard error.
-    pub timing: bool,
-    pub params: BTreeMap<String, String>,
 }
 
 /// Why a script stopped.
@@ -62,13 +50,9 @@ impl fmt::Display for ScriptError {
     }
 }
 
-/// Runs every statement of every source in order, writing results to `out`.
-pub async fn run(
-    engine: &Engine,
-    sources: &[Source],
-    out: &mut dyn Write,
-    options: &ScriptOptions,
-) -> Result<(), ScriptError> {
+/// Runs every statement and meta-command of every source in order in `session`; `\q`
+/// ends the run early.
+pub async fn run(session: &mut Session<'_>, sources: &[Source]) -> Result<(), ScriptError> {
     for source in sources {
         for piece in split_statements(&source.text) {
             let fail = |line: usize, error: DataFusionError| {
@@ -82,23 +66,31 @@ pub async fn run(
                     }
                 }
             };
-            let sql = substitute(&piece.text, &options.params).map_err(|(offset, error)| {
-                fail(
-                    piece.line + piece.text[..offset].matches('\n').count(),
-                    error,
-                )
-            })?;
+            let text =
+                substitute(&piece.text, &session.settings.params).map_err(|(offset, error)| {
+                    fail(
+                        piece.line + piece.text[..offset].matches('\n').count(),
+                        error,
+                    )
+                })?;
             let start = std::time::Instant::now();
-            let result = async {
-                let stream = engine.execute_stream(&sql).await?;
-                let summary = write_stream(out, options.format, stream, options.maxrows).await?;
-                if options.format == Format::Table && !options.quiet {
-                    writeln!(out, "{}", summary.footer(None))?;
+            if piece.meta {
+                let command = Meta::parse(&text)
+                    .map_err(|message| fail(piece.line, DataFusionError::Plan(message)))?;
+                let flow = session
+                    .meta(command)
+                    .await
+                    .map_err(|e| fail(piece.line, e))?;
+                if flow == Flow::Quit {
+                    return Ok(());
                 }
-                Ok::<_, DataFusionError>(())
-            };
-            result.await.map_err(|e| fail(piece.line, e))?;
-            if options.timing {
+                continue;
+            }
+            session
+                .run_statement(&text)
+                .await
+                .map_err(|e| fail(piece.line, e))?;
+            if session.settings.timing && !session.settings.interactive {
                 eprintln!(
                     "{}:{}: {:.6} s",
                     source.name,

@@ -309,12 +309,13 @@ async fn fit_all(
     // On a cluster a model whose passes are aggregates trains where the rows are; the
     // others gather the rows here.
     let on_cluster = engine.is_on_cluster();
+    let progress = engine.progress().training();
     let data = async {
         let frame = engine.context().execute_logical_plan(plan).await?;
         if on_cluster && distributed {
             Ok(TrainingRows::on_cluster(frame))
         } else {
-            TrainingRows::read(frame).await
+            TrainingRows::read(frame, &progress.rows).await
         }
     }
     .await
@@ -325,63 +326,66 @@ async fn fit_all(
     // dropped unfinished (statement timeout, cancel), the fits stop at their next pass.
     let interrupt = Interrupt::default();
     let _stop = interrupt.raise_on_drop();
+    let fit_progress = progress.fit.clone();
     let (fits, note) = tokio::task::spawn_blocking(move || {
-        interrupt.during(|| {
-            let fit = |i: usize, source: &dyn Source| {
-                let start = Instant::now();
-                let (model, report) = trainers[i].train(source)?;
-                Ok(Fitted {
-                    model,
-                    report,
-                    seconds: start.elapsed().as_secs_f64(),
-                })
-            };
-            match &data {
-                TrainingRows::InMemory {
-                    schema,
-                    batches,
-                    pool,
-                    ..
-                } => {
-                    let source = InMemory {
+        fit_progress.during(|| {
+            interrupt.during(|| {
+                let fit = |i: usize, source: &dyn Source| {
+                    let start = Instant::now();
+                    let (model, report) = trainers[i].train(source)?;
+                    Ok(Fitted {
+                        model,
+                        report,
+                        seconds: start.elapsed().as_secs_f64(),
+                    })
+                };
+                match &data {
+                    TrainingRows::InMemory {
                         schema,
                         batches,
-                        pool: Some(pool),
-                    };
-                    let current = Interrupt::current();
-                    let mut fits: Vec<Result<Fitted>> = which
-                        .par_iter()
-                        .map(|&i| current.during(|| fit(i, &source)))
-                        .collect();
-                    if which.len() > 1 {
-                        for (slot, &i) in fits.iter_mut().zip(&which) {
-                            if matches!(slot, Err(DataFusionError::ResourcesExhausted(_))) {
-                                *slot = fit(i, &source);
+                        pool,
+                        ..
+                    } => {
+                        let source = InMemory {
+                            schema,
+                            batches,
+                            pool: Some(pool),
+                        };
+                        let current = Interrupt::current();
+                        let mut fits: Vec<Result<Fitted>> = which
+                            .par_iter()
+                            .map(|&i| current.during(|| fit(i, &source)))
+                            .collect();
+                        if which.len() > 1 {
+                            for (slot, &i) in fits.iter_mut().zip(&which) {
+                                if matches!(slot, Err(DataFusionError::ResourcesExhausted(_))) {
+                                    *slot = fit(i, &source);
+                                }
                             }
                         }
-                    }
-                    let note = on_cluster.then(|| {
-                        "trained here on the rows gathered from the cluster: this model type \
+                        let note = on_cluster.then(|| {
+                            "trained here on the rows gathered from the cluster: this model type \
                          fits in this process"
-                            .to_string()
-                    });
-                    (fits, note)
-                }
-                TrainingRows::Replay(replay) => {
-                    let fits = which.iter().map(|&i| fit(i, replay.as_ref())).collect();
-                    let note = match replay.passes() {
-                        Some(passes) => format!(
-                            "trained on the cluster: {passes} passes ran as aggregates on the \
+                                .to_string()
+                        });
+                        (fits, note)
+                    }
+                    TrainingRows::Replay(replay) => {
+                        let fits = which.iter().map(|&i| fit(i, replay.as_ref())).collect();
+                        let note = match replay.passes() {
+                            Some(passes) => format!(
+                                "trained on the cluster: {passes} passes ran as aggregates on the \
                              executors"
-                        ),
-                        None => "the training rows did not fit the memory pool, so every pass \
+                            ),
+                            None => "the training rows did not fit the memory pool, so every pass \
                                  read them again; raise --memory-limit (SET \
                                  datafusion.runtime.memory_limit) to train in one read"
-                            .to_string(),
-                    };
-                    (fits, Some(note))
+                                .to_string(),
+                        };
+                        (fits, Some(note))
+                    }
                 }
-            }
+            })
         })
     })
     .await

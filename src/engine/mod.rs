@@ -14,6 +14,7 @@ mod ipc_check;
 mod ipc_format;
 mod local_files;
 pub mod parser;
+pub mod progress;
 mod session_views;
 pub mod split;
 mod training_rows;
@@ -79,6 +80,8 @@ pub struct Engine {
     own: Option<Arc<SessionCatalogs>>,
     /// Whether queries run on a Ballista cluster.
     cluster: bool,
+    /// How far the statement running now has got.
+    progress: Arc<progress::Progress>,
 }
 
 impl Engine {
@@ -138,6 +141,7 @@ impl Engine {
             tables,
             own: None,
             cluster: cluster.is_some(),
+            progress: Arc::default(),
         })
     }
 
@@ -149,6 +153,11 @@ impl Engine {
     /// Whether queries run on a Ballista cluster ([`Engine::on_cluster`]).
     pub fn is_on_cluster(&self) -> bool {
         self.cluster
+    }
+
+    /// How far the statement running now has got, for a progress display.
+    pub fn progress(&self) -> &Arc<progress::Progress> {
+        &self.progress
     }
 
     /// The model store this engine reads and writes.
@@ -176,6 +185,7 @@ impl Engine {
         sql: &str,
         params: Option<ParamValues>,
     ) -> Result<SendableRecordBatchStream> {
+        self.progress.clear();
         let result = match parse_statement(sql)? {
             Statement::Sql(sql) => {
                 let run = async {
@@ -196,6 +206,7 @@ impl Engine {
                         .create_physical_plan()
                         .await
                         .map_err(|e| locations.name(e))?;
+                    self.progress.query(&physical);
                     let files = FilesRead::of(&physical);
                     Ok(files.name_in_errors(execute_stream(physical, task)?))
                 };
@@ -259,6 +270,7 @@ impl Engine {
             tables: self.tables.clone(),
             own: Some(own),
             cluster: self.cluster,
+            progress: Arc::default(),
         }
     }
 

@@ -4,7 +4,8 @@
 //! numbers) and the shell (is the typed input complete?). It understands single-quoted strings
 //! (with `''` and, in `E'..'` strings, backslash escapes), double-quoted and backtick-quoted
 //! identifiers, `--` line comments, nested `/* */` block comments and `$tag$` dollar quoting, so
-//! a `;` inside any of them never ends a statement.
+//! a `;` inside any of them never ends a statement. A line that starts a statement with a
+//! backslash is a meta-command (`\d`, `\chart`), ended by the end of the line as in psql.
 
 /// One statement cut out of a larger text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,6 +16,8 @@ pub struct Piece {
     pub line: usize,
     /// Whether a `;` ended it (false only for the text after the last `;`).
     pub terminated: bool,
+    /// A backslash meta-command (the whole line, backslash included) rather than SQL.
+    pub meta: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,12 +43,34 @@ pub fn split_statements(sql: &str) -> Vec<Piece> {
     let mut scan = Scanner::new(sql);
     let mut pieces = Vec::new();
     let mut start = 0;
-    while let Some(end) = scan.next_semicolon() {
-        push_piece(&mut pieces, sql, start, end, true);
-        start = end + 1;
+    while let Some((end, boundary)) = scan.next_boundary() {
+        match boundary {
+            Boundary::Semicolon => {
+                push_piece(&mut pieces, sql, start, end, true);
+                start = end + 1;
+            }
+            Boundary::Meta => {
+                let stop = scan.skip_line();
+                let text = sql[end..stop].trim();
+                pieces.push(Piece {
+                    text: text.to_string(),
+                    line: 1 + sql[..end].matches('\n').count(),
+                    terminated: true,
+                    meta: true,
+                });
+                start = stop;
+            }
+        }
     }
     push_piece(&mut pieces, sql, start, sql.len(), false);
     pieces
+}
+
+/// What ends a piece.
+enum Boundary {
+    Semicolon,
+    /// A backslash where a statement would start.
+    Meta,
 }
 
 /// True when `sql` holds at least one statement and everything in it is terminated by a `;`
@@ -66,6 +91,7 @@ fn push_piece(pieces: &mut Vec<Piece>, sql: &str, start: usize, end: usize, term
         text: raw.trim().to_string(),
         line,
         terminated,
+        meta: false,
     });
 }
 
@@ -94,17 +120,34 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// Byte offset of the next top-level `;`.
-    fn next_semicolon(&mut self) -> Option<usize> {
+    /// Byte offset of the next top-level `;`, or of a backslash before any code of the
+    /// next statement.
+    fn next_boundary(&mut self) -> Option<(usize, Boundary)> {
         let mut found = None;
-        self.run_with_pos(|state, c, at| {
-            let hit = state == State::Normal && c == ';';
-            if hit {
-                found = Some(at);
-            }
-            hit
+        let mut code = false;
+        self.run_with_pos(|_, c, at| {
+            found = match c {
+                ';' => Some((at, Boundary::Semicolon)),
+                '\\' if !code => Some((at, Boundary::Meta)),
+                _ => {
+                    code |= !c.is_whitespace();
+                    None
+                }
+            };
+            found.is_some()
         });
         found
+    }
+
+    /// Moves past the end of the current line; returns the offset after it.
+    fn skip_line(&mut self) -> usize {
+        for (at, c) in self.chars.by_ref() {
+            if c == '\n' {
+                self.prev = Some(c);
+                return at + 1;
+            }
+        }
+        self.text.len()
     }
 
     /// Feeds every code character (state and char) to `stop` until it returns true.
@@ -231,6 +274,27 @@ impl<'a> Scanner<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn meta_commands_end_at_the_line_end() {
+        let sql = "\\timing off\nSELECT 1;\n  \\d customers\nSELECT '\\x'\n, 2; -- \\no\n\\q";
+        let pieces: Vec<_> = split_statements(sql)
+            .into_iter()
+            .map(|p| (p.text, p.line, p.meta))
+            .collect();
+        assert_eq!(
+            pieces,
+            vec![
+                ("\\timing off".into(), 1, true),
+                ("SELECT 1".into(), 2, false),
+                ("\\d customers".into(), 3, true),
+                ("SELECT '\\x'\n, 2".into(), 4, false),
+                ("\\q".into(), 6, true),
+            ]
+        );
+        // A backslash inside a statement is the statement's.
+        assert_eq!(split_statements("SELECT 1 \\ 2;").len(), 1);
+    }
 
     fn texts(sql: &str) -> Vec<(String, usize, bool)> {
         split_statements(sql)

@@ -7,7 +7,7 @@
 //! aggregates leaves the rows there: each pass runs on the executors.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::array::{Array, AsArray};
@@ -70,7 +70,8 @@ impl TrainingRows {
 
     /// Runs `frame`, keeping its batches while the memory pool has room for twice their
     /// size; at the first batch it does not, lets them go and reads again per pass.
-    pub async fn read(frame: DataFrame) -> Result<Self> {
+    /// Counts the rows read in `read`.
+    pub async fn read(frame: DataFrame, read: &AtomicU64) -> Result<Self> {
         let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
         let pool = frame.task_ctx().memory_pool().clone();
         let reservation = MemoryConsumer::new("CREATE MODEL").register(&pool);
@@ -78,6 +79,7 @@ impl TrainingRows {
         let mut batches = Vec::new();
         while let Some(batch) = stream.next().await {
             let batch = batch?;
+            read.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
             if reservation
                 .try_grow(2 * batch.get_array_memory_size())
                 .is_err()

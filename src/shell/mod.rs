@@ -2,12 +2,10 @@
 
 mod helper;
 pub mod meta;
+pub mod progress;
 
-use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io;
 use std::path::PathBuf;
-use std::time::Instant;
 
 use cohort_udfs::error::describe;
 use datafusion::common::{DataFusionError, Result};
@@ -17,19 +15,14 @@ use rustyline::error::ReadlineError;
 use rustyline::history::FileHistory;
 
 use crate::engine::catalog::{functions, tables_and_columns};
-use crate::engine::split::split_statements;
-use crate::engine::{Engine, string_batch};
-use crate::output::{Format, write_batches, write_stream};
-use crate::script::{self, ScriptError, ScriptOptions, Source};
+use crate::engine::split::{has_code, split_statements};
+use crate::session::{Flow, Session};
 use helper::ShellHelper;
 use meta::Meta;
 
 /// How the shell starts.
 #[derive(Debug, Clone)]
 pub struct ShellOptions {
-    pub format: Format,
-    pub maxrows: Option<usize>,
-    pub timing: bool,
     /// Where history is kept; `None` keeps none.
     pub history: Option<PathBuf>,
     /// Colour SQL as it is typed.
@@ -41,15 +34,8 @@ pub fn default_history_path() -> Option<PathBuf> {
     dirs::data_dir().map(|d| d.join("cohort").join("history.txt"))
 }
 
-struct Shell {
-    engine: Engine,
-    options: ShellOptions,
-    /// `\o` target; results go to standard output when `None`.
-    output: Option<(PathBuf, BufWriter<File>)>,
-}
-
-/// Runs the shell until `\q` or Ctrl-D.
-pub async fn run(engine: Engine, options: ShellOptions) -> io::Result<()> {
+/// Runs the shell in `session` until `\q` or Ctrl-D.
+pub async fn run(session: &mut Session<'_>, options: ShellOptions) -> io::Result<()> {
     let config = Config::builder()
         .completion_type(CompletionType::List)
         .auto_add_history(false)
@@ -66,298 +52,157 @@ pub async fn run(engine: Engine, options: ShellOptions) -> io::Result<()> {
         // A missing history file is normal on first start.
         let _ = editor.load_history(path);
     }
-    let mut shell = Shell {
-        engine,
-        options,
-        output: None,
-    };
-    shell.refresh_names(&mut editor).await;
+    refresh_names(session, &mut editor).await;
     loop {
-        match editor.readline("cohort> ") {
-            Ok(line) => {
-                if line.trim().is_empty() {
-                    continue;
-                }
-                editor
-                    .add_history_entry(line.trim_end())
-                    .map_err(io::Error::other)?;
-                if let Some(path) = &shell.options.history
-                    && let Err(e) = editor.save_history(path)
-                {
-                    eprintln!("warning: cannot save history to {}: {e}", path.display());
-                }
-                if line.trim_start().starts_with('\\') {
-                    match Meta::parse(&line) {
-                        Ok(Meta::Quit) => break,
-                        Ok(command) => shell.meta(command).await,
-                        Err(message) => eprintln!("{message}"),
-                    }
-                } else {
-                    shell.run_sql(&line).await;
-                }
-                shell.refresh_names(&mut editor).await;
-            }
+        let line = match editor.readline("cohort> ") {
+            Ok(line) => line,
             Err(ReadlineError::Interrupted) => continue,
             Err(ReadlineError::Eof) => break,
             Err(e) => return Err(io::Error::other(e)),
+        };
+        if line.trim().is_empty() {
+            continue;
         }
+        remember(&mut editor, &options, &line)?;
+        if run_input(session, &mut editor, &options, &line).await? == Flow::Quit {
+            break;
+        }
+        refresh_names(session, &mut editor).await;
     }
-    shell.close_output();
+    session.close_output();
     Ok(())
 }
 
-impl Shell {
-    fn out(&mut self) -> Box<dyn Write + '_> {
-        match &mut self.output {
-            Some((_, file)) => Box::new(file),
-            None => Box::new(io::stdout().lock()),
-        }
+fn remember(
+    editor: &mut Editor<ShellHelper, FileHistory>,
+    options: &ShellOptions,
+    text: &str,
+) -> io::Result<()> {
+    editor
+        .add_history_entry(text.trim_end())
+        .map_err(io::Error::other)?;
+    if let Some(path) = &options.history
+        && let Err(e) = editor.save_history(path)
+    {
+        eprintln!("warning: cannot save history to {}: {e}", path.display());
     }
+    Ok(())
+}
 
-    /// Runs every statement in `text`; stops at the first error or on Ctrl-C.
-    async fn run_sql(&mut self, text: &str) {
-        for piece in split_statements(text) {
-            let start = Instant::now();
-            let (format, maxrows) = (self.options.format, self.options.maxrows);
-            let timing = self.options.timing;
-            let engine = self.engine.clone();
-            let mut out = self.out();
-            let run = async {
-                let stream = engine.execute_stream(&piece.text).await?;
-                write_stream(&mut out, format, stream, maxrows).await
-            };
-            let result = tokio::select! {
-                r = run => r,
-                _ = tokio::signal::ctrl_c() => {
-                    eprintln!("Query cancelled.");
-                    return;
-                }
-            };
-            match result {
-                Ok(summary) => {
-                    let elapsed = timing.then(|| start.elapsed());
-                    if format == Format::Table || format == Format::Markdown {
-                        let _ = writeln!(out, "{}", summary.footer(elapsed));
+/// Runs every statement and meta-command in `text`; stops at the first error or on Ctrl-C.
+async fn run_input(
+    session: &mut Session<'_>,
+    editor: &mut Editor<ShellHelper, FileHistory>,
+    options: &ShellOptions,
+    text: &str,
+) -> io::Result<Flow> {
+    for piece in split_statements(text) {
+        let result = if piece.meta {
+            match Meta::parse(&piece.text) {
+                Ok(Meta::Edit) => {
+                    let edited = match edit(session.last_sql().unwrap_or("")) {
+                        Ok(edited) => edited,
+                        Err(e) => {
+                            report(&e);
+                            return Ok(Flow::Continue);
+                        }
+                    };
+                    if !has_code(&edited) {
+                        return Ok(Flow::Continue);
                     }
-                    let _ = out.flush();
+                    println!("{}", edited.trim_end());
+                    remember(editor, options, &edited)?;
+                    return Box::pin(run_input(session, editor, options, &edited)).await;
                 }
-                Err(e) => {
-                    drop(out);
-                    report(&e);
-                    return;
+                Ok(command) => cancellable(session.meta(command), "Cancelled.").await,
+                Err(message) => {
+                    eprintln!("{message}");
+                    return Ok(Flow::Continue);
                 }
             }
-        }
-    }
-
-    async fn meta(&mut self, command: Meta) {
-        let result = match command {
-            Meta::Help => {
-                print!("{}", meta::help());
-                Ok(())
-            }
-            Meta::Quit => Ok(()),
-            Meta::ListTables => {
-                self.show_query(
-                    "SELECT table_schema AS schema, table_name AS name, table_type AS type \
-                     FROM information_schema.tables \
-                     WHERE table_schema <> 'information_schema' \
-                     ORDER BY table_schema, table_name",
-                )
-                .await
-            }
-            Meta::DescribeTable(name) => self.describe_table(&name).await,
-            Meta::ListFunctions => self.list_functions(),
-            Meta::DescribeFunction(name) => self.describe_function(&name),
-            Meta::Models => {
-                println!("Model store: {}", self.engine.store().root().display());
-                self.show_query("SHOW MODELS").await
-            }
-            Meta::Timing(on) => {
-                self.options.timing = on.unwrap_or(!self.options.timing);
-                println!(
-                    "Timing is {}.",
-                    if self.options.timing { "on" } else { "off" }
-                );
-                Ok(())
-            }
-            Meta::Format(format) => {
-                self.options.format = format;
-                println!("Output format is {format}.");
-                Ok(())
-            }
-            Meta::MaxRows(n) => {
-                self.options.maxrows = n;
-                match n {
-                    Some(n) => println!("Printing at most {n} rows."),
-                    None => println!("Printing all rows."),
-                }
-                Ok(())
-            }
-            Meta::Include(path) => self.include(path).await,
-            Meta::Output(path) => self.set_output(path),
-        };
-        if let Err(e) = result {
-            report(&e);
-        }
-    }
-
-    /// Runs an introspection query and prints every row of it.
-    async fn show_query(&mut self, sql: &str) -> Result<()> {
-        let result = self.engine.execute(sql).await?;
-        let format = self.options.format;
-        let mut out = self.out();
-        write_batches(&mut out, format, result.schema, &result.batches, None)?;
-        out.flush()?;
-        Ok(())
-    }
-
-    async fn describe_table(&mut self, name: &str) -> Result<()> {
-        let ctx = self.engine.context();
-        let provider = match ctx.table_provider(name).await {
-            Ok(p) => p,
-            Err(_) => ctx.table_provider(name.to_lowercase()).await.map_err(|_| {
-                DataFusionError::Plan(format!("no table or view named {name}; \\d lists them"))
-            })?,
-        };
-        let schema = provider.schema();
-        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-        let types: Vec<String> = schema
-            .fields()
-            .iter()
-            .map(|f| f.data_type().to_string())
-            .collect();
-        let nullable: Vec<&str> = schema
-            .fields()
-            .iter()
-            .map(|f| if f.is_nullable() { "YES" } else { "NO" })
-            .collect();
-        self.print_strings(
-            &["column", "type", "nullable"],
-            vec![
-                names.into_iter().map(String::from).collect(),
-                types,
-                nullable.into_iter().map(String::from).collect(),
-            ],
-        )
-    }
-
-    fn list_functions(&mut self) -> Result<()> {
-        let all = functions(self.engine.context());
-        let names = all.iter().map(|f| f.name.clone()).collect();
-        let kinds = all.iter().map(|f| f.kind.to_string()).collect();
-        let summaries = all.iter().map(|f| f.summary()).collect();
-        self.print_strings(
-            &["name", "kind", "description"],
-            vec![names, kinds, summaries],
-        )
-    }
-
-    fn describe_function(&mut self, name: &str) -> Result<()> {
-        let all = functions(self.engine.context());
-        let lower = name.to_lowercase();
-        let found: Vec<_> = all
-            .iter()
-            .filter(|f| f.name == lower || f.name == name)
-            .collect();
-        if found.is_empty() {
-            let near: Vec<_> = all
-                .iter()
-                .filter(|f| f.name.contains(&lower))
-                .map(|f| f.name.as_str())
-                .take(8)
-                .collect();
-            let hint = if near.is_empty() {
-                "\\df lists every function".to_string()
-            } else {
-                format!("did you mean {}?", near.join(", "))
-            };
-            return Err(DataFusionError::Plan(format!(
-                "no function named {name}; {hint}"
-            )));
-        }
-        let text: Vec<String> = found.iter().map(|f| f.describe()).collect();
-        let mut out = self.out();
-        writeln!(out, "{}", text.join("\n"))?;
-        Ok(())
-    }
-
-    /// Prints string columns in the current format.
-    fn print_strings(&mut self, names: &[&str], columns: Vec<Vec<String>>) -> Result<()> {
-        let Some(batch) = string_batch(names, columns)? else {
-            return Ok(());
-        };
-        let format = self.options.format;
-        let mut out = self.out();
-        write_batches(&mut out, format, batch.schema(), &[batch], None)?;
-        out.flush()?;
-        Ok(())
-    }
-
-    async fn include(&mut self, path: PathBuf) -> Result<()> {
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            DataFusionError::Execution(format!("cannot read {}: {e}", path.display()))
-        })?;
-        let sources = [Source {
-            name: path.display().to_string(),
-            text,
-        }];
-        let options = ScriptOptions {
-            format: self.options.format,
-            maxrows: self.options.maxrows,
-            quiet: false,
-            timing: false,
-            params: BTreeMap::new(),
-        };
-        let engine = self.engine.clone();
-        let mut out = self.out();
-        let result = tokio::select! {
-            r = script::run(&engine, &sources, &mut out, &options) => r,
-            _ = tokio::signal::ctrl_c() => {
-                eprintln!("Script cancelled.");
-                return Ok(());
-            }
+        } else {
+            cancellable(
+                async {
+                    session
+                        .run_statement(&piece.text)
+                        .await
+                        .map(|_| Flow::Continue)
+                },
+                "Query cancelled.",
+            )
+            .await
         };
         match result {
-            Ok(()) | Err(ScriptError::BrokenPipe) => Ok(()),
-            Err(e) => Err(DataFusionError::Execution(e.to_string())),
-        }
-    }
-
-    fn set_output(&mut self, path: Option<PathBuf>) -> Result<()> {
-        self.close_output();
-        if let Some(path) = path {
-            let file = File::create(&path).map_err(|e| {
-                DataFusionError::Execution(format!("cannot write {}: {e}", path.display()))
-            })?;
-            println!("Sending results to {}.", path.display());
-            self.output = Some((path, BufWriter::new(file)));
-        }
-        Ok(())
-    }
-
-    fn close_output(&mut self) {
-        if let Some((path, mut file)) = self.output.take()
-            && let Err(e) = file.flush()
-        {
-            eprintln!("Error: cannot write {}: {e}", path.display());
-        }
-    }
-
-    /// Refreshes the names completion offers: tables and views, their columns, functions.
-    async fn refresh_names(&self, editor: &mut Editor<ShellHelper, FileHistory>) {
-        let ctx = self.engine.context();
-        let mut names: std::collections::BTreeSet<String> =
-            functions(ctx).into_iter().map(|f| f.name).collect();
-        if let Ok(tables) = tables_and_columns(ctx).await {
-            for (table, columns) in tables {
-                names.insert(table);
-                names.extend(columns);
+            Some(Ok(Flow::Quit)) => return Ok(Flow::Quit),
+            Some(Ok(Flow::Continue)) => {}
+            Some(Err(e)) => {
+                report(&e);
+                break;
             }
+            None => break,
         }
-        if let Some(helper) = editor.helper_mut() {
-            helper.names = names;
+    }
+    Ok(Flow::Continue)
+}
+
+/// Runs `work` until it ends or Ctrl-C; `None` (after saying `cancelled`) on Ctrl-C.
+async fn cancellable<T>(work: impl Future<Output = T>, cancelled: &str) -> Option<T> {
+    tokio::select! {
+        r = work => Some(r),
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("{cancelled}");
+            None
         }
+    }
+}
+
+/// `\e`: opens `$VISUAL` or `$EDITOR` (else `vi`) on `sql` and returns what was saved.
+fn edit(sql: &str) -> Result<String> {
+    let fail = |what: String| DataFusionError::Execution(what);
+    let file = tempfile::Builder::new()
+        .prefix("cohort-edit-")
+        .suffix(".sql")
+        .tempfile()
+        .map_err(|e| fail(format!("cannot make a file to edit: {e}")))?;
+    let text = if sql.is_empty() {
+        String::new()
+    } else {
+        format!("{sql};\n")
+    };
+    std::fs::write(file.path(), text).map_err(|e| fail(format!("cannot write {e}")))?;
+    let editor = std::env::var("VISUAL")
+        .or_else(|_| std::env::var("EDITOR"))
+        .unwrap_or_else(|_| "vi".to_string());
+    // An editor setting may carry arguments ("code --wait").
+    let mut words = editor.split_whitespace();
+    let program = words.next().unwrap_or("vi");
+    let status = std::process::Command::new(program)
+        .args(words)
+        .arg(file.path())
+        .status()
+        .map_err(|e| fail(format!("cannot start the editor {editor}: {e}; set EDITOR")))?;
+    if !status.success() {
+        return Err(fail(format!(
+            "the editor {editor} failed ({status}); nothing was run"
+        )));
+    }
+    std::fs::read_to_string(file.path())
+        .map_err(|e| fail(format!("cannot read what the editor saved: {e}")))
+}
+
+/// Refreshes the names completion offers: tables and views, their columns, functions.
+async fn refresh_names(session: &Session<'_>, editor: &mut Editor<ShellHelper, FileHistory>) {
+    let ctx = session.engine().context();
+    let mut names: std::collections::BTreeSet<String> =
+        functions(ctx).into_iter().map(|f| f.name).collect();
+    if let Ok(tables) = tables_and_columns(ctx).await {
+        for (table, columns) in tables {
+            names.insert(table);
+            names.extend(columns);
+        }
+    }
+    if let Some(helper) = editor.helper_mut() {
+        helper.names = names;
     }
 }
 

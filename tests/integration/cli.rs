@@ -1320,3 +1320,133 @@ fn arrow_files_read_by_sql_are_checked_first() {
         std::fs::remove_file(&inside).unwrap();
     }
 }
+
+#[test]
+fn commands_and_scripts_run_meta_commands() {
+    // psql's habit: -c '\d' lists tables.
+    let o = run(&["--demo", "-c", "\\d"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("| public | customers"),
+        "{}",
+        stdout(&o)
+    );
+
+    // In a script, a meta-command runs on its line; its confirmation goes to standard error.
+    let dir = tempfile::tempdir().unwrap();
+    let script = write(
+        dir.path(),
+        "job.sql",
+        "\\format csv\nSELECT 1 AS a;\n\\x on\n\\format table\nSELECT 2 AS b, 3 AS c;\n",
+    );
+    let o = run(&["-f", script.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "a\n1\n-[ RECORD 1 ]+--------\nb | 2\nc | 3\n1 row\n"
+    );
+    assert!(
+        stderr(&o).contains("Output format is csv."),
+        "{}",
+        stderr(&o)
+    );
+
+    // A bad meta-command fails the script at its line.
+    let o = run(&["-c", "SELECT 1;\n\\bogus"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("-c:2: Error during planning: unknown command \\bogus"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn floats_are_rounded_in_tables_only() {
+    let sql = "SELECT 0.23141361256544501 AS x";
+    let o = run(&["-c", sql]);
+    assert!(stdout(&o).contains("| 0.231414 |"), "{}", stdout(&o));
+    let o = run(&["-c", "\\digits 3", "-c", sql]);
+    assert!(stdout(&o).contains("| 0.231 |"), "{}", stdout(&o));
+    let o = run(&["-c", "\\digits full", "-c", sql]);
+    assert!(
+        stdout(&o).contains("| 0.23141361256544501 |"),
+        "{}",
+        stdout(&o)
+    );
+    // Data formats and -o files keep every digit.
+    let o = run(&["--format", "csv", "-c", sql]);
+    assert_eq!(stdout(&o), "x\n0.23141361256544501\n");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.json");
+    let o = run(&["--format", "json", "-o", out.to_str().unwrap(), "-c", sql]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        "[{\"x\":0.23141361256544501}]\n"
+    );
+}
+
+#[test]
+fn copy_watch_and_charts_from_scripts() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("r.csv");
+    let svg = dir.path().join("r.svg");
+    let o = run(&[
+        "--chart",
+        svg.to_str().unwrap(),
+        "-c",
+        "SELECT x, x * 0.123456789 AS y FROM generate_series(1, 5) t(x)",
+        "-c",
+        &format!("\\copy TO '{}'", csv.display()),
+        "-c",
+        "\\watch 0.01 c=2",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        std::fs::read_to_string(&csv)
+            .unwrap()
+            .starts_with("x,y\n1,0.123456789\n2,0.246913578\n")
+    );
+    assert!(stderr(&o).contains("Wrote 5 rows to"), "{}", stderr(&o));
+    assert_eq!(stdout(&o).matches("Run ").count(), 2, "{}", stdout(&o));
+    // plotters writes each text on a line of its own: the x axis is described by its column,
+    // the legend names the series y, drawn as one line through the five rows.
+    let chart = std::fs::read_to_string(&svg).unwrap();
+    assert!(chart.starts_with("<svg"), "{chart}");
+    assert!(chart.contains(">\nx\n</text>"), "{chart}");
+    assert!(chart.contains(">\ny\n</text>"), "{chart}");
+    let series = chart
+        .lines()
+        .find(|l| l.starts_with("<polyline") && l.contains("stroke-width=\"2\""))
+        .unwrap_or_else(|| panic!("no series line in {chart}"));
+    assert_eq!(series.matches(',').count(), 5, "{series}");
+
+    let o = run(&["--chart", "x.gif", "-c", "SELECT 1 AS a, 2 AS b"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains(".svg or .png"), "{}", stderr(&o));
+}
+
+#[test]
+fn startup_file_runs_unless_told_not_to() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(home.path().join(".cohortrc"), "\\format csv\n").unwrap();
+    let with_home = |args: &[&str]| {
+        cohort()
+            .env("HOME", home.path())
+            .env("XDG_CONFIG_HOME", home.path().join("config"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert_eq!(stdout(&with_home(&["-c", "SELECT 1 AS a"])), "a\n1\n");
+    assert!(stdout(&with_home(&["-X", "-c", "SELECT 1 AS a"])).contains("| a |"));
+    std::fs::remove_file(home.path().join(".cohortrc")).unwrap();
+    let config = home.path().join("config").join("cohort");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(config.join("init.sql"), "\\format json\n").unwrap();
+    assert_eq!(
+        stdout(&with_home(&["-c", "SELECT 1 AS a"])),
+        "[{\"a\":1}]\n"
+    );
+}

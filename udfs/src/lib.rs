@@ -7,6 +7,7 @@
 //! forms in FROM (PREDICT, EVALUATE, LIFT, SEGMENT, RFM, RECOMMEND over a table or
 //! subquery) and the statement rewrite they need are the [`sql`] layer.
 
+pub mod bar;
 pub mod codec;
 pub mod customer_scores;
 pub mod error;
@@ -108,6 +109,7 @@ pub fn register_functions(ctx: &SessionContext, models: Arc<dyn ModelResolver>) 
             customer_scores::CustomerScoreUdf::new(models.clone(), score),
         ));
     }
+    ctx.register_udf(ScalarUDF::new_from_impl(bar::Bar::default()));
     ctx.register_udf(ScalarUDF::new_from_impl(recommend::Recommend::new(
         models.clone(),
     )));

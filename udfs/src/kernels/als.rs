@@ -236,6 +236,7 @@ pub fn fit(user_items: &Csr, item_users: &Csr, options: &AlsOptions) -> Factors 
             // The Gram matrices are summed in f64.
             let (mut users32, mut items32) = (users.mapv(|x| x as f32), items.mapv(|x| x as f32));
             for _ in (0..options.iterations).take_while(|_| !interrupted()) {
+                super::progress::pass(super::progress::Stage::Als);
                 implicit_half_step(
                     user_items,
                     items32.view(),
@@ -255,6 +256,7 @@ pub fn fit(user_items: &Csr, item_users: &Csr, options: &AlsOptions) -> Factors 
         }
         Feedback::Explicit => {
             for _ in (0..options.iterations).take_while(|_| !interrupted()) {
+                super::progress::pass(super::progress::Stage::Als);
                 let fixed = Side {
                     factors: items.view(),
                     bias: &item_bias,

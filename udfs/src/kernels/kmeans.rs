@@ -333,6 +333,7 @@ fn lloyd(
     let mut iterations = 0;
     let mut converged = false;
     while iterations < max_iterations && !interrupted() {
+        super::progress::pass(super::progress::Stage::Lloyd);
         relocate_empty(points, centres.view(), &mut bounds, &mut pass);
         let updated = means(&pass, centres.view());
         let shifts: Vec<f64> = rows(updated.view())

@@ -522,6 +522,7 @@ fn newton<R: Rows + ?Sized>(
     let mut flat = false;
     while iterations < max_iterations && !interrupted() {
         iterations += 1;
+        super::progress::pass(super::progress::Stage::Irls);
         let step: Vec<f64> = if options.l1 > 0.0 {
             // The quadratic model's minimiser under both penalties, from here.
             let hb = current.hessian.dot(&ArrayView1::from(&beta));

@@ -24,6 +24,7 @@ pub mod nearest;
 pub mod nelder_mead;
 pub mod points;
 mod prefetch;
+pub mod progress;
 mod quantised;
 pub mod rng;
 pub mod simd;

@@ -165,6 +165,7 @@ pub fn maximise<L: Likelihood>(likelihood: &L, start: &[f64], penalizer: f64) ->
     let mut iterations = 0;
     while iterations < MAX_ITERATIONS && max_abs(&g) > TOLERANCE && !interrupted() {
         iterations += 1;
+        crate::kernels::progress::pass(crate::kernels::progress::Stage::Likelihood);
         let direction: Vec<f64> = (0..k)
             .map(|i| -dot(&inverse[i * k..(i + 1) * k], &g))
             .collect();

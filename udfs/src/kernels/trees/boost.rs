@@ -112,6 +112,7 @@ pub fn boost(
         if interrupted() {
             break;
         }
+        crate::kernels::progress::pass(crate::kernels::progress::Stage::Boosting);
         let mut rng = Rng::keyed(params.seed, 0x7265_6573, t as u64);
         g.par_iter_mut()
             .zip(h.par_iter_mut())
