@@ -403,13 +403,21 @@ fn demo_parquet(dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Runs `script` with the demo Parquet files in `cwd`, on the cluster when `ballista`.
-fn run_script(script: &Path, files: &[PathBuf], cwd: &Path, ballista: Option<&str>) -> String {
+/// Runs `script` with the demo Parquet files in `cwd` and the `extra` arguments, on the
+/// cluster when `ballista`.
+fn run_script(
+    script: &Path,
+    files: &[PathBuf],
+    cwd: &Path,
+    ballista: Option<&str>,
+    extra: &[&str],
+) -> String {
     let mut command = cohort_binary();
     command
         .current_dir(cwd)
         .env_remove("COHORT_BALLISTA")
         .args(["--store", cwd.join("models").to_str().unwrap(), "-q"])
+        .args(extra)
         .args(files)
         .args(["-f", script.to_str().unwrap()]);
     if let Some(url) = ballista {
@@ -445,8 +453,8 @@ fn example_scripts_give_the_same_results_on_a_cluster() {
         "forecast.sql",
     ] {
         let script = queries.join(script);
-        let here = run_script(&script, &files, local.path(), None);
-        let there = run_script(&script, &files, remote.path(), Some(&cluster.url()));
+        let here = run_script(&script, &files, local.path(), None, &[]);
+        let there = run_script(&script, &files, remote.path(), Some(&cluster.url()), &[]);
         let (here, there) = (untimed(&here), untimed(&there));
         // Only the where of training differs: a note in the warnings, which also widens the
         // tables.
@@ -705,25 +713,7 @@ fn ndjson(
 ) -> Vec<serde_json::Value> {
     let script = cwd.join("script.sql");
     std::fs::write(&script, sql).unwrap();
-    let mut command = cohort_binary();
-    command
-        .current_dir(cwd)
-        .env_remove("COHORT_BALLISTA")
-        .args(["--store", cwd.join("models").to_str().unwrap(), "-q"])
-        .args(["--format", "ndjson"])
-        .args(files)
-        .args(["-f", script.to_str().unwrap()]);
-    if let Some(url) = ballista {
-        command.args(["--ballista", url]);
-    }
-    let out = command.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
+    run_script(&script, files, cwd, ballista, &["--format", "ndjson"])
         .lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
