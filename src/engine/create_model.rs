@@ -306,13 +306,88 @@ async fn fit_all(
     which: &[usize],
     distributed: bool,
 ) -> Result<(Vec<Result<Fitted>>, Option<String>)> {
-    // On a cluster a model whose passes are aggregates trains where the rows are; the
-    // others gather the rows here.
     let on_cluster = engine.is_on_cluster();
+    let trainers = trainers.clone();
+    let which = which.to_vec();
+    let (fits, note) = with_rows(engine, name, plan, distributed, move |data| {
+        let fit = |i: usize, source: &dyn Source| {
+            let start = Instant::now();
+            let (model, report) = trainers[i].train(source)?;
+            Ok(Fitted {
+                model,
+                report,
+                seconds: start.elapsed().as_secs_f64(),
+            })
+        };
+        match data {
+            TrainingRows::InMemory {
+                schema,
+                batches,
+                pool,
+                ..
+            } => {
+                let source = InMemory {
+                    schema,
+                    batches,
+                    pool: Some(pool),
+                };
+                let current = Interrupt::current();
+                let mut fits: Vec<Result<Fitted>> = which
+                    .par_iter()
+                    .map(|&i| current.during(|| fit(i, &source)))
+                    .collect();
+                if which.len() > 1 {
+                    for (slot, &i) in fits.iter_mut().zip(&which) {
+                        if matches!(slot, Err(DataFusionError::ResourcesExhausted(_))) {
+                            *slot = fit(i, &source);
+                        }
+                    }
+                }
+                let note = on_cluster.then(|| {
+                    "trained here on the rows gathered from the cluster: this model type fits \
+                     in this process"
+                        .to_string()
+                });
+                (fits, note)
+            }
+            TrainingRows::Replay(replay) => {
+                let fits = which.iter().map(|&i| fit(i, replay.as_ref())).collect();
+                let note = match replay.passes() {
+                    Some(passes) => format!(
+                        "trained on the cluster: {passes} passes ran as aggregates on the \
+                         executors"
+                    ),
+                    None => "the training rows did not fit the memory pool, so every pass read \
+                             them again; raise --memory-limit (SET \
+                             datafusion.runtime.memory_limit) to train in one read"
+                        .to_string(),
+                };
+                (fits, Some(note))
+            }
+        }
+    })
+    .await?;
+    let fits = fits
+        .into_iter()
+        .map(|f| f.map_err(|e| in_create_model(e, name)))
+        .collect();
+    Ok((fits, note))
+}
+
+/// Reads the rows of `plan` for training (left on the cluster when the fit's passes are
+/// aggregates, `distributed`, and there is one) and runs `job` on them on a blocking
+/// thread, with the statement's progress and interruption.
+async fn with_rows<T: Send + 'static>(
+    engine: &Engine,
+    name: &str,
+    plan: LogicalPlan,
+    distributed: bool,
+    job: impl FnOnce(&TrainingRows) -> T + Send + 'static,
+) -> Result<T> {
     let progress = engine.progress().training();
     let data = async {
         let frame = engine.context().execute_logical_plan(plan).await?;
-        if on_cluster && distributed {
+        if engine.is_on_cluster() && distributed {
             Ok(TrainingRows::on_cluster(frame))
         } else {
             TrainingRows::read(frame, &progress.rows).await
@@ -320,81 +395,14 @@ async fn fit_all(
     }
     .await
     .map_err(|e| query_failed(e, name))?;
-    let trainers = trainers.clone();
-    let which = which.to_vec();
     // Training is CPU-bound and parallel: keep it off the async workers. When this future is
     // dropped unfinished (statement timeout, cancel), the fits stop at their next pass.
     let interrupt = Interrupt::default();
     let _stop = interrupt.raise_on_drop();
     let fit_progress = progress.fit.clone();
-    let (fits, note) = tokio::task::spawn_blocking(move || {
-        fit_progress.during(|| {
-            interrupt.during(|| {
-                let fit = |i: usize, source: &dyn Source| {
-                    let start = Instant::now();
-                    let (model, report) = trainers[i].train(source)?;
-                    Ok(Fitted {
-                        model,
-                        report,
-                        seconds: start.elapsed().as_secs_f64(),
-                    })
-                };
-                match &data {
-                    TrainingRows::InMemory {
-                        schema,
-                        batches,
-                        pool,
-                        ..
-                    } => {
-                        let source = InMemory {
-                            schema,
-                            batches,
-                            pool: Some(pool),
-                        };
-                        let current = Interrupt::current();
-                        let mut fits: Vec<Result<Fitted>> = which
-                            .par_iter()
-                            .map(|&i| current.during(|| fit(i, &source)))
-                            .collect();
-                        if which.len() > 1 {
-                            for (slot, &i) in fits.iter_mut().zip(&which) {
-                                if matches!(slot, Err(DataFusionError::ResourcesExhausted(_))) {
-                                    *slot = fit(i, &source);
-                                }
-                            }
-                        }
-                        let note = on_cluster.then(|| {
-                            "trained here on the rows gathered from the cluster: this model type \
-                         fits in this process"
-                                .to_string()
-                        });
-                        (fits, note)
-                    }
-                    TrainingRows::Replay(replay) => {
-                        let fits = which.iter().map(|&i| fit(i, replay.as_ref())).collect();
-                        let note = match replay.passes() {
-                            Some(passes) => format!(
-                                "trained on the cluster: {passes} passes ran as aggregates on the \
-                             executors"
-                            ),
-                            None => "the training rows did not fit the memory pool, so every pass \
-                                 read them again; raise --memory-limit (SET \
-                                 datafusion.runtime.memory_limit) to train in one read"
-                                .to_string(),
-                        };
-                        (fits, Some(note))
-                    }
-                }
-            })
-        })
-    })
-    .await
-    .map_err(|e| DataFusionError::Execution(format!("training stopped: {e}")))?;
-    let fits = fits
-        .into_iter()
-        .map(|f| f.map_err(|e| in_create_model(e, name)))
-        .collect();
-    Ok((fits, note))
+    tokio::task::spawn_blocking(move || fit_progress.during(|| interrupt.during(|| job(&data))))
+        .await
+        .map_err(|e| DataFusionError::Execution(format!("training stopped: {e}")))
 }
 
 /// EVALUATE's row for `model` over the rows of `plan`.
@@ -537,7 +545,9 @@ async fn judge_trials(
 }
 
 /// Each metric's mean and standard deviation over `k` folds of the training rows, each fold
-/// fitted with trainer `chosen` on the other rows (K fits, each on a fold-filtered plan).
+/// fitted with trainer `chosen` on the other rows: all K fits from one read of the rows
+/// where the model type can (linear regression: each fold's moments), otherwise K fits,
+/// each on a fold-filtered plan.
 #[allow(clippy::too_many_arguments)]
 async fn cross_validate(
     engine: &Engine,
@@ -552,19 +562,60 @@ async fn cross_validate(
 ) -> Result<Vec<Spread>> {
     let folds = holdout::folds(&split.train, k, settings.seed, holdout)
         .map_err(|e| in_create_model(e, name))?;
+    let mut models = None;
+    // On a cluster the rows stay there, so only fits whose passes are aggregates read them.
+    if folds.fit_on_the_others() && trainers[chosen].folds_in_one_read() && !engine.is_on_cluster()
+    {
+        let trainers = trainers.clone();
+        let fits = with_rows(engine, name, folds.dealt.clone(), false, move |data| {
+            let TrainingRows::InMemory {
+                schema,
+                batches,
+                pool,
+                ..
+            } = data
+            else {
+                return None;
+            };
+            let source = InMemory {
+                schema,
+                batches,
+                pool: Some(pool),
+            };
+            trainers[chosen].train_folds(&source, k)
+        })
+        .await?;
+        if let Some(fits) = fits {
+            let fits = fits.map_err(|e| {
+                DataFusionError::Execution(format!(
+                    "cross-validation failed to fit its {k} folds: {e}"
+                ))
+            })?;
+            models = Some(fits.into_iter().map(|(model, _)| model).collect::<Vec<_>>());
+        }
+    }
     let mut rows: Vec<MetricRow> = Vec::with_capacity(k);
-    for (f, (fit_on, held)) in folds.into_iter().enumerate() {
-        let (mut fits, _) = fit_all(engine, name, fit_on, trainers, &[chosen], distributed).await?;
-        let fitted = fits
-            .pop()
-            .ok_or_else(|| DataFusionError::Internal("a fold's fit is missing".to_string()))?;
-        let fitted = fitted.map_err(|e| {
-            DataFusionError::Execution(format!(
-                "cross-validation fold {} of {k} failed to fit: {e}",
-                f + 1
-            ))
-        })?;
-        rows.push(evaluate(engine, name, &fitted.model, held).await?);
+    for f in 0..k {
+        let (fit_on, held) = folds.sides(f).map_err(|e| in_create_model(e, name))?;
+        let model = match &models {
+            Some(models) => models[f].clone(),
+            None => {
+                let (mut fits, _) =
+                    fit_all(engine, name, fit_on, trainers, &[chosen], distributed).await?;
+                let fitted = fits.pop().ok_or_else(|| {
+                    DataFusionError::Internal("a fold's fit is missing".to_string())
+                })?;
+                fitted
+                    .map_err(|e| {
+                        DataFusionError::Execution(format!(
+                            "cross-validation fold {} of {k} failed to fit: {e}",
+                            f + 1
+                        ))
+                    })?
+                    .model
+            }
+        };
+        rows.push(evaluate(engine, name, &model, held).await?);
     }
     Ok(spreads(&rows))
 }

@@ -387,16 +387,53 @@ pub async fn split(
     })
 }
 
-/// The folds of `plan` for `k`-fold cross-validation: per fold, the rows to fit on and the
-/// rows to evaluate on. Random folds by hash (with another seed than the split's), within
-/// each class for a classifier; a forecast's folds are consecutive blocks of each series'
-/// points by time, each fold fitted on the blocks before its own.
-pub fn folds(
-    plan: &LogicalPlan,
-    k: usize,
-    seed: u64,
-    holdout: &Holdout,
-) -> Result<Vec<(LogicalPlan, LogicalPlan)>> {
+/// The rows of `plan` dealt into `k` folds for cross-validation. Random folds by hash (with
+/// another seed than the split's), within each class for a classifier; a forecast's folds
+/// are consecutive blocks of each series' points by time, each fold fitted on the blocks
+/// before its own.
+pub struct Folds {
+    /// The rows with their fold (Int64) as the last column.
+    pub dealt: LogicalPlan,
+    /// The columns of the rows.
+    original: Vec<String>,
+    /// Whether fold f fits on blocks up to f and is judged on block f + 1 (a forecast's),
+    /// rather than fitting on every other fold and being judged on its own.
+    by_time: bool,
+}
+
+impl Folds {
+    /// Whether a fold fits on the rows of every other fold, so that all the folds' fits can
+    /// come from one read of [`Folds::dealt`].
+    pub fn fit_on_the_others(&self) -> bool {
+        !self.by_time
+    }
+
+    /// The rows fold `f` fits on and the rows it is evaluated on.
+    pub fn sides(&self, f: usize) -> Result<(LogicalPlan, LogicalPlan)> {
+        let f = f as i64;
+        let fold = column(FOLD);
+        let (fit, held) = if self.by_time {
+            (fold.clone().lt_eq(lit(f)), fold.eq(lit(f + 1)))
+        } else {
+            (fold.clone().not_eq(lit(f)), fold.eq(lit(f)))
+        };
+        let side = |condition: Expr| {
+            project(
+                LogicalPlanBuilder::from(self.dealt.clone())
+                    .filter(condition)?
+                    .build()?,
+                &self.original,
+            )
+        };
+        Ok((side(fit)?, side(held)?))
+    }
+}
+
+/// The column holding each row's fold.
+const FOLD: &str = "__cohort_fold";
+
+/// `plan`'s rows dealt into `k` folds (see [`Folds`]).
+pub fn folds(plan: &LogicalPlan, k: usize, seed: u64, holdout: &Holdout) -> Result<Folds> {
     let k64 = k as i64;
     let original = original_columns(plan, None);
     let fold_seed = seed ^ 0x0F01_D5EE_D000_0000;
@@ -408,7 +445,7 @@ pub fn folds(
                 datafusion::logical_expr::cast(column(HASH) * lit(k as f64), DataType::Int64);
             (
                 LogicalPlanBuilder::from(plan)
-                    .project(with_columns(&original, [fold.alias("__cohort_fold")]))?
+                    .project(with_columns(&original, [fold.alias(FOLD)]))?
                     .build()?,
                 false,
             )
@@ -427,7 +464,7 @@ pub fn folds(
             let fold = (int("__cohort_position") - lit(1i64)) % lit(k64);
             (
                 LogicalPlanBuilder::from(plan)
-                    .project(with_columns(&original, [fold.alias("__cohort_fold")]))?
+                    .project(with_columns(&original, [fold.alias(FOLD)]))?
                     .build()?,
                 false,
             )
@@ -450,32 +487,17 @@ pub fn folds(
             let block = (int("__cohort_position") - lit(1i64)) * lit(k64 + 1) / int("__cohort_n");
             (
                 LogicalPlanBuilder::from(plan)
-                    .project(with_columns(&original, [block.alias("__cohort_fold")]))?
+                    .project(with_columns(&original, [block.alias(FOLD)]))?
                     .build()?,
                 true,
             )
         }
     };
-    (0..k64)
-        .map(|f| {
-            let fold = column("__cohort_fold");
-            let (fit, held) = if series {
-                // Fold f fits on blocks 0..=f and is judged on block f + 1.
-                (fold.clone().lt_eq(lit(f)), fold.eq(lit(f + 1)))
-            } else {
-                (fold.clone().not_eq(lit(f)), fold.eq(lit(f)))
-            };
-            let side = |condition: Expr| {
-                project(
-                    LogicalPlanBuilder::from(with_fold.clone())
-                        .filter(condition)?
-                        .build()?,
-                    &original,
-                )
-            };
-            Ok((side(fit)?, side(held)?))
-        })
-        .collect()
+    Ok(Folds {
+        dealt: with_fold,
+        original,
+        by_time: series,
+    })
 }
 
 /// `plan` with each row's position within its series by `time` (1 = the latest, or with
@@ -600,7 +622,9 @@ mod tests {
             .unwrap()
             .into_unoptimized_plan();
         let mut out = Vec::new();
-        for (fit, held) in folds(&plan, k, 42, &holdout).unwrap() {
+        let folds = folds(&plan, k, 42, &holdout).unwrap();
+        for f in 0..k {
+            let (fit, held) = folds.sides(f).unwrap();
             let mut sides = Vec::new();
             for side in [fit, held] {
                 let batches = ctx

@@ -155,3 +155,55 @@ async fn a_classifier_is_cross_validated_on_stratified_folds() {
     let eval_rows = eval.column(0).as_primitive::<Int64Type>().value(0) as u64;
     assert_eq!(eval_rows + stored.training_rows, 1000);
 }
+
+/// A linear regression's folds are all fitted from one read of the rows (each fold's
+/// moments, merged for the others); their metrics equal those of one fit per fold, each on
+/// its own rows, as when the rows do not fit the memory limit.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_linear_regression_is_cross_validated_in_one_read() {
+    let (engine, _store) = demo_engine(0.1).unwrap();
+    let create = |name: &str| {
+        format!(
+            "CREATE MODEL {name} OPTIONS (model_type = 'linear_reg', label = 'monthly_charges', \
+             data_split_method = 'random', cv_folds = 5) AS \
+             SELECT monthly_charges, tenure_months, support_calls, tenure_months * \
+             support_calls AS both FROM customers"
+        )
+    };
+    engine.execute(&create("one_read")).await.unwrap();
+    engine
+        .execute("SET datafusion.runtime.memory_limit = '64K'")
+        .await
+        .unwrap();
+    let result = engine.execute(&create("per_fold")).await.unwrap();
+    let batch = &result.batches[0];
+    let warnings = batch
+        .column(batch.schema().index_of("warnings").unwrap())
+        .as_string::<i32>()
+        .value(0);
+    assert!(
+        warnings.contains("every pass read them again"),
+        "{warnings}"
+    );
+    let one_read = engine.store().load("one_read").unwrap().description;
+    let metrics: Vec<&str> = one_read
+        .assessment
+        .cv
+        .iter()
+        .map(|s| s.metric.as_str())
+        .collect();
+    assert!(
+        metrics.contains(&"r2") && metrics.contains(&"rmse"),
+        "{metrics:?}"
+    );
+    for metric in metrics {
+        let (a, a_std) = cv(&engine, "one_read", metric);
+        let (b, b_std) = cv(&engine, "per_fold", metric);
+        // (Some are 0, as the rows skipped.)
+        let near = |x: f64, y: f64, tolerance: f64| (x - y).abs() <= tolerance * x.abs().max(1.0);
+        assert!(
+            near(a, b, 1e-9) && near(a_std, b_std, 1e-7),
+            "{metric}: {a} ± {a_std} in one read, {b} ± {b_std} per fold"
+        );
+    }
+}

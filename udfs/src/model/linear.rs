@@ -1,6 +1,8 @@
 //! Linear regression as a stored model: training over Arrow batches and scoring.
 
-use datafusion::arrow::array::{Array, ArrayRef, Float64Array, RecordBatch};
+use datafusion::arrow::array::{Array, ArrayRef, Float64Array, Int64Array, RecordBatch};
+use datafusion::arrow::compute::kernels::cmp::eq;
+use datafusion::arrow::compute::{cast as arrow_cast, filter_record_batch};
 use datafusion::arrow::datatypes::{DataType, Schema};
 use datafusion::logical_expr::{LogicalPlan, cast};
 use std::sync::Arc;
@@ -90,6 +92,35 @@ impl ModelKind for LinearModel {
             report.skipped_because = because;
         })
     }
+
+    const FOLDS_IN_ONE_READ: bool = true;
+
+    /// The moments of each fold's rows in one read; fit f is solved from the merged moments
+    /// of the other folds, which equal those of its rows (Chan's exact merge). Where the
+    /// fit's encoding depends on its rows (a category's levels, the means that impute a
+    /// NULL), each fold fits on its own.
+    fn train_folds(
+        source: &dyn Source,
+        settings: &LinearSettings,
+        folds: usize,
+    ) -> Option<Result<Vec<(Self, Report)>>> {
+        let schema = source.schema();
+        let fold = schema.fields().len().checked_sub(1)?;
+        let features = schema.project(&(0..fold).collect::<Vec<_>>()).ok()?;
+        let set = TrainingSet::new(&features, &settings.label).ok()?;
+        if !features.field(set.label_idx?).data_type().is_numeric() {
+            return None;
+        }
+        let batches = raw_batches(source, &set)?;
+        Some(Self::train_raw_folds(
+            set,
+            &features,
+            batches,
+            fold,
+            folds,
+            settings.options,
+        ))
+    }
 }
 
 /// Rows explained on the link scale (log-odds for a classifier), one contribution per
@@ -168,34 +199,62 @@ impl LinearModel {
     /// One pass straight over the Arrow columns (see [`raw_batches`]): the moments of the raw
     /// features and label, from which [`LinearModel::from_moments`] standardises.
     fn train_raw(
-        mut set: TrainingSet,
+        set: TrainingSet,
         schema: &Schema,
         batches: &[RecordBatch],
         options: LinearOptions,
     ) -> Result<(Self, Report)> {
-        let columns: Vec<usize> = set
-            .feature_idx
-            .iter()
-            .chain(&set.label_idx)
-            .copied()
-            .collect();
         let parts = batches
             .par_iter()
-            .map(|batch| -> Result<(Moments, (u64, u64, u64))> {
-                let rows = set.rows(batch)?;
-                let values = columns
-                    .iter()
-                    .map(|&i| rows.numeric(i))
-                    .collect::<Option<Vec<_>>>()
-                    .ok_or_else(|| DataFusionError::Internal("a numeric column".into()))?;
-                let mut m = Moments::new(columns.len());
-                m.update(&values.iter().map(|c| c.as_ref()).collect::<Vec<_>>());
-                Ok((m, rows.counts(batch.num_rows())))
+            .map(|batch| raw_moments(&set, batch))
+            .collect::<Result<Vec<_>>>()?;
+        Self::from_raw_parts(set, schema, &parts, options)
+    }
+
+    /// [`LinearModel::train_raw`] of each of `folds` folds, given by the Int64 column
+    /// `fold` of the batches: fit f on the rows of the other folds.
+    fn train_raw_folds(
+        set: TrainingSet,
+        schema: &Schema,
+        batches: &[RecordBatch],
+        fold: usize,
+        folds: usize,
+        options: LinearOptions,
+    ) -> Result<Vec<(Self, Report)>> {
+        // Per batch, per fold: the moments of the batch's rows in that fold.
+        let parts = batches
+            .par_iter()
+            .map(|batch| {
+                let fold = arrow_cast(batch.column(fold), &DataType::Int64)?;
+                (0..folds)
+                    .map(|f| {
+                        let in_fold = eq(&fold, &Int64Array::new_scalar(f as i64))?;
+                        raw_moments(&set, &filter_record_batch(batch, &in_fold)?)
+                    })
+                    .collect::<Result<Vec<_>>>()
             })
             .collect::<Result<Vec<_>>>()?;
-        let mut moments = Moments::new(columns.len());
+        (0..folds)
+            .map(|f| {
+                let others = parts
+                    .iter()
+                    .flat_map(|p| p.iter().enumerate().filter(move |(g, _)| *g != f))
+                    .map(|(_, part)| part);
+                Self::from_raw_parts(set.clone(), schema, others, options)
+            })
+            .collect()
+    }
+
+    /// The model and report from the moments and row counts of the parts of the rows.
+    fn from_raw_parts<'p>(
+        mut set: TrainingSet,
+        schema: &Schema,
+        parts: impl IntoIterator<Item = &'p RawMoments>,
+        options: LinearOptions,
+    ) -> Result<(Self, Report)> {
+        let mut moments = Moments::new(set.feature_idx.len() + 1);
         for (m, (used, null_label, not_finite)) in parts {
-            moments.merge(&m);
+            moments.merge(m);
             set.rows_used += used;
             set.rows_null_label += null_label;
             set.rows_not_finite += not_finite;
@@ -300,6 +359,25 @@ impl LinearModel {
             |_| {},
         )
     }
+}
+
+/// The moments of the raw columns (features..., label) of a batch's used rows, and its
+/// counts of rows used, with a NULL label and with a value that is not finite.
+type RawMoments = (Moments, (u64, u64, u64));
+
+/// [`RawMoments`] of `batch` for `set`.
+fn raw_moments(set: &TrainingSet, batch: &RecordBatch) -> Result<RawMoments> {
+    let rows = set.rows(batch)?;
+    let values = set
+        .feature_idx
+        .iter()
+        .chain(&set.label_idx)
+        .map(|&i| rows.numeric(i))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| DataFusionError::Internal("a numeric column".into()))?;
+    let mut m = Moments::new(values.len());
+    m.update(&values.iter().map(|c| c.as_ref()).collect::<Vec<_>>());
+    Ok((m, rows.counts(batch.num_rows())))
 }
 
 /// The batches, when one pass over their raw columns can train: they are in memory, every

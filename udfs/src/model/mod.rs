@@ -312,6 +312,22 @@ pub trait ModelKind: Serialize + DeserializeOwned + Send + Sync + Sized + 'stati
     /// Trains on the rows of `source`.
     fn train(source: &dyn Source, settings: &Self::Settings) -> Result<(Self, Report)>;
 
+    /// Whether [`ModelKind::train_folds`] can fit cross-validation's folds in one read.
+    const FOLDS_IN_ONE_READ: bool = false;
+
+    /// Cross-validation's `folds` fits in one read of `source`, whose last column is each
+    /// row's fold (0 to `folds` - 1): fit f on the rows of the other folds, as
+    /// [`ModelKind::train`] fits them. `None` where the math or these rows do not allow it
+    /// (the caller then fits each fold on its own rows).
+    fn train_folds(
+        source: &dyn Source,
+        settings: &Self::Settings,
+        folds: usize,
+    ) -> Option<Result<Vec<(Self, Report)>>> {
+        let _ = (source, settings, folds);
+        None
+    }
+
     /// How rows are held out to evaluate it: within each class for a binary classifier,
     /// at random for the others.
     fn holdout(options: &Options) -> std::result::Result<Holdout, Error> {
@@ -360,8 +376,17 @@ pub trait ModelType: Send + Sync {
 
 /// Checked settings of one model type, ready to train.
 pub trait Trainer: Send + Sync {
-    fn train(&self, source: &dyn Source) -> Result<(Arc<dyn Model>, Report)>;
+    fn train(&self, source: &dyn Source) -> Result<Trained>;
+
+    /// See [`ModelKind::FOLDS_IN_ONE_READ`].
+    fn folds_in_one_read(&self) -> bool;
+
+    /// See [`ModelKind::train_folds`].
+    fn train_folds(&self, source: &dyn Source, folds: usize) -> Option<Result<Vec<Trained>>>;
 }
+
+/// A model trained, with the report of its training.
+pub type Trained = (Arc<dyn Model>, Report);
 
 /// [`ModelType`] for a [`ModelKind`].
 struct Kind<M>(PhantomData<fn() -> M>);
@@ -407,9 +432,22 @@ impl<M: ModelKind + Model> ModelType for Kind<M> {
 struct Settings<M: ModelKind>(M::Settings);
 
 impl<M: ModelKind + Model> Trainer for Settings<M> {
-    fn train(&self, source: &dyn Source) -> Result<(Arc<dyn Model>, Report)> {
+    fn train(&self, source: &dyn Source) -> Result<Trained> {
         let (model, report) = M::train(source, &self.0)?;
         Ok((Arc::new(model), report))
+    }
+
+    fn folds_in_one_read(&self) -> bool {
+        M::FOLDS_IN_ONE_READ
+    }
+
+    fn train_folds(&self, source: &dyn Source, folds: usize) -> Option<Result<Vec<Trained>>> {
+        let fits = M::train_folds(source, &self.0, folds)?;
+        Some(fits.map(|fits| {
+            fits.into_iter()
+                .map(|(model, report)| (Arc::new(model) as Arc<dyn Model>, report))
+                .collect()
+        }))
     }
 }
 
