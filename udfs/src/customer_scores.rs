@@ -10,7 +10,7 @@ use std::sync::{Arc, LazyLock};
 use datafusion::arrow::array::{Array, AsArray, Float64Array};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Float64Type};
-use datafusion::common::{Result, ScalarValue};
+use datafusion::common::Result;
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
 use datafusion::logical_expr::{
@@ -21,6 +21,7 @@ use datafusion::logical_expr::{
 use crate::error::invalid_argument_err;
 use crate::kernels::customer_value::PurchaseModel;
 use crate::model::{CustomerValueModel, ModelResolver, ResolvedModel};
+use crate::sql::string_literal;
 
 static P_ALIVE_DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
@@ -162,19 +163,13 @@ impl ScalarUDFImpl for CustomerScoreUdf {
                 self.score.arguments()
             )
         };
-        let name = match args.first() {
-            Some(Expr::Literal(
-                ScalarValue::Utf8(Some(s))
-                | ScalarValue::Utf8View(Some(s))
-                | ScalarValue::LargeUtf8(Some(s)),
-                _,
-            )) => s.clone(),
-            _ => return usage(),
+        let Some(name) = args.first().and_then(string_literal) else {
+            return usage();
         };
         if args.len() != self.score.arity() + 1 {
             return usage();
         }
-        let resolved = self.resolver.resolve(&name)?;
+        let resolved = self.resolver.resolve(name)?;
         resolved.downcast::<CustomerValueModel>(f)?;
         let bound = ScalarUDF::new_from_impl(Bound {
             signature: Signature::any(self.score.arity(), Volatility::Immutable),

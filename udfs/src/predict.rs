@@ -11,7 +11,7 @@ use std::sync::{Arc, LazyLock};
 use datafusion::arrow::array::{Array, AsArray, Float64Array};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{Result, ScalarValue};
+use datafusion::common::Result;
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
 use datafusion::logical_expr::{
@@ -23,6 +23,7 @@ use crate::error::{invalid_argument, invalid_argument_err};
 use crate::model::{
     self, Model, ModelResolver, ResolvedModel, Scoring, check_feature_types, check_scoring,
 };
+use crate::sql::string_literal;
 
 static PREDICT_DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
@@ -179,14 +180,10 @@ impl ScalarUDFImpl for Predict {
 
     fn simplify(&self, args: Vec<Expr>, info: &SimplifyContext) -> Result<ExprSimplifyResult> {
         let f = self.scoring.name();
-        let name = match args.first() {
-            Some(Expr::Literal(
-                ScalarValue::Utf8(Some(s))
-                | ScalarValue::Utf8View(Some(s))
-                | ScalarValue::LargeUtf8(Some(s)),
-                _,
-            )) => s.clone(),
-            Some(Expr::Literal(k, _))
+        let first = args.first();
+        let name = match (first, first.and_then(string_literal)) {
+            (_, Some(name)) => name.to_string(),
+            (Some(Expr::Literal(k, _)), None)
                 if self.scoring == Scoring::Segment && k.data_type().is_integer() =>
             {
                 return invalid_argument_err!(
@@ -196,16 +193,16 @@ impl ScalarUDFImpl for Predict {
                 );
             }
             // A model value (from TRAIN_REGRESSION) is scored row by row at execution.
-            Some(_) if self.scoring != Scoring::Segment => {
+            (Some(_), None) if self.scoring != Scoring::Segment => {
                 return Ok(ExprSimplifyResult::Original(args));
             }
-            Some(_) => {
+            (Some(_), None) => {
                 return invalid_argument_err!(
                     "segment needs the name of a kmeans model as a string literal first, e.g. \
                      segment('seg', recency_days, frequency)"
                 );
             }
-            None => {
+            (None, _) => {
                 return invalid_argument_err!(
                     "{f} needs a model name (or a TRAIN_REGRESSION value) first, e.g. \
                      {f}('churn', tenure, plan)"

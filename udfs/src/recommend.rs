@@ -83,13 +83,9 @@ impl Recommend {
 
     /// The model named by the first argument, checked to be a matrix factorization.
     fn model(&self, first: Option<&ScalarValue>) -> Result<ResolvedModel> {
-        let name = match first {
-            Some(
-                ScalarValue::Utf8(Some(s))
-                | ScalarValue::Utf8View(Some(s))
-                | ScalarValue::LargeUtf8(Some(s)),
-            ) => s,
-            _ => {
+        let name = match first.and_then(|v| v.try_as_str().flatten()) {
+            Some(s) => s,
+            None => {
                 return plan_err!(
                     "recommend needs the name of a matrix_factorization model as a string \
                      literal first, e.g. recommend('recs', customer_id, 10)"

@@ -7,8 +7,8 @@ use datafusion::common::Result;
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, s};
 use serde::{Deserialize, Serialize};
 
-use super::Contributions;
 use super::encoding::{FeatureEncoding, as_f64};
+use super::{Contributions, Explainer, Model};
 
 /// Intercept and weights in standardised design units, with their uncertainty. Stored as
 /// JSON with the weights and the covariance as plain arrays of numbers.
@@ -233,6 +233,27 @@ impl Coefficients {
             });
         }
         rows
+    }
+}
+
+/// A model that scores through [`Coefficients`] over the design columns of its features
+/// (linear and logistic regression); it is explained by them.
+pub trait CoefficientModel: Model {
+    fn coefficients(&self) -> &Coefficients;
+}
+
+/// Rows explained on the link scale (log-odds for a classifier), one contribution per
+/// design column (`column=level` for a category); see [`Coefficients::contributions`].
+impl<M: CoefficientModel> Explainer for M {
+    fn names(&self) -> Vec<String> {
+        self.features()
+            .iter()
+            .flat_map(|f| f.design_names())
+            .collect()
+    }
+
+    fn contributions(&self, columns: &[ArrayRef]) -> Result<Contributions> {
+        self.coefficients().contributions(self.features(), columns)
     }
 }
 

@@ -11,14 +11,13 @@ use datafusion::common::{DataFusionError, Result};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::coefficients::{Coefficients, Explained};
+use super::coefficients::{CoefficientModel, Coefficients, Explained};
 use super::encoding::{FeatureEncoding, is_numeric};
 use super::options::Options;
 use super::pass::{Pass, run};
 use super::training::{Source, TrainingSet};
 use super::{
-    Contributions, Explainer, Model, ModelKind, Report, Scored, Scoring, dropped_warnings,
-    zeroed_warning,
+    Explainer, Model, ModelKind, Report, Scored, Scoring, dropped_warnings, zeroed_warning,
 };
 use crate::error::{Error, bad_input};
 use crate::evaluate::Metrics;
@@ -123,18 +122,9 @@ impl ModelKind for LinearModel {
     }
 }
 
-/// Rows explained on the link scale (log-odds for a classifier), one contribution per
-/// design column (`column=level` for a category); see [`Coefficients::contributions`].
-impl Explainer for LinearModel {
-    fn names(&self) -> Vec<String> {
-        self.features
-            .iter()
-            .flat_map(|f| f.design_names())
-            .collect()
-    }
-
-    fn contributions(&self, columns: &[ArrayRef]) -> Result<Contributions> {
-        self.coefficients.contributions(&self.features, columns)
+impl CoefficientModel for LinearModel {
+    fn coefficients(&self) -> &Coefficients {
+        &self.coefficients
     }
 }
 

@@ -10,14 +10,13 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::classes::Classes;
-use super::coefficients::{Coefficients, Explained};
+use super::coefficients::{CoefficientModel, Coefficients, Explained};
 use super::encoding::FeatureEncoding;
 use super::options::Options;
 use super::pass::{Pass, run};
 use super::training::{Rows, Source, TrainingSet};
 use super::{
-    Contributions, Dropped, Explainer, Model, ModelKind, Report, Scored, Scoring, dropped_warnings,
-    zeroed_warning,
+    Dropped, Explainer, Model, ModelKind, Report, Scored, Scoring, dropped_warnings, zeroed_warning,
 };
 use crate::error::{Error, bad_input, bad_input_err};
 use crate::evaluate::Metrics;
@@ -208,18 +207,9 @@ impl ModelKind for LogisticModel {
     }
 }
 
-/// Rows explained on the link scale (log-odds for a classifier), one contribution per
-/// design column (`column=level` for a category); see [`Coefficients::contributions`].
-impl Explainer for LogisticModel {
-    fn names(&self) -> Vec<String> {
-        self.features
-            .iter()
-            .flat_map(|f| f.design_names())
-            .collect()
-    }
-
-    fn contributions(&self, columns: &[ArrayRef]) -> Result<Contributions> {
-        self.coefficients.contributions(&self.features, columns)
+impl CoefficientModel for LogisticModel {
+    fn coefficients(&self) -> &Coefficients {
+        &self.coefficients
     }
 }
 

@@ -56,16 +56,19 @@ pub(crate) fn string_argument(arg: &FunctionArg) -> Option<String> {
     }
 }
 
+/// The text of a string literal (of any string type), such as a model's name.
+pub(crate) fn string_literal(expr: &Expr) -> Option<&str> {
+    match expr {
+        Expr::Literal(value, _) => value.try_as_str().flatten(),
+        _ => None,
+    }
+}
+
 /// A model name argument of a table function: a string literal.
 pub(crate) fn model_name(function: &str, name: &Expr) -> Result<String> {
-    match name {
-        Expr::Literal(
-            ScalarValue::Utf8(Some(s))
-            | ScalarValue::Utf8View(Some(s))
-            | ScalarValue::LargeUtf8(Some(s)),
-            _,
-        ) => Ok(s.clone()),
-        _ => plan_err!("{function} needs the model name as a string literal first"),
+    match string_literal(name) {
+        Some(s) => Ok(s.to_string()),
+        None => plan_err!("{function} needs the model name as a string literal first"),
     }
 }
 
