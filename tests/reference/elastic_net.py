@@ -18,24 +18,15 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import ElasticNet, LogisticRegression
 
+from design import encoding
+
 LINEAR = (2000.0, 500.0)  # l1_reg, l2_reg on the diabetes data
 LOGISTIC = (20.0, 2.0)  # on the telco sample
 
 
 def design(data):
     """cohort's design: (name, column, mean, std) per design column."""
-    columns = []
-    for name in data.columns:
-        col = data[name]
-        if not pd.api.types.is_numeric_dtype(col):
-            counts = col.value_counts()
-            reference = sorted(counts[counts == counts.max()].index)[0]
-            for level in sorted(set(col.dropna()) - {reference}):
-                columns.append((f"{name}={level}", (col == level).astype(float), 0.0, 1.0))
-        else:
-            mean, std = col.mean(), col.std(ddof=0)
-            columns.append((name, col.fillna(mean).astype(float), mean, std))
-    return columns
+    return [(name, column(data), mean, std) for name, column, mean, std in encoding(data)]
 
 
 def standardised(columns):
