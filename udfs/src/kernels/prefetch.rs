@@ -18,4 +18,7 @@ pub fn prefetch<T>(values: &[T]) {
             };
         }
     }
+    // Stable Rust has no prefetch intrinsic elsewhere: the hardware prefetchers are left to it.
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = values;
 }
