@@ -66,10 +66,12 @@ mod tests {
     use super::*;
     use crate::kernels::customer_value::{BgNbdLikelihood, maximise};
 
+    /// A million customers, as the speed goal is stated for (about a second here, debug
+    /// build): each parameter within 3 standard errors of the truth (within 1 for this seed).
     #[test]
     fn a_fit_recovers_the_parameters_it_was_drawn_from() {
         let truth = BgNbd::from_params(&[0.243, 4.414, 0.793, 2.426]);
-        let customers = bg_nbd_customers(&truth, 40_000, (20.0, 52.0), 7);
+        let customers = bg_nbd_customers(&truth, 1_000_000, (20.0, 52.0), 7);
         let lik = BgNbdLikelihood {
             customers: &customers,
             max_x: customers.max_x(),
@@ -84,8 +86,8 @@ mod tests {
         {
             let se = se.unwrap();
             assert!((got - want).abs() < 3.0 * se, "{got} vs {want} (se {se})");
-            // Standard errors of this size of sample are a few percent, not zero.
-            assert!(se > 1e-3 * want && se < 0.2 * want, "se {se}");
+            // Standard errors of this size of sample are a fraction of a percent, not zero.
+            assert!(se > 1e-4 * want && se < 0.05 * want, "se {se}");
         }
     }
 }
