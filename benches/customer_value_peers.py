@@ -1,10 +1,13 @@
-"""cohort's customer_value fit against lifetimes' BetaGeoFitter on the same million customers,
-drawn from the BG/NBD process with FHL's CDNOW estimates (r 0.243, alpha 4.414, a 0.793,
-b 2.426 per week), each observed 20 to 52 weeks from a first purchase.
+"""cohort's customer_value fit against lifetimes' BetaGeoFitter and GammaGammaFitter on the same
+million customers, drawn from the BG/NBD process with FHL's CDNOW estimates (r 0.243, alpha
+4.414, a 0.793, b 2.426 per week), each observed 20 to 52 weeks from a first purchase, and
+spending per purchase day from the Gamma-Gamma model with the CDNOW estimates (p 6.25,
+q 3.74, gamma 15.44).
 
 Writes the purchases as orders (customer_id, order_date, amount) to DIR/orders.csv, fits
 lifetimes on the customers' summaries of those same dates (weeks = days / 7, calibration to
-the last day), and prints the command that fits cohort on the file:
+the last day; the spend model on the repeat customers' mean repeat spend, lifetimes' own
+convention), and prints the command that fits cohort on the file:
 
     /tmp/cv/bin/python benches/customer_value_peers.py [customers] [DIR]
 """
@@ -14,9 +17,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from lifetimes import BetaGeoFitter
+from lifetimes import BetaGeoFitter, GammaGammaFitter
 
 R, ALPHA, A, B = 0.243, 4.414, 0.793, 2.426
+P, Q, GAMMA = 6.25, 3.74, 15.44
 n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
 out = Path(sys.argv[2] if len(sys.argv) > 2 else "/tmp/customer_value_bench")
 out.mkdir(parents=True, exist_ok=True)
@@ -46,14 +50,26 @@ x = (g.count() - 1).values
 t_x = ((g.max() - g.min()) / 7.0).values
 T = ((END - g.min()) / 7.0).values
 orders["order_date"] = pd.Timestamp("2025-01-01") + pd.to_timedelta(orders.day, unit="D")
-orders["amount"] = 10.0
+nu = rng.gamma(Q, 1.0 / GAMMA, n)
+orders["amount"] = rng.gamma(P, 1.0 / nu[orders.customer_id.values])
 orders[["customer_id", "order_date", "amount"]].to_csv(out / "orders.csv", index=False, date_format="%Y-%m-%d")
+
+# The spend model's inputs: per repeat customer, the mean spend of the purchases after the first.
+orders = orders.sort_values(["customer_id", "day"])
+repeat = orders[orders.customer_id.duplicated()]
+spend = repeat.groupby("customer_id").amount.agg(["count", "mean"])
 
 start = time.perf_counter()
 fit = BetaGeoFitter().fit(x, t_x, T)
-seconds = time.perf_counter() - start
-print(f"{n} customers, {len(orders)} purchase days: lifetimes BetaGeoFitter.fit {seconds:.2f} s")
-print(f"params {fit.params_.to_dict()}")
+middle = time.perf_counter()
+spend_fit = GammaGammaFitter().fit(spend["count"], spend["mean"])
+end = time.perf_counter()
+print(
+    f"{n} customers, {len(orders)} purchase days: lifetimes BetaGeoFitter.fit "
+    f"{middle - start:.2f} s, GammaGammaFitter.fit {end - middle:.2f} s, "
+    f"both {end - start:.2f} s"
+)
+print(f"params {fit.params_.to_dict()} {spend_fit.params_.to_dict()}")
 print(
     f"RAYON_NUM_THREADS=2 cohort {out / 'orders.csv'} -c \"CREATE MODEL v OPTIONS (model_type = "
     "'customer_value', customer_col = 'customer_id', time_col = 'order_date', amount_col = "
