@@ -301,13 +301,25 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// A size DataFusion's `SET datafusion.runtime.memory_limit` accepts, checked up front.
 fn parse_memory_limit(s: &str) -> Result<String, String> {
-    parse_size(s).map(|_| s.to_string())
+    let size = size_text(s);
+    parse_size(&size).map(|_| size)
 }
 
-/// A size such as 512M or 4G, in bytes.
+/// A size such as 512M or 4G, in bytes; 512MB, 512MiB and lower-case units read the same.
 fn parse_size(s: &str) -> Result<usize, String> {
-    datafusion::prelude::SessionContext::parse_capacity_limit("size", s)
+    datafusion::prelude::SessionContext::parse_capacity_limit("size", &size_text(s))
         .map_err(|_| format!("expected a size such as 512M or 4G, got '{s}'"))
+}
+
+/// `s` in DataFusion's spelling of sizes: the unit one upper-case letter.
+fn size_text(s: &str) -> String {
+    let t = s.trim();
+    t.strip_suffix("iB")
+        .or_else(|| t.strip_suffix("ib"))
+        .or_else(|| t.strip_suffix(['B', 'b']))
+        .filter(|t| t.ends_with(|c: char| "kmgtKMGT".contains(c)))
+        .unwrap_or(t)
+        .to_ascii_uppercase()
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -970,4 +982,24 @@ fn usage(message: &str) -> ExitCode {
 fn fail(message: &str) -> ExitCode {
     eprintln!("cohort: {message}");
     ExitCode::from(EXIT_FAILED)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_memory_limit;
+
+    #[test]
+    fn memory_limits_read_as_people_write_them() {
+        for (given, read) in [
+            ("512M", "512M"),
+            ("100MB", "100M"),
+            ("4GiB", "4G"),
+            ("2g", "2G"),
+        ] {
+            assert_eq!(parse_memory_limit(given).as_deref(), Ok(read), "{given}");
+        }
+        for bad in ["100B", "lots", "-1G"] {
+            assert!(parse_memory_limit(bad).is_err(), "{bad}");
+        }
+    }
 }
