@@ -32,17 +32,22 @@ impl Likelihood for GammaGammaLikelihood<'_> {
         let (p, q, gamma) = (params[0], params[1], params[2]);
         let (lg_q, psi_q, ln_g) = (ln_gamma(q), digamma(q), gamma.ln());
         let s = self.0;
+        // The Γ and ψ terms depend on the customer only through x: once per x.
+        let max_x = s.x.iter().copied().max().unwrap_or(0);
+        let by_x: Vec<[f64; 4]> = (0..=max_x)
+            .map(|x| {
+                let px = p * f64::from(x);
+                [ln_gamma(px + q), ln_gamma(px), digamma(px + q), digamma(px)]
+            })
+            .collect();
         let [ll, g_p, g_q, g_gamma] = chunked_sum(s.x.len(), |range| {
             let mut sum = [0.0; 4];
             for i in range {
                 let (x, m) = (f64::from(s.x[i]), s.m[i]);
                 let (px, ln_m, ln_x) = (p * x, m.ln(), x.ln());
                 let ln_xm = (x * m + gamma).ln();
-                let (psi_pxq, psi_px) = (digamma(px + q), digamma(px));
-                sum[0] += ln_gamma(px + q) - ln_gamma(px) - lg_q
-                    + q * ln_g
-                    + (px - 1.0) * ln_m
-                    + px * ln_x
+                let [lg_pxq, lg_px, psi_pxq, psi_px] = by_x[s.x[i] as usize];
+                sum[0] += lg_pxq - lg_px - lg_q + q * ln_g + (px - 1.0) * ln_m + px * ln_x
                     - (px + q) * ln_xm;
                 sum[1] += x * (psi_pxq - psi_px + ln_m + ln_x - ln_xm);
                 sum[2] += psi_pxq - psi_q + ln_g - ln_xm;
