@@ -301,8 +301,7 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// A size DataFusion's `SET datafusion.runtime.memory_limit` accepts, checked up front.
 fn parse_memory_limit(s: &str) -> Result<String, String> {
-    let size = size_text(s);
-    parse_size(&size).map(|_| size)
+    parse_size(s).map(|_| size_text(s))
 }
 
 /// A size such as 512M or 4G, in bytes; 512MB, 512MiB and lower-case units read the same.
@@ -999,7 +998,10 @@ mod tests {
             assert_eq!(parse_memory_limit(given).as_deref(), Ok(read), "{given}");
         }
         for bad in ["100B", "lots", "-1G"] {
-            assert!(parse_memory_limit(bad).is_err(), "{bad}");
+            assert_eq!(
+                parse_memory_limit(bad),
+                Err(format!("expected a size such as 512M or 4G, got '{bad}'"))
+            );
         }
     }
 }
