@@ -23,7 +23,7 @@ use crate::error::{invalid_argument, invalid_argument_err};
 use crate::model::{
     self, Model, ModelResolver, ResolvedModel, Scoring, check_feature_types, check_scoring,
 };
-use crate::sql::string_literal;
+use crate::sql::{argument_arrays, string_literal};
 
 static PREDICT_DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
@@ -394,11 +394,7 @@ impl ScalarUDFImpl for BoundPredict {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let columns = args
-            .args
-            .iter()
-            .map(|a| a.to_array(args.number_rows))
-            .collect::<Result<Vec<_>>>()?;
+        let columns = argument_arrays(&args)?;
         Ok(ColumnarValue::Array(
             self.model.model.score(self.scoring, &columns)?,
         ))

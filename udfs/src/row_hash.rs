@@ -14,6 +14,8 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 
+use crate::sql::argument_arrays;
+
 /// The function for `seed` over `arity` columns.
 pub fn row_hash(seed: u64, arity: usize) -> ScalarUDF {
     ScalarUDF::new_from_impl(RowHash::new(seed, arity))
@@ -90,11 +92,7 @@ impl ScalarUDFImpl for RowHash {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let columns = args
-            .args
-            .iter()
-            .map(|a| a.to_array(args.number_rows))
-            .collect::<Result<Vec<_>>>()?;
+        let columns = argument_arrays(&args)?;
         let hashes = row_hashes(&columns, args.number_rows, self.seed)?;
         Ok(ColumnarValue::Array(Arc::new(Float64Array::from(hashes))))
     }

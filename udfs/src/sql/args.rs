@@ -1,9 +1,10 @@
 //! Readers of the arguments of cohort's table forms and table functions, with the messages
 //! a user sees when one is wrong.
 
+use datafusion::arrow::array::ArrayRef;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, ScalarValue, plan_err};
-use datafusion::logical_expr::Expr;
+use datafusion::logical_expr::{Expr, ScalarFunctionArgs};
 use datafusion::sql::sqlparser::ast::{
     Expr as SqlExpr, FunctionArg, FunctionArgExpr, ObjectName, Query, Value,
 };
@@ -54,6 +55,15 @@ pub(crate) fn string_argument(arg: &FunctionArg) -> Option<String> {
         },
         _ => None,
     }
+}
+
+/// A scalar function's arguments as arrays of its rows, scalars repeated (unlike
+/// `ColumnarValue::values_to_arrays`, which makes all-scalar arguments one row long).
+pub(crate) fn argument_arrays(args: &ScalarFunctionArgs) -> Result<Vec<ArrayRef>> {
+    args.args
+        .iter()
+        .map(|a| a.to_array(args.number_rows))
+        .collect()
 }
 
 /// The text of a string literal (of any string type), such as a model's name.

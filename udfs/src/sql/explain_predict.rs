@@ -22,7 +22,7 @@ use datafusion::logical_expr::{
 use datafusion::sql::sqlparser::ast::{Expr as SqlExpr, FunctionArg, FunctionArgExpr, Value};
 
 use super::TableForm;
-use super::args::{model_and_input_usage, model_and_relation, named_argument};
+use super::args::{argument_arrays, model_and_input_usage, model_and_relation, named_argument};
 use super::plan::{ScoredInput, appended};
 use crate::model::{ModelResolver, ResolvedModel, Scoring, wrong_type};
 
@@ -213,11 +213,7 @@ impl ScalarUDFImpl for ExplainRow {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let columns = args
-            .args
-            .iter()
-            .map(|a| a.to_array(args.number_rows))
-            .collect::<Result<Vec<_>>>()?;
+        let columns = argument_arrays(&args)?;
         let model = self.model.model.as_ref();
         let Some(explainer) = model.explainer() else {
             return plan_err!("model {} explains no rows", self.model.name);

@@ -37,7 +37,9 @@ mod rewrite;
 mod rfm;
 mod segment;
 
-pub(crate) use args::{count_argument, model_name, model_name_argument, string_literal};
+pub(crate) use args::{
+    argument_arrays, count_argument, model_name, model_name_argument, string_literal,
+};
 pub use batches::SessionPool;
 pub(crate) use batches::{Budget, batch_bytes, generated};
 pub(crate) use calibration::customer_value_evaluate_plan;
