@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 use super::encoding::{FeatureEncoding, as_f64};
 use super::{Contributions, Explainer, Model};
 
+/// Rows scored together: their scores (8 bytes each) stay in the L1 cache.
+const SCORE_BLOCK: usize = 512;
+
 /// Intercept and weights in standardised design units, with their uncertainty. Stored as
 /// JSON with the weights and the covariance as plain arrays of numbers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -78,8 +81,13 @@ impl Coefficients {
     /// columns are read from their Arrow buffers without building the design (a NULL adds
     /// nothing, as the mean it is imputed with); categories go through their encoding.
     pub fn score(&self, features: &[FeatureEncoding], columns: &[ArrayRef]) -> Result<Vec<f64>> {
+        /// What one design column adds to a row's score.
+        enum Term {
+            Numeric { scale: f64, mean: f64, x: ArrayRef },
+            Encoded { weight: f64, values: Vec<f64> },
+        }
         let rows = columns.first().map_or(0, |c| c.len());
-        let mut out = vec![self.intercept; rows];
+        let mut terms = Vec::new();
         let mut j = 0;
         for (f, column) in features.iter().zip(columns) {
             match f {
@@ -88,40 +96,55 @@ impl Coefficients {
                 } => {
                     let w = self.weights[j];
                     j += 1;
-                    if w == 0.0 {
-                        continue;
-                    }
-                    let scale = w / std;
-                    let x = as_f64(column, name)?;
-                    let x = x.as_primitive::<Float64Type>();
-                    if x.null_count() == 0 {
-                        for (o, v) in out.iter_mut().zip(x.values()) {
-                            *o += scale * (v - mean);
-                        }
-                    } else {
-                        for (i, o) in out.iter_mut().enumerate() {
-                            if x.is_valid(i) {
-                                *o += scale * (x.value(i) - mean);
-                            }
-                        }
+                    if w != 0.0 {
+                        terms.push(Term::Numeric {
+                            scale: w / std,
+                            mean: *mean,
+                            x: as_f64(column, name)?,
+                        });
                     }
                 }
                 FeatureEncoding::OneHot { levels, .. } => {
                     let mut design = Vec::with_capacity(levels.len());
                     f.encode(column, &mut design)?;
-                    for (w, d) in self
-                        .weights
-                        .slice(s![j..j + levels.len()])
-                        .iter()
-                        .zip(&design)
-                    {
-                        if *w != 0.0 {
-                            for (o, v) in out.iter_mut().zip(d) {
-                                *o += w * v;
+                    let weights = self.weights.slice(s![j..j + levels.len()]);
+                    terms.extend(
+                        weights
+                            .iter()
+                            .zip(design)
+                            .filter(|(w, _)| **w != 0.0)
+                            .map(|(w, values)| Term::Encoded { weight: *w, values }),
+                    );
+                    j += levels.len();
+                }
+            }
+        }
+        // A block of rows at a time, so that the scores being summed stay in the L1 cache
+        // while every column adds to them.
+        let mut out = vec![self.intercept; rows];
+        for (b, block) in out.chunks_mut(SCORE_BLOCK).enumerate() {
+            let rows = b * SCORE_BLOCK..b * SCORE_BLOCK + block.len();
+            for term in &terms {
+                match term {
+                    Term::Numeric { scale, mean, x } => {
+                        let x = x.as_primitive::<Float64Type>();
+                        if x.null_count() == 0 {
+                            for (o, v) in block.iter_mut().zip(&x.values()[rows.clone()]) {
+                                *o += scale * (v - mean);
+                            }
+                        } else {
+                            for (o, i) in block.iter_mut().zip(rows.clone()) {
+                                if x.is_valid(i) {
+                                    *o += scale * (x.value(i) - mean);
+                                }
                             }
                         }
                     }
-                    j += levels.len();
+                    Term::Encoded { weight, values } => {
+                        for (o, v) in block.iter_mut().zip(&values[rows.clone()]) {
+                            *o += weight * v;
+                        }
+                    }
                 }
             }
         }
