@@ -10,7 +10,7 @@ use cohort_udfs::kernels::customer_value::{BgNbd, BgNbdLikelihood, maximise};
 use cohort_udfs::kernels::ets::{Seasonality, fit_best_many};
 use cohort_udfs::kernels::gram;
 use cohort_udfs::kernels::kmeans::{KMeansOptions, kmeans};
-use cohort_udfs::kernels::logistic::{Block, LogisticOptions, fit_logistic};
+use cohort_udfs::kernels::logistic::{Block, Column, LogisticOptions, fit_logistic};
 use cohort_udfs::kernels::points::Points;
 use cohort_udfs::kernels::rng::Rng;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -59,7 +59,7 @@ fn irls_pass(c: &mut Criterion) {
         })
         .collect();
     let blocks = [Block {
-        columns: columns.iter().map(Vec::as_slice).collect(),
+        columns: columns.iter().map(|c| Column::plain(c)).collect(),
         y: &y,
         weight: None,
     }];

@@ -17,6 +17,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::kernels::moments::{sum, sum_squared_deviations};
 
+/// Values per block of a numeric feature's statistics.
+const STATS_BLOCK: usize = 1024;
+
 /// How one input column becomes design columns.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -125,13 +128,16 @@ impl FeatureEncoding {
             FeatureEncoding::Numeric { mean, std, .. } => {
                 let values = as_f64(array, self.name())?;
                 let values = values.as_primitive::<Float64Type>();
+                // Times the reciprocal, as every reader of raw values standardises them
+                // (a division per value costs the passes that do it several times more).
+                let scale = 1.0 / std;
                 out.push(
                     (0..values.len())
                         .map(|i| {
                             if values.is_null(i) {
                                 0.0
                             } else {
-                                (values.value(i) - mean) / std
+                                (values.value(i) - mean) * scale
                             }
                         })
                         .collect(),
@@ -239,16 +245,18 @@ impl FeatureStats {
                 if x.is_empty() {
                     return Ok(());
                 }
-                // The batch's mean and centred sum of squares (two vectorised passes, stable
-                // for large means), merged by Chan's update.
-                let nb = x.len() as f64;
-                let mb = sum(x) / nb;
-                let m2b = sum_squared_deviations(x, mb);
-                self.merge(FeatureStats::Numeric {
-                    n: nb,
-                    mean: mb,
-                    m2: m2b,
-                });
+                // Per block of values that stays in the L1 cache, its mean and centred sum
+                // of squares (two vectorised passes over the block, stable for large
+                // means), merged by Chan's update: one read of the batch from memory.
+                for block in x.chunks(STATS_BLOCK) {
+                    let nb = block.len() as f64;
+                    let mb = sum(block) / nb;
+                    self.merge(FeatureStats::Numeric {
+                        n: nb,
+                        mean: mb,
+                        m2: sum_squared_deviations(block, mb),
+                    });
+                }
             }
             FeatureStats::Categorical { counts, nulls } => {
                 let text = as_text(array, name)?;

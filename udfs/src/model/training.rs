@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, RecordBatch};
 use datafusion::arrow::datatypes::{Float64Type, Schema};
 use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::memory_pool::{
@@ -17,6 +17,7 @@ use super::Report;
 use super::encoding::{FeatureEncoding, FeatureStats, as_f64, as_text, is_categorical};
 use super::pass::{Pass, Remote, run};
 use crate::error::bad_input_err;
+use crate::kernels::moments::all_finite;
 
 /// The rows a model trains on, read as often as its fit needs: a pass visits them in groups
 /// of batches, one group in memory at a time, whose batches are worked on in parallel.
@@ -193,6 +194,40 @@ pub struct TrainingSet {
     pub rows_used: u64,
     pub rows_null_label: u64,
     pub rows_not_finite: u64,
+}
+
+/// A design column of a batch's used rows: encoded, or a numeric feature's values as they
+/// are with the mean and standard deviation that standardise them.
+#[derive(Debug, Clone)]
+pub enum DesignColumn {
+    Encoded(Vec<f64>),
+    Raw {
+        values: Float64Array,
+        mean: f64,
+        std: f64,
+    },
+}
+
+impl DesignColumn {
+    /// The design's values.
+    pub fn encoded(self) -> Vec<f64> {
+        match self {
+            DesignColumn::Encoded(values) => values,
+            DesignColumn::Raw { values, mean, std } => {
+                let scale = 1.0 / std;
+                values.values().iter().map(|x| (x - mean) * scale).collect()
+            }
+        }
+    }
+
+    /// The values as they are held, and the (mean, standard deviation) that standardise
+    /// them when they are raw.
+    pub fn held(&self) -> (&[f64], Option<(f64, f64)>) {
+        match self {
+            DesignColumn::Encoded(values) => (values, None),
+            DesignColumn::Raw { values, mean, std } => (values.values(), Some((*mean, *std))),
+        }
+    }
 }
 
 /// The used rows of one batch.
@@ -373,7 +408,7 @@ impl TrainingSet {
         for &i in &self.numeric {
             let cast = as_f64(batch.column(i), schema.field(i).name())?;
             let x = cast.as_primitive::<Float64Type>();
-            if !x.values().iter().all(|v| v.is_finite()) {
+            if !all_finite(x.values()) {
                 let keep = keep.get_or_insert_with(|| vec![true; batch.num_rows()]);
                 for (r, k) in keep.iter_mut().enumerate() {
                     if *k && x.is_valid(r) && !x.value(r).is_finite() {
@@ -405,13 +440,40 @@ impl TrainingSet {
 
     /// The used rows of `batch` and their design columns.
     pub fn design(&self, batch: &RecordBatch) -> Result<(Rows, Vec<Vec<f64>>)> {
+        let (rows, columns) = self.design_columns(batch)?;
+        Ok((
+            rows,
+            columns.into_iter().map(DesignColumn::encoded).collect(),
+        ))
+    }
+
+    /// As [`TrainingSet::design`], but a numeric feature without NULLs in a batch whose rows
+    /// are all used stays the batch's own values, to be standardised by whoever reads them:
+    /// a fit that keeps its design in memory then holds no second copy of the rows.
+    pub fn design_columns(&self, batch: &RecordBatch) -> Result<(Rows, Vec<DesignColumn>)> {
         let rows = self.rows(batch)?;
         let mut columns = Vec::new();
         for (f, &c) in self.features.iter().zip(&self.feature_idx) {
-            f.encode(batch.column(c), &mut columns)?;
-        }
-        if rows.keep.is_some() {
-            columns = columns.into_iter().map(|c| rows.kept(c)).collect();
+            match (f, &rows.numbers[c]) {
+                (FeatureEncoding::Numeric { mean, std, .. }, Some(values))
+                    if rows.keep.is_none() && values.null_count() == 0 =>
+                {
+                    columns.push(DesignColumn::Raw {
+                        values: values.as_primitive::<Float64Type>().clone(),
+                        mean: *mean,
+                        std: *std,
+                    });
+                }
+                _ => {
+                    let mut encoded = Vec::new();
+                    f.encode(batch.column(c), &mut encoded)?;
+                    columns.extend(
+                        encoded
+                            .into_iter()
+                            .map(|c| DesignColumn::Encoded(rows.kept(c))),
+                    );
+                }
+            }
         }
         Ok((rows, columns))
     }

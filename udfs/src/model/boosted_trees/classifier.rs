@@ -59,9 +59,9 @@ impl ModelKind for BoostedTreeClassifier {
 /// AUC, log loss and accuracy of (labels, raw scores), their names after `prefix`.
 fn probability_metrics(prefix: &str, (y, raw): &(Vec<f64>, Vec<f64>)) -> Vec<(String, f64)> {
     let p: Vec<f64> = raw.iter().copied().map(sigmoid).collect();
-    let mut pairs: Vec<(f64, f64)> = p.iter().copied().zip(y.iter().copied()).collect();
+    let pairs: Vec<(f64, f64)> = p.iter().copied().zip(y.iter().copied()).collect();
     vec![
-        (format!("{prefix}auc"), auc(&mut pairs)),
+        (format!("{prefix}auc"), auc(&pairs)),
         (format!("{prefix}log_loss"), log_loss(&p, y)),
         (format!("{prefix}accuracy"), accuracy(&p, y)),
     ]
