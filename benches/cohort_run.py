@@ -33,3 +33,27 @@ def write_section(results, lines):
     text = text.rstrip() + "\n\n" + "\n".join(lines) + "\n"
     with open(results, "w") as f:
         f.write(text)
+
+
+def peak_mib(command):
+    """Runs `command` and returns its peak resident memory in MiB, as GNU time reports it
+    (a child forked from this process would count this process's pages until its exec)."""
+    out = subprocess.run(
+        ["/usr/bin/time", "-f", "%M", *command],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=True,
+    )
+    return int(out.stderr.strip().splitlines()[-1]) / 1024
+
+
+def cohort_peak(binary, statements):
+    """Peak memory (MiB) of one `cohort -f` process running `statements`, on a fresh store."""
+    with tempfile.TemporaryDirectory() as store:
+        script = os.path.join(store, "memory.sql")
+        with open(script, "w") as f:
+            f.write("".join(s + ";\n" for s in statements))
+        return peak_mib([binary, "--store", store, "-q", "-f", script])
+
+
+def python_peak(python, code):
+    """Peak memory (MiB) of one Python process running `code`."""
+    return peak_mib([python, "-c", code])
