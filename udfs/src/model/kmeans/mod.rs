@@ -563,13 +563,17 @@ fn encode_batch(set: &TrainingSet, batch: &RecordBatch, width: usize) -> Result<
         .map(|&i| batch.column(i).clone())
         .collect();
     let (encoded, _) = encode_columns(&set.features, &features)?;
-    let encoded = row_major(encoded.view());
     let nulls = null_rows(&features);
     let keep = rows.kept(0..batch.num_rows());
     let with_nulls = keep
         .iter()
         .filter(|&&r| nulls.get(r).copied().unwrap_or(false))
         .count();
+    if keep.len() == batch.num_rows() {
+        // Every row used: the encoded matrix (a new one, row-major) is the rows, uncopied.
+        return Ok((encoded.into_raw_vec_and_offset().0, with_nulls as u64));
+    }
+    let encoded = row_major(encoded.view());
     let mut data = Vec::with_capacity(keep.len() * width);
     for r in keep {
         data.extend_from_slice(&encoded[r * width..(r + 1) * width]);
@@ -597,19 +601,36 @@ pub fn encode_columns(
     features: &[FeatureEncoding],
     columns: &[ArrayRef],
 ) -> Result<(Array2<f64>, Vec<bool>)> {
-    let mut encoded: Vec<Vec<f64>> = Vec::new();
-    for (f, c) in features.iter().zip(columns) {
-        f.encode(c, &mut encoded)?;
-    }
     let n = columns.first().map_or(0, |c| c.len());
-    let width = encoded.len();
+    let width: usize = features.iter().map(|f| f.design_names().len()).sum();
     let mut matrix = Array2::zeros((n, width));
     let rows = matrix
         .as_slice_mut()
         .expect("a new matrix in standard layout");
-    for (d, column) in encoded.iter().enumerate() {
-        for (r, v) in column.iter().enumerate() {
-            rows[r * width + d] = *v;
+    let mut d = 0;
+    for (f, c) in features.iter().zip(columns) {
+        // A number without NULLs goes straight from its Arrow buffer into the rows; the
+        // rest through its encoded columns.
+        if let FeatureEncoding::Numeric {
+            mean, std, name, ..
+        } = f
+            && c.null_count() == 0
+        {
+            let x = as_f64(c, name)?;
+            let scale = 1.0 / std;
+            for (r, v) in x.as_primitive::<Float64Type>().values().iter().enumerate() {
+                rows[r * width + d] = (v - mean) * scale;
+            }
+            d += 1;
+            continue;
+        }
+        let mut encoded = Vec::new();
+        f.encode(c, &mut encoded)?;
+        for column in encoded {
+            for (r, v) in column.iter().enumerate() {
+                rows[r * width + d] = *v;
+            }
+            d += 1;
         }
     }
     let valid = (0..n)
