@@ -179,6 +179,19 @@ impl<'a> Column<'a> {
         }
     }
 
+    /// Writes the design's values into `out` (as long as the column).
+    pub fn write(&self, out: &mut [f64]) {
+        match self.standardise {
+            None => out.copy_from_slice(self.values),
+            Some((mean, sd)) => {
+                let scale = 1.0 / sd;
+                for (o, x) in out.iter_mut().zip(self.values) {
+                    *o = (x - mean) * scale;
+                }
+            }
+        }
+    }
+
     /// The lowest and the highest design value (infinities when there are no rows).
     pub fn range(&self) -> (f64, f64) {
         let (lo, hi) = self
@@ -207,15 +220,12 @@ fn design<'s>(piece: &'s Block, kept: &[usize], scratch: &'s mut Vec<f64>) -> Ve
     kept.iter()
         .map(|&j| {
             let column = piece.columns[j];
-            let Some((mean, sd)) = column.standardise else {
+            if column.standardise.is_none() {
                 return column.values;
-            };
+            }
             let (out, rest) = std::mem::take(&mut free).split_at_mut(n);
             free = rest;
-            let scale = 1.0 / sd;
-            for (o, x) in out.iter_mut().zip(column.values) {
-                *o = (x - mean) * scale;
-            }
+            column.write(out);
             &*out
         })
         .collect()

@@ -97,6 +97,14 @@ impl FeatureEncoding {
         }
     }
 
+    /// How many design columns: one for a number, one per level for a category.
+    pub fn width(&self) -> usize {
+        match self {
+            FeatureEncoding::Numeric { .. } => 1,
+            FeatureEncoding::OneHot { levels, .. } => levels.len(),
+        }
+    }
+
     /// Names of the design columns: the column name, or `column=level`.
     pub fn design_names(&self) -> Vec<String> {
         match self {

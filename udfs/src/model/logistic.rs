@@ -343,17 +343,7 @@ fn blocks(parts: &[Part]) -> Vec<Block<'_>> {
     parts
         .iter()
         .map(|p| Block {
-            columns: p
-                .columns
-                .iter()
-                .map(|c| {
-                    let (values, standardise) = c.held();
-                    Column {
-                        values,
-                        standardise,
-                    }
-                })
-                .collect(),
+            columns: p.columns.iter().map(DesignColumn::column).collect(),
             y: &p.y,
             weight: p.weight.as_deref(),
         })

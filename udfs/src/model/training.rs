@@ -17,6 +17,7 @@ use super::Report;
 use super::encoding::{FeatureEncoding, FeatureStats, as_f64, as_text, is_categorical};
 use super::pass::{Pass, Remote, run};
 use crate::error::bad_input_err;
+use crate::kernels::logistic::Column;
 use crate::kernels::moments::all_finite;
 
 /// The rows a model trains on, read as often as its fit needs: a pass visits them in groups
@@ -213,19 +214,23 @@ impl DesignColumn {
     pub fn encoded(self) -> Vec<f64> {
         match self {
             DesignColumn::Encoded(values) => values,
-            DesignColumn::Raw { values, mean, std } => {
-                let scale = 1.0 / std;
-                values.values().iter().map(|x| (x - mean) * scale).collect()
+            raw @ DesignColumn::Raw { .. } => {
+                let column = raw.column();
+                let mut out = vec![0.0; column.values.len()];
+                column.write(&mut out);
+                out
             }
         }
     }
 
-    /// The values as they are held, and the (mean, standard deviation) that standardise
-    /// them when they are raw.
-    pub fn held(&self) -> (&[f64], Option<(f64, f64)>) {
+    /// The column as the fitting kernels read it.
+    pub fn column(&self) -> Column<'_> {
         match self {
-            DesignColumn::Encoded(values) => (values, None),
-            DesignColumn::Raw { values, mean, std } => (values.values(), Some((*mean, *std))),
+            DesignColumn::Encoded(values) => Column::plain(values),
+            DesignColumn::Raw { values, mean, std } => Column {
+                values: values.values(),
+                standardise: Some((*mean, *std)),
+            },
         }
     }
 }

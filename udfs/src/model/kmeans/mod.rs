@@ -143,7 +143,7 @@ impl ModelKind for KMeansModel {
         // The clustering reads the encoded rows many times over, and n_init runs and the
         // bounds of each row keep them all in memory: take that from the pool first. Rows
         // left on a cluster, or too many for the pool, are clustered in passes instead.
-        let width: usize = set.features.iter().map(|f| f.design_names().len()).sum();
+        let width: usize = set.features.iter().map(FeatureEncoding::width).sum();
         let mut held = Held::new(source, Self::NAME, "the encoded training rows");
         let in_memory =
             source.remote().is_none() && held.grow(set.rows_used, row_bytes(width), 0).is_ok();
@@ -372,7 +372,7 @@ impl KMeansModel {
 
     /// Width of the clustering space.
     pub fn dim(&self) -> usize {
-        self.features.iter().map(|f| f.design_names().len()).sum()
+        self.features.iter().map(FeatureEncoding::width).sum()
     }
 
     /// The segment (1 = largest) and the distance to its centre of each row; NULL for a row
@@ -602,7 +602,7 @@ pub fn encode_columns(
     columns: &[ArrayRef],
 ) -> Result<(Array2<f64>, Vec<bool>)> {
     let n = columns.first().map_or(0, |c| c.len());
-    let width: usize = features.iter().map(|f| f.design_names().len()).sum();
+    let width: usize = features.iter().map(FeatureEncoding::width).sum();
     let mut matrix = Array2::zeros((n, width));
     let rows = matrix
         .as_slice_mut()
