@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, RecordBatch};
-use datafusion::arrow::datatypes::{Float64Type, Schema};
+use datafusion::arrow::datatypes::{DataType, Float64Type, Schema};
 use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::memory_pool::{
     MemoryConsumer, MemoryLimit, MemoryPool, MemoryReservation, human_readable_size,
@@ -360,9 +360,11 @@ impl TrainingSet {
         let schema = source.schema();
         let pass = EncodingPass {
             empty: self.empty_stats(schema)?,
-            text_label: self
-                .label_idx
-                .filter(|&l| is_categorical(schema.field(l).data_type())),
+            // A boolean label's classes are known without reading it as text.
+            text_label: self.label_idx.filter(|&l| {
+                let t = schema.field(l).data_type();
+                is_categorical(t) && *t != DataType::Boolean
+            }),
             set: self,
         };
         let state = run(source, &pass)?;
@@ -536,7 +538,7 @@ impl TrainingSet {
 pub struct EncodingPass {
     set: TrainingSet,
     empty: Vec<FeatureStats>,
-    /// The label's column when it is text.
+    /// The label's column when it is text (not boolean).
     text_label: Option<usize>,
 }
 
