@@ -23,9 +23,12 @@ use serde::{Deserialize, Serialize};
 use super::cholesky::{cholesky, independent_columns, invert, solve};
 use super::coordinate_descent::{Penalty, minimise};
 use super::distributions::normal_two_sided;
+use super::exp::exp;
 use super::gram::{accumulate, mirror};
 use super::interrupt::interrupted;
-use super::vector::dot;
+use super::prefetch::update_ahead;
+use super::simd::{Kernel, Simd, dispatch};
+use super::vector::{dot_with, largest, sum};
 
 /// Fit settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -244,16 +247,58 @@ fn raw<'a>(piece: &Block<'a>, kept: &[usize]) -> (Vec<&'a [f64]>, Vec<Option<(f6
         .unzip()
 }
 
-/// Adds `Σ βⱼ xⱼ` over design columns to `eta`, standardising raw ones (`unit`, as from
-/// [`raw`]) by moving β to their units instead of copying them.
-fn add_predictor(eta: &mut [f64], columns: &[&[f64]], unit: &[Option<(f64, f64)>], beta: &[f64]) {
-    for ((column, b), unit) in columns.iter().zip(beta).zip(unit) {
-        let (b, shift) = match unit {
-            Some((mean, scale)) => (b * scale, b * scale * mean),
-            None => (*b, 0.0),
-        };
-        for (e, x) in eta.iter_mut().zip(*column) {
-            *e += b * x - shift;
+/// `Σ βⱼ xⱼ` over design columns into `eta`, standardising raw ones (`unit`, as from
+/// [`raw`]) by moving β to their units instead of copying them; the cache is asked for the
+/// columns `ahead` (the next piece's, or none) as these are read.
+#[inline(always)]
+fn predictor<S: Simd>(
+    eta: &mut [f64],
+    columns: &[&[f64]],
+    unit: &[Option<(f64, f64)>],
+    beta: &[f64],
+    ahead: &[&[f64]],
+) {
+    let shift: f64 = beta
+        .iter()
+        .zip(unit)
+        .map(|(b, unit)| unit.map_or(0.0, |(mean, scale)| b * scale * mean))
+        .sum();
+    eta.fill(-shift);
+    for (j, ((column, b), unit)) in columns.iter().zip(beta).zip(unit).enumerate() {
+        let b = unit.map_or(*b, |(_, scale)| b * scale);
+        let next = ahead.get(j).copied().unwrap_or_default();
+        update_ahead(eta, column, next, |e, x| S::mul_add(b, x, e));
+    }
+}
+
+/// `(e^-|η|, 1 / (1 + e^-η))`: the probability of a linear predictor, with the term its
+/// log-likelihood needs, from one exponential that cannot overflow.
+#[inline(always)]
+fn probability<S: Simd>(eta: f64) -> (f64, f64) {
+    let t = exp::<S>(-eta.abs());
+    let d = 1.0 / (1.0 + t);
+    (t, if eta >= 0.0 { d } else { t * d })
+}
+
+/// The logistic function `1 / (1 + e⁻ˣ)`, a linear predictor's probability.
+pub fn sigmoid(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// Replaces each linear predictor in `eta` by its probability, [`sigmoid`] vectorised.
+pub fn to_probabilities(eta: &mut [f64]) {
+    dispatch(Sigmoid(eta));
+}
+
+struct Sigmoid<'a>(&'a mut [f64]);
+
+impl Kernel for Sigmoid<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run<S: Simd>(self) {
+        for v in self.0.iter_mut() {
+            *v = probability::<S>(*v).1;
         }
     }
 }
@@ -265,17 +310,47 @@ pub fn probabilities(blocks: &[Block], beta: &[f64]) -> Vec<Vec<f64>> {
         .iter()
         .map(|block| {
             let mut p = vec![0.0; block.y.len()];
+            let n = block.y.len();
             p.par_chunks_mut(CHUNK).enumerate().for_each(|(c, out)| {
                 let piece = block.slice(c * CHUNK, c * CHUNK + out.len());
                 let (columns, unit) = raw(&piece, &all);
-                add_predictor(out, &columns, &unit, beta);
-                for v in out.iter_mut() {
-                    *v = sigmoid(*v);
-                }
+                let next = (c + 1) * CHUNK;
+                let ahead = if next < n {
+                    raw(&block.slice(next, (next + CHUNK).min(n)), &all).0
+                } else {
+                    vec![]
+                };
+                dispatch(Probabilities {
+                    out,
+                    columns: &columns,
+                    unit: &unit,
+                    beta,
+                    ahead: &ahead,
+                });
             });
             p
         })
         .collect()
+}
+
+struct Probabilities<'a> {
+    out: &'a mut [f64],
+    columns: &'a [&'a [f64]],
+    unit: &'a [Option<(f64, f64)>],
+    beta: &'a [f64],
+    ahead: &'a [&'a [f64]],
+}
+
+impl Kernel for Probabilities<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run<S: Simd>(self) {
+        predictor::<S>(self.out, self.columns, self.unit, self.beta, self.ahead);
+        for v in self.out.iter_mut() {
+            *v = probability::<S>(*v).1;
+        }
+    }
 }
 
 /// How many rows, how many of them positive, and how many design columns (`None` when
@@ -365,78 +440,129 @@ fn pieces<'a>(blocks: &[Block<'a>]) -> Vec<Block<'a>> {
 /// the Hessian whole; only the gradient without `hessian`.
 pub fn sums(blocks: &[Block], kept: &[usize], beta: &[f64], hessian: bool) -> Sums {
     let k = kept.len();
-    pieces(blocks)
-        .par_iter()
-        .map_init(Vec::new, |scratch, piece| {
-            piece_pass(piece, kept, beta, hessian, scratch)
+    let pieces = pieces(blocks);
+    // A thread takes pieces in order, so it reads the next one after this.
+    (0..pieces.len())
+        .into_par_iter()
+        .map_init(Vec::new, |scratch, i| {
+            piece_pass(&pieces[i], pieces.get(i + 1), kept, beta, hessian, scratch)
         })
         .reduce(|| Sums::zero(k, hessian), Sums::merge)
         .mirrored()
 }
 
-/// The pass over one piece, with the upper triangle of the Hessian if asked for.
+/// The pass over one piece, with the upper triangle of the Hessian if asked for; the cache
+/// is asked for the `next` piece's columns meanwhile.
 fn piece_pass(
     piece: &Block,
+    next: Option<&Block>,
     kept: &[usize],
     beta: &[f64],
     hessian: bool,
     scratch: &mut Vec<f64>,
 ) -> Sums {
     let k = kept.len();
-    let n = piece.y.len();
+    let ahead = next.map(|next| raw(next, kept).0).unwrap_or_default();
     // A gradient pass reads raw columns as they are, with the coefficients and the sums
     // moved to their units: no standardised copy. That sum loses digits to a column's
     // mean (about |mean / sd| of them), which only slows the chord steps a little: the
     // last step, and the fit's end, come from a pass with the Hessian, on standardised
     // values.
-    let (chunk, unit) = if hessian {
+    let (columns, unit) = if hessian {
         (design(piece, kept, scratch), vec![None; k])
     } else {
         raw(piece, kept)
     };
-    let (y, weight) = (piece.y, piece.weight);
-    let mut eta = vec![0.0; n];
-    add_predictor(&mut eta, &chunk, &unit, beta);
-    let mut out = Sums::zero(k, hessian);
-    let mut resid = vec![0.0; n];
-    let mut curv = vec![0.0; if hessian { n } else { 0 }];
-    for i in 0..n {
-        let w = weight.map_or(1.0, |w| w[i]);
-        let e = eta[i];
-        // One exp per row, and one log1p where the log-likelihood is summed: with
-        // t = exp(-|e|), p = 1/(1+t) or t/(1+t), and log-likelihood y·e - softplus(e),
-        // softplus(e) = max(e, 0) + ln(1 + t).
-        let t = (-e.abs()).exp();
-        let p = if e >= 0.0 {
-            1.0 / (1.0 + t)
-        } else {
-            t / (1.0 + t)
-        };
-        if w > 0.0 {
-            out.worst = out.worst.max((y[i] - p).abs());
-        }
-        resid[i] = w * (y[i] - p);
-        if hessian {
-            out.log_likelihood += w * (y[i] * e - (e.max(0.0) + t.ln_1p()));
-            curv[i] = w * p * (1.0 - p);
-        }
+    let mut out = dispatch(PiecePass {
+        columns: &columns,
+        unit: &unit,
+        y: piece.y,
+        weight: piece.weight,
+        beta,
+        hessian,
+        ahead: &ahead,
+    });
+    if let Some(curv) = out.curvature.take() {
+        accumulate(
+            &columns,
+            &vec![0.0; k],
+            Some(&curv),
+            out.sums.hessian.view_mut(),
+        );
     }
-    let residual: f64 = if hessian { 0.0 } else { resid.iter().sum() };
-    for ((g, x), unit) in out.gradient.iter_mut().zip(&chunk).zip(&unit) {
-        *g = match unit {
-            Some((mean, scale)) => (dot(x, &resid) - mean * residual) * scale,
-            None => dot(x, &resid),
-        };
-    }
-    if hessian {
-        accumulate(&chunk, &vec![0.0; k], Some(&curv), out.hessian.view_mut());
-    }
-    out
+    out.sums
 }
 
-/// The logistic function `1 / (1 + e⁻ˣ)`, a linear predictor's probability.
-pub fn sigmoid(x: f64) -> f64 {
-    1.0 / (1.0 + (-x).exp())
+/// [`piece_pass`]'s sums over the rows: all but the Hessian, whose row weights (the
+/// curvature) it hands back.
+struct PiecePass<'a> {
+    columns: &'a [&'a [f64]],
+    unit: &'a [Option<(f64, f64)>],
+    y: &'a [f64],
+    weight: Option<&'a [f64]>,
+    beta: &'a [f64],
+    hessian: bool,
+    ahead: &'a [&'a [f64]],
+}
+
+struct PieceSums {
+    sums: Sums,
+    curvature: Option<Vec<f64>>,
+}
+
+impl Kernel for PiecePass<'_> {
+    type Output = PieceSums;
+
+    #[inline(always)]
+    fn run<S: Simd>(self) -> PieceSums {
+        let (y, n, hessian) = (self.y, self.y.len(), self.hessian);
+        let mut out = Sums::zero(self.beta.len(), hessian);
+        let mut eta = vec![0.0; n];
+        predictor::<S>(&mut eta, self.columns, self.unit, self.beta, self.ahead);
+        let ones;
+        let weight = match self.weight {
+            Some(w) => w,
+            None => {
+                ones = vec![1.0; n];
+                &ones
+            }
+        };
+        // Branch-free over the rows, so that it vectorises: residuals, each weighted row's
+        // miss, and with the Hessian the curvature and e^-|η|.
+        let mut resid = vec![0.0; n];
+        let mut miss = vec![0.0; n];
+        let mut t = vec![0.0; if hessian { n } else { 0 }];
+        let mut curv = vec![0.0; t.len()];
+        for i in 0..n {
+            let (ti, p) = probability::<S>(eta[i]);
+            let w = weight[i];
+            resid[i] = w * (y[i] - p);
+            miss[i] = if w > 0.0 { (y[i] - p).abs() } else { 0.0 };
+            if hessian {
+                t[i] = ti;
+                curv[i] = w * p * (1.0 - p);
+            }
+        }
+        out.worst = largest(&miss);
+        if hessian {
+            // log-likelihood y·η - softplus(η), softplus(η) = max(η, 0) + ln(1 + e^-|η|).
+            out.log_likelihood = (0..n)
+                .map(|i| weight[i] * (y[i] * eta[i] - (eta[i].max(0.0) + t[i].ln_1p())))
+                .sum();
+        }
+        let residual = sum(&resid);
+        for ((g, x), unit) in out.gradient.iter_mut().zip(self.columns).zip(self.unit) {
+            let xr = dot_with::<S>(x, &resid);
+            *g = match unit {
+                Some((mean, scale)) => (xr - mean * residual) * scale,
+                None => xr,
+            };
+        }
+        PieceSums {
+            sums: out,
+            curvature: hessian.then_some(curv),
+        }
+    }
 }
 
 /// Rows of the sample that gives large inputs their starting point.

@@ -10,15 +10,48 @@ pub fn prefetch<T>(values: &[T]) {
         let start = values.as_ptr().cast::<i8>();
         let skew = start as usize % 64;
         for offset in (0..std::mem::size_of_val(values) + skew).step_by(64) {
-            // SAFETY: a prefetch only hints the cache; it never faults.
-            unsafe {
-                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                    start.wrapping_sub(skew).wrapping_add(offset),
-                )
-            };
+            line(start.wrapping_sub(skew).wrapping_add(offset));
         }
     }
-    // Stable Rust has no prefetch intrinsic elsewhere: the hardware prefetchers are left to it.
     #[cfg(not(target_arch = "x86_64"))]
     let _ = values;
+}
+
+/// Asks the cache for the line that holds `value`: for a pass that reads many columns a
+/// little at a time, where the hardware prefetchers, which stop at each page's end, would
+/// leave most of its reads waiting on memory.
+#[inline(always)]
+fn prefetch_line<T>(value: &T) {
+    line(std::ptr::from_ref(value).cast::<i8>());
+}
+
+#[inline(always)]
+fn line(at: *const i8) {
+    // SAFETY: a prefetch only hints the cache; it never faults.
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(at)
+    };
+    // Stable Rust has no prefetch intrinsic elsewhere: the hardware prefetchers are left to it.
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = at;
+}
+
+/// `*o = f(*o, x)` for each value of `out` with the value of `x` beside it, asking the cache
+/// for `ahead` (what the pass reads next, or nothing) a line per eight values meanwhile.
+#[inline(always)]
+pub fn update_ahead(out: &mut [f64], x: &[f64], ahead: &[f64], f: impl Fn(f64, f64) -> f64) {
+    let (o8, o_rest) = out.as_chunks_mut::<8>();
+    let (x8, x_rest) = x.as_chunks::<8>();
+    for (line, (o, x)) in o8.iter_mut().zip(x8).enumerate() {
+        if let Some(value) = ahead.get(line * 8) {
+            prefetch_line(value);
+        }
+        for l in 0..8 {
+            o[l] = f(o[l], x[l]);
+        }
+    }
+    for (o, x) in o_rest.iter_mut().zip(x_rest) {
+        *o = f(*o, *x);
+    }
 }

@@ -60,6 +60,35 @@ pub(super) fn dot_with<S: Simd>(a: &[f64], b: &[f64]) -> f64 {
     sum
 }
 
+/// `Σ a` with four independent partial sums, so that it vectorises inside a kernel body.
+#[inline(always)]
+pub(super) fn sum(a: &[f64]) -> f64 {
+    let (a4, rest) = a.as_chunks::<4>();
+    let mut acc = [0.0; 4];
+    for x in a4 {
+        for l in 0..4 {
+            acc[l] += x[l];
+        }
+    }
+    (acc[0] + acc[2]) + (acc[1] + acc[3]) + rest.iter().sum::<f64>()
+}
+
+/// The largest of `a` (0 when it is empty or every value is below 0), four lanes at a
+/// time so that it vectorises inside a kernel body.
+#[inline(always)]
+pub(super) fn largest(a: &[f64]) -> f64 {
+    let (a4, rest) = a.as_chunks::<4>();
+    let mut acc = [0.0f64; 4];
+    for x in a4 {
+        for l in 0..4 {
+            acc[l] = if x[l] > acc[l] { x[l] } else { acc[l] };
+        }
+    }
+    rest.iter()
+        .chain(&acc)
+        .fold(0.0, |m, &v| if v > m { v } else { m })
+}
+
 /// [`sq_dist`] inside a kernel body at level `S`.
 #[inline(always)]
 pub(super) fn sq_dist_in<S: Simd>(a: &[f64], b: &[f64]) -> f64 {

@@ -6,6 +6,7 @@ use datafusion::arrow::array::{ArrayRef, Float64Array, RecordBatch};
 use datafusion::common::{DataFusionError, Result, ScalarValue};
 use datafusion::logical_expr::{Expr, LogicalPlan, lit};
 use ndarray::s;
+use rayon::iter::Either;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -23,7 +24,7 @@ use crate::evaluate::Metrics;
 use crate::kernels::distributions::normal_two_sided;
 use crate::kernels::logistic::{
     Block, Column, Counts, LogisticError, LogisticOptions, Rows as FitRows, Sums, fit_logistic,
-    probabilities, sigmoid, sums,
+    probabilities, sums, to_probabilities,
 };
 use crate::sql::labelled_metrics;
 
@@ -241,13 +242,9 @@ impl Model for LogisticModel {
 
     /// Probabilities of the positive class for feature columns given in training order.
     fn score(&self, _scoring: Scoring, columns: &[ArrayRef]) -> Result<ArrayRef> {
-        Ok(Arc::new(
-            self.coefficients
-                .score(&self.features, columns)?
-                .into_iter()
-                .map(sigmoid)
-                .collect::<Float64Array>(),
-        ))
+        let mut scores = self.coefficients.score(&self.features, columns)?;
+        to_probabilities(&mut scores);
+        Ok(Arc::new(Float64Array::from(scores)))
     }
 
     /// The probability and, computed over it so each row is scored once, the class.
@@ -704,11 +701,21 @@ impl Scores {
     pub(crate) fn metrics(self) -> Vec<(String, f64)> {
         let (auc, log_loss, accuracy) = match self {
             Scores::Exact(pairs) => {
-                let (log_loss, accuracy) = {
-                    let (p, y): (Vec<f64>, Vec<f64>) = pairs.iter().copied().unzip();
-                    (log_loss(&p, &y), accuracy(&p, &y))
-                };
-                (auc(&pairs), log_loss, accuracy)
+                let n = pairs.len() as f64;
+                // In the chunks log_loss sums, so the value is the same as its.
+                let (losses, correct): (Vec<f64>, Vec<u64>) = pairs
+                    .par_chunks(LOSS_CHUNK)
+                    .map(|c| {
+                        let loss = c.iter().map(|&(p, y)| row_loss(p, y)).sum::<f64>();
+                        let correct = c.iter().filter(|&&(p, y)| is_correct(p, y)).count();
+                        (loss, correct as u64)
+                    })
+                    .unzip();
+                (
+                    auc(&pairs),
+                    losses.iter().sum::<f64>() / n,
+                    correct.iter().sum::<u64>() as f64 / n,
+                )
             }
             Scores::Binned {
                 positive,
@@ -870,14 +877,14 @@ pub fn auc(pairs: &[(f64, f64)]) -> f64 {
             bits | 1 << 63
         }
     };
-    let (mut positive, mut negative): (Vec<u64>, Vec<u64>) = (Vec::new(), Vec::new());
-    for &(score, y) in pairs {
-        if y == 1.0 {
-            positive.push(key(score));
-        } else {
-            negative.push(key(score));
-        }
-    }
+    let (mut positive, mut negative): (Vec<u64>, Vec<u64>) =
+        pairs.par_iter().partition_map(|&(score, y)| {
+            if y == 1.0 {
+                Either::Left(key(score))
+            } else {
+                Either::Right(key(score))
+            }
+        });
     rayon::join(|| radix_sort(&mut positive), || radix_sort(&mut negative));
     // Twice the pairs won, a tie counting one.
     let (mut below, mut twice_won) = (0usize, 0u64);
@@ -901,15 +908,17 @@ pub fn auc(pairs: &[(f64, f64)]) -> f64 {
     twice_won as f64 / 2.0 / (positive.len() as f64 * negative.len() as f64)
 }
 
-/// Sorts `keys` by their bytes, least significant first (a pass per byte that the keys do not
-/// all share): a few sequential reads and writes of the keys, where a comparison sort makes
-/// about log₂ n of them, out of order.
+/// Sorts `keys` by 11-bit digits, least significant first (a pass per digit that the keys
+/// do not all share): a few sequential reads and writes of the keys, where a comparison
+/// sort makes about log₂ n of them, out of order.
 fn radix_sort(keys: &mut Vec<u64>) {
+    const BITS: u32 = 11;
+    const MASK: u64 = (1 << BITS) - 1;
     let mut spare = vec![0u64; keys.len()];
-    for shift in (0..64).step_by(8) {
-        let mut counts = [0usize; 256];
+    for shift in (0..u64::BITS).step_by(BITS as usize) {
+        let mut counts = [0usize; 1 << BITS];
         for &k in keys.iter() {
-            counts[(k >> shift) as usize & 0xFF] += 1;
+            counts[((k >> shift) & MASK) as usize] += 1;
         }
         if counts.contains(&keys.len()) {
             continue;
@@ -919,7 +928,7 @@ fn radix_sort(keys: &mut Vec<u64>) {
             (*c, next) = (next, next + *c);
         }
         for &k in keys.iter() {
-            let slot = &mut counts[(k >> shift) as usize & 0xFF];
+            let slot = &mut counts[((k >> shift) & MASK) as usize];
             spare[*slot] = k;
             *slot += 1;
         }
@@ -939,32 +948,32 @@ fn binned_auc(positive: &[u64], negative: &[u64]) -> f64 {
     wins / (pos * below)
 }
 
+/// Rows per partial sum of [`log_loss`].
+const LOSS_CHUNK: usize = 1 << 14;
+
 /// Mean negative log-likelihood, probabilities clipped as scikit-learn's `log_loss`. Summed
 /// in fixed chunks, so the value does not depend on the number of threads.
 pub fn log_loss(p: &[f64], y: &[f64]) -> f64 {
-    let eps = f64::EPSILON;
-    let chunk = |(p, y): (&[f64], &[f64])| {
-        p.iter()
-            .zip(y)
-            .map(|(&p, &y)| {
-                let p = p.clamp(eps, 1.0 - eps);
-                // One logarithm per row: for a 0/1 label the other term is exactly 0.
-                if y == 1.0 {
-                    -p.ln()
-                } else if y == 0.0 {
-                    -(1.0 - p).ln()
-                } else {
-                    -(y * p.ln() + (1.0 - y) * (1.0 - p).ln())
-                }
-            })
-            .sum::<f64>()
-    };
     let sums: Vec<f64> = p
-        .par_chunks(1 << 14)
-        .zip(y.par_chunks(1 << 14))
-        .map(chunk)
+        .par_chunks(LOSS_CHUNK)
+        .zip(y.par_chunks(LOSS_CHUNK))
+        .map(|(p, y)| p.iter().zip(y).map(|(&p, &y)| row_loss(p, y)).sum::<f64>())
         .collect();
     sums.iter().sum::<f64>() / p.len() as f64
+}
+
+/// One row's negative log-likelihood, its probability clipped to [ε, 1 - ε].
+fn row_loss(p: f64, y: f64) -> f64 {
+    let eps = f64::EPSILON;
+    let p = p.clamp(eps, 1.0 - eps);
+    // One logarithm per row: for a 0/1 label the other term is exactly 0.
+    if y == 1.0 {
+        -p.ln()
+    } else if y == 0.0 {
+        -(1.0 - p).ln()
+    } else {
+        -(y * p.ln() + (1.0 - y) * (1.0 - p).ln())
+    }
 }
 
 /// Share of rows whose probability is on the right side of 0.5.
@@ -974,10 +983,12 @@ pub fn accuracy(p: &[f64], y: &[f64]) -> f64 {
 
 /// Rows whose probability is on the right side of 0.5.
 fn correct_count(p: &[f64], y: &[f64]) -> u64 {
-    p.iter()
-        .zip(y)
-        .filter(|(p, y)| (**p >= 0.5) == (**y == 1.0))
-        .count() as u64
+    p.iter().zip(y).filter(|&(&p, &y)| is_correct(p, y)).count() as u64
+}
+
+/// Whether probability `p` is on the side of 0.5 that label `y` is.
+fn is_correct(p: f64, y: f64) -> bool {
+    (p >= 0.5) == (y == 1.0)
 }
 
 #[cfg(test)]
