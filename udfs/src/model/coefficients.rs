@@ -9,9 +9,59 @@ use serde::{Deserialize, Serialize};
 
 use super::encoding::{FeatureEncoding, as_f64};
 use super::{Contributions, Explainer, Model};
+use crate::kernels::simd::{Kernel, Simd, dispatch};
 
 /// Rows scored together: their scores (8 bytes each) stay in the L1 cache.
 const SCORE_BLOCK: usize = 512;
+
+/// What one design column adds to a row's score.
+enum Term {
+    Numeric { scale: f64, mean: f64, x: ArrayRef },
+    Encoded { weight: f64, values: Vec<f64> },
+}
+
+/// Adds every term to the scores in `out`, compiled for the CPU's vectors (the same
+/// arithmetic at every level: a multiply and adds, not fused).
+struct AddTerms<'a> {
+    terms: &'a [Term],
+    out: &'a mut [f64],
+}
+
+impl Kernel for AddTerms<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run<S: Simd>(self) {
+        // A block of rows at a time, so that the scores being summed stay in the L1 cache
+        // while every column adds to them.
+        for (b, block) in self.out.chunks_mut(SCORE_BLOCK).enumerate() {
+            let rows = b * SCORE_BLOCK..b * SCORE_BLOCK + block.len();
+            for term in self.terms {
+                match term {
+                    Term::Numeric { scale, mean, x } => {
+                        let x = x.as_primitive::<Float64Type>();
+                        if x.null_count() == 0 {
+                            for (o, v) in block.iter_mut().zip(&x.values()[rows.clone()]) {
+                                *o += scale * (v - mean);
+                            }
+                        } else {
+                            for (o, i) in block.iter_mut().zip(rows.clone()) {
+                                if x.is_valid(i) {
+                                    *o += scale * (x.value(i) - mean);
+                                }
+                            }
+                        }
+                    }
+                    Term::Encoded { weight, values } => {
+                        for (o, v) in block.iter_mut().zip(&values[rows.clone()]) {
+                            *o += weight * v;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
 
 /// Intercept and weights in standardised design units, with their uncertainty. Stored as
 /// JSON with the weights and the covariance as plain arrays of numbers.
@@ -81,11 +131,6 @@ impl Coefficients {
     /// columns are read from their Arrow buffers without building the design (a NULL adds
     /// nothing, as the mean it is imputed with); categories go through their encoding.
     pub fn score(&self, features: &[FeatureEncoding], columns: &[ArrayRef]) -> Result<Vec<f64>> {
-        /// What one design column adds to a row's score.
-        enum Term {
-            Numeric { scale: f64, mean: f64, x: ArrayRef },
-            Encoded { weight: f64, values: Vec<f64> },
-        }
         let rows = columns.first().map_or(0, |c| c.len());
         let mut terms = Vec::new();
         let mut j = 0;
@@ -119,35 +164,11 @@ impl Coefficients {
                 }
             }
         }
-        // A block of rows at a time, so that the scores being summed stay in the L1 cache
-        // while every column adds to them.
         let mut out = vec![self.intercept; rows];
-        for (b, block) in out.chunks_mut(SCORE_BLOCK).enumerate() {
-            let rows = b * SCORE_BLOCK..b * SCORE_BLOCK + block.len();
-            for term in &terms {
-                match term {
-                    Term::Numeric { scale, mean, x } => {
-                        let x = x.as_primitive::<Float64Type>();
-                        if x.null_count() == 0 {
-                            for (o, v) in block.iter_mut().zip(&x.values()[rows.clone()]) {
-                                *o += scale * (v - mean);
-                            }
-                        } else {
-                            for (o, i) in block.iter_mut().zip(rows.clone()) {
-                                if x.is_valid(i) {
-                                    *o += scale * (x.value(i) - mean);
-                                }
-                            }
-                        }
-                    }
-                    Term::Encoded { weight, values } => {
-                        for (o, v) in block.iter_mut().zip(&values[rows.clone()]) {
-                            *o += weight * v;
-                        }
-                    }
-                }
-            }
-        }
+        dispatch(AddTerms {
+            terms: &terms,
+            out: &mut out,
+        });
         Ok(out)
     }
 
