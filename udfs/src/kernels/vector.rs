@@ -60,33 +60,31 @@ pub(super) fn dot_with<S: Simd>(a: &[f64], b: &[f64]) -> f64 {
     sum
 }
 
-/// `Σ a` with four independent partial sums, so that it vectorises inside a kernel body.
+/// `Σ a`, four lanes at a time so that it vectorises inside a kernel body.
 #[inline(always)]
 pub(super) fn sum(a: &[f64]) -> f64 {
-    let (a4, rest) = a.as_chunks::<4>();
-    let mut acc = [0.0; 4];
-    for x in a4 {
-        for l in 0..4 {
-            acc[l] += x[l];
-        }
-    }
-    (acc[0] + acc[2]) + (acc[1] + acc[3]) + rest.iter().sum::<f64>()
+    reduce(a, |s, x| s + x)
 }
 
 /// The largest of `a` (0 when it is empty or every value is below 0), four lanes at a
 /// time so that it vectorises inside a kernel body.
 #[inline(always)]
 pub(super) fn largest(a: &[f64]) -> f64 {
+    reduce(a, |m, x| if x > m { x } else { m })
+}
+
+/// `a` folded by `f` from 0 in four independent lanes, which are then folded together.
+#[inline(always)]
+fn reduce(a: &[f64], f: impl Fn(f64, f64) -> f64) -> f64 {
     let (a4, rest) = a.as_chunks::<4>();
-    let mut acc = [0.0f64; 4];
+    let mut acc = [0.0; 4];
     for x in a4 {
         for l in 0..4 {
-            acc[l] = if x[l] > acc[l] { x[l] } else { acc[l] };
+            acc[l] = f(acc[l], x[l]);
         }
     }
     rest.iter()
-        .chain(&acc)
-        .fold(0.0, |m, &v| if v > m { v } else { m })
+        .fold(f(f(acc[0], acc[2]), f(acc[1], acc[3])), |m, &v| f(m, v))
 }
 
 /// [`sq_dist`] inside a kernel body at level `S`.
