@@ -303,34 +303,29 @@ impl Kernel for Sigmoid<'_> {
     }
 }
 
-/// Each block's probabilities at `beta` (one coefficient per design column).
-pub fn probabilities(blocks: &[Block], beta: &[f64]) -> Vec<Vec<f64>> {
+/// The block's probabilities at `beta` (one coefficient per design column).
+pub fn probabilities(block: &Block, beta: &[f64]) -> Vec<f64> {
     let all: Vec<usize> = (0..beta.len()).collect();
-    blocks
-        .iter()
-        .map(|block| {
-            let mut p = vec![0.0; block.y.len()];
-            let n = block.y.len();
-            p.par_chunks_mut(CHUNK).enumerate().for_each(|(c, out)| {
-                let piece = block.slice(c * CHUNK, c * CHUNK + out.len());
-                let (columns, unit) = raw(&piece, &all);
-                let next = (c + 1) * CHUNK;
-                let ahead = if next < n {
-                    raw(&block.slice(next, (next + CHUNK).min(n)), &all).0
-                } else {
-                    vec![]
-                };
-                dispatch(Probabilities {
-                    out,
-                    columns: &columns,
-                    unit: &unit,
-                    beta,
-                    ahead: &ahead,
-                });
-            });
-            p
-        })
-        .collect()
+    let n = block.y.len();
+    let mut p = vec![0.0; n];
+    p.par_chunks_mut(CHUNK).enumerate().for_each(|(c, out)| {
+        let piece = block.slice(c * CHUNK, c * CHUNK + out.len());
+        let (columns, unit) = raw(&piece, &all);
+        let next = (c + 1) * CHUNK;
+        let ahead = if next < n {
+            raw(&block.slice(next, (next + CHUNK).min(n)), &all).0
+        } else {
+            vec![]
+        };
+        dispatch(Probabilities {
+            out,
+            columns: &columns,
+            unit: &unit,
+            beta,
+            ahead: &ahead,
+        });
+    });
+    p
 }
 
 struct Probabilities<'a> {

@@ -754,13 +754,13 @@ impl Summary {
         if let Scores::Exact(pairs) = &mut self.scores {
             pairs.reserve(parts.iter().map(|p| p.y.len()).sum());
         }
-        let probabilities = probabilities(&blocks, coef);
-        for ((p, block), part) in probabilities.into_iter().zip(&blocks).zip(parts) {
+        // A block's probabilities at a time: only the pairs are held for every row.
+        for (block, part) in blocks.iter().zip(parts) {
             // A part without rows has no range (and infinities do not travel as JSON).
             if part.y.is_empty() {
                 continue;
             }
-            self.scores.add(&p, &part.y);
+            self.scores.add(&probabilities(block, coef), &part.y);
             if ranges {
                 merge_ranges(
                     &mut self.ranges,
