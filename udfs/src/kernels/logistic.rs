@@ -342,9 +342,7 @@ impl Kernel for Probabilities<'_> {
     #[inline(always)]
     fn run<S: Simd>(self) {
         predictor::<S>(self.out, self.columns, self.unit, self.beta, self.ahead);
-        for v in self.out.iter_mut() {
-            *v = probability::<S>(*v).1;
-        }
+        Sigmoid(self.out).run::<S>();
     }
 }
 
