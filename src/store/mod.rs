@@ -666,10 +666,15 @@ fn remove_stale_temporaries(dir: &Path) {
     }
 }
 
-fn unique() -> u128 {
-    std::time::SystemTime::now()
+/// A name part no other call in this process returns: the clock alone repeats when two
+/// sessions write at once (its ticks are coarser than a save's start), so a counter follows.
+fn unique() -> String {
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos())
+        .map_or(0, |d| d.as_nanos());
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{nanos}-{call}")
 }
 
 /// Creates the directory `path` (and with `parents` its missing parents) readable by its
