@@ -306,23 +306,17 @@ impl Kernel for Sigmoid<'_> {
 /// The block's probabilities at `beta` (one coefficient per design column).
 pub fn probabilities(block: &Block, beta: &[f64]) -> Vec<f64> {
     let all: Vec<usize> = (0..beta.len()).collect();
-    let n = block.y.len();
-    let mut p = vec![0.0; n];
-    p.par_chunks_mut(CHUNK).enumerate().for_each(|(c, out)| {
-        let piece = block.slice(c * CHUNK, c * CHUNK + out.len());
-        let (columns, unit) = raw(&piece, &all);
-        let next = (c + 1) * CHUNK;
-        let ahead = if next < n {
-            raw(&block.slice(next, (next + CHUNK).min(n)), &all).0
-        } else {
-            vec![]
-        };
+    let pieces = pieces(std::slice::from_ref(block));
+    let mut p = vec![0.0; block.y.len()];
+    p.par_chunks_mut(CHUNK).enumerate().for_each(|(i, out)| {
+        let (columns, unit) = raw(&pieces[i], &all);
+        let ahead = pieces.get(i + 1).map(|next| raw(next, &all).0);
         dispatch(Probabilities {
             out,
             columns: &columns,
             unit: &unit,
             beta,
-            ahead: &ahead,
+            ahead: ahead.as_deref().unwrap_or_default(),
         });
     });
     p

@@ -702,7 +702,7 @@ impl Scores {
         let (auc, log_loss, accuracy) = match self {
             Scores::Exact(pairs) => {
                 let n = pairs.len() as f64;
-                // In the chunks log_loss sums, so the value is the same as its.
+                // Summed in log_loss's chunks, so the two give the same value.
                 let (losses, correct): (Vec<f64>, Vec<u64>) = pairs
                     .par_chunks(LOSS_CHUNK)
                     .map(|c| {
