@@ -108,46 +108,68 @@ impl Bins {
     }
 }
 
-/// Rows of binned features, column by column.
+/// Rows of binned features, held twice: column by column, for a split's partition (one
+/// feature of many rows), and row by row, for a histogram (every feature of a node's rows,
+/// which deeper in a tree are scattered: one cache line a row instead of one a feature).
 #[derive(Debug, Clone)]
 pub struct Binned {
     pub bins: Vec<Bins>,
     pub columns: Vec<Vec<u8>>,
-    /// Where each feature's bins start in a histogram of all features.
-    pub offsets: Vec<usize>,
+    /// Row `r`'s bins are `matrix[r * d..(r + 1) * d]` for `d` features.
+    matrix: Vec<u8>,
 }
 
 impl Binned {
     /// Features binned by `bins`, their columns appended as the rows are read.
     pub fn new(bins: Vec<Bins>) -> Self {
-        let mut offsets = Vec::with_capacity(bins.len() + 1);
-        let mut at = 0;
-        for b in &bins {
-            offsets.push(at);
-            at += b.count();
-        }
-        offsets.push(at);
         Self {
             columns: vec![Vec::new(); bins.len()],
             bins,
-            offsets,
+            matrix: Vec::new(),
         }
     }
 
     /// Appends rows, one column per feature.
     pub fn push(&mut self, columns: &[Column]) {
-        for ((out, bins), column) in self.columns.iter_mut().zip(&self.bins).zip(columns) {
-            out.extend(bins.bin(column));
+        let binned = self.bin(columns);
+        self.push_bins(binned);
+    }
+
+    /// The bins of rows, one column per feature, for [`Binned::push_bins`]: batches can be
+    /// binned in parallel and appended in order.
+    pub fn bin(&self, columns: &[Column]) -> Vec<Vec<u8>> {
+        self.bins
+            .iter()
+            .zip(columns)
+            .map(|(b, c)| b.bin(c))
+            .collect()
+    }
+
+    /// Appends rows already binned, one column per feature.
+    pub fn push_bins(&mut self, binned: Vec<Vec<u8>>) {
+        let d = self.bins.len();
+        let start = self.rows();
+        for (out, column) in self.columns.iter_mut().zip(binned) {
+            out.extend(column);
         }
+        let rows = self.rows() - start;
+        self.matrix.resize(self.matrix.len() + rows * d, 0);
+        let added = &mut self.matrix[start * d..];
+        for (f, column) in self.columns.iter().enumerate() {
+            for (row, &b) in added.chunks_exact_mut(d).zip(&column[start..]) {
+                row[f] = b;
+            }
+        }
+    }
+
+    /// Row `r`'s bins, feature by feature.
+    pub fn row(&self, r: usize) -> &[u8] {
+        let d = self.bins.len();
+        &self.matrix[r * d..(r + 1) * d]
     }
 
     pub fn rows(&self) -> usize {
         self.columns.first().map_or(0, Vec::len)
-    }
-
-    /// Bins of all features together: a histogram's length.
-    pub fn width(&self) -> usize {
-        self.offsets.last().copied().unwrap_or(0)
     }
 }
 

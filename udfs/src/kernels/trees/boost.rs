@@ -101,7 +101,7 @@ pub fn boost(
     let base = objective.start(sum_wy / sum_w);
     let n = data.rows();
     let mut scores = vec![base; n];
-    let (mut g, mut h) = (vec![0.0; n], vec![0.0; n]);
+    let mut gh = vec![(0.0, 0.0); n];
     let mut rows: Vec<u32> = Vec::with_capacity(train.len());
     let mut in_sample = vec![false; n];
     let mut trees: Vec<Tree> = Vec::with_capacity(params.num_trees);
@@ -114,14 +114,10 @@ pub fn boost(
         }
         crate::kernels::progress::pass(crate::kernels::progress::Stage::Boosting);
         let mut rng = Rng::keyed(params.seed, 0x7265_6573, t as u64);
-        g.par_iter_mut()
-            .zip(h.par_iter_mut())
-            .enumerate()
-            .for_each(|(r, (g, h))| {
-                let (gr, hr) = objective.gradient(scores[r], y[r]);
-                *g = gr * w(r);
-                *h = hr * w(r);
-            });
+        gh.par_iter_mut().enumerate().for_each(|(r, gh)| {
+            let (g, h) = objective.gradient(scores[r], y[r]);
+            *gh = (g * w(r), h * w(r));
+        });
         rows.clear();
         if params.subsample < 1.0 {
             rows.extend(train.iter().filter(|_| rng.uniform() < params.subsample));
@@ -141,7 +137,7 @@ pub fn boost(
         } else {
             all_features.clone()
         };
-        let grown = grow(data, &features, &mut rows, &g, &h, &params.growth);
+        let grown = grow(data, &features, &mut rows, &gh, &params.growth);
         for (node, range) in &grown.leaf_rows {
             let value = match &grown.tree.nodes[*node] {
                 super::Node::Leaf { value, .. } => *value,

@@ -40,23 +40,23 @@ pub struct Grown {
 }
 
 /// Grows a tree on `rows` (partitioned in place) of `data`, splitting on `features` only,
-/// with gradients `g` and hessians `h` by row; leaf values are scaled by the learning rate.
+/// with each row's gradient and hessian in `gh`; leaf values are scaled by the learning
+/// rate.
 pub fn grow(
     data: &Binned,
     features: &[usize],
     rows: &mut [u32],
-    g: &[f64],
-    h: &[f64],
+    gh: &[(f64, f64)],
     growth: &Growth,
 ) -> Grown {
-    let hist = Histogram::build(data, features, rows, g, h);
+    let hist = Histogram::build(data, features, rows, gh);
     let mut sums = Sums::default();
     if let Some(&f) = features.first() {
         hist.feature(data, f).iter().for_each(|s| sums.add(s));
     }
     let mut nodes = vec![Node::Leaf {
         value: 0.0,
-        count: sums.n,
+        count: rows.len() as u64,
     }];
     let mut leaves = vec![Leaf {
         start: 0,
@@ -85,34 +85,28 @@ pub fn grow(
         };
         let bins = &data.bins[split.feature];
         let column = &data.columns[split.feature];
-        let goes_left = |bin: u8| match &split.cut {
-            Cut::Threshold { .. } if bin == bins.missing() => split.missing_left,
-            Cut::Threshold { bin: t, .. } => bin <= *t,
-            Cut::Categories(set) => set.contains(&bin),
-        };
-        // Stable partition of the parent's rows: left first, then right.
-        let range = &mut rows[parent.start..parent.end];
-        scratch.clear();
-        let mut l = 0;
-        for k in 0..range.len() {
-            let r = range[k];
-            if goes_left(column[r as usize]) {
-                range[l] = r;
-                l += 1;
-            } else {
-                scratch.push(r);
-            }
+        // Which side each bin goes, looked up instead of decided per row.
+        let mut goes_left = [false; 256];
+        for (bin, left) in goes_left.iter_mut().enumerate().take(bins.count()) {
+            let bin = bin as u8;
+            *left = match &split.cut {
+                Cut::Threshold { .. } if bin == bins.missing() => split.missing_left,
+                Cut::Threshold { bin: t, .. } => bin <= *t,
+                Cut::Categories(set) => set.contains(&bin),
+            };
         }
-        range[l..].copy_from_slice(&scratch);
+        let l = partition(&mut rows[parent.start..parent.end], &mut scratch, |r| {
+            goes_left[usize::from(column[r as usize])]
+        });
         let mid = parent.start + l;
         let (left_node, right_node) = (nodes.len(), nodes.len() + 1);
         nodes.push(Node::Leaf {
             value: 0.0,
-            count: split.left.n,
+            count: l as u64,
         });
         nodes.push(Node::Leaf {
             value: 0.0,
-            count: split.right.n,
+            count: (parent.end - mid) as u64,
         });
         nodes[parent.node] = Node::Split {
             feature: split.feature as u32,
@@ -121,14 +115,14 @@ pub fn grow(
             left: left_node as u32,
             right: right_node as u32,
             gain: split.gain,
-            count: parent.sums.n,
+            count: (parent.end - parent.start) as u64,
         };
         let (small_rows, small_left) = if l <= parent.end - mid {
             (parent.start..mid, true)
         } else {
             (mid..parent.end, false)
         };
-        let small = Histogram::build(data, features, &rows[small_rows], g, h);
+        let small = Histogram::build(data, features, &rows[small_rows], gh);
         let mut large = parent.hist;
         large.subtract(&small);
         let (left_hist, right_hist) = if small_left {
@@ -166,7 +160,7 @@ pub fn grow(
     for leaf in &leaves {
         nodes[leaf.node] = Node::Leaf {
             value: growth.learning_rate * leaf_value(&leaf.sums, growth.limits.l2),
-            count: leaf.sums.n,
+            count: (leaf.end - leaf.start) as u64,
         };
         leaf_rows.push((leaf.node, leaf.start..leaf.end));
     }
@@ -176,10 +170,61 @@ pub fn grow(
     }
 }
 
+/// Rows one task of a partition moves.
+const PARTITION_CHUNK: usize = 1 << 14;
+
+/// Puts the rows that go `left` first, the others after them, each in their order; returns
+/// how many go left. Chunks are partitioned in parallel, then their two parts gathered into
+/// `scratch` and copied back.
+fn partition(rows: &mut [u32], scratch: &mut Vec<u32>, left: impl Fn(u32) -> bool + Sync) -> usize {
+    let lefts: Vec<usize> = rows
+        .par_chunks_mut(PARTITION_CHUNK)
+        .map(|chunk| {
+            // Every row is written to both sides and the side's end moves on for one only:
+            // no branch to mispredict on a split that sends rows either way.
+            let mut right = vec![0; chunk.len()];
+            let (mut l, mut n) = (0, 0);
+            for k in 0..chunk.len() {
+                let r = chunk[k];
+                let goes = left(r);
+                chunk[l] = r;
+                right[n] = r;
+                l += usize::from(goes);
+                n += usize::from(!goes);
+            }
+            chunk[l..].copy_from_slice(&right[..n]);
+            l
+        })
+        .collect();
+    if lefts.len() == 1 {
+        return lefts[0];
+    }
+    let total: usize = lefts.iter().sum();
+    scratch.clear();
+    scratch.resize(rows.len(), 0);
+    let (mut to_left, mut to_right) = scratch.split_at_mut(total);
+    let mut moves = Vec::with_capacity(lefts.len());
+    for (chunk, &l) in rows.chunks(PARTITION_CHUNK).zip(&lefts) {
+        let (a, rest) = std::mem::take(&mut to_left).split_at_mut(l);
+        to_left = rest;
+        let (b, rest) = std::mem::take(&mut to_right).split_at_mut(chunk.len() - l);
+        to_right = rest;
+        moves.push((chunk, l, a, b));
+    }
+    moves.into_par_iter().for_each(|(chunk, l, a, b)| {
+        a.copy_from_slice(&chunk[..l]);
+        b.copy_from_slice(&chunk[l..]);
+    });
+    rows.par_chunks_mut(PARTITION_CHUNK)
+        .zip(scratch.par_chunks(PARTITION_CHUNK))
+        .for_each(|(to, from)| to.copy_from_slice(from));
+    total
+}
+
 /// The best split of a leaf over the features, in parallel; `None` at the depth limit.
 fn find(data: &Binned, features: &[usize], leaf: &Leaf, growth: &Growth) -> Option<Split> {
-    if growth.max_depth.is_some_and(|d| leaf.depth >= d) || leaf.sums.n < 2 * growth.limits.min_rows
-    {
+    let rows = (leaf.end - leaf.start) as u64;
+    if growth.max_depth.is_some_and(|d| leaf.depth >= d) || rows < 2 * growth.limits.min_rows {
         return None;
     }
     features
@@ -190,6 +235,7 @@ fn find(data: &Binned, features: &[usize], leaf: &Leaf, growth: &Growth) -> Opti
                 &data.bins[f],
                 leaf.hist.feature(data, f),
                 &leaf.sums,
+                rows,
                 growth.limits,
             )
         })

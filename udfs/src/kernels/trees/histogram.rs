@@ -6,94 +6,114 @@
 use rayon::prelude::*;
 
 use super::binning::Binned;
+use crate::kernels::prefetch::prefetch;
 
 /// Rows one chunk of a histogram build covers. Chunks are fixed, so the sums (added in
 /// chunk order) do not depend on the number of threads.
 const CHUNK: usize = 1 << 14;
 
-/// The sums over the rows that fall in one bin.
+/// Rows between one whose gradient and bins are asked of the cache and its use.
+const AHEAD: usize = 16;
+
+/// The gradient and hessian sums over the rows that fall in one bin. Rows are not counted
+/// (one sum less per row and feature): a split's counts are estimated from its hessian, as
+/// LightGBM does, and a node's come from its rows.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Sums {
     pub g: f64,
     pub h: f64,
-    pub n: u64,
 }
 
 impl Sums {
     pub fn add(&mut self, o: &Sums) {
         self.g += o.g;
         self.h += o.h;
-        self.n += o.n;
     }
 
     pub fn minus(&self, o: &Sums) -> Sums {
         Sums {
             g: self.g - o.g,
             h: self.h - o.h,
-            n: self.n - o.n,
         }
     }
 }
 
-/// A histogram over all features, laid out at [`Binned::offsets`].
+/// A feature's bins: as many as a bin number has values, so a bin is found without a
+/// bounds check or an offset.
+pub type Block = [Sums; 256];
+
+/// A histogram over all features, a block of bins each.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Histogram(pub Vec<Sums>);
+pub struct Histogram(pub Vec<Block>);
 
 impl Histogram {
     /// The histogram of `rows` over `features` (the other features' bins stay empty), with
-    /// gradients `g` and hessians `h` indexed by row.
-    pub fn build(data: &Binned, features: &[usize], rows: &[u32], g: &[f64], h: &[f64]) -> Self {
+    /// each row's gradient and hessian in `gh`.
+    pub fn build(data: &Binned, features: &[usize], rows: &[u32], gh: &[(f64, f64)]) -> Self {
         let chunks: Vec<Histogram> = rows
             .par_chunks(CHUNK)
-            .map(|chunk| Self::of_chunk(data, features, chunk, g, h))
+            .map(|chunk| Self::of_chunk(data, features, chunk, gh))
             .collect();
         let mut chunks = chunks.into_iter();
-        let mut total = chunks
-            .next()
-            .unwrap_or_else(|| Histogram(vec![Sums::default(); data.width()]));
+        let mut total = chunks.next().unwrap_or_else(|| Self::empty(data));
         for part in chunks {
             total.merge(&part);
         }
         total
     }
 
-    /// One chunk's histogram, feature by feature over its rows' gathered gradients.
-    fn of_chunk(data: &Binned, features: &[usize], rows: &[u32], g: &[f64], h: &[f64]) -> Self {
-        let mut out = vec![Sums::default(); data.width()];
-        let gh: Vec<(f64, f64)> = rows
-            .iter()
-            .map(|&r| (g[r as usize], h[r as usize]))
-            .collect();
-        for &f in features {
-            let column = &data.columns[f];
-            let bins = &mut out[data.offsets[f]..data.offsets[f + 1]];
-            for (&r, &(gr, hr)) in rows.iter().zip(&gh) {
-                let s = &mut bins[column[r as usize] as usize];
-                s.g += gr;
-                s.h += hr;
-                s.n += 1;
+    fn empty(data: &Binned) -> Self {
+        Histogram(vec![[Sums::default(); 256]; data.bins.len()])
+    }
+
+    /// One chunk's histogram, row by row: a row's bins are read together, and each bin's
+    /// sums still add its rows in order. A deep node's rows are scattered, so the gradients
+    /// and bins of the rows [`AHEAD`] on are asked of the cache meanwhile.
+    fn of_chunk(data: &Binned, features: &[usize], rows: &[u32], gh: &[(f64, f64)]) -> Self {
+        let mut out = Self::empty(data);
+        let every = features.len() == out.0.len();
+        for (k, &r) in rows.iter().enumerate() {
+            if let Some(&next) = rows.get(k + AHEAD) {
+                prefetch(&gh[next as usize..=next as usize]);
+                prefetch(data.row(next as usize));
+            }
+            let (g, h) = gh[r as usize];
+            let row = data.row(r as usize);
+            let add = |bins: &mut Block, b: u8| {
+                let s = &mut bins[usize::from(b)];
+                s.g += g;
+                s.h += h;
+            };
+            if every {
+                for (bins, &b) in out.0.iter_mut().zip(row) {
+                    add(bins, b);
+                }
+            } else {
+                for &f in features {
+                    add(&mut out.0[f], row[f]);
+                }
             }
         }
-        Histogram(out)
+        out
     }
 
     /// Adds another set of rows' histogram: the merge of partial histograms.
     pub fn merge(&mut self, other: &Histogram) {
-        for (a, b) in self.0.iter_mut().zip(&other.0) {
+        for (a, b) in self.0.iter_mut().flatten().zip(other.0.iter().flatten()) {
             a.add(b);
         }
     }
 
     /// Takes a subset's histogram away, leaving the rest's: a parent less one child.
     pub fn subtract(&mut self, other: &Histogram) {
-        for (a, b) in self.0.iter_mut().zip(&other.0) {
+        for (a, b) in self.0.iter_mut().flatten().zip(other.0.iter().flatten()) {
             *a = a.minus(b);
         }
     }
 
     /// Feature `f`'s bins.
     pub fn feature<'a>(&'a self, data: &Binned, f: usize) -> &'a [Sums] {
-        &self.0[data.offsets[f]..data.offsets[f + 1]]
+        &self.0[f][..data.bins[f].count()]
     }
 }
 
@@ -108,21 +128,21 @@ mod tests {
         let x: Vec<f64> = (0..40_000).map(|i| f64::from(i % 7)).collect();
         let mut data = Binned::new(vec![Bins::numeric(&mut x.clone(), 255)]);
         data.push(&[Column::Numeric(&x)]);
-        let g: Vec<f64> = (0..40_000).map(|i| f64::from(i % 5) - 2.0).collect();
-        let h = vec![1.0; 40_000];
+        let gh: Vec<(f64, f64)> = (0..40_000).map(|i| (f64::from(i % 5) - 2.0, 1.0)).collect();
         let all: Vec<u32> = (0..40_000).collect();
-        let whole = Histogram::build(&data, &[0], &all, &g, &h);
-        assert_eq!(whole.0.iter().map(|s| s.n).sum::<u64>(), 40_000);
+        let whole = Histogram::build(&data, &[0], &all, &gh);
+        assert_eq!(whole.0[0].iter().map(|s| s.h).sum::<f64>(), 40_000.0);
         let (a, b) = all.split_at(12_345);
-        let mut merged = Histogram::build(&data, &[0], a, &g, &h);
-        merged.merge(&Histogram::build(&data, &[0], b, &g, &h));
+        let mut merged = Histogram::build(&data, &[0], a, &gh);
+        merged.merge(&Histogram::build(&data, &[0], b, &gh));
         let mut rest = whole.clone();
-        rest.subtract(&Histogram::build(&data, &[0], a, &g, &h));
-        for ((w, m), (r, bb)) in whole.0.iter().zip(&merged.0).zip(
-            rest.0
-                .iter()
-                .zip(&Histogram::build(&data, &[0], b, &g, &h).0),
-        ) {
+        rest.subtract(&Histogram::build(&data, &[0], a, &gh));
+        for ((w, m), (r, bb)) in whole
+            .0
+            .iter()
+            .zip(&merged.0)
+            .zip(rest.0.iter().zip(&Histogram::build(&data, &[0], b, &gh).0))
+        {
             // Integer-valued gradients: every order of summing is exact.
             assert_eq!(w, m);
             assert_eq!(r, bb);

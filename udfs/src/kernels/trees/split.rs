@@ -57,21 +57,29 @@ pub fn leaf_value(s: &Sums, l2: f64) -> f64 {
     -s.g / (s.h + l2)
 }
 
-/// The best split of a node with `total` sums on feature `feature` (binned by `bins`,
-/// histogram `hist`); `None` when no split gains.
+/// The best split of a node of `rows` rows with `total` sums on feature `feature` (binned
+/// by `bins`, histogram `hist`); `None` when no split gains. A side's rows are the sum of
+/// its bins' estimates from their hessians (exact when every hessian is 1), as LightGBM
+/// counts them.
 pub fn best_split(
     feature: usize,
     bins: &Bins,
     hist: &[Sums],
     total: &Sums,
+    rows: u64,
     limits: Limits,
 ) -> Option<Split> {
     let parent = leaf_gain(total, limits.l2);
-    let ok = |s: &Sums| s.n >= limits.min_rows && s.h >= MIN_HESSIAN;
+    let per_hessian = rows as f64 / total.h;
+    let count = |s: &Sums| (s.h * per_hessian).round() as u64;
     let mut best: Option<Split> = None;
-    let mut consider = |left: Sums, cut: Cut, missing_left: bool, l2: f64| {
+    let mut consider = |left: Sums, left_rows: u64, cut: Cut, missing_left: bool, l2: f64| {
         let right = total.minus(&left);
-        if !ok(&left) || !ok(&right) {
+        if left_rows < limits.min_rows
+            || rows.saturating_sub(left_rows) < limits.min_rows
+            || left.h < MIN_HESSIAN
+            || right.h < MIN_HESSIAN
+        {
             return;
         }
         let gain = leaf_gain(&left, l2) + leaf_gain(&right, l2) - parent;
@@ -90,34 +98,38 @@ pub fn best_split(
     let missing = missing[0];
     match bins {
         Bins::Numeric { bounds } => {
-            // Missing values right, then (when there are any) left.
-            for missing_left in [false, true] {
-                if missing_left && missing.n == 0 {
-                    break;
-                }
-                let mut left = if missing_left {
-                    missing
-                } else {
-                    Sums::default()
-                };
+            // As LightGBM scans: from the top bin down with the missing rows left (the
+            // higher cut wins a tie), then, when there are missing rows, from the bottom up
+            // with them right.
+            let cut = |b: usize| Cut::Threshold {
+                bin: b as u8,
+                value: bounds[b],
+            };
+            let (mut right, mut right_rows) = (Sums::default(), 0);
+            for b in (1..values.len()).rev() {
+                right.add(&values[b]);
+                right_rows += count(&values[b]);
+                let left_rows = rows.saturating_sub(right_rows);
+                consider(total.minus(&right), left_rows, cut(b - 1), true, limits.l2);
+            }
+            if missing.h > 0.0 {
+                let (mut left, mut left_rows) = (Sums::default(), 0);
                 for (b, s) in values.iter().enumerate().take(values.len() - 1) {
                     left.add(s);
-                    let cut = Cut::Threshold {
-                        bin: b as u8,
-                        value: bounds[b],
-                    };
-                    consider(left, cut, missing_left, limits.l2);
+                    left_rows += count(s);
+                    consider(left, left_rows, cut(b), false, limits.l2);
                 }
             }
         }
         Bins::Categorical { .. } => {
             // The missing bin is one more category: its side is learned like any other's.
-            let used: Vec<usize> = (0..hist.len()).filter(|&c| hist[c].n > 0).collect();
+            let used: Vec<usize> = (0..hist.len()).filter(|&c| hist[c].h > 0.0).collect();
             let missing_bin = hist.len() - 1;
             if used.len() <= ONE_VS_REST {
                 for &c in &used {
                     consider(
                         hist[c],
+                        count(&hist[c]),
                         Cut::Categories(vec![c as u8]),
                         c == missing_bin,
                         limits.l2,
@@ -127,13 +139,13 @@ pub fn best_split(
                 let l2 = limits.l2 + CATEGORY_L2;
                 let mut order: Vec<usize> = used
                     .into_iter()
-                    .filter(|&c| hist[c].n as f64 >= CATEGORY_SMOOTHING)
+                    .filter(|&c| count(&hist[c]) as f64 >= CATEGORY_SMOOTHING)
                     .collect();
                 let ratio = |c: usize| hist[c].g / (hist[c].h + CATEGORY_SMOOTHING);
                 order.sort_by(|&a, &b| ratio(a).total_cmp(&ratio(b)));
                 let most = MAX_LEFT_CATEGORIES.min(order.len().div_ceil(2));
                 for reversed in [false, true] {
-                    let mut left = Sums::default();
+                    let (mut left, mut left_rows) = (Sums::default(), 0);
                     let mut since_cut = 0;
                     let mut set = Vec::new();
                     for k in 0..order.len().min(most) {
@@ -143,9 +155,10 @@ pub fn best_split(
                             order[k]
                         };
                         left.add(&hist[c]);
-                        since_cut += hist[c].n;
+                        left_rows += count(&hist[c]);
+                        since_cut += count(&hist[c]);
                         set.push(c as u8);
-                        let right_rows = total.n - left.n;
+                        let right_rows = rows.saturating_sub(left_rows);
                         if right_rows < limits.min_rows.max(MIN_ROWS_PER_GROUP) {
                             break;
                         }
@@ -156,7 +169,7 @@ pub fn best_split(
                         let mut sorted = set.clone();
                         sorted.sort_unstable();
                         let missing_left = sorted.last() == Some(&(missing_bin as u8));
-                        consider(left, Cut::Categories(sorted), missing_left, l2);
+                        consider(left, left_rows, Cut::Categories(sorted), missing_left, l2);
                     }
                 }
             }
@@ -170,7 +183,7 @@ mod tests {
     use super::*;
 
     fn sums(g: f64, n: u64) -> Sums {
-        Sums { g, h: n as f64, n }
+        Sums { g, h: n as f64 }
     }
 
     #[test]
@@ -192,10 +205,10 @@ mod tests {
             l2: 0.0,
             min_rows: 20,
         };
-        let split = best_split(0, &bins, &hist, &total, limits).unwrap();
+        let split = best_split(0, &bins, &hist, &total, 140, limits).unwrap();
         assert_eq!(split.cut, Cut::Threshold { bin: 1, value: 2.0 });
         assert!(split.missing_left);
-        assert_eq!(split.left.n, 80);
+        assert_eq!(split.left.h, 80.0);
         let expected = 80.0f64.powi(2) / 80.0 + 60.0f64.powi(2) / 60.0 - 20.0f64.powi(2) / 140.0;
         assert!((split.gain - expected).abs() < 1e-9);
         // Leaves of at least 100 rows: no split.
@@ -203,7 +216,7 @@ mod tests {
             l2: 0.0,
             min_rows: 100,
         };
-        assert_eq!(best_split(0, &bins, &hist, &total, limits), None);
+        assert_eq!(best_split(0, &bins, &hist, &total, 140, limits), None);
     }
 
     #[test]
@@ -223,7 +236,7 @@ mod tests {
             l2: 0.0,
             min_rows: 20,
         };
-        let split = best_split(3, &bins, &hist, &total, limits).unwrap();
+        let split = best_split(3, &bins, &hist, &total, 1200, limits).unwrap();
         assert_eq!(split.cut, Cut::Categories(vec![1, 3, 5]));
         assert!(!split.missing_left);
         assert_eq!(split.feature, 3);

@@ -127,19 +127,24 @@ pub(super) fn train(
     let bins = bins(source, &set, &model, settings.max_bins)?;
     let d = bins.len();
     let mut held = Held::new(source, model_type, "the binned training rows");
-    // A byte per feature; label, weight, gradient, hessian and score; a row index.
-    held.grow(set.rows_used, d + 5 * 8 + 4, 0)?;
+    // A byte per feature twice (by column and by row); label, weight, gradient, hessian and
+    // score; a row index.
+    held.grow(set.rows_used, 2 * d + 5 * 8 + 4, 0)?;
     let mut data = Binned::new(bins);
     let mut y = Vec::with_capacity(set.rows_used as usize);
     let mut is_eval: Vec<bool> = Vec::with_capacity(set.rows_used as usize);
     source.scan(&mut |group| {
         let parts = group
             .par_iter()
-            .map(|batch| batch_rows(batch, &set, &model, classes.as_ref(), eval_column))
+            .map(|batch| {
+                let (inputs, labels, eval) =
+                    batch_rows(batch, &set, &model, classes.as_ref(), eval_column)?;
+                let columns: Vec<_> = inputs.iter().map(Input::column).collect();
+                Ok((data.bin(&columns), labels, eval))
+            })
             .collect::<Result<Vec<_>>>()?;
-        for (inputs, labels, eval) in parts {
-            let columns: Vec<_> = inputs.iter().map(Input::column).collect();
-            data.push(&columns);
+        for (binned, labels, eval) in parts {
+            data.push_bins(binned);
             y.extend(labels);
             is_eval.extend(eval);
         }
@@ -229,7 +234,7 @@ fn bins(
         Ok(())
     })?;
     Ok(samples
-        .into_iter()
+        .into_par_iter()
         .zip(&model.levels)
         .map(|(mut sample, levels)| {
             if levels.is_empty() {
@@ -337,18 +342,12 @@ fn fit_warnings(
     let growth = &settings.params.growth;
     let min_rows = growth.limits.min_rows as usize;
     for (j, bins) in data.bins.iter().enumerate() {
-        let missing = bins.missing();
-        let used = data.columns[j]
-            .iter()
-            .fold([false; 256], |mut seen, &b| {
-                seen[b as usize] = true;
-                seen
-            })
-            .iter()
-            .filter(|s| **s)
-            .count();
-        if used <= 1 {
-            let value = if data.columns[j].first() == Some(&missing) {
+        let column = &data.columns[j];
+        let Some(&first) = column.first() else {
+            continue;
+        };
+        if column.iter().all(|&b| b == first) {
+            let value = if first == bins.missing() {
                 "NULL"
             } else {
                 "constant"
