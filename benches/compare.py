@@ -3,7 +3,8 @@ each ratio to its peer.
 
     python benches/compare.py --before BIN --after BIN [--rounds 1] [--quick]
 
-For each benchmark script (peers.py, kmeans_peers.py, forecast_peers.py, recommend_peers.py)
+For each benchmark script (peers.py, kmeans_peers.py, trees_peers.py, forecast_peers.py,
+recommend_peers.py)
 and each round it runs the script once with the `--before` binary and once with the
 `--after` binary (alternating which goes first from round to round), each writing its
 tables to a scratch results file. It then reads back every ratio column of those tables
@@ -28,6 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPTS = {
     "peers.py": (["--sizes", "1000000x8,1000000x32"], ["--sizes", "200000x8,200000x32"]),
     "kmeans_peers.py": (["--runs", "1"], ["--rows", "200000", "--runs", "1"]),
+    "trees_peers.py": (["--runs", "1"], ["--rows", "200000", "--runs", "1"]),
     "forecast_peers.py": (["--peer-series", "20"], ["--series", "2000", "--peer-series", "5"]),
     "recommend_peers.py": (["--runs", "1"], ["--runs", "1"]),
 }

@@ -12,6 +12,9 @@ pub const MAX_CATEGORIES: u32 = 255;
 /// Fewest rows a numeric bin holds, as LightGBM's `min_data_in_bin`.
 const MIN_ROWS_PER_BIN: usize = 3;
 
+/// Values this close to zero are zero, in a bin of their own (LightGBM's `kZeroThreshold`).
+const ZERO: f64 = 1e-35;
+
 /// How one feature's values become bins.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -24,10 +27,11 @@ pub enum Bins {
 }
 
 impl Bins {
-    /// The bins of a numeric feature from (a sample of) its values, NaN for missing: a bin
-    /// per distinct value while there are at most `max_bins`, quantiles otherwise, each
-    /// bin with at least a few rows; bounds halfway between neighbouring values, as
-    /// LightGBM places them.
+    /// The bins of a numeric feature from (a sample of) its values, NaN for missing, cut as
+    /// LightGBM cuts them: negative and positive values apart, sharing the bins by their
+    /// rows, with zero in a bin of its own between them; on each side a bin per distinct
+    /// value while there are few enough, each with a few rows, else [`greedy`] quantiles;
+    /// bounds halfway between neighbouring values.
     pub fn numeric(values: &mut Vec<f64>, max_bins: usize) -> Self {
         values.retain(|v| !v.is_nan());
         values.sort_unstable_by(f64::total_cmp);
@@ -38,24 +42,20 @@ impl Bins {
                 _ => distinct.push((v, 1)),
             }
         }
-        let total = values.len();
-        // Rows a bin should hold: all of a value's rows stay in one bin.
-        let target = if distinct.len() <= max_bins {
-            MIN_ROWS_PER_BIN
-        } else {
-            (total / max_bins).max(MIN_ROWS_PER_BIN)
-        };
+        let negative = distinct.partition_point(|&(v, _)| v <= -ZERO);
+        let positive = distinct.partition_point(|&(v, _)| v <= ZERO);
+        let rows = |d: &[(f64, usize)]| d.iter().map(|&(_, n)| n).sum::<usize>();
+        let (below, above) = (rows(&distinct[..negative]), rows(&distinct[positive..]));
         let mut bounds = Vec::new();
-        let mut in_bin = 0;
-        for (i, &(v, n)) in distinct.iter().enumerate() {
-            in_bin += n;
-            let Some(&(next, _)) = distinct.get(i + 1) else {
-                break;
-            };
-            if in_bin >= target && bounds.len() + 2 <= max_bins {
-                bounds.push(v + (next - v) / 2.0);
-                in_bin = 0;
-            }
+        if negative > 0 && max_bins > 1 {
+            let share = below as f64 / (below + above) as f64 * (max_bins - 1) as f64;
+            bounds = greedy(&distinct[..negative], (share as usize).max(1));
+            bounds.push(-ZERO);
+        }
+        let rest = max_bins.saturating_sub(1 + bounds.len());
+        if positive < distinct.len() && rest > 0 {
+            bounds.push(ZERO);
+            bounds.extend(greedy(&distinct[positive..], rest));
         }
         Bins::Numeric { bounds }
     }
@@ -106,6 +106,61 @@ impl Bins {
             _ => vec![missing; column.len()],
         }
     }
+}
+
+/// The bounds of at most `max_bins` bins of sorted distinct values with their counts,
+/// without the last (above every value), as LightGBM's greedy binning draws them: a bin per
+/// value when there are at most `max_bins` (each with a few rows); else a value with at
+/// least a bin's share of the rows is a bin of its own, and the other bins take the rows
+/// left in equal shares, the share drawn again after each bin.
+fn greedy(distinct: &[(f64, usize)], max_bins: usize) -> Vec<f64> {
+    let middle = |i: usize| distinct[i].0 + (distinct[i + 1].0 - distinct[i].0) / 2.0;
+    let mut bounds = Vec::new();
+    let mut in_bin = 0;
+    if distinct.len() <= max_bins {
+        for i in 0..distinct.len().saturating_sub(1) {
+            in_bin += distinct[i].1;
+            if in_bin >= MIN_ROWS_PER_BIN {
+                bounds.push(middle(i));
+                in_bin = 0;
+            }
+        }
+        return bounds;
+    }
+    let total: usize = distinct.iter().map(|&(_, n)| n).sum();
+    let max_bins = max_bins.min(total / MIN_ROWS_PER_BIN).max(1);
+    let share = total as f64 / max_bins as f64;
+    let big: Vec<bool> = distinct.iter().map(|&(_, n)| n as f64 >= share).collect();
+    let big_rows: usize = distinct
+        .iter()
+        .zip(&big)
+        .filter(|(_, b)| **b)
+        .map(|(d, _)| d.1)
+        .sum();
+    let mut rest_bins = (max_bins - big.iter().filter(|b| **b).count()) as f64;
+    let mut rest_rows = (total - big_rows) as f64;
+    let mut share = rest_rows / rest_bins;
+    for i in 0..distinct.len() - 1 {
+        let n = distinct[i].1;
+        if !big[i] {
+            rest_rows -= n as f64;
+        }
+        in_bin += n;
+        let full = in_bin as f64 >= share;
+        let before_big = big[i + 1] && in_bin as f64 >= (share * 0.5).max(1.0);
+        if big[i] || full || before_big {
+            bounds.push(middle(i));
+            if bounds.len() + 1 >= max_bins {
+                break;
+            }
+            in_bin = 0;
+            if !big[i] {
+                rest_bins -= 1.0;
+                share = rest_rows / rest_bins;
+            }
+        }
+    }
+    bounds
 }
 
 /// Rows of binned features, held twice: column by column, for a split's partition (one
@@ -184,19 +239,35 @@ mod tests {
         assert_eq!(
             bins,
             Bins::Numeric {
-                bounds: vec![0.5, 1.5]
+                bounds: vec![ZERO, 1.5]
             }
         );
         assert_eq!(
             bins.bin(&Column::Numeric(&[0.0, 0.5, 0.7, 2.0, 9.0, f64::NAN])),
-            vec![0, 0, 1, 2, 2, 3]
+            vec![0, 1, 1, 2, 2, 3]
         );
         let mut many: Vec<f64> = (0..10_000).map(f64::from).collect();
         let Bins::Numeric { bounds } = Bins::numeric(&mut many, 16) else {
             unreachable!()
         };
+        // Zero's bin, then 15 for the rest, 667 rows each to begin with.
         assert_eq!(bounds.len(), 15);
-        assert_eq!(bounds[0], 624.5);
+        assert_eq!(&bounds[..2], &[ZERO, 667.5]);
+    }
+
+    #[test]
+    fn negatives_and_positives_share_the_bins_by_their_rows() {
+        let mut values: Vec<f64> = (1..=1000).map(|i| -f64::from(i)).collect();
+        values.extend((1..=3000).map(f64::from));
+        values.extend([0.0; 100]);
+        let Bins::Numeric { bounds } = Bins::numeric(&mut values, 17) else {
+            unreachable!()
+        };
+        // A quarter of the 16 bins for the negatives, zero's bin, the rest above it.
+        assert_eq!(bounds.len(), 16);
+        assert_eq!(bounds.iter().filter(|&&b| b < 0.0).count(), 4);
+        assert_eq!(&bounds[3..5], &[-ZERO, ZERO]);
+        assert!(bounds.windows(2).all(|w| w[0] < w[1]));
     }
 
     #[test]
@@ -205,7 +276,7 @@ mod tests {
         let Bins::Numeric { bounds } = Bins::numeric(&mut values, 255) else {
             unreachable!()
         };
-        assert_eq!(bounds, vec![3.5, 6.5]);
+        assert_eq!(bounds, vec![ZERO, 3.5, 6.5]);
     }
 
     #[test]

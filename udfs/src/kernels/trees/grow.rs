@@ -151,9 +151,13 @@ pub fn grow(
                 best: None,
             },
         ];
-        for child in &mut children {
-            child.best = find(data, features, child, growth);
-        }
+        let [left, right] = &children;
+        let (left_best, right_best) = rayon::join(
+            || find(data, features, left, growth),
+            || find(data, features, right, growth),
+        );
+        children[0].best = left_best;
+        children[1].best = right_best;
         leaves.extend(children);
     }
     let mut leaf_rows = Vec::with_capacity(leaves.len());
@@ -221,14 +225,16 @@ fn partition(rows: &mut [u32], scratch: &mut Vec<u32>, left: impl Fn(u32) -> boo
     total
 }
 
-/// The best split of a leaf over the features, in parallel; `None` at the depth limit.
+/// The best split of a leaf over the features (the two children of a split are searched in
+/// parallel: a task per feature would cost more in waking threads than it saves); `None` at
+/// the depth limit.
 fn find(data: &Binned, features: &[usize], leaf: &Leaf, growth: &Growth) -> Option<Split> {
     let rows = (leaf.end - leaf.start) as u64;
     if growth.max_depth.is_some_and(|d| leaf.depth >= d) || rows < 2 * growth.limits.min_rows {
         return None;
     }
     features
-        .par_iter()
+        .iter()
         .filter_map(|&f| {
             best_split(
                 f,
@@ -239,14 +245,8 @@ fn find(data: &Binned, features: &[usize], leaf: &Leaf, growth: &Growth) -> Opti
                 growth.limits,
             )
         })
-        // The first feature wins a tie, whatever the threads' order.
-        .reduce_with(|a, b| {
-            if b.gain > a.gain || (b.gain == a.gain && b.feature < a.feature) {
-                b
-            } else {
-                a
-            }
-        })
+        // The first feature wins a tie.
+        .reduce(|a, b| if b.gain > a.gain { b } else { a })
 }
 
 /// A split's rule on the values the bins came from.

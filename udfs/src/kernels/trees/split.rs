@@ -71,7 +71,8 @@ pub fn best_split(
 ) -> Option<Split> {
     let parent = leaf_gain(total, limits.l2);
     let per_hessian = rows as f64 / total.h;
-    let count = |s: &Sums| (s.h * per_hessian).round() as u64;
+    // Rounded as LightGBM rounds (half up, by truncation), without a library call.
+    let count = |s: &Sums| (s.h * per_hessian + 0.5) as u64;
     let mut best: Option<Split> = None;
     let mut consider = |left: Sums, left_rows: u64, cut: Cut, missing_left: bool, l2: f64| {
         let right = total.minus(&left);
