@@ -24,6 +24,8 @@ const MIN_HESSIAN: f64 = 1e-3;
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub l2: f64,
+    /// Rows each child holds at least; with hessians other than 1 (the log loss) a side's
+    /// rows are estimated from its hessian, as LightGBM's `min_data_in_leaf` is.
     pub min_rows: u64,
 }
 
