@@ -206,8 +206,15 @@ def main():
         "Both grow trees leaf-wise on gradient histograms, a node's larger child as its",
         "parent's histogram less the smaller's. cohort keeps every row's bins twice (by column",
         "for a split's partition, by row for a histogram, so a deep node's scattered rows cost",
-        "a cache line each) and asks the cache for the rows ahead of the one it adds. The AUCs",
-        "differ by less than LightGBM's own spread over which rows its bins are cut from.",
+        "a cache line each) and asks the cache for the rows ahead of the one it adds.",
+    ]
+    gap = max(abs(ca - la) for _, (_, _, ca), (_, _, la, _), _ in rows)
+    spread = max(max(seeds) - min(seeds) for _, _, (_, _, _, seeds), _ in rows)
+    table += [
+        "",
+        f"Held-out AUCs of the two differ by at most {gap:.4f} in this run; LightGBM's own moves",
+        f"by up to {spread:.4f} with the rows its bins are cut from (both cut bins the same way,",
+        "cohort from every k-th row of the training rows, LightGBM from 200,000 drawn at random).",
     ]
     write_section(args.results, table)
 
