@@ -118,8 +118,12 @@ fn greedy(distinct: &[(f64, usize)], max_bins: usize) -> Vec<f64> {
     let mut bounds = Vec::new();
     let mut in_bin = 0;
     if distinct.len() <= max_bins {
-        for i in 0..distinct.len().saturating_sub(1) {
-            in_bin += distinct[i].1;
+        for (i, &(_, n)) in distinct
+            .iter()
+            .enumerate()
+            .take(distinct.len().saturating_sub(1))
+        {
+            in_bin += n;
             if in_bin >= MIN_ROWS_PER_BIN {
                 bounds.push(middle(i));
                 in_bin = 0;
