@@ -71,21 +71,41 @@ impl TrainingRows {
     /// Runs `frame`, keeping its batches while the memory pool has room for twice their
     /// size; at the first batch it does not, lets them go and reads again per pass.
     /// Counts the rows read in `read`.
+    ///
+    /// Each partition is read by a task of its own and the batches are kept in partition
+    /// order, not in the order the tasks deliver them: a fit then sees the rows in the same
+    /// order on every run, so what it draws by row position (subsample, eval_fraction, a
+    /// sample to start from) is the same for the same seed.
     pub async fn read(frame: DataFrame, read: &AtomicU64) -> Result<Self> {
         let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
         let pool = frame.task_ctx().memory_pool().clone();
         let reservation = MemoryConsumer::new("CREATE MODEL").register(&pool);
-        let mut stream = frame.clone().execute_stream().await?;
-        let mut batches = Vec::new();
-        while let Some(batch) = stream.next().await {
-            let batch = batch?;
+        let streams = frame.clone().execute_stream_partitioned().await?;
+        let mut parts = vec![Vec::new(); streams.len()];
+        let (send, mut receive) = tokio::sync::mpsc::channel(2 * streams.len().max(1));
+        // Dropped on every way out: the readers still running stop.
+        let mut readers = tokio::task::JoinSet::new();
+        for (part, mut stream) in streams.into_iter().enumerate() {
+            let send = send.clone();
+            readers.spawn(async move {
+                while let Some(batch) = stream.next().await {
+                    let failed = batch.is_err();
+                    if send.send((part, batch)).await.is_err() || failed {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(send);
+        while let Some((part, batch)) = receive.recv().await {
+            let batch: RecordBatch = batch?;
             read.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
             if reservation
                 .try_grow(2 * batch.get_array_memory_size())
                 .is_err()
             {
-                drop(stream);
-                drop(batches);
+                drop(readers);
+                drop(parts);
                 reservation.free();
                 return Ok(Self::Replay(Box::new(Replay {
                     schema,
@@ -96,11 +116,11 @@ impl TrainingRows {
                     passes: None,
                 })));
             }
-            batches.push(batch);
+            parts[part].push(batch);
         }
         Ok(Self::InMemory {
             schema,
-            batches,
+            batches: parts.concat(),
             _reservation: reservation,
             pool,
         })

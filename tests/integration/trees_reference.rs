@@ -139,3 +139,36 @@ async fn describe_and_warnings_say_what_the_trees_could_not_use() {
         1
     );
 }
+
+#[tokio::test]
+async fn the_same_seed_draws_the_same_rows_from_a_source_of_several_partitions() {
+    // Three scans of the file in small batches, each for other rows, read in parallel: a
+    // fit must see their rows in the same order on every run, or subsample and
+    // eval_fraction (drawn by row position) draw other rows.
+    let (engine, _store) = engine_with("trees/telco_churn.csv.gz").await;
+    engine
+        .execute("SET datafusion.execution.batch_size = 64")
+        .await
+        .unwrap();
+    let part =
+        |k: u32| format!("SELECT * EXCLUDE (holdout) FROM telco_churn WHERE tenure % 3 = {k}");
+    let fit = format!(
+        "CREATE OR REPLACE MODEL m OPTIONS (model_type = 'boosted_tree_classifier', \
+         label = 'churn', positive_class = 'Yes', num_trees = 20, subsample = 0.5, \
+         early_stopping = true, eval_fraction = 0.2) AS {} UNION ALL {} UNION ALL {}",
+        part(0),
+        part(1),
+        part(2)
+    );
+    // EVALUATE sums in parallel: its last bits vary, another draw moves the third digit.
+    let scores = "SELECT log_loss FROM evaluate('m', (SELECT * FROM telco_churn))";
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        query(&engine, &fit).await;
+        seen.push(floats(query(&engine, scores).await.column(0))[0]);
+    }
+    assert!(
+        seen.iter().all(|s| (s / seen[0] - 1.0).abs() < 1e-12),
+        "{seen:?}"
+    );
+}
