@@ -118,6 +118,12 @@ impl TrainingRows {
             }
             parts[part].push(batch);
         }
+        // A reader that panicked has sent less than its partition's rows.
+        while let Some(done) = readers.join_next().await {
+            done.map_err(|e| {
+                DataFusionError::Execution(format!("reading the training rows failed: {e}"))
+            })?;
+        }
         Ok(Self::InMemory {
             schema,
             batches: parts.concat(),
