@@ -33,7 +33,14 @@ impl Bins {
     /// value while there are few enough, each with a few rows, else [`greedy`] quantiles;
     /// bounds halfway between neighbouring values.
     pub fn numeric(values: &mut Vec<f64>, max_bins: usize) -> Self {
+        let sampled = values.len();
         values.retain(|v| !v.is_nan());
+        // Missing values take one of the bins, as in LightGBM.
+        let max_bins = if values.len() < sampled {
+            max_bins.saturating_sub(1).max(1)
+        } else {
+            max_bins
+        };
         values.sort_unstable_by(f64::total_cmp);
         let mut distinct: Vec<(f64, usize)> = Vec::new();
         for &v in values.iter() {
@@ -257,6 +264,13 @@ mod tests {
         // Zero's bin, then 15 for the rest, 667 rows each to begin with.
         assert_eq!(bounds.len(), 15);
         assert_eq!(&bounds[..2], &[ZERO, 667.5]);
+        // A missing value in the sample takes one of the 16 bins.
+        let mut with_missing: Vec<f64> = (0..10_000).map(f64::from).collect();
+        with_missing.push(f64::NAN);
+        let Bins::Numeric { bounds } = Bins::numeric(&mut with_missing, 16) else {
+            unreachable!()
+        };
+        assert_eq!(bounds.len(), 14);
     }
 
     #[test]
