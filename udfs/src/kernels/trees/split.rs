@@ -157,9 +157,10 @@ pub fn best_split(
                         } else {
                             order[k]
                         };
+                        let n = count(&hist[c]);
                         left.add(&hist[c]);
-                        left_rows += count(&hist[c]);
-                        since_cut += count(&hist[c]);
+                        left_rows += n;
+                        since_cut += n;
                         set.push(c as u8);
                         let right_rows = rows.saturating_sub(left_rows);
                         if right_rows < limits.min_rows.max(MIN_ROWS_PER_GROUP) {
