@@ -3,12 +3,15 @@
 //! The sums behind least squares and every Newton step of logistic regression. Rows go in
 //! tiles small enough for the L1/L2 cache; each tile is copied once, shifted, into a
 //! zero-padded scratch, and a register-blocked kernel multiplies 3 × 4 columns at a time, so
-//! each value loaded feeds several multiply-adds instead of one. On x86-64 with AVX2 and
+//! each value loaded feeds several multiply-adds instead of one. The scratch has `NR - 1`
+//! columns of zeros after the last, so the blocks at the matrix's edge run the same kernel
+//! (a product at a time there took about as long as all the full blocks together). On x86-64 with AVX2 and
 //! FMA the same code is compiled with fused multiply-adds and an explicit register block
 //! ([`super::simd`] chooses).
 
 use ndarray::ArrayViewMut2;
 
+use super::prefetch::prefetch_share;
 use super::simd::{Kernel, Simd, dispatch};
 
 /// Rows per tile; a multiple of [`LANES`].
@@ -18,19 +21,22 @@ const LANES: usize = 4;
 /// Columns per register block: `MR × NR` accumulators stay in registers.
 const MR: usize = 3;
 const NR: usize = 4;
+/// Zero columns after the last, so that every block is a full one.
+const PAD: usize = NR - 1;
 
 /// Adds the shifted, weighted cross-products of `columns` (equal lengths) to the `k × k`
 /// matrix `out`, which must be in standard (row-major) layout, as `Array2::zeros` makes it
 /// (it panics otherwise).
 /// Only the upper triangle (`j ≥ i`) is written; call [`mirror`] once at the end. `shift`
 /// (one per column) is subtracted before multiplying; `weight` scales each row's
-/// contribution.
+/// contribution. Returns each column's unweighted sum of its shifted values, `Σ_r (x_ri -
+/// s_i)`, taken from the same read.
 pub fn accumulate(
     columns: &[&[f64]],
     shift: &[f64],
     weight: Option<&[f64]>,
     mut out: ArrayViewMut2<f64>,
-) {
+) -> Vec<f64> {
     let k = columns.len();
     assert_eq!(shift.len(), k, "one shift per column");
     assert_eq!(out.dim(), (k, k), "a k × k output");
@@ -40,7 +46,7 @@ pub fn accumulate(
         shift,
         weight,
         out,
-    });
+    })
 }
 
 /// [`accumulate`]'s body, for every SIMD level.
@@ -52,11 +58,11 @@ struct Accumulate<'a> {
 }
 
 impl Kernel for Accumulate<'_> {
-    type Output = ();
+    type Output = Vec<f64>;
 
     #[inline(always)]
-    fn run<S: Simd>(self) {
-        accumulate_with::<S>(self.columns, self.shift, self.weight, self.out);
+    fn run<S: Simd>(self) -> Vec<f64> {
+        accumulate_with::<S>(self.columns, self.shift, self.weight, self.out)
     }
 }
 
@@ -124,12 +130,15 @@ fn accumulate_with<F: Simd>(
     shift: &[f64],
     weight: Option<&[f64]>,
     out: &mut [f64],
-) {
+) -> Vec<f64> {
     let k = columns.len();
     let rows = columns.first().map_or(0, |c| c.len());
-    // left[i] = w·(x_i - s_i), right[i] = x_i - s_i, each padded with zeros to TILE rows.
-    let mut right = vec![0.0; k * TILE];
-    let mut left = weight.map(|_| vec![0.0; k * TILE]);
+    let mut sums = vec![0.0; k];
+    // left[i] = w·(x_i - s_i), right[i] = x_i - s_i, each padded with zeros to TILE rows,
+    // and PAD columns of zeros after the last for the edge blocks to read.
+    let width = (k + PAD) * TILE;
+    let mut right = vec![0.0; width];
+    let mut left = weight.map(|_| vec![0.0; width]);
     let mut start = 0;
     while start < rows {
         let len = TILE.min(rows - start);
@@ -140,6 +149,7 @@ fn accumulate_with<F: Simd>(
             }
             // A short last tile leaves stale values behind its end: clear them.
             right[i * TILE + len..(i + 1) * TILE].fill(0.0);
+            sums[i] += lane_sum(col(&right, i));
         }
         if let (Some(left), Some(w)) = (left.as_mut(), weight) {
             let w = &w[start..start + len];
@@ -151,47 +161,52 @@ fn accumulate_with<F: Simd>(
                 left[i * TILE + len..(i + 1) * TILE].fill(0.0);
             }
         }
-        tile::<F>(left.as_deref().unwrap_or(&right), &right, k, out);
+        let end = rows.min(start + len + TILE);
+        let next: Vec<&[f64]> = columns.iter().map(|c| &c[start + len..end]).collect();
+        tile::<F>(left.as_deref().unwrap_or(&right), &right, k, &next, out);
         start += len;
     }
+    sums
+}
+
+/// The sum of a tile's column with `LANES` partial sums, while it is in the L1 cache.
+#[inline(always)]
+fn lane_sum(x: &[f64; TILE]) -> f64 {
+    let mut acc = [0.0; LANES];
+    for c in x.chunks_exact(LANES) {
+        for l in 0..LANES {
+            acc[l] += c[l];
+        }
+    }
+    (acc[0] + acc[2]) + (acc[1] + acc[3])
 }
 
 /// Adds the cross-products of one tile: `out[i][j] += Σ_r left[i][r] · right[j][r]`, j ≥ i.
+/// `left` and `right` hold `k + PAD` columns, the last `PAD` zero. The rows of `next` (the
+/// columns' next tile) are asked of the cache a share per block meanwhile, so they arrive
+/// while this tile is multiplied rather than when it is copied.
 #[inline(always)]
-fn tile<F: Simd>(left: &[f64], right: &[f64], k: usize, out: &mut [f64]) {
-    let mut i = 0;
-    while i < k {
-        let mr = MR.min(k - i);
+fn tile<F: Simd>(left: &[f64], right: &[f64], k: usize, next: &[&[f64]], out: &mut [f64]) {
+    let blocks = (0..k).step_by(MR).map(|i| (k - i).div_ceil(NR)).sum();
+    let mut block = 0;
+    for i in (0..k).step_by(MR) {
         // Blocks from the diagonal rightwards; the part of a diagonal block below the
-        // diagonal is computed and thrown away.
-        let mut j = i;
-        while j < k {
-            let nr = NR.min(k - j);
-            let sums = if mr == MR && nr == NR {
-                full_block::<F>(
-                    std::array::from_fn(|a| col(left, i + a)),
-                    std::array::from_fn(|b| col(right, j + b)),
-                )
-            } else {
-                // Edge blocks, one product at a time.
-                let mut s = [[0.0; NR]; MR];
-                for (a, row) in s.iter_mut().enumerate().take(mr) {
-                    for (b, v) in row.iter_mut().enumerate().take(nr) {
-                        *v = block::<F, 1, 1>([col(left, i + a)], [col(right, j + b)])[0][0];
-                    }
-                }
-                s
-            };
-            for (a, row) in sums.iter().enumerate().take(mr) {
-                for (b, v) in row.iter().enumerate().take(nr) {
+        // diagonal, and of an edge block beyond the last column, is computed and thrown away.
+        for j in (i..k).step_by(NR) {
+            prefetch_share(next, block, blocks);
+            block += 1;
+            let sums = full_block::<F>(
+                std::array::from_fn(|a| col(left, i + a)),
+                std::array::from_fn(|b| col(right, j + b)),
+            );
+            for (a, row) in sums.iter().enumerate().take(k - i) {
+                for (b, v) in row.iter().enumerate().take(k - j) {
                     if j + b >= i + a {
                         out[(i + a) * k + j + b] += v;
                     }
                 }
             }
-            j += nr;
         }
-        i += mr;
     }
 }
 
@@ -247,7 +262,7 @@ mod tests {
     #[test]
     fn equals_the_naive_sums_for_every_shape() {
         // Widths around the block sizes and lengths around the tile size.
-        for k in [1, 2, 3, 5, 8, 9] {
+        for k in [1, 2, 3, 5, 8, 9, 12, 13, 33] {
             for rows in [0, 1, 3, TILE - 1, TILE, TILE + 5, 3 * TILE + 7] {
                 let columns: Vec<Vec<f64>> = (0..k)
                     .map(|c| {

@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use super::gram::{accumulate, mirror};
 
+/// Rows whose means are the shift of a batch's co-moments.
+const SHIFT_ROWS: usize = 256;
+
 /// Count, means and centred co-moments of `k` columns.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Moments {
@@ -63,15 +66,37 @@ impl Moments {
         if rows == 0 {
             return;
         }
+        // One read of the rows: the co-moments about the mean of the first rows (close enough
+        // to the batch's mean that nothing cancels), corrected to the batch's own mean by
+        // `Σ(x-m)(x-m)ᵀ = Σ(x-s)(x-s)ᵀ - n·(m-s)(m-s)ᵀ`.
+        let head = rows.min(SHIFT_ROWS);
+        let shift: Vec<f64> = columns
+            .iter()
+            .map(|c| sum(&c[..head]) / head as f64)
+            .collect();
         let mut batch = Moments::new(k);
-        batch.n = rows as f64;
-        for (m, c) in batch.mean.iter_mut().zip(columns) {
-            debug_assert_eq!(c.len(), rows);
-            *m = sum(c) / rows as f64;
+        let n = rows as f64;
+        batch.n = n;
+        let sums = accumulate(columns, &shift, None, batch.comoment.view_mut());
+        for ((m, s), d) in batch.mean.iter_mut().zip(&shift).zip(&sums) {
+            *m = s + d / n;
         }
-        accumulate(columns, &batch.mean, None, batch.comoment.view_mut());
+        Zip::indexed(&mut batch.comoment).for_each(|(i, j), m| {
+            *m -= sums[i] * (sums[j] / n);
+            // A sum of squares, whatever the rounding of a constant column.
+            if i == j {
+                *m = m.max(0.0);
+            }
+        });
         mirror(batch.comoment.view_mut());
         self.merge(&batch);
+    }
+
+    /// Whether every mean is finite: after [`Moments::update`], also whether every value it
+    /// was given was (a NaN or an infinity makes its column's sum one; a sum of finite values
+    /// that overflows says no as well).
+    pub fn is_finite(&self) -> bool {
+        self.mean.iter().all(|m| m.is_finite())
     }
 
     /// Combines `other` into `self`: the result is the state of both row sets together.

@@ -17,6 +17,18 @@ pub fn prefetch<T>(values: &[T]) {
     let _ = values;
 }
 
+/// Asks the cache for share `part` of `parts` of the lines of `columns` (of equal lengths):
+/// a pass that computes on some rows while the next arrive spreads its requests over its
+/// work, as a core keeps only so many misses in flight and a burst of them stalls it.
+#[inline(always)]
+pub fn prefetch_share(columns: &[&[f64]], part: usize, parts: usize) {
+    let per = columns.first().map_or(0, |c| c.len().div_ceil(8));
+    let lines = columns.len() * per;
+    for l in lines * part / parts..lines * (part + 1) / parts {
+        prefetch_line(&columns[l / per][l % per * 8]);
+    }
+}
+
 /// Asks the cache for the line that holds `value`: for a pass that reads many columns a
 /// little at a time, where the hardware prefetchers, which stop at each page's end, would
 /// leave most of its reads waiting on memory.
