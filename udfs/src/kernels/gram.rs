@@ -5,9 +5,9 @@
 //! zero-padded scratch, and a register-blocked kernel multiplies 3 × 4 columns at a time, so
 //! each value loaded feeds several multiply-adds instead of one. The scratch has `NR - 1`
 //! columns of zeros after the last, so the blocks at the matrix's edge run the same kernel
-//! (a product at a time there took about as long as all the full blocks together). On x86-64 with AVX2 and
-//! FMA the same code is compiled with fused multiply-adds and an explicit register block
-//! ([`super::simd`] chooses).
+//! (a product at a time there took about as long as all the full blocks together). On
+//! x86-64 with AVX2 and FMA the same code is compiled with fused multiply-adds and an
+//! explicit register block ([`super::simd`] chooses).
 
 use ndarray::ArrayViewMut2;
 
@@ -139,6 +139,7 @@ fn accumulate_with<F: Simd>(
     let width = (k + PAD) * TILE;
     let mut right = vec![0.0; width];
     let mut left = weight.map(|_| vec![0.0; width]);
+    let mut next: Vec<&[f64]> = Vec::with_capacity(k);
     let mut start = 0;
     while start < rows {
         let len = TILE.min(rows - start);
@@ -162,7 +163,8 @@ fn accumulate_with<F: Simd>(
             }
         }
         let end = rows.min(start + len + TILE);
-        let next: Vec<&[f64]> = columns.iter().map(|c| &c[start + len..end]).collect();
+        next.clear();
+        next.extend(columns.iter().map(|c| &c[start + len..end]));
         tile::<F>(left.as_deref().unwrap_or(&right), &right, k, &next, out);
         start += len;
     }
