@@ -24,11 +24,11 @@ use super::cholesky::{cholesky, independent_columns, invert, solve};
 use super::coordinate_descent::{Penalty, minimise};
 use super::distributions::normal_two_sided;
 use super::exp::exp;
+use super::fold::fold_columns;
 use super::gram::{accumulate, mirror};
 use super::interrupt::interrupted;
-use super::prefetch::update_ahead;
 use super::simd::{Kernel, Simd, dispatch};
-use super::vector::{dot_with, largest, sum};
+use super::vector::{dot_about, largest};
 
 /// Fit settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -211,29 +211,6 @@ impl<'a> Column<'a> {
     }
 }
 
-/// The columns `kept` of `piece` as design values: raw ones standardised into `scratch`.
-fn design<'s>(piece: &'s Block, kept: &[usize], scratch: &'s mut Vec<f64>) -> Vec<&'s [f64]> {
-    let n = piece.y.len();
-    let raw = kept
-        .iter()
-        .filter(|&&j| piece.columns[j].standardise.is_some())
-        .count();
-    scratch.resize(raw * n, 0.0);
-    let mut free: &'s mut [f64] = scratch.as_mut_slice();
-    kept.iter()
-        .map(|&j| {
-            let column = piece.columns[j];
-            if column.standardise.is_none() {
-                return column.values;
-            }
-            let (out, rest) = std::mem::take(&mut free).split_at_mut(n);
-            free = rest;
-            column.write(out);
-            &*out
-        })
-        .collect()
-}
-
 /// The columns `kept` of `piece` as they are held, each with the (mean, 1 / sd) that
 /// standardises it where it is raw.
 #[allow(clippy::type_complexity)]
@@ -248,15 +225,13 @@ fn raw<'a>(piece: &Block<'a>, kept: &[usize]) -> (Vec<&'a [f64]>, Vec<Option<(f6
 }
 
 /// `Σ βⱼ xⱼ` over design columns into `eta`, standardising raw ones (`unit`, as from
-/// [`raw`]) by moving β to their units instead of copying them; the cache is asked for the
-/// columns `ahead` (the next piece's, or none) as these are read.
+/// [`raw`]) by moving β to their units instead of copying them.
 #[inline(always)]
 fn predictor<S: Simd>(
     eta: &mut [f64],
     columns: &[&[f64]],
     unit: &[Option<(f64, f64)>],
     beta: &[f64],
-    ahead: &[&[f64]],
 ) {
     let shift: f64 = beta
         .iter()
@@ -264,11 +239,13 @@ fn predictor<S: Simd>(
         .map(|(b, unit)| unit.map_or(0.0, |(mean, scale)| b * scale * mean))
         .sum();
     eta.fill(-shift);
-    for (j, ((column, b), unit)) in columns.iter().zip(beta).zip(unit).enumerate() {
-        let b = unit.map_or(*b, |(_, scale)| b * scale);
-        let next = ahead.get(j).copied().unwrap_or_default();
-        update_ahead(eta, column, next, |e, x| S::mul_add(b, x, e));
-    }
+    let terms: Vec<(&[f64], f64)> = columns
+        .iter()
+        .zip(beta)
+        .zip(unit)
+        .map(|((column, b), unit)| (*column, unit.map_or(*b, |(_, scale)| b * scale)))
+        .collect();
+    fold_columns(eta, &terms, |t| t.0, |e, t, x| S::mul_add(t.1, x, e));
 }
 
 /// `(e^-|η|, 1 / (1 + e^-η))`: the probability of a linear predictor, with the term its
@@ -310,13 +287,11 @@ pub fn probabilities(block: &Block, beta: &[f64]) -> Vec<f64> {
     let mut p = vec![0.0; block.y.len()];
     p.par_chunks_mut(CHUNK).enumerate().for_each(|(i, out)| {
         let (columns, unit) = raw(&pieces[i], &all);
-        let ahead = pieces.get(i + 1).map(|next| raw(next, &all).0);
         dispatch(Probabilities {
             out,
             columns: &columns,
             unit: &unit,
             beta,
-            ahead: ahead.as_deref().unwrap_or_default(),
         });
     });
     p
@@ -327,7 +302,6 @@ struct Probabilities<'a> {
     columns: &'a [&'a [f64]],
     unit: &'a [Option<(f64, f64)>],
     beta: &'a [f64],
-    ahead: &'a [&'a [f64]],
 }
 
 impl Kernel for Probabilities<'_> {
@@ -335,7 +309,7 @@ impl Kernel for Probabilities<'_> {
 
     #[inline(always)]
     fn run<S: Simd>(self) {
-        predictor::<S>(self.out, self.columns, self.unit, self.beta, self.ahead);
+        predictor::<S>(self.out, self.columns, self.unit, self.beta);
         Sigmoid(self.out).run::<S>();
     }
 }
@@ -428,38 +402,19 @@ fn pieces<'a>(blocks: &[Block<'a>]) -> Vec<Block<'a>> {
 pub fn sums(blocks: &[Block], kept: &[usize], beta: &[f64], hessian: bool) -> Sums {
     let k = kept.len();
     let pieces = pieces(blocks);
-    // A thread takes pieces in order, so it reads the next one after this.
-    (0..pieces.len())
-        .into_par_iter()
-        .map_init(Vec::new, |scratch, i| {
-            piece_pass(&pieces[i], pieces.get(i + 1), kept, beta, hessian, scratch)
-        })
+    pieces
+        .par_iter()
+        .map(|piece| piece_pass(piece, kept, beta, hessian))
         .reduce(|| Sums::zero(k, hessian), Sums::merge)
         .mirrored()
 }
 
-/// The pass over one piece, with the upper triangle of the Hessian if asked for; the cache
-/// is asked for the `next` piece's columns meanwhile.
-fn piece_pass(
-    piece: &Block,
-    next: Option<&Block>,
-    kept: &[usize],
-    beta: &[f64],
-    hessian: bool,
-    scratch: &mut Vec<f64>,
-) -> Sums {
-    let k = kept.len();
-    let ahead = next.map(|next| raw(next, kept).0).unwrap_or_default();
-    // A gradient pass reads raw columns as they are, with the coefficients and the sums
-    // moved to their units: no standardised copy. That sum loses digits to a column's
-    // mean (about |mean / sd| of them), which only slows the chord steps a little: the
-    // last step, and the fit's end, come from a pass with the Hessian, on standardised
-    // values.
-    let (columns, unit) = if hessian {
-        (design(piece, kept, scratch), vec![None; k])
-    } else {
-        raw(piece, kept)
-    };
+/// The pass over one piece, with the upper triangle of the Hessian if asked for.
+fn piece_pass(piece: &Block, kept: &[usize], beta: &[f64], hessian: bool) -> Sums {
+    // Raw columns are read as they are, with the coefficients and the sums moved to their
+    // units: no standardised copy. The gradient and the Hessian are taken about the
+    // columns' means, so they keep the digits a standardised copy would.
+    let (columns, unit) = raw(piece, kept);
     let mut out = dispatch(PiecePass {
         columns: &columns,
         unit: &unit,
@@ -467,15 +422,15 @@ fn piece_pass(
         weight: piece.weight,
         beta,
         hessian,
-        ahead: &ahead,
     });
     if let Some(curv) = out.curvature.take() {
-        accumulate(
-            &columns,
-            &vec![0.0; k],
-            Some(&curv),
-            out.sums.hessian.view_mut(),
-        );
+        let (shift, scale): (Vec<f64>, Vec<f64>) =
+            unit.iter().map(|u| u.unwrap_or((0.0, 1.0))).unzip();
+        let h = &mut out.sums.hessian;
+        accumulate(&columns, &shift, Some(&curv), h.view_mut());
+        for ((i, j), v) in h.indexed_iter_mut() {
+            *v *= scale[i] * scale[j];
+        }
     }
     out.sums
 }
@@ -489,7 +444,6 @@ struct PiecePass<'a> {
     weight: Option<&'a [f64]>,
     beta: &'a [f64],
     hessian: bool,
-    ahead: &'a [&'a [f64]],
 }
 
 struct PieceSums {
@@ -505,7 +459,7 @@ impl Kernel for PiecePass<'_> {
         let (y, n, hessian) = (self.y, self.y.len(), self.hessian);
         let mut out = Sums::zero(self.beta.len(), hessian);
         let mut eta = vec![0.0; n];
-        predictor::<S>(&mut eta, self.columns, self.unit, self.beta, self.ahead);
+        predictor::<S>(&mut eta, self.columns, self.unit, self.beta);
         let ones;
         let weight = match self.weight {
             Some(w) => w,
@@ -537,13 +491,9 @@ impl Kernel for PiecePass<'_> {
                 .map(|i| weight[i] * (y[i] * eta[i] - (eta[i].max(0.0) + t[i].ln_1p())))
                 .sum();
         }
-        let residual = sum(&resid);
         for ((g, x), unit) in out.gradient.iter_mut().zip(self.columns).zip(self.unit) {
-            let xr = dot_with::<S>(x, &resid);
-            *g = match unit {
-                Some((mean, scale)) => (xr - mean * residual) * scale,
-                None => xr,
-            };
+            let (mean, scale) = unit.unwrap_or((0.0, 1.0));
+            *g = dot_about::<S>(x, mean, &resid) * scale;
         }
         PieceSums {
             sums: out,

@@ -14,6 +14,7 @@ pub mod customer_value;
 pub mod distributions;
 pub mod ets;
 mod exp;
+pub mod fold;
 pub mod gram;
 pub mod interrupt;
 pub mod kmeans;

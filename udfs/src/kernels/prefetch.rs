@@ -48,22 +48,3 @@ fn line(at: *const i8) {
     #[cfg(not(target_arch = "x86_64"))]
     let _ = at;
 }
-
-/// `*o = f(*o, x)` for each value of `out` with the value of `x` beside it, asking the cache
-/// for `ahead` (what the pass reads next, or nothing) a line per eight values meanwhile.
-#[inline(always)]
-pub fn update_ahead(out: &mut [f64], x: &[f64], ahead: &[f64], f: impl Fn(f64, f64) -> f64) {
-    let (o8, o_rest) = out.as_chunks_mut::<8>();
-    let (x8, x_rest) = x.as_chunks::<8>();
-    for (line, (o, x)) in o8.iter_mut().zip(x8).enumerate() {
-        if let Some(value) = ahead.get(line * 8) {
-            prefetch_line(value);
-        }
-        for l in 0..8 {
-            o[l] = f(o[l], x[l]);
-        }
-    }
-    for (o, x) in o_rest.iter_mut().zip(x_rest) {
-        *o = f(*o, *x);
-    }
-}

@@ -2,6 +2,7 @@
 //! covariance, shared by linear and logistic regression.
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::buffer::ScalarBuffer;
 use datafusion::arrow::datatypes::Float64Type;
 use datafusion::common::Result;
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, s};
@@ -9,19 +10,19 @@ use serde::{Deserialize, Serialize};
 
 use super::encoding::{FeatureEncoding, as_f64};
 use super::{Contributions, Explainer, Model};
+use crate::kernels::fold::fold_columns;
 use crate::kernels::simd::{Kernel, Simd, dispatch};
 
-/// Rows scored together: their scores (8 bytes each) stay in the L1 cache.
-const SCORE_BLOCK: usize = 512;
-
-/// What one design column adds to a row's score.
-enum Term {
-    Numeric { scale: f64, mean: f64, x: ArrayRef },
-    Encoded { weight: f64, values: Vec<f64> },
+/// What one design column adds to a row's score: `scale · (value - mean)`.
+struct Term {
+    scale: f64,
+    mean: f64,
+    values: ScalarBuffer<f64>,
 }
 
 /// Adds every term to the scores in `out`, compiled for the CPU's vectors (the same
-/// arithmetic at every level: a multiply and adds, not fused).
+/// arithmetic at every level, in the terms' order: a subtraction, a multiply and an add,
+/// not fused).
 struct AddTerms<'a> {
     terms: &'a [Term],
     out: &'a mut [f64],
@@ -32,34 +33,12 @@ impl Kernel for AddTerms<'_> {
 
     #[inline(always)]
     fn run<S: Simd>(self) {
-        // A block of rows at a time, so that the scores being summed stay in the L1 cache
-        // while every column adds to them.
-        for (b, block) in self.out.chunks_mut(SCORE_BLOCK).enumerate() {
-            let rows = b * SCORE_BLOCK..b * SCORE_BLOCK + block.len();
-            for term in self.terms {
-                match term {
-                    Term::Numeric { scale, mean, x } => {
-                        let x = x.as_primitive::<Float64Type>();
-                        if x.null_count() == 0 {
-                            for (o, v) in block.iter_mut().zip(&x.values()[rows.clone()]) {
-                                *o += scale * (v - mean);
-                            }
-                        } else {
-                            for (o, i) in block.iter_mut().zip(rows.clone()) {
-                                if x.is_valid(i) {
-                                    *o += scale * (x.value(i) - mean);
-                                }
-                            }
-                        }
-                    }
-                    Term::Encoded { weight, values } => {
-                        for (o, v) in block.iter_mut().zip(&values[rows.clone()]) {
-                            *o += weight * v;
-                        }
-                    }
-                }
-            }
-        }
+        fold_columns(
+            self.out,
+            self.terms,
+            |t| &t.values,
+            |score, t, v| score + t.scale * (v - t.mean),
+        );
     }
 }
 
@@ -142,10 +121,18 @@ impl Coefficients {
                     let w = self.weights[j];
                     j += 1;
                     if w != 0.0 {
-                        terms.push(Term::Numeric {
+                        let x = as_f64(column, name)?;
+                        let x = x.as_primitive::<Float64Type>();
+                        // A NULL adds nothing: its value is taken at the mean.
+                        let values = if x.null_count() == 0 {
+                            x.values().clone()
+                        } else {
+                            x.iter().map(|v| v.unwrap_or(*mean)).collect()
+                        };
+                        terms.push(Term {
                             scale: w / std,
                             mean: *mean,
-                            x: as_f64(column, name)?,
+                            values,
                         });
                     }
                 }
@@ -153,13 +140,13 @@ impl Coefficients {
                     let mut design = Vec::with_capacity(levels.len());
                     f.encode(column, &mut design)?;
                     let weights = self.weights.slice(s![j..j + levels.len()]);
-                    terms.extend(
-                        weights
-                            .iter()
-                            .zip(design)
-                            .filter(|(w, _)| **w != 0.0)
-                            .map(|(w, values)| Term::Encoded { weight: *w, values }),
-                    );
+                    terms.extend(weights.iter().zip(design).filter(|(w, _)| **w != 0.0).map(
+                        |(w, values)| Term {
+                            scale: *w,
+                            mean: 0.0,
+                            values: values.into(),
+                        },
+                    ));
                     j += levels.len();
                 }
             }
