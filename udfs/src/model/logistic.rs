@@ -6,7 +6,6 @@ use datafusion::arrow::array::{ArrayRef, Float64Array, RecordBatch};
 use datafusion::common::{DataFusionError, Result, ScalarValue};
 use datafusion::logical_expr::{Expr, LogicalPlan, lit};
 use ndarray::s;
-use rayon::iter::Either;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -751,22 +750,44 @@ impl Summary {
     /// (lowest, highest) value.
     fn add(&mut self, parts: &[Part], coef: &[f64], ranges: bool) {
         let blocks = blocks(parts);
-        if let Scores::Exact(pairs) = &mut self.scores {
-            pairs.reserve(parts.iter().map(|p| p.y.len()).sum());
-        }
-        // A block's probabilities at a time: only the pairs are held for every row.
-        for (block, part) in blocks.iter().zip(parts) {
-            // A part without rows has no range (and infinities do not travel as JSON).
-            if part.y.is_empty() {
-                continue;
-            }
-            self.scores.add(&probabilities(block, coef), &part.y);
-            if ranges {
-                merge_ranges(
-                    &mut self.ranges,
-                    block.columns.par_iter().map(Column::range).collect(),
+        match &mut self.scores {
+            // Every block scored at once, in parallel, straight into its rows' places: only
+            // the pairs are held for every row.
+            Scores::Exact(pairs) => {
+                let (start, rows) = (pairs.len(), blocks.iter().map(|b| b.y.len()).sum());
+                // Written in place by the blocks' threads, not first zeroed by this one (a
+                // tenth of the fit at 10M rows, most of it the new pages' faults).
+                pairs.reserve(rows);
+                let places = split_lengths(
+                    &mut pairs.spare_capacity_mut()[..rows],
+                    blocks.iter().map(|b| b.y.len()),
                 );
+                blocks.par_iter().zip(places).for_each(|(block, place)| {
+                    let p = probabilities(block, coef);
+                    assert_eq!(p.len(), place.len(), "a probability per row");
+                    for (slot, pair) in place
+                        .iter_mut()
+                        .zip(p.into_iter().zip(block.y.iter().copied()))
+                    {
+                        slot.write(pair);
+                    }
+                });
+                // SAFETY: the places cover the `rows` slots after the pairs, and each was
+                // written above (one probability per row of its block, asserted).
+                unsafe { pairs.set_len(start + rows) };
             }
+            binned => {
+                for block in &blocks {
+                    binned.add(&probabilities(block, coef), block.y);
+                }
+            }
+        }
+        // A block without rows has no range (and infinities do not travel as JSON).
+        for block in blocks.iter().filter(|b| ranges && !b.y.is_empty()) {
+            merge_ranges(
+                &mut self.ranges,
+                block.columns.par_iter().map(Column::range).collect(),
+            );
         }
     }
 }
@@ -868,23 +889,7 @@ mod sparse_bins {
 pub fn auc(pairs: &[(f64, f64)]) -> f64 {
     // The positives' and the negatives' scores apart, each sorted as integers that keep
     // the scores' order: half the bytes of sorting the pairs, and integer comparisons.
-    let key = |score: f64| {
-        // 0 and -0 are one score.
-        let bits = if score == 0.0 { 0 } else { score.to_bits() };
-        if bits >> 63 == 1 {
-            !bits
-        } else {
-            bits | 1 << 63
-        }
-    };
-    let (mut positive, mut negative): (Vec<u64>, Vec<u64>) =
-        pairs.par_iter().partition_map(|&(score, y)| {
-            if y == 1.0 {
-                Either::Left(key(score))
-            } else {
-                Either::Right(key(score))
-            }
-        });
+    let (mut positive, mut negative) = class_keys(pairs);
     rayon::join(|| radix_sort(&mut positive), || radix_sort(&mut negative));
     // Twice the pairs won, a tie counting one.
     let (mut below, mut twice_won) = (0usize, 0u64);
@@ -908,27 +913,86 @@ pub fn auc(pairs: &[(f64, f64)]) -> f64 {
     twice_won as f64 / 2.0 / (positive.len() as f64 * negative.len() as f64)
 }
 
-/// Sorts `keys` by 11-bit digits, least significant first (a pass per digit that the keys
-/// do not all share): a few sequential reads and writes of the keys, where a comparison
-/// sort makes about log₂ n of them, out of order.
+/// The keys of the positives' scores and of the negatives', each in the rows' order:
+/// integers that keep the scores' order. Each chunk of rows counts its positives, so that
+/// every chunk then writes its keys straight into their places, in parallel.
+fn class_keys(pairs: &[(f64, f64)]) -> (Vec<u64>, Vec<u64>) {
+    const CHUNK: usize = 1 << 16;
+    let key = |score: f64| {
+        // 0 and -0 are one score.
+        let bits = if score == 0.0 { 0 } else { score.to_bits() };
+        if bits >> 63 == 1 {
+            !bits
+        } else {
+            bits | 1 << 63
+        }
+    };
+    let counts: Vec<usize> = pairs
+        .par_chunks(CHUNK)
+        .map(|c| c.iter().filter(|&&(_, y)| y == 1.0).count())
+        .collect();
+    let positives = counts.iter().sum();
+    let mut positive = vec![0; positives];
+    let mut negative = vec![0; pairs.len() - positives];
+    let chunks = pairs.chunks(CHUNK);
+    let negatives = chunks.clone().zip(&counts).map(|(c, &n)| c.len() - n);
+    split_lengths(&mut positive, counts.iter().copied())
+        .into_par_iter()
+        .zip(split_lengths(&mut negative, negatives))
+        .zip(chunks.collect::<Vec<_>>())
+        .for_each(|((positive, negative), chunk)| {
+            let (mut p, mut n) = (positive.iter_mut(), negative.iter_mut());
+            for &(score, y) in chunk {
+                let place = if y == 1.0 { p.next() } else { n.next() };
+                if let Some(place) = place {
+                    *place = key(score);
+                }
+            }
+        });
+    (positive, negative)
+}
+
+/// `values` cut into consecutive slices of the given lengths (which sum to at most its
+/// length), for parallel writers.
+fn split_lengths<T>(
+    mut values: &mut [T],
+    lengths: impl IntoIterator<Item = usize>,
+) -> Vec<&mut [T]> {
+    lengths
+        .into_iter()
+        .map(|len| {
+            let (head, tail) = std::mem::take(&mut values).split_at_mut(len);
+            values = tail;
+            head
+        })
+        .collect()
+}
+
+/// Sorts `keys` by 11-bit digits, least significant first, with a pass per digit that the
+/// keys do not all share: a few sequential reads and writes of the keys, where a comparison
+/// sort makes about log₂ n of them, out of order. Every digit's counts come from one read.
 fn radix_sort(keys: &mut Vec<u64>) {
     const BITS: u32 = 11;
+    const DIGITS: usize = u64::BITS.div_ceil(BITS) as usize;
     const MASK: u64 = (1 << BITS) - 1;
-    let mut spare = vec![0u64; keys.len()];
-    for shift in (0..u64::BITS).step_by(BITS as usize) {
-        let mut counts = [0usize; 1 << BITS];
-        for &k in keys.iter() {
-            counts[((k >> shift) & MASK) as usize] += 1;
+    let mut counts = vec![[0usize; 1 << BITS]; DIGITS];
+    for &k in keys.iter() {
+        for (d, c) in counts.iter_mut().enumerate() {
+            c[((k >> (d as u32 * BITS)) & MASK) as usize] += 1;
         }
-        if counts.contains(&keys.len()) {
+    }
+    let mut spare = vec![0u64; keys.len()];
+    for (d, mut starts) in counts.into_iter().enumerate() {
+        if starts.contains(&keys.len()) {
             continue;
         }
         let mut next = 0;
-        for c in counts.iter_mut() {
+        for c in starts.iter_mut() {
             (*c, next) = (next, next + *c);
         }
+        let shift = d as u32 * BITS;
         for &k in keys.iter() {
-            let slot = &mut counts[((k >> shift) & MASK) as usize];
+            let slot = &mut starts[((k >> shift) & MASK) as usize];
             spare[*slot] = k;
             *slot += 1;
         }
