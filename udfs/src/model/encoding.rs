@@ -284,6 +284,15 @@ impl FeatureStats {
         Ok(())
     }
 
+    /// Whether every value taken in was finite (as far as the sums can tell: a sum that
+    /// overflows reads as not finite).
+    pub fn is_finite(&self) -> bool {
+        match self {
+            FeatureStats::Numeric { mean, m2, .. } => mean.is_finite() && m2.is_finite(),
+            FeatureStats::Categorical { .. } => true,
+        }
+    }
+
     /// Combines the statistics of another set of rows of the same column into these.
     pub fn merge(&mut self, other: FeatureStats) {
         match (self, other) {

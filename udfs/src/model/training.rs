@@ -400,8 +400,18 @@ impl TrainingSet {
         bad_input_err!("nothing to train on: {why}")
     }
 
-    /// Which rows of `batch` are used: those with a label and only finite numbers.
+    /// Which rows of `batch` are used: those with a label and only finite numbers. Once
+    /// [`TrainingSet::fit`] has read every row and found no NaN or infinity, the source's
+    /// rows (which every pass reads the same) are known finite, and the check (a read of
+    /// every numeric column) is skipped.
     pub fn rows(&self, batch: &RecordBatch) -> Result<Rows> {
+        let known_finite = self.rows_used > 0 && self.rows_not_finite == 0;
+        self.rows_checking(batch, if known_finite { &[] } else { &self.numeric })
+    }
+
+    /// [`TrainingSet::rows`], checking only the numeric columns `checked` for values that
+    /// are not finite.
+    fn rows_checking(&self, batch: &RecordBatch, checked: &[usize]) -> Result<Rows> {
         let schema = batch.schema();
         let mut keep: Option<Vec<bool>> = self
             .label_idx
@@ -415,7 +425,7 @@ impl TrainingSet {
         for &i in &self.numeric {
             let cast = as_f64(batch.column(i), schema.field(i).name())?;
             let x = cast.as_primitive::<Float64Type>();
-            if !all_finite(x.values()) {
+            if checked.contains(&i) && !all_finite(x.values()) {
                 let keep = keep.get_or_insert_with(|| vec![true; batch.num_rows()]);
                 for (r, k) in keep.iter_mut().enumerate() {
                     if *k && x.is_valid(r) && !x.value(r).is_finite() {
@@ -552,6 +562,20 @@ pub struct EncodingState {
     label_values: BTreeSet<String>,
 }
 
+impl EncodingPass {
+    /// The statistics of each feature over the used rows of `batch`.
+    fn stats(&self, batch: &RecordBatch, rows: &Rows) -> Result<Vec<FeatureStats>> {
+        let schema = batch.schema();
+        let mask = rows.mask(batch.num_rows());
+        let mut stats = self.empty.clone();
+        for (s, &i) in stats.iter_mut().zip(&self.set.feature_idx) {
+            let column = rows.numbers[i].as_ref().unwrap_or(batch.column(i));
+            s.update(column, &mask, schema.field(i).name())?;
+        }
+        Ok(stats)
+    }
+}
+
 impl Pass for EncodingPass {
     const NAME: &'static str = "encoding";
     type State = EncodingState;
@@ -568,13 +592,24 @@ impl Pass for EncodingPass {
 
     fn add(&self, state: &mut EncodingState, batch: &RecordBatch) -> Result<()> {
         let set = &self.set;
-        let schema = batch.schema();
-        let rows = set.rows(batch)?;
-        let mask = rows.mask(batch.num_rows());
-        for (s, &i) in state.stats.iter_mut().zip(&set.feature_idx) {
-            let column = rows.numbers[i].as_ref().unwrap_or(batch.column(i));
-            s.update(column, &mask, schema.field(i).name())?;
+        // The features' statistics show whether their values were finite (a block's sum is
+        // finite only if every value in it is), so at first only the other numeric columns
+        // are checked; a batch that holds a NaN or an infinity is taken again with every row
+        // checked. Most batches are read once instead of twice.
+        let others: Vec<usize> = (set.numeric.iter())
+            .filter(|i| !set.feature_idx.contains(i))
+            .copied()
+            .collect();
+        let mut rows = set.rows_checking(batch, &others)?;
+        let mut stats = self.stats(batch, &rows)?;
+        if !stats.iter().all(FeatureStats::is_finite) {
+            rows = set.rows_checking(batch, &set.numeric)?;
+            stats = self.stats(batch, &rows)?;
         }
+        for (s, batch_stats) in state.stats.iter_mut().zip(stats) {
+            s.merge(batch_stats);
+        }
+        let mask = rows.mask(batch.num_rows());
         if let Some(label_idx) = self.text_label {
             let text = as_text(batch.column(label_idx), &set.label)?;
             for v in rows
