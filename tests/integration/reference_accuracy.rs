@@ -143,11 +143,14 @@ async fn telco_logistic_reg(memory_limit: Option<&str>) {
     )
     .await;
     assert_explain_matches(&engine, "churn", "telco_logit.csv").await;
-    for m in ["auc", "log_loss", "accuracy"] {
+    // The AUC counts pairs of rows (526 positive × 1,474 negative here): two rows whose
+    // probabilities agree to the last bits tie or not as the fit's last digits fall, which
+    // moves it by half a pair, 6.4e-7 of it; the fit is exact to about 1e-10.
+    for (m, tol) in [("auc", 1e-6), ("log_loss", 1e-9), ("accuracy", 1e-9)] {
         assert_rel(
             metric(&engine, "churn", m).await,
             reference_value("telco_logit.csv", m),
-            1e-9,
+            tol,
             m,
         );
     }
