@@ -320,12 +320,22 @@ impl Design {
 
     /// The parts of a group of batches, built in parallel.
     fn parts(&self, group: &[RecordBatch]) -> Result<Vec<Part>> {
+        // The intercept's column of ones: one array as long as the longest batch and a slice
+        // of it per batch (at mean 0 and deviation 1 its values are read as they are), not 8
+        // bytes per row of its own.
+        let longest = group.iter().map(RecordBatch::num_rows).max().unwrap_or(0);
+        let ones = Float64Array::from(vec![1.0; longest]);
         group
             .par_iter()
             .map(|batch| {
                 let (rows, mut columns) = self.set.design_columns(batch)?;
                 let y = self.label(batch, &rows)?;
-                columns.insert(0, DesignColumn::Encoded(vec![1.0; y.len()]));
+                let intercept = DesignColumn::Raw {
+                    values: ones.slice(0, y.len()),
+                    mean: 0.0,
+                    std: 1.0,
+                };
+                columns.insert(0, intercept);
                 let weight = self
                     .class_weights
                     .map(|(wp, wn)| y.iter().map(|&v| if v == 1.0 { wp } else { wn }).collect());
@@ -710,8 +720,11 @@ impl Scores {
                         (loss, correct as u64)
                     })
                     .unzip();
+                let keys = class_keys(&pairs);
+                // The pairs go before the sort takes its scratch, as large as the keys.
+                drop(pairs);
                 (
-                    auc(&pairs),
+                    ranked_auc(keys),
                     losses.iter().sum::<f64>() / n,
                     correct.iter().sum::<u64>() as f64 / n,
                 )
@@ -889,7 +902,11 @@ mod sparse_bins {
 pub fn auc(pairs: &[(f64, f64)]) -> f64 {
     // The positives' and the negatives' scores apart, each sorted as integers that keep
     // the scores' order: half the bytes of sorting the pairs, and integer comparisons.
-    let (mut positive, mut negative) = class_keys(pairs);
+    ranked_auc(class_keys(pairs))
+}
+
+/// [`auc`] from the keys of the positives' scores and of the negatives' ([`class_keys`]).
+fn ranked_auc((mut positive, mut negative): (Vec<u64>, Vec<u64>)) -> f64 {
     rayon::join(|| radix_sort(&mut positive), || radix_sort(&mut negative));
     // Twice the pairs won, a tie counting one.
     let (mut below, mut twice_won) = (0usize, 0u64);
