@@ -162,17 +162,21 @@ impl Moments {
     }
 }
 
-/// Sum with four independent accumulators, so the compiler vectorises it.
+/// Independent partial sums of [`sum`] and [`sum_squared_deviations`]: with four, each
+/// vector of additions waited on the one before (the features' statistics of a 1,024-value
+/// block took 0.65 ns a value against 0.23 ns with sixteen).
+const SUM_LANES: usize = 16;
+
+/// Sum with [`SUM_LANES`] independent accumulators, so the compiler vectorises it.
 pub(crate) fn sum(x: &[f64]) -> f64 {
-    let mut acc = [0.0; 4];
-    let chunks = x.chunks_exact(4);
-    let tail: f64 = chunks.remainder().iter().sum();
+    let (chunks, tail) = x.as_chunks::<SUM_LANES>();
+    let mut acc = [0.0; SUM_LANES];
     for c in chunks {
-        for l in 0..4 {
+        for l in 0..SUM_LANES {
             acc[l] += c[l];
         }
     }
-    acc.iter().sum::<f64>() + tail
+    acc.iter().sum::<f64>() + tail.iter().sum::<f64>()
 }
 
 /// Whether every value is finite: without stopping at the first that is not, so the
@@ -182,17 +186,16 @@ pub(crate) fn all_finite(x: &[f64]) -> bool {
         .all(|c| c.iter().fold(true, |all, v| all & v.is_finite()))
 }
 
-/// `Σ (x - m)²` with four independent accumulators, so the compiler vectorises it.
+/// `Σ (x - m)²` with [`SUM_LANES`] independent accumulators, so the compiler vectorises it.
 pub(crate) fn sum_squared_deviations(x: &[f64], m: f64) -> f64 {
-    let mut acc = [0.0; 4];
-    let chunks = x.chunks_exact(4);
-    let tail: f64 = chunks.remainder().iter().map(|v| (v - m) * (v - m)).sum();
+    let (chunks, tail) = x.as_chunks::<SUM_LANES>();
+    let mut acc = [0.0; SUM_LANES];
     for c in chunks {
-        for l in 0..4 {
+        for l in 0..SUM_LANES {
             acc[l] += (c[l] - m) * (c[l] - m);
         }
     }
-    acc.iter().sum::<f64>() + tail
+    acc.iter().sum::<f64>() + tail.iter().map(|v| (v - m) * (v - m)).sum::<f64>()
 }
 
 #[cfg(test)]
