@@ -509,6 +509,11 @@ const SAMPLE_ROWS: usize = 1 << 17;
 /// standard errors, so the Hessian before it gives the standard errors of the end (a
 /// p-value of 1e-9 to 1e-7 of itself).
 const SHORTCUT: f64 = 1e-18;
+/// A sample's fit is only where the fit on all rows starts, and its own error is as large
+/// as a gain of about half a unit per coefficient on the sample: its Newton steps end,
+/// without a pass to check the last, once a step's predicted gain is below this share of
+/// that (the start then off by a thousandth of its error from the sample's optimum).
+const SAMPLE_SHORTCUT: f64 = 1e-6;
 
 /// Where Newton's method ends, and the pass there.
 struct Newton {
@@ -576,6 +581,7 @@ pub fn fit_logistic<R: Rows + ?Sized>(
         at,
         options,
         options.max_iterations.saturating_sub(chord_passes).max(1),
+        0.0,
     )?;
     let iterations = iterations + chord_passes;
     if current.worst <= PERFECT_FIT || beta.iter().any(|b| !b.is_finite()) {
@@ -712,6 +718,7 @@ fn warm_start(
         .flatten()
         .map_or_else(|| vec![0.0; d], |w| w.beta);
     let Start { kept, beta, at, .. } = start_at(&sample[..], &from).ok()?;
+    let close_enough = SAMPLE_SHORTCUT * 0.5 * kept.len() as f64;
     let fit = newton(
         &sample[..],
         &kept,
@@ -719,6 +726,7 @@ fn warm_start(
         at,
         options,
         options.max_iterations.min(25),
+        close_enough,
     )
     .ok()?;
     if !fit.converged || fit.flat || fit.at.worst <= PERFECT_FIT {
@@ -824,6 +832,8 @@ fn penalties(kept: &[usize], options: LogisticOptions) -> Vec<f64> {
 /// grow (separation), the log-likelihood settles while those coefficients still take full
 /// steps: the fit stops there too, with those coefficients as the runaway ones, and also
 /// when the curvature along them has vanished (the Hessian is no longer positive definite).
+/// A step whose predicted gain is below [`SHORTCUT`] of the objective, or below
+/// `close_enough`, is taken without a pass to check it and ends the fit.
 fn newton<R: Rows + ?Sized>(
     rows: &R,
     kept: &[usize],
@@ -831,6 +841,7 @@ fn newton<R: Rows + ?Sized>(
     mut current: Sums,
     options: LogisticOptions,
     max_iterations: usize,
+    close_enough: f64,
 ) -> Result<Newton, R::Error> {
     let k = kept.len();
     let penalty = penalties(kept, options);
@@ -887,7 +898,8 @@ fn newton<R: Rows + ?Sized>(
             let gain = 0.5 * g.iter().zip(&step).map(|(g, s)| g * s).sum::<f64>();
             (step, Some(gain))
         };
-        if gain.is_some_and(|gain| gain <= SHORTCUT * objective(&current, &beta).abs()) {
+        let small = (SHORTCUT * objective(&current, &beta).abs()).max(close_enough);
+        if gain.is_some_and(|gain| gain <= small) {
             // So small a step is taken without a pass to check it: the coefficients are
             // then exact to about its square, and the Hessian here, for the standard
             // errors, is the end's to about its size.
