@@ -7,6 +7,7 @@ use std::borrow::Cow;
 use ndarray::{ArrayView2, Axis};
 
 pub mod als;
+pub mod auc;
 mod cholesky;
 pub mod cluster_quality;
 pub mod coordinate_descent;

@@ -20,6 +20,7 @@ use super::{
 };
 use crate::error::{Error, bad_input, bad_input_err};
 use crate::evaluate::Metrics;
+use crate::kernels::auc::auc;
 use crate::kernels::distributions::normal_two_sided;
 use crate::kernels::logistic::{
     Block, Column, Counts, LogisticError, LogisticOptions, Rows as FitRows, Sums, fit_logistic,
@@ -720,11 +721,8 @@ impl Scores {
                         (loss, correct as u64)
                     })
                     .unzip();
-                let keys = class_keys(&pairs);
-                // The pairs go before the sort takes its scratch, as large as the keys.
-                drop(pairs);
                 (
-                    ranked_auc(keys),
+                    auc(&pairs),
                     losses.iter().sum::<f64>() / n,
                     correct.iter().sum::<u64>() as f64 / n,
                 )
@@ -896,79 +894,6 @@ mod sparse_bins {
     }
 }
 
-/// Area under the ROC curve of (probability, label) pairs (ties counted half), as
-/// scikit-learn's `roc_auc_score`: the share of (positive, negative) pairs that the scores
-/// order rightly.
-pub fn auc(pairs: &[(f64, f64)]) -> f64 {
-    // The positives' and the negatives' scores apart, each sorted as integers that keep
-    // the scores' order: half the bytes of sorting the pairs, and integer comparisons.
-    ranked_auc(class_keys(pairs))
-}
-
-/// [`auc`] from the keys of the positives' scores and of the negatives' ([`class_keys`]).
-fn ranked_auc((mut positive, mut negative): (Vec<u64>, Vec<u64>)) -> f64 {
-    rayon::join(|| radix_sort(&mut positive), || radix_sort(&mut negative));
-    // Twice the pairs won, a tie counting one.
-    let (mut below, mut twice_won) = (0usize, 0u64);
-    let mut i = 0;
-    while i < positive.len() {
-        let score = positive[i];
-        let mut same = i;
-        while same < positive.len() && positive[same] == score {
-            same += 1;
-        }
-        while below < negative.len() && negative[below] < score {
-            below += 1;
-        }
-        let mut tied = below;
-        while tied < negative.len() && negative[tied] == score {
-            tied += 1;
-        }
-        twice_won += (same - i) as u64 * (2 * below + (tied - below)) as u64;
-        i = same;
-    }
-    twice_won as f64 / 2.0 / (positive.len() as f64 * negative.len() as f64)
-}
-
-/// The keys of the positives' scores and of the negatives', each in the rows' order:
-/// integers that keep the scores' order. Each chunk of rows counts its positives, so that
-/// every chunk then writes its keys straight into their places, in parallel.
-fn class_keys(pairs: &[(f64, f64)]) -> (Vec<u64>, Vec<u64>) {
-    const CHUNK: usize = 1 << 16;
-    let key = |score: f64| {
-        // 0 and -0 are one score.
-        let bits = if score == 0.0 { 0 } else { score.to_bits() };
-        if bits >> 63 == 1 {
-            !bits
-        } else {
-            bits | 1 << 63
-        }
-    };
-    let counts: Vec<usize> = pairs
-        .par_chunks(CHUNK)
-        .map(|c| c.iter().filter(|&&(_, y)| y == 1.0).count())
-        .collect();
-    let positives = counts.iter().sum();
-    let mut positive = vec![0; positives];
-    let mut negative = vec![0; pairs.len() - positives];
-    let chunks = pairs.chunks(CHUNK);
-    let negatives = chunks.clone().zip(&counts).map(|(c, &n)| c.len() - n);
-    split_lengths(&mut positive, counts.iter().copied())
-        .into_par_iter()
-        .zip(split_lengths(&mut negative, negatives))
-        .zip(chunks.collect::<Vec<_>>())
-        .for_each(|((positive, negative), chunk)| {
-            let (mut p, mut n) = (positive.iter_mut(), negative.iter_mut());
-            for &(score, y) in chunk {
-                let place = if y == 1.0 { p.next() } else { n.next() };
-                if let Some(place) = place {
-                    *place = key(score);
-                }
-            }
-        });
-    (positive, negative)
-}
-
 /// `values` cut into consecutive slices of the given lengths (which sum to at most its
 /// length), for parallel writers.
 fn split_lengths<T>(
@@ -983,38 +908,6 @@ fn split_lengths<T>(
             head
         })
         .collect()
-}
-
-/// Sorts `keys` by 11-bit digits, least significant first, with a pass per digit that the
-/// keys do not all share: a few sequential reads and writes of the keys, where a comparison
-/// sort makes about log₂ n of them, out of order. Every digit's counts come from one read.
-fn radix_sort(keys: &mut Vec<u64>) {
-    const BITS: u32 = 11;
-    const DIGITS: usize = u64::BITS.div_ceil(BITS) as usize;
-    const MASK: u64 = (1 << BITS) - 1;
-    let mut counts = vec![[0usize; 1 << BITS]; DIGITS];
-    for &k in keys.iter() {
-        for (d, c) in counts.iter_mut().enumerate() {
-            c[((k >> (d as u32 * BITS)) & MASK) as usize] += 1;
-        }
-    }
-    let mut spare = vec![0u64; keys.len()];
-    for (d, mut starts) in counts.into_iter().enumerate() {
-        if starts.contains(&keys.len()) {
-            continue;
-        }
-        let mut next = 0;
-        for c in starts.iter_mut() {
-            (*c, next) = (next, next + *c);
-        }
-        let shift = d as u32 * BITS;
-        for &k in keys.iter() {
-            let slot = &mut starts[((k >> shift) & MASK) as usize];
-            spare[*slot] = k;
-            *slot += 1;
-        }
-        std::mem::swap(keys, &mut spare);
-    }
 }
 
 /// Area under the ROC curve from counts of positive and negative rows per probability
@@ -1075,45 +968,6 @@ fn is_correct(p: f64, y: f64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn auc_counts_ties_half() {
-        assert_eq!(
-            auc(&[(0.1, 0.0), (0.4, 0.0), (0.35, 1.0), (0.8, 1.0)]),
-            0.75
-        );
-        assert_eq!(auc(&[(0.5, 0.0), (0.5, 1.0)]), 0.5);
-    }
-
-    #[test]
-    fn auc_is_the_share_of_pairs_ordered_rightly() {
-        // Scores of either sign with many ties (and 0 beside -0), against counting pairs.
-        let mut rng = crate::kernels::rng::Rng::keyed(3, 0, 0);
-        let pairs: Vec<(f64, f64)> = (0..2000)
-            .map(|i| {
-                let score = ((rng.uniform() - 0.5) * 40.0).round() / 7.0;
-                let score = if i % 97 == 0 { -0.0 } else { score };
-                (
-                    score,
-                    f64::from(u8::from(rng.uniform() < 0.3 + score.max(0.0) / 10.0)),
-                )
-            })
-            .collect();
-        let (mut won, mut total) = (0.0, 0.0);
-        for &(p, _) in pairs.iter().filter(|(_, y)| *y == 1.0) {
-            for &(n, _) in pairs.iter().filter(|(_, y)| *y == 0.0) {
-                total += 1.0;
-                won += if p > n {
-                    1.0
-                } else if p == n {
-                    0.5
-                } else {
-                    0.0
-                };
-            }
-        }
-        assert!((auc(&pairs) - won / total).abs() < 1e-15);
-    }
 
     #[test]
     fn binned_auc_agrees_with_exact_on_distinct_steps() {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::super::classes::Classes;
 use super::super::encoding::FeatureEncoding;
-use super::super::logistic::{accuracy, auc, log_loss};
+use super::super::logistic::{accuracy, log_loss};
 use super::super::options::Options;
 use super::super::training::Source;
 use super::super::{Explainer, Importance, Model, ModelKind, Report, Scored, Scoring};
@@ -17,6 +17,7 @@ use super::settings::{CLASSIFIER_OPTIONS, TreeSettings};
 use super::{TreeModel, training};
 use crate::error::Error;
 use crate::evaluate::Metrics;
+use crate::kernels::auc::auc;
 use crate::kernels::trees::Objective;
 use crate::kernels::trees::boost::sigmoid;
 use crate::sql::labelled_metrics;
