@@ -233,19 +233,19 @@ impl FeatureStats {
         }
     }
 
-    /// Adds the rows of `array` selected by `keep`.
-    pub fn update(&mut self, array: &ArrayRef, keep: &[bool], name: &str) -> Result<()> {
+    /// Adds the rows of `array` selected by `keep` (every row without).
+    pub fn update(&mut self, array: &ArrayRef, keep: Option<&[bool]>, name: &str) -> Result<()> {
+        let kept = |i: usize| keep.is_none_or(|keep| keep[i]);
         match self {
             FeatureStats::Numeric { .. } => {
                 let values = as_f64(array, name)?;
                 let values = values.as_primitive::<Float64Type>();
-                let all = values.null_count() == 0 && keep.iter().all(|k| *k);
                 let selected: Vec<f64>;
-                let x: &[f64] = if all {
+                let x: &[f64] = if values.null_count() == 0 && keep.is_none() {
                     values.values()
                 } else {
                     selected = (0..values.len())
-                        .filter(|&i| keep[i] && values.is_valid(i))
+                        .filter(|&i| kept(i) && values.is_valid(i))
                         .map(|i| values.value(i))
                         .collect();
                     &selected
@@ -269,10 +269,7 @@ impl FeatureStats {
             FeatureStats::Categorical { counts, nulls } => {
                 let text = as_text(array, name)?;
                 let text = text.as_string::<i32>();
-                for (i, &k) in keep.iter().enumerate() {
-                    if !k {
-                        continue;
-                    }
+                for i in (0..text.len()).filter(|&i| kept(i)) {
                     if text.is_valid(i) {
                         *counts.entry(text.value(i).to_string()).or_default() += 1;
                     } else {
@@ -388,7 +385,9 @@ mod tests {
     fn numeric_standardises_and_imputes() {
         let a: ArrayRef = Arc::new(Int64Array::from(vec![Some(1), None, Some(3), Some(100)]));
         let mut stats = FeatureStats::for_type(a.data_type(), "x").unwrap();
-        stats.update(&a, &[true, true, true, false], "x").unwrap();
+        stats
+            .update(&a, Some(&[true, true, true, false]), "x")
+            .unwrap();
         let enc = stats.finish("x", a.data_type()).unwrap();
         assert_eq!(
             enc,
@@ -414,7 +413,7 @@ mod tests {
             Some("c"),
         ]));
         let mut stats = FeatureStats::for_type(a.data_type(), "s").unwrap();
-        stats.update(&a, &[true; 5], "s").unwrap();
+        stats.update(&a, None, "s").unwrap();
         let enc = stats.finish("s", a.data_type()).unwrap();
         assert_eq!(enc.design_names(), vec!["s=a", "s=c"]);
         // The NULL row counts among the rows the shares are of.
@@ -429,7 +428,7 @@ mod tests {
     fn booleans_are_categories_and_dates_are_refused() {
         let b: ArrayRef = Arc::new(BooleanArray::from(vec![true, false, true]));
         let mut stats = FeatureStats::for_type(b.data_type(), "flag").unwrap();
-        stats.update(&b, &[true; 3], "flag").unwrap();
+        stats.update(&b, None, "flag").unwrap();
         let enc = stats.finish("flag", b.data_type()).unwrap();
         assert_eq!(enc.design_names(), vec!["flag=false"]);
         let e = FeatureStats::for_type(&DataType::Date32, "day").unwrap_err();
@@ -440,7 +439,7 @@ mod tests {
     fn all_null_features_are_errors() {
         let a: ArrayRef = Arc::new(Int64Array::from(vec![None, None]));
         let mut stats = FeatureStats::for_type(a.data_type(), "x").unwrap();
-        stats.update(&a, &[true, true], "x").unwrap();
+        stats.update(&a, Some(&[true, true]), "x").unwrap();
         let e = stats.finish("x", a.data_type()).unwrap_err();
         assert!(
             e.to_string()

@@ -280,13 +280,6 @@ impl Rows {
             .map_or(n, |k| k.iter().filter(|k| **k).count());
         (used as u64, self.null_label, self.not_finite)
     }
-
-    fn mask(&self, n: usize) -> std::borrow::Cow<'_, [bool]> {
-        match &self.keep {
-            Some(keep) => std::borrow::Cow::Borrowed(keep),
-            None => std::borrow::Cow::Owned(vec![true; n]),
-        }
-    }
 }
 
 impl TrainingSet {
@@ -566,11 +559,10 @@ impl EncodingPass {
     /// The statistics of each feature over the used rows of `batch`.
     fn stats(&self, batch: &RecordBatch, rows: &Rows) -> Result<Vec<FeatureStats>> {
         let schema = batch.schema();
-        let mask = rows.mask(batch.num_rows());
         let mut stats = self.empty.clone();
         for (s, &i) in stats.iter_mut().zip(&self.set.feature_idx) {
             let column = rows.numbers[i].as_ref().unwrap_or(batch.column(i));
-            s.update(column, &mask, schema.field(i).name())?;
+            s.update(column, rows.keep.as_deref(), schema.field(i).name())?;
         }
         Ok(stats)
     }
@@ -609,7 +601,6 @@ impl Pass for EncodingPass {
         for (s, batch_stats) in state.stats.iter_mut().zip(stats) {
             s.merge(batch_stats);
         }
-        let mask = rows.mask(batch.num_rows());
         if let Some(label_idx) = self.text_label {
             let text = as_text(batch.column(label_idx), &set.label)?;
             for v in rows
@@ -622,9 +613,10 @@ impl Pass for EncodingPass {
                 }
             }
         }
-        state.used += mask.iter().filter(|k| **k).count() as u64;
-        state.null_label += rows.null_label;
-        state.not_finite += rows.not_finite;
+        let (used, null_label, not_finite) = rows.counts(batch.num_rows());
+        state.used += used;
+        state.null_label += null_label;
+        state.not_finite += not_finite;
         Ok(())
     }
 
