@@ -86,35 +86,64 @@ pub enum KMeansError {
 /// Clusters `points` into `options.k` groups: `n_init` runs from k-means++ starts, keeping
 /// the lowest inertia (the first of equals).
 pub fn kmeans(points: &Points, options: &KMeansOptions) -> Result<Clustering, KMeansError> {
-    let k = options.k;
-    if k == 0 {
-        return Err(KMeansError::NoClusters);
-    }
-    let distinct = distinct_rows(points, k);
-    if distinct < k {
-        return Err(KMeansError::TooFewDistinct { k, distinct });
-    }
-    let tolerance = options.tolerance * mean_variance(points);
-    let copy = Quantised::new(points);
-    let mut best: Option<Clustering> = None;
-    for run in 0..options.n_init.max(1) {
-        if run > 0 && interrupted() {
-            break;
-        }
-        let mut rng = Rng::keyed(options.seed, 0x6B6D_6561_6E73, run as u64);
-        let start = plus_plus(points, k, &mut rng);
-        let fit = lloyd(
-            points,
-            copy.as_ref(),
-            start,
-            options.max_iterations,
-            tolerance,
-        );
-        if best.as_ref().is_none_or(|b| fit.inertia < b.inertia) {
-            best = Some(fit);
+    Prepared::new(points).fit(options)
+}
+
+/// Points made ready for any number of fits: the columns' moments (the tolerance is
+/// relative to their mean variance) and the 16-bit copy that screens the passes.
+pub struct Prepared<'a> {
+    points: Points<'a>,
+    pub column_mean: Vec<f64>,
+    /// Each column's population variance.
+    pub column_variance: Vec<f64>,
+    copy: Option<Quantised>,
+}
+
+impl<'a> Prepared<'a> {
+    pub fn new(points: &Points<'a>) -> Self {
+        let (column_mean, column_variance) = column_moments(points);
+        Self {
+            points: *points,
+            column_mean,
+            column_variance,
+            copy: Quantised::new(points),
         }
     }
-    best.ok_or(KMeansError::NoClusters)
+
+    /// As [`kmeans`].
+    pub fn fit(&self, options: &KMeansOptions) -> Result<Clustering, KMeansError> {
+        let points = &self.points;
+        let k = options.k;
+        if k == 0 {
+            return Err(KMeansError::NoClusters);
+        }
+        let distinct = distinct_rows(points, k);
+        if distinct < k {
+            return Err(KMeansError::TooFewDistinct { k, distinct });
+        }
+        let mean_variance =
+            self.column_variance.iter().sum::<f64>() / self.column_variance.len() as f64;
+        let tolerance = options.tolerance * mean_variance;
+        let mut best: Option<Clustering> = None;
+        for run in 0..options.n_init.max(1) {
+            if run > 0 && interrupted() {
+                break;
+            }
+            let mut rng = Rng::keyed(options.seed, 0x6B6D_6561_6E73, run as u64);
+            let start = plus_plus(points, k, &mut rng);
+            let fit = lloyd(
+                points,
+                self.copy.as_ref(),
+                start,
+                options.max_iterations,
+                tolerance,
+            );
+            if best.as_ref().is_none_or(|b| fit.inertia < b.inertia) {
+                best = Some(fit);
+            }
+        }
+        best.ok_or(KMeansError::NoClusters)
+    }
 }
 
 /// The number of distinct rows, counted up to `enough`.
@@ -148,8 +177,8 @@ pub fn row_hash(row: &[f64], seed: u64) -> u64 {
     h ^ (h >> 29)
 }
 
-/// The mean over columns of each column's variance.
-fn mean_variance(points: &Points) -> f64 {
+/// Each column's mean and population variance, in two parallel reads of the points.
+pub fn column_moments(points: &Points) -> (Vec<f64>, Vec<f64>) {
     let (n, dim) = (points.len(), points.dim);
     let sums = chunk_sums(n, dim, |range, acc| {
         for row in points.rows(range).chunks_exact(dim) {
@@ -166,7 +195,24 @@ fn mean_variance(points: &Points) -> f64 {
             }
         }
     });
-    squares.iter().sum::<f64>() / (n as f64 * dim as f64)
+    let variance = squares.iter().map(|s| s / n as f64).collect();
+    (mean, variance)
+}
+
+/// Each cluster's mean distance of its points to its centre (0 for an empty cluster).
+pub fn scatter(points: &Points, fit: &Clustering) -> Vec<f64> {
+    let dim = points.dim;
+    let centres = row_major(fit.centroids.view());
+    let sums = chunk_sums(points.len(), fit.sizes.len(), |range, acc| {
+        for i in range {
+            let l = fit.labels[i] as usize;
+            acc[l] += sq_dist(points.row(i), &centres[l * dim..(l + 1) * dim]).sqrt();
+        }
+    });
+    sums.iter()
+        .zip(&fit.sizes)
+        .map(|(s, &c)| if c > 0 { s / c as f64 } else { 0.0 })
+        .collect()
 }
 
 /// Per-chunk sums of `width` values, merged in chunk order.

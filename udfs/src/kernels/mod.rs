@@ -51,3 +51,19 @@ pub fn row<A>(m: ArrayView2<'_, A>, i: usize) -> &[A] {
         .to_slice()
         .expect("a matrix in standard layout")
 }
+
+/// `values` cut into consecutive slices of the given lengths (which sum to at most its
+/// length), for parallel writers.
+pub fn split_lengths<T>(
+    mut values: &mut [T],
+    lengths: impl IntoIterator<Item = usize>,
+) -> Vec<&mut [T]> {
+    lengths
+        .into_iter()
+        .map(|len| {
+            let (head, tail) = std::mem::take(&mut values).split_at_mut(len);
+            values = tail;
+            head
+        })
+        .collect()
+}

@@ -85,6 +85,11 @@ impl Quantised {
         let blocks = n.div_ceil(LANES);
         let mut codes = vec![0i16; blocks * LANES * dim];
         let mut squares = vec![0.0f32; blocks * LANES];
+        // Steps per unit: a multiplication per value, not a division.
+        let per_unit: Vec<f64> = steps
+            .iter()
+            .map(|&s| if s == 0.0 { 0.0 } else { 1.0 / s })
+            .collect();
         codes
             .par_chunks_mut(TASK * LANES * dim)
             .zip(squares.par_chunks_mut(TASK * LANES))
@@ -92,20 +97,28 @@ impl Quantised {
             .for_each(|(t, (task, squares))| {
                 for (b, block) in task.chunks_exact_mut(LANES * dim).enumerate() {
                     let first = (t * TASK + b) * LANES;
-                    for l in 0..LANES.min(n.saturating_sub(first)) {
-                        let mut square = 0.0;
-                        for (d, x) in points.row(first + l).iter().enumerate() {
-                            let code = code(*x, offsets[d], steps[d]);
-                            block[d * LANES + l] = code;
-                            square += (f64::from(code) * steps[d]).powi(2);
+                    let rows = &points.data[first * dim..n.min(first + LANES) * dim];
+                    // Coordinate by coordinate across the block's points: each point's
+                    // square sums in its own lane, in the coordinates' order.
+                    let mut square = [0.0f64; LANES];
+                    for (d, codes) in block.chunks_exact_mut(LANES).enumerate() {
+                        for ((code, x), sq) in codes
+                            .iter_mut()
+                            .zip(rows.iter().skip(d).step_by(dim))
+                            .zip(square.iter_mut())
+                        {
+                            *code = nearest_steps(*x, offsets[d], per_unit[d]);
+                            *sq += (f64::from(*code) * steps[d]).powi(2);
                         }
-                        squares[b * LANES + l] = square as f32;
+                    }
+                    for (out, sq) in squares[b * LANES..].iter_mut().zip(square) {
+                        *out = sq as f32;
                     }
                 }
             });
         // A rebuilt coordinate, offset + code × step, is within half a step of the exact
-        // one: the code is rounded to nearest, and the f64 division adds some 2⁻³⁷ of a
-        // step.
+        // one: the code is rounded to nearest, and the f64 multiplication by the rounded
+        // steps per unit adds some 2⁻³⁶ of a step.
         let radius = 0.501 * steps.iter().map(|s| s.powi(2)).sum::<f64>().sqrt();
         Some(Self {
             codes,
@@ -144,13 +157,11 @@ fn column_ranges(rows: &[f64], dim: usize) -> Option<Vec<(f64, f64)>> {
     Some(ranges)
 }
 
-/// The nearest count of `step`s from `offset` to `x`.
-fn code(x: f64, offset: f64, step: f64) -> i16 {
-    if step == 0.0 {
-        return 0;
-    }
+/// The nearest count of steps from `offset` to `x`, `per_unit` steps to a unit (0 for a
+/// column of one value).
+fn nearest_steps(x: f64, offset: f64, per_unit: f64) -> i16 {
     // Half away from zero, then truncated: `round` is a library call on x86-64.
-    let steps = ((x - offset) / step).clamp(-STEPS, STEPS);
+    let steps = ((x - offset) * per_unit).clamp(-STEPS, STEPS);
     (steps + 0.5f64.copysign(steps)) as i16
 }
 

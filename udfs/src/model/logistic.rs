@@ -26,6 +26,7 @@ use crate::kernels::logistic::{
     Block, Column, Counts, LogisticError, LogisticOptions, Rows as FitRows, Sums, fit_logistic,
     probabilities, sums, to_probabilities,
 };
+use crate::kernels::split_lengths;
 use crate::sql::labelled_metrics;
 
 /// Settings of a logistic_reg model, from CREATE MODEL's options.
@@ -892,22 +893,6 @@ mod sparse_bins {
             }
         }
     }
-}
-
-/// `values` cut into consecutive slices of the given lengths (which sum to at most its
-/// length), for parallel writers.
-fn split_lengths<T>(
-    mut values: &mut [T],
-    lengths: impl IntoIterator<Item = usize>,
-) -> Vec<&mut [T]> {
-    lengths
-        .into_iter()
-        .map(|len| {
-            let (head, tail) = std::mem::take(&mut values).split_at_mut(len);
-            values = tail;
-            head
-        })
-        .collect()
 }
 
 /// Area under the ROC curve from counts of positive and negative rows per probability

@@ -5,6 +5,7 @@
 //! false, in which case only centred; text one-hot; NULL numbers as the training mean), and
 //! clustered in that space. Segments are numbered 1..k from the largest.
 
+use std::mem::MaybeUninit;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch};
@@ -24,11 +25,11 @@ use super::{Contributions, Explainer, Model, ModelKind, Report, Scored, Scoring,
 use crate::error::{Error, bad_input, bad_input_err, store_err};
 use crate::evaluate_kmeans::{self, EvaluateKMeans};
 use crate::kernels::cluster_quality::{davies_bouldin, sample_by_hash, silhouette};
-use crate::kernels::kmeans::{Clustering, KMeansError, KMeansOptions, kmeans};
+use crate::kernels::kmeans::{KMeansError, KMeansOptions, Prepared, scatter};
 use crate::kernels::nearest::nearest_two;
 use crate::kernels::points::Points;
-use crate::kernels::row_major;
 use crate::kernels::vector::sq_dist;
+use crate::kernels::{row_major, split_lengths};
 use crate::sql::metrics_plan;
 
 /// Rows the silhouette is computed on: it is quadratic in them.
@@ -159,16 +160,17 @@ impl ModelKind for KMeansModel {
             let points = Points::new(&design.data, design.width);
             let sample = sample_by_hash(&points, SILHOUETTE_SAMPLE, SAMPLE_SEED);
             let sampled = sample_points(&points, &sample);
+            let prepared = Prepared::new(&points);
+            let column_std: Vec<f64> = prepared.column_variance.iter().map(|v| v.sqrt()).collect();
             let fit_k = |k| -> Result<passes::Fitted, Fit> {
-                let clustering = kmeans(&points, &options(k)).map_err(Fit::Kernel)?;
+                let clustering = prepared.fit(&options(k)).map_err(Fit::Kernel)?;
                 let labels: Vec<u32> = sample.iter().map(|&i| clustering.labels[i]).collect();
-                let (column_mean, column_std) = column_moments(&points);
                 Ok(passes::Fitted {
                     silhouette: silhouette(&Points::new(&sampled, width), &labels, k),
                     scatter: scatter(&points, &clustering),
                     clustering,
-                    column_mean,
-                    column_std,
+                    column_mean: prepared.column_mean.clone(),
+                    column_std: column_std.clone(),
                     rows_with_nulls: design.rows_with_nulls,
                 })
             };
@@ -541,44 +543,90 @@ fn encode_rows(source: &dyn Source, set: &TrainingSet, width: usize) -> Result<D
         rows_with_nulls: 0,
     };
     source.scan(&mut |group| {
-        let parts = group
+        let used = group
             .par_iter()
-            .map(|batch| encode_batch(set, batch, width))
+            .map(|batch| UsedRows::of(set, batch))
             .collect::<Result<Vec<_>>>()?;
-        for (data, nulls) in parts {
-            design.data.extend(data);
-            design.rows_with_nulls += nulls;
-        }
+        // Every batch's rows are encoded straight into their place in the matrix, in
+        // parallel: no copy of each batch's rows to gather them.
+        let lengths = used.iter().map(|u| u.len() * width);
+        let total: usize = lengths.clone().sum();
+        let Some(spare) = design.data.spare_capacity_mut().get_mut(..total) else {
+            return Err(DataFusionError::Internal(
+                "kmeans read more training rows than its encoding pass counted".to_string(),
+            ));
+        };
+        split_lengths(spare, lengths)
+            .into_par_iter()
+            .zip(&used)
+            .try_for_each(|(place, used)| used.write(&set.features, place))?;
+        // SAFETY: the `total` values after the matrix's were each written above (each
+        // batch's place in full by `UsedRows::write`, or an error returned).
+        unsafe { design.data.set_len(design.data.len() + total) };
+        design.rows_with_nulls += used.iter().map(|u| u.with_nulls).sum::<u64>();
         Ok(())
     })?;
     Ok(design)
 }
 
+/// The used rows of one batch: its feature columns, which of their rows are used (all
+/// when `None`), and how many of those had a NULL feature.
+struct UsedRows {
+    columns: Vec<ArrayRef>,
+    keep: Option<Vec<usize>>,
+    with_nulls: u64,
+}
+
+impl UsedRows {
+    fn of(set: &TrainingSet, batch: &RecordBatch) -> Result<Self> {
+        let rows = set.rows(batch)?;
+        let columns: Vec<ArrayRef> = set
+            .feature_idx
+            .iter()
+            .map(|&i| batch.column(i).clone())
+            .collect();
+        let nulls = null_rows(&columns);
+        let keep = rows.kept(0..batch.num_rows());
+        let with_nulls = keep
+            .iter()
+            .filter(|&&r| nulls.get(r).copied().unwrap_or(false))
+            .count() as u64;
+        Ok(Self {
+            columns,
+            keep: (keep.len() < batch.num_rows()).then_some(keep),
+            with_nulls,
+        })
+    }
+
+    fn len(&self) -> usize {
+        self.keep
+            .as_ref()
+            .map_or_else(|| self.columns.first().map_or(0, |c| c.len()), Vec::len)
+    }
+
+    /// The rows, encoded, into `out` (all of it).
+    fn write(&self, features: &[FeatureEncoding], out: &mut [MaybeUninit<f64>]) -> Result<()> {
+        write_rows(features, &self.columns, self.keep.as_deref(), out)
+    }
+}
+
 /// The used rows of `batch`, encoded, row-major, and how many of them had a NULL feature.
 fn encode_batch(set: &TrainingSet, batch: &RecordBatch, width: usize) -> Result<(Vec<f64>, u64)> {
-    let rows = set.rows(batch)?;
-    let features: Vec<ArrayRef> = set
-        .feature_idx
-        .iter()
-        .map(|&i| batch.column(i).clone())
-        .collect();
-    let (encoded, _) = encode_columns(&set.features, &features)?;
-    let nulls = null_rows(&features);
-    let keep = rows.kept(0..batch.num_rows());
-    let with_nulls = keep
-        .iter()
-        .filter(|&&r| nulls.get(r).copied().unwrap_or(false))
-        .count();
-    if keep.len() == batch.num_rows() {
-        // Every row used: the encoded matrix (a new one, row-major) is the rows, uncopied.
-        return Ok((encoded.into_raw_vec_and_offset().0, with_nulls as u64));
-    }
-    let encoded = row_major(encoded.view());
-    let mut data = Vec::with_capacity(keep.len() * width);
-    for r in keep {
-        data.extend_from_slice(&encoded[r * width..(r + 1) * width]);
-    }
-    Ok((data, with_nulls as u64))
+    let used = UsedRows::of(set, batch)?;
+    let data = encoded(used.len() * width, |out| used.write(&set.features, out))?;
+    Ok((data, used.with_nulls))
+}
+
+/// `len` values that `write` writes in full.
+fn encoded(
+    len: usize,
+    write: impl FnOnce(&mut [MaybeUninit<f64>]) -> Result<()>,
+) -> Result<Vec<f64>> {
+    let mut data = Vec::with_capacity(len);
+    write(&mut data.spare_capacity_mut()[..len])?;
+    // SAFETY: `write` wrote all `len` values, or returned an error.
+    unsafe { data.set_len(len) };
+    Ok(data)
 }
 
 /// Per row, whether any of `columns` is NULL there.
@@ -595,6 +643,59 @@ fn null_rows(columns: &[ArrayRef]) -> Vec<bool> {
     out
 }
 
+/// Rows per tile of [`write_rows`]: 64 rows of 32 design columns are 16 KB, in L1.
+const TILE: usize = 64;
+
+/// Writes the rows `keep` (every row without) of `columns`, encoded, row-major, into
+/// `out`, every value of it. A tile of rows at a time, column by column: each column is
+/// read in order, and the writes across a row land in the cache.
+fn write_rows(
+    features: &[FeatureEncoding],
+    columns: &[ArrayRef],
+    keep: Option<&[usize]>,
+    out: &mut [MaybeUninit<f64>],
+) -> Result<()> {
+    // Each design column's values, and the mean and scale they are standardised with: a
+    // number without NULLs straight from its Arrow buffer, the rest through its encoded
+    // columns (already standardised).
+    let mut design: Vec<(Float64Array, f64, f64)> = Vec::new();
+    for (f, c) in features.iter().zip(columns) {
+        if let FeatureEncoding::Numeric {
+            mean, std, name, ..
+        } = f
+            && c.null_count() == 0
+        {
+            let x = as_f64(c, name)?.as_primitive::<Float64Type>().clone();
+            design.push((x, *mean, 1.0 / std));
+            continue;
+        }
+        let mut encoded = Vec::new();
+        f.encode(c, &mut encoded)?;
+        design.extend(
+            encoded
+                .into_iter()
+                .map(|v| (Float64Array::from(v), 0.0, 1.0)),
+        );
+    }
+    let width = design.len();
+    let rows = keep.map_or_else(|| columns.first().map_or(0, |c| c.len()), <[usize]>::len);
+    assert_eq!(out.len(), rows * width, "room for every value");
+    if width == 0 {
+        return Ok(());
+    }
+    for (t, tile) in out.chunks_mut(TILE * width).enumerate() {
+        let first = t * TILE;
+        for (d, (x, mean, scale)) in design.iter().enumerate() {
+            let x = x.values();
+            for (i, slot) in tile[d..].iter_mut().step_by(width).enumerate() {
+                let r = keep.map_or(first + i, |k| k[first + i]);
+                slot.write((x[r] - mean) * scale);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The rows of `columns` encoded (rows × design columns), and per row whether every
 /// number is finite.
 pub fn encode_columns(
@@ -603,36 +704,7 @@ pub fn encode_columns(
 ) -> Result<(Array2<f64>, Vec<bool>)> {
     let n = columns.first().map_or(0, |c| c.len());
     let width: usize = features.iter().map(FeatureEncoding::width).sum();
-    let mut matrix = Array2::zeros((n, width));
-    let rows = matrix
-        .as_slice_mut()
-        .expect("a new matrix in standard layout");
-    let mut d = 0;
-    for (f, c) in features.iter().zip(columns) {
-        // A number without NULLs goes straight from its Arrow buffer into the rows; the
-        // rest through its encoded columns.
-        if let FeatureEncoding::Numeric {
-            mean, std, name, ..
-        } = f
-            && c.null_count() == 0
-        {
-            let x = as_f64(c, name)?;
-            let scale = 1.0 / std;
-            for (r, v) in x.as_primitive::<Float64Type>().values().iter().enumerate() {
-                rows[r * width + d] = (v - mean) * scale;
-            }
-            d += 1;
-            continue;
-        }
-        let mut encoded = Vec::new();
-        f.encode(c, &mut encoded)?;
-        for column in encoded {
-            for (r, v) in column.iter().enumerate() {
-                rows[r * width + d] = *v;
-            }
-            d += 1;
-        }
-    }
+    let rows = encoded(n * width, |out| write_rows(features, columns, None, out))?;
     let valid = (0..n)
         .map(|r| {
             rows[r * width..(r + 1) * width]
@@ -640,6 +712,7 @@ pub fn encode_columns(
                 .all(|v| v.is_finite())
         })
         .collect();
+    let matrix = Array2::from_shape_vec((n, width), rows).expect("n rows of width values");
     Ok((matrix, valid))
 }
 
@@ -648,41 +721,5 @@ fn sample_points(points: &Points, sample: &[usize]) -> Vec<f64> {
     sample
         .iter()
         .flat_map(|&i| points.row(i).to_vec())
-        .collect()
-}
-
-/// Each column's mean and population standard deviation.
-fn column_moments(points: &Points) -> (Vec<f64>, Vec<f64>) {
-    let (n, dim) = (points.len() as f64, points.dim);
-    let mut mean = vec![0.0; dim];
-    for i in 0..points.len() {
-        for (m, x) in mean.iter_mut().zip(points.row(i)) {
-            *m += x;
-        }
-    }
-    mean.iter_mut().for_each(|m| *m /= n);
-    let mut var = vec![0.0; dim];
-    for i in 0..points.len() {
-        for ((v, x), m) in var.iter_mut().zip(points.row(i)).zip(&mean) {
-            *v += (x - m) * (x - m);
-        }
-    }
-    let std = var.iter().map(|v| (v / n).sqrt()).collect();
-    (mean, std)
-}
-
-/// Each cluster's mean distance of its points to its centre.
-fn scatter(points: &Points, fit: &Clustering) -> Vec<f64> {
-    let k = fit.sizes.len();
-    let dim = points.dim;
-    let centres = row_major(fit.centroids.view());
-    let mut sums = vec![0.0; k];
-    for (i, &l) in fit.labels.iter().enumerate() {
-        let l = l as usize;
-        sums[l] += sq_dist(points.row(i), &centres[l * dim..(l + 1) * dim]).sqrt();
-    }
-    sums.iter()
-        .zip(&fit.sizes)
-        .map(|(s, &c)| if c > 0 { s / c as f64 } else { 0.0 })
         .collect()
 }
