@@ -202,10 +202,15 @@ def main():
         "Goals (issue: speed): logistic at least 3× faster than scikit-learn's lbfgs at equal",
         "log-loss; linear within 2× the scan floor and at least 4× faster than",
         "scikit-learn-intelex; scoring within 1.3× the scan floor; no job needing more memory",
-        "above its loaded data than scikit-learn's.",
+        "than scikit-learn's (its whole peak), nor more above its loaded data (the peak less",
+        "the loaded-only process's; scikit-learn's loaded-only peak, the Arrow table and its",
+        "copies into one array, can exceed its job's, which makes that difference negative).",
         "",
     ]
     for n, d, ours, lin_time, intelex_time, log_time, score_time, ll_ours, ll_theirs, memory in rows:
+        def within(job):
+            return memory[job][0] <= memory[job][1]
+
         def lean(job):
             return memory[job][0] - memory["load"][0] <= memory[job][1] - memory["load"][1]
 
@@ -215,7 +220,8 @@ def main():
             ("linear ≤ 2× floor", ours["linear"] <= 2 * ours["floor"]),
             ("linear ≥ 4× scikit-learn-intelex", intelex_time >= 4 * ours["linear"]),
             ("scoring ≤ 1.3× floor", ours["score"] <= 1.3 * ours["floor"]),
-            ("memory ≤ scikit-learn's", all(lean(job) for job in ("linear", "logistic", "score"))),
+            ("memory ≤ scikit-learn's", all(within(job) for job in ("linear", "logistic", "score"))),
+            ("memory above load ≤ scikit-learn's", all(lean(job) for job in ("linear", "logistic", "score"))),
         ]
         met = ", ".join(f"{name}: {'met' if ok else 'missed'}" for name, ok in checks)
         lines.append(f"- {n:,} × {d}: {met}.")
