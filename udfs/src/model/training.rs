@@ -393,6 +393,14 @@ impl TrainingSet {
         bad_input_err!("nothing to train on: {why}")
     }
 
+    /// The feature columns of `batch`, in order.
+    pub fn feature_columns(&self, batch: &RecordBatch) -> Vec<ArrayRef> {
+        self.feature_idx
+            .iter()
+            .map(|&i| batch.column(i).clone())
+            .collect()
+    }
+
     /// Which rows of `batch` are used: those with a label and only finite numbers. Once
     /// [`TrainingSet::fit`] has read every row and found no NaN or infinity, the source's
     /// rows (which every pass reads the same) are known finite, and the check (a read of

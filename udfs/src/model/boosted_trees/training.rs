@@ -257,11 +257,7 @@ fn batch_rows(
     eval_column: Option<usize>,
 ) -> Result<(Vec<Input>, Vec<f64>, Vec<bool>)> {
     let rows = set.rows(batch)?;
-    let columns: Vec<_> = set
-        .feature_idx
-        .iter()
-        .map(|&i| batch.column(i).clone())
-        .collect();
+    let columns = set.feature_columns(batch);
     let inputs = model
         .inputs(&columns)?
         .into_iter()

@@ -580,11 +580,7 @@ struct UsedRows {
 impl UsedRows {
     fn of(set: &TrainingSet, batch: &RecordBatch) -> Result<Self> {
         let rows = set.rows(batch)?;
-        let columns: Vec<ArrayRef> = set
-            .feature_idx
-            .iter()
-            .map(|&i| batch.column(i).clone())
-            .collect();
+        let columns = set.feature_columns(batch);
         let nulls = null_rows(&columns);
         let keep = rows.kept(0..batch.num_rows());
         let with_nulls = keep
